@@ -1,0 +1,335 @@
+//! Reading: encodings, delimiters, limits, the header, and raw rows.
+
+mod encoding;
+pub(crate) mod header;
+pub(crate) mod tokenize;
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+pub use encoding::Encoding;
+pub(crate) use encoding::decode;
+
+use crate::error::Error;
+use crate::issue::{Code, Issue};
+use tokenize::{Record, Tokenizer};
+
+/// Limits on what a file may contain. Past a limit the file (or, for a field,
+/// the row) gets a `limit_exceeded` error; memory stays bounded by the limits
+/// whatever the input.
+///
+/// ```
+/// use user_import::Limits;
+/// let limits = Limits::default().max_rows(249); // S1's cap
+/// assert_eq!(limits.rows, 249);
+/// assert_eq!(Limits::default().file_bytes, 256 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Bytes in the whole file. Default 256 MiB.
+    pub file_bytes: u64,
+    /// Data rows (the header and blank lines not counted). Default 1,000,000.
+    pub rows: u64,
+    /// Bytes in one field. Default 64 KiB.
+    pub field_bytes: usize,
+    /// Columns in the header. Default 256.
+    pub columns: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            file_bytes: 256 * 1024 * 1024,
+            rows: 1_000_000,
+            field_bytes: 64 * 1024,
+            columns: 256,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the byte limit of a file.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Limits::default().max_file_bytes(10).file_bytes, 10);
+    /// ```
+    pub fn max_file_bytes(mut self, bytes: u64) -> Limits {
+        self.file_bytes = bytes;
+        self
+    }
+
+    /// Sets the row limit.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Limits::default().max_rows(10).rows, 10);
+    /// ```
+    pub fn max_rows(mut self, rows: u64) -> Limits {
+        self.rows = rows;
+        self
+    }
+
+    /// Sets the byte limit of one field.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Limits::default().max_field_bytes(10).field_bytes, 10);
+    /// ```
+    pub fn max_field_bytes(mut self, bytes: usize) -> Limits {
+        self.field_bytes = bytes;
+        self
+    }
+
+    /// Sets the column limit.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Limits::default().max_columns(10).columns, 10);
+    /// ```
+    pub fn max_columns(mut self, columns: usize) -> Limits {
+        self.columns = columns;
+        self
+    }
+}
+
+/// The field delimiter.
+///
+/// ```
+/// use user_import::Delimiter;
+/// assert_eq!(Delimiter::default(), Delimiter::Auto);
+/// assert_eq!(Delimiter::Tab.byte(), Some(b'\t'));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Delimiter {
+    /// Detect from the header line: the candidate (`,`, tab, `;`) that splits
+    /// it into the most recognised column names wins; the file name breaks a
+    /// tie (`.txt`/`.tsv` → tab, `.csv` → comma); if still tied, the file is
+    /// refused with `ambiguous_delimiter`. A one-column file is comma-separated.
+    #[default]
+    Auto,
+    /// `,`
+    Comma,
+    /// Tab (S2's `.txt`).
+    Tab,
+    /// `;` (Excel in many European locales).
+    Semicolon,
+}
+
+impl Delimiter {
+    /// The delimiter byte, `None` for [`Delimiter::Auto`].
+    ///
+    /// ```
+    /// assert_eq!(user_import::Delimiter::Semicolon.byte(), Some(b';'));
+    /// ```
+    pub fn byte(self) -> Option<u8> {
+        match self {
+            Delimiter::Auto => None,
+            Delimiter::Comma => Some(b','),
+            Delimiter::Tab => Some(b'\t'),
+            Delimiter::Semicolon => Some(b';'),
+        }
+    }
+
+    fn from_byte(b: u8) -> Delimiter {
+        match b {
+            b'\t' => Delimiter::Tab,
+            b';' => Delimiter::Semicolon,
+            _ => Delimiter::Comma,
+        }
+    }
+}
+
+/// The file's format.
+///
+/// ```
+/// assert_eq!(user_import::Format::Csv.as_str(), "csv");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Format {
+    /// Delimited text.
+    Csv,
+}
+
+impl Format {
+    /// The format's name.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Format::Csv.as_str(), "csv");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// What the reader found and used: format, encoding, delimiter.
+///
+/// ```
+/// let v = user_import::Importer::new("acme").validate(b"userId;email\na;a@x.io\n", None);
+/// assert_eq!(v.input().delimiter, user_import::Delimiter::Semicolon);
+/// assert_eq!(v.input().encoding, user_import::Encoding::Utf8);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InputInfo {
+    /// The format.
+    pub format: Format,
+    /// The character encoding.
+    pub encoding: Encoding,
+    /// The delimiter used (never [`Delimiter::Auto`] once a header was read).
+    pub delimiter: Delimiter,
+}
+
+/// Reads a whole source into memory, stopping as soon as it holds more than
+/// `limit` bytes, so a huge stream costs at most `limit + 1` bytes.
+///
+/// # Errors
+///
+/// [`Error`] when reading fails or the source is larger than `limit`
+/// (`Error::is_limit`).
+///
+/// ```
+/// let bytes = user_import::read_limited(&b"userId\na\n"[..], 100)?;
+/// assert_eq!(bytes.len(), 9);
+/// assert!(user_import::read_limited(&[0u8; 50][..], 10).unwrap_err().is_limit());
+/// # Ok::<(), user_import::Error>(())
+/// ```
+pub fn read_limited(source: impl Read, limit: u64) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    source
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(Error::io)?;
+    if buf.len() as u64 > limit {
+        return Err(Error::limit(format!(
+            "the file is larger than the limit of {limit} bytes"
+        )));
+    }
+    Ok(buf)
+}
+
+/// Chooses the delimiter for `data` (already decoded to UTF-8 bytes).
+pub(crate) fn detect_delimiter(
+    data: &[u8],
+    name: Option<&str>,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<u8, Issue> {
+    const CANDIDATES: [u8; 3] = [b',', b'\t', b';'];
+    let hint = name.and_then(|n| {
+        let n = n.to_ascii_lowercase();
+        if n.ends_with(".tsv") || n.ends_with(".txt") || n.ends_with(".tab") {
+            Some(b'\t')
+        } else if n.ends_with(".csv") {
+            Some(b',')
+        } else {
+            None
+        }
+    });
+    // (delimiter, recognised names, fields)
+    let mut scores = Vec::with_capacity(3);
+    for d in CANDIDATES {
+        let mut t = Tokenizer::new(data, d, usize::MAX, 4096);
+        let mut rec = Record::default();
+        if !t.next_record(&mut rec) {
+            return Ok(hint.unwrap_or(b','));
+        }
+        let recognised = rec
+            .fields
+            .iter()
+            .filter(|s| std::str::from_utf8(&data[s.start..s.end]).is_ok_and(known))
+            .count();
+        scores.push((d, recognised, rec.field_count));
+    }
+    let split: Vec<_> = scores.iter().filter(|s| s.2 > 1).collect();
+    if split.is_empty() {
+        return Ok(hint.unwrap_or(b','));
+    }
+    let best = split
+        .iter()
+        .map(|s| (s.1, s.1 == s.2))
+        .max()
+        .unwrap_or((0, false));
+    let tied: Vec<u8> = split
+        .iter()
+        .filter(|s| (s.1, s.1 == s.2) == best)
+        .map(|s| s.0)
+        .collect();
+    if tied.len() == 1 {
+        return Ok(tied[0]);
+    }
+    if let Some(h) = hint.filter(|h| tied.contains(h)) {
+        return Ok(h);
+    }
+    let names: Vec<&str> = tied
+        .iter()
+        .map(|d| match d {
+            b'\t' => "tab",
+            b';' => "';'",
+            _ => "','",
+        })
+        .collect();
+    Err(Issue::error(
+        Code::AmbiguousDelimiter,
+        format!(
+            "cannot tell the delimiter: the header splits equally well on {}",
+            names.join(" and ")
+        ),
+    )
+    .at(1)
+    .suggest("name the delimiter explicitly"))
+}
+
+/// The raw rows of a delimited file, as text cells with their line numbers;
+/// used to write back failed rows with their original columns.
+pub(crate) struct RawRows<'a> {
+    data: Cow<'a, [u8]>,
+    delimiter: u8,
+}
+
+impl<'a> RawRows<'a> {
+    pub fn new(source: &'a [u8], info: &InputInfo) -> Option<RawRows<'a>> {
+        let (data, _) = decode(source, info.encoding).ok()?;
+        Some(RawRows {
+            data,
+            delimiter: info.delimiter.byte().unwrap_or(b','),
+        })
+    }
+
+    /// Calls `each(line, cells)` for every record (header included).
+    pub fn for_each(&self, mut each: impl FnMut(u64, &[String])) {
+        let data: &[u8] = &self.data;
+        let mut t = Tokenizer::new(data, self.delimiter, usize::MAX, usize::MAX);
+        let mut rec = Record::default();
+        let mut cells = Vec::new();
+        let mut buf = Vec::new();
+        while t.next_record(&mut rec) {
+            cells.clear();
+            for s in &rec.fields {
+                let raw = &data[s.start..s.end];
+                let bytes = if s.escaped {
+                    tokenize::unescape(raw, &mut buf);
+                    &buf[..]
+                } else {
+                    raw
+                };
+                cells.push(String::from_utf8_lossy(bytes).into_owned());
+            }
+            each(rec.line, &cells);
+        }
+    }
+}
+
+pub(crate) fn delimiter_from_byte(b: u8) -> Delimiter {
+    Delimiter::from_byte(b)
+}
+
+/// The file's encoding, from its byte order mark.
+pub(crate) fn encoding_of(bytes: &[u8]) -> Result<Encoding, Issue> {
+    encoding::sniff(bytes)
+}

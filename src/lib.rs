@@ -1,0 +1,74 @@
+//! # user-import
+//!
+//! Correct, fast, safe bulk user import for any Rust service: an
+//! administrator's CSV of users is read, validated, planned as create /
+//! update / delete operations against the service's own user directory,
+//! applied through a `UserStore` the service implements, and answered with a
+//! report that accounts for every row.
+//!
+//! The pipeline, each step usable on its own:
+//!
+//! ```text
+//! bytes --read--> rows --validate--> records + issues --plan(store state)--> Plan --apply(store)--> Report
+//! ```
+//!
+//! ## Validating a file
+//!
+//! ```
+//! use user_import::{Code, Importer};
+//!
+//! let file = b"userId,firstName,lastName,email,roles\n\
+//!              jdoe,John,Doe,john.doe@example.com,Admin|Tester\n\
+//!              ann,Ann,Lee,,Tester\n";
+//! let validation = Importer::new("acme").validate(file, Some("users.csv"));
+//!
+//! assert_eq!(validation.rows().len(), 2);
+//! let issue = validation.issues().next().unwrap();
+//! assert_eq!(issue.code, Code::MissingValue);
+//! assert_eq!(issue.to_string(), "line 3, email: missing required value [missing_value]");
+//! ```
+//!
+//! ## Issue codes
+//!
+//! Every finding is an [`Issue`] with a stable [`Code`]; the list, with what
+//! each code means, is the documentation of [`Code`].
+//!
+//! ## Matching policy
+//!
+//! Keys, emails, roles and references are matched after [`normalize`]:
+//! trimmed and lower-cased, the same way for the file and the directory.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod catalog;
+mod error;
+mod import;
+mod input;
+mod issue;
+mod profile;
+mod record;
+mod report;
+mod schema;
+mod validate;
+
+pub use catalog::{Catalog, Location};
+pub use error::{Error, ErrorKind};
+pub use import::Importer;
+pub use input::{Delimiter, Encoding, Format, InputInfo, Limits, read_limited};
+pub use issue::{Code, Issue, Severity, UnknownCode, printable};
+pub use profile::{
+    BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,
+    RolePolicy,
+};
+pub use record::{Action, User, UserBuilder, normalize, parse_bool};
+pub use report::{neutralize_cell, restore_cell};
+pub use schema::{
+    AttributeKind, Column, ColumnMapping, CustomAttribute, Field, KeyField, fold_header,
+};
+pub use validate::{EmailPolicy, Row, Validation, ValidationCounts};
+
+/// The README's examples, compiled and run as doc tests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,566 @@
+//! The typed user record, shared by the file side and the directory side, and
+//! the one normalization policy used to match keys and emails.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::schema::Field;
+
+const SLOTS: usize = Field::ATTRIBUTES.len();
+
+/// A user's attributes: the standard fields of SPEC §2 (without the row
+/// directives `tenant`, `transaction`, `notifyIfNewUser`) plus custom
+/// attributes.
+///
+/// The same type describes a row of the file and a user of the directory, and
+/// values are stored in one canonical form so the two compare directly:
+/// values are trimmed; booleans are `true`/`false`; `taskNotification` is
+/// `OFF`/`Email`; lists (`roles`, `permissions`, list attributes) are sorted,
+/// de-duplicated and joined by their separator (`|` for roles, `,` for
+/// permissions). A value that is absent and a blank value compare equal.
+///
+/// Internally the values share one allocation; a user costs a few dozen bytes
+/// more than its text.
+///
+/// ```
+/// use user_import::{Field, User};
+/// let u = User::builder()
+///     .set(Field::UserId, " jdoe ")
+///     .set(Field::Email, "John.Doe@example.com")
+///     .set(Field::Roles, "Tester|Admin|Tester")
+///     .set(Field::Enabled, "YES")
+///     .build();
+/// assert_eq!(u.user_id(), Some("jdoe"));
+/// assert_eq!(u.get(Field::Roles), Some("Admin|Tester"));
+/// assert_eq!(u.enabled(), Some(true));
+/// assert_eq!(u.roles().collect::<Vec<_>>(), ["Admin", "Tester"]);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct User {
+    text: Box<str>,
+    ends: [u32; SLOTS],
+    present: u16,
+    // Boxed so a user without custom attributes pays 8 bytes, not 24.
+    #[allow(clippy::box_collection)]
+    custom: Option<Box<BTreeMap<String, String>>>,
+}
+
+impl User {
+    /// A builder for a user.
+    ///
+    /// ```
+    /// let u = user_import::User::builder().set(user_import::Field::UserId, "a").build();
+    /// assert_eq!(u.user_id(), Some("a"));
+    /// ```
+    pub fn builder() -> UserBuilder {
+        UserBuilder::default()
+    }
+
+    /// The value of a standard field, `None` when absent. Always `None` for the
+    /// row directives (`tenant`, `transaction`, `notifyIfNewUser`).
+    ///
+    /// ```
+    /// use user_import::{Field, User};
+    /// let u = User::builder().set(Field::LastName, "Doe").build();
+    /// assert_eq!(u.get(Field::LastName), Some("Doe"));
+    /// assert_eq!(u.get(Field::FirstName), None);
+    /// ```
+    pub fn get(&self, field: Field) -> Option<&str> {
+        let slot = field.slot()?;
+        if self.present & (1 << slot) == 0 {
+            return None;
+        }
+        let start = if slot == 0 { 0 } else { self.ends[slot - 1] } as usize;
+        let end = self.ends[slot] as usize;
+        self.text.get(start..end)
+    }
+
+    /// The value, with blank values treated as absent.
+    pub(crate) fn value(&self, field: Field) -> Option<&str> {
+        self.get(field).filter(|v| !v.is_empty())
+    }
+
+    /// The user id.
+    ///
+    /// ```
+    /// assert_eq!(user_import::User::default().user_id(), None);
+    /// ```
+    pub fn user_id(&self) -> Option<&str> {
+        self.value(Field::UserId)
+    }
+
+    /// The email address as written.
+    ///
+    /// ```
+    /// let u = user_import::User::builder().set(user_import::Field::Email, "A@x.io").build();
+    /// assert_eq!(u.email(), Some("A@x.io"));
+    /// ```
+    pub fn email(&self) -> Option<&str> {
+        self.value(Field::Email)
+    }
+
+    /// `enabled` as a boolean, when set.
+    ///
+    /// ```
+    /// let u = user_import::User::builder().set(user_import::Field::Enabled, "no").build();
+    /// assert_eq!(u.enabled(), Some(false));
+    /// ```
+    pub fn enabled(&self) -> Option<bool> {
+        self.value(Field::Enabled).and_then(parse_bool)
+    }
+
+    /// The roles, sorted.
+    ///
+    /// ```
+    /// let u = user_import::User::builder().set(user_import::Field::Roles, "b|a").build();
+    /// assert_eq!(u.roles().collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
+    pub fn roles(&self) -> impl Iterator<Item = &str> + '_ {
+        self.list(Field::Roles)
+    }
+
+    /// The items of a list field (`roles`, `permissions`); empty for others.
+    ///
+    /// ```
+    /// use user_import::{Field, User};
+    /// let u = User::builder().set(Field::Permissions, "Products Write, Products Read").build();
+    /// assert_eq!(u.list(Field::Permissions).collect::<Vec<_>>(), ["Products Read", "Products Write"]);
+    /// ```
+    pub fn list(&self, field: Field) -> impl Iterator<Item = &str> + '_ {
+        let sep = field.list_separator().unwrap_or('\0');
+        self.value(field)
+            .into_iter()
+            .flat_map(move |v| v.split(sep))
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A custom attribute's value.
+    ///
+    /// ```
+    /// let u = user_import::User::builder().custom("costCenter", "42").build();
+    /// assert_eq!(u.custom("costCenter"), Some("42"));
+    /// ```
+    pub fn custom(&self, name: &str) -> Option<&str> {
+        self.custom.as_ref()?.get(name).map(String::as_str)
+    }
+
+    /// All custom attributes, sorted by name.
+    ///
+    /// ```
+    /// let u = user_import::User::builder().custom("b", "2").custom("a", "1").build();
+    /// assert_eq!(u.customs().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+    /// ```
+    pub fn customs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.custom
+            .iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// The standard fields that are present, in canonical order, with their values.
+    ///
+    /// ```
+    /// use user_import::{Field, User};
+    /// let u = User::builder().set(Field::Email, "a@b.io").set(Field::UserId, "a").build();
+    /// assert_eq!(u.fields().collect::<Vec<_>>(), [(Field::UserId, "a"), (Field::Email, "a@b.io")]);
+    /// ```
+    pub fn fields(&self) -> impl Iterator<Item = (Field, &str)> + '_ {
+        Field::ATTRIBUTES
+            .iter()
+            .filter_map(|&f| self.get(f).map(|v| (f, v)))
+    }
+
+    /// A builder holding this user's values, to change some of them.
+    ///
+    /// ```
+    /// use user_import::{Field, User};
+    /// let u = User::builder().set(Field::UserId, "a").build();
+    /// let v = u.to_builder().set(Field::LastName, "Doe").build();
+    /// assert_eq!((v.user_id(), v.get(Field::LastName)), (Some("a"), Some("Doe")));
+    /// ```
+    pub fn to_builder(&self) -> UserBuilder {
+        let mut b = UserBuilder::default();
+        for (f, v) in self.fields() {
+            b.put_canonical(f, v);
+        }
+        if let Some(c) = &self.custom {
+            b.custom = (**c).clone();
+        }
+        b
+    }
+
+    /// Heap bytes this user holds (for the benchmarks' memory accounting).
+    #[doc(hidden)]
+    pub fn heap_size(&self) -> usize {
+        self.text.len()
+            + self.custom.as_ref().map_or(0, |m| {
+                m.iter().map(|(k, v)| k.len() + v.len() + 48).sum::<usize>() + 24
+            })
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (field, v) in self.fields() {
+            m.entry(&field.header(), &v);
+        }
+        for (k, v) in self.customs() {
+            m.entry(&k, &v);
+        }
+        m.finish()
+    }
+}
+
+/// Builds a [`User`]; every setter canonicalizes its value (see [`User`]).
+///
+/// ```
+/// use user_import::{Field, User};
+/// let mut b = User::builder();
+/// b.put(Field::UserId, "jdoe");
+/// b.put(Field::TaskNotification, "off");
+/// let u = b.build();
+/// assert_eq!(u.get(Field::TaskNotification), Some("OFF"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct UserBuilder {
+    scratch: String,
+    spans: [Option<(u32, u32)>; SLOTS],
+    custom: BTreeMap<String, String>,
+}
+
+impl UserBuilder {
+    /// Sets a standard field (by value, for chaining). Row directives
+    /// (`tenant`, `transaction`, `notifyIfNewUser`) are not user attributes and
+    /// are ignored.
+    ///
+    /// ```
+    /// let u = user_import::User::builder().set(user_import::Field::Sso, "1").build();
+    /// assert_eq!(u.get(user_import::Field::Sso), Some("true"));
+    /// ```
+    pub fn set(mut self, field: Field, value: &str) -> UserBuilder {
+        self.put(field, value);
+        self
+    }
+
+    /// Sets a standard field in place.
+    ///
+    /// ```
+    /// let mut b = user_import::User::builder();
+    /// b.put(user_import::Field::FirstName, "  Ann ");
+    /// assert_eq!(b.build().get(user_import::Field::FirstName), Some("Ann"));
+    /// ```
+    pub fn put(&mut self, field: Field, value: &str) -> &mut UserBuilder {
+        let value = value.trim();
+        if let Some(sep) = field.list_separator() {
+            let mut items: Vec<&str> = value
+                .split(sep)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            items.sort_unstable();
+            items.dedup();
+            let start = self.scratch.len();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    self.scratch.push(sep);
+                }
+                self.scratch.push_str(item);
+            }
+            self.record(field, start);
+            return self;
+        }
+        let canonical = canonical_scalar(field, value);
+        self.put_canonical(field, canonical)
+    }
+
+    /// Sets a value already in canonical form.
+    pub(crate) fn put_canonical(&mut self, field: Field, value: &str) -> &mut UserBuilder {
+        let start = self.scratch.len();
+        self.scratch.push_str(value);
+        self.record(field, start);
+        self
+    }
+
+    fn record(&mut self, field: Field, start: usize) {
+        if let Some(slot) = field.slot() {
+            let end = self.scratch.len();
+            match (u32::try_from(start), u32::try_from(end)) {
+                (Ok(s), Ok(e)) => self.spans[slot] = Some((s, e)),
+                // Values this large never come from a file (the field limit is
+                // far lower); refuse to store them rather than wrap.
+                _ => self.scratch.truncate(start),
+            }
+        } else {
+            self.scratch.truncate(start);
+        }
+    }
+
+    /// Removes a standard field.
+    ///
+    /// ```
+    /// use user_import::{Field, User};
+    /// let u = User::builder().set(Field::LastName, "x").unset(Field::LastName).build();
+    /// assert_eq!(u.get(Field::LastName), None);
+    /// ```
+    pub fn unset(mut self, field: Field) -> UserBuilder {
+        if let Some(slot) = field.slot() {
+            self.spans[slot] = None;
+        }
+        self
+    }
+
+    /// Sets a custom attribute (trimmed).
+    ///
+    /// ```
+    /// let u = user_import::User::builder().custom("shirt", " M ").build();
+    /// assert_eq!(u.custom("shirt"), Some("M"));
+    /// ```
+    pub fn custom(mut self, name: impl Into<String>, value: &str) -> UserBuilder {
+        self.put_custom(name, value);
+        self
+    }
+
+    /// Sets a custom attribute in place.
+    ///
+    /// ```
+    /// let mut b = user_import::User::builder();
+    /// b.put_custom("shirt", "L");
+    /// assert_eq!(b.build().custom("shirt"), Some("L"));
+    /// ```
+    pub fn put_custom(&mut self, name: impl Into<String>, value: &str) -> &mut UserBuilder {
+        self.custom.insert(name.into(), value.trim().to_owned());
+        self
+    }
+
+    /// The finished user. The builder can be reused afterwards (it is cleared).
+    ///
+    /// ```
+    /// let u = user_import::User::builder().build();
+    /// assert_eq!(u, user_import::User::default());
+    /// ```
+    pub fn build(self) -> User {
+        let mut b = self;
+        b.take()
+    }
+
+    /// Builds the user and clears the builder for the next one, keeping its
+    /// allocations (the hot path of validation).
+    pub(crate) fn take(&mut self) -> User {
+        let total: usize = self
+            .spans
+            .iter()
+            .flatten()
+            .map(|&(s, e)| (e - s) as usize)
+            .sum();
+        let mut text = String::with_capacity(total);
+        let mut ends = [0u32; SLOTS];
+        let mut present = 0u16;
+        for (slot, span) in self.spans.iter_mut().enumerate() {
+            if let Some((s, e)) = span.take() {
+                text.push_str(self.scratch.get(s as usize..e as usize).unwrap_or(""));
+                present |= 1 << slot;
+            }
+            // `total` fits in u32 because every span end did.
+            ends[slot] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        self.scratch.clear();
+        let custom = if self.custom.is_empty() {
+            None
+        } else {
+            Some(Box::new(std::mem::take(&mut self.custom)))
+        };
+        User {
+            text: text.into_boxed_str(),
+            ends,
+            present,
+            custom,
+        }
+    }
+}
+
+fn canonical_scalar(field: Field, value: &str) -> &str {
+    if field.is_bool() {
+        return match parse_bool(value) {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => value,
+        };
+    }
+    if field == Field::TaskNotification {
+        return match parse_task_notification(value) {
+            Some(v) => v,
+            None => value,
+        };
+    }
+    value
+}
+
+/// Parses a boolean the way the library reads files: `true`/`false`,
+/// `yes`/`no`, `y`/`n`, `1`/`0`, `on`/`off`, in any case, surrounding
+/// whitespace ignored.
+///
+/// ```
+/// use user_import::parse_bool;
+/// assert_eq!(parse_bool("TRUE"), Some(true));
+/// assert_eq!(parse_bool(" no "), Some(false));
+/// assert_eq!(parse_bool("maybe"), None);
+/// ```
+pub fn parse_bool(value: &str) -> Option<bool> {
+    let v = value.trim();
+    const TRUE: [&str; 5] = ["true", "yes", "y", "1", "on"];
+    const FALSE: [&str; 5] = ["false", "no", "n", "0", "off"];
+    if TRUE.iter().any(|t| t.eq_ignore_ascii_case(v)) {
+        Some(true)
+    } else if FALSE.iter().any(|t| t.eq_ignore_ascii_case(v)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `OFF` or `Email` in canonical spelling (any case accepted).
+pub(crate) fn parse_task_notification(value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("off") {
+        Some("OFF")
+    } else if v.eq_ignore_ascii_case("email") {
+        Some("Email")
+    } else {
+        None
+    }
+}
+
+/// The normalization used to match keys, emails, roles and references — one
+/// policy, applied the same way to the file and to the directory: surrounding
+/// whitespace removed, then lower-cased (ASCII fast path, full Unicode
+/// lower-casing otherwise).
+///
+/// ```
+/// use user_import::normalize;
+/// assert_eq!(normalize(" John.Doe@Example.COM "), "john.doe@example.com");
+/// assert_eq!(normalize("ÉLODIE"), "élodie");
+/// ```
+pub fn normalize(value: &str) -> String {
+    let v = value.trim();
+    if v.is_ascii() {
+        v.to_ascii_lowercase()
+    } else {
+        v.to_lowercase()
+    }
+}
+
+/// `normalize(a) == normalize(b)`, without allocating for ASCII.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        normalize(a) == normalize(b)
+    }
+}
+
+/// Whether a row creates-or-updates its user or deletes it (S4's
+/// `transaction` column).
+///
+/// ```
+/// use user_import::Action;
+/// assert_eq!(Action::default(), Action::Upsert);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// Blank `transaction`: create the user, or update them if they exist.
+    #[default]
+    Upsert,
+    /// `transaction=DELETE`.
+    Delete,
+}
+
+impl Serialize for User {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let n = self.fields().count() + self.customs().count();
+        let mut map = serializer.serialize_map(Some(n))?;
+        for (f, v) in self.fields() {
+            map.serialize_entry(f.header(), v)?;
+        }
+        for (k, v) in self.customs() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for User {
+    /// Reads a map of header → value: canonical headers of the standard
+    /// fields are read into those fields, any other name into a custom
+    /// attribute.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<User, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = User;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of field names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<User, A::Error> {
+                let mut b = User::builder();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    match Field::ALL.iter().find(|f| f.header() == k) {
+                        Some(&f) => {
+                            b.put(f, &v);
+                        }
+                        None => {
+                            b.put_custom(k, &v);
+                        }
+                    }
+                }
+                Ok(b.build())
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_fields_stay_absent_between_present_ones() {
+        let u = User::builder()
+            .set(Field::Email, "e@x.io")
+            .set(Field::UserId, "u")
+            .set(Field::TaskNotification, "email")
+            .set(Field::FirstName, "")
+            .build();
+        assert_eq!(u.get(Field::UserId), Some("u"));
+        assert_eq!(u.get(Field::FirstName), Some(""));
+        assert_eq!(u.get(Field::LastName), None);
+        assert_eq!(u.get(Field::Email), Some("e@x.io"));
+        assert_eq!(u.get(Field::TaskNotification), Some("Email"));
+        assert_eq!(u.get(Field::Tenant), None);
+    }
+
+    #[test]
+    fn builder_reuse_does_not_leak_values() {
+        let mut b = User::builder();
+        b.put(Field::UserId, "a").put(Field::Email, "a@x.io");
+        let a = b.take();
+        b.put(Field::UserId, "b");
+        let c = b.take();
+        assert_eq!(a.email(), Some("a@x.io"));
+        assert_eq!(c.email(), None);
+        assert_eq!(c.user_id(), Some("b"));
+    }
+
+    #[test]
+    fn role_lists_compare_as_sets() {
+        let a = User::builder().set(Field::Roles, "B|A").build();
+        let b = User::builder().set(Field::Roles, " A | B |A|").build();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,710 @@
+//! Validation: reads a file and checks every row and the file as a whole, in
+//! one pass, never stopping at the first problem.
+
+mod email;
+pub(crate) mod file;
+pub(crate) mod row;
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+pub use email::EmailPolicy;
+
+use crate::catalog::Catalog;
+use crate::input::header::{self, Header};
+use crate::input::tokenize::{Problem, Record, Tokenizer, unescape};
+use crate::input::{self, Encoding, Format, InputInfo};
+use crate::issue::{Code, Issue, Severity, sort_issues};
+use crate::profile::Profile;
+use crate::record::{Action, User, UserBuilder};
+use crate::schema::{Field, fold_header};
+
+/// A data row of the file after validation.
+///
+/// ```
+/// let v = user_import::Importer::new("acme")
+///     .validate(b"userId,email,transaction\njdoe,jdoe@example.com,\nold,,DELETE\n", None);
+/// let rows = v.rows();
+/// assert_eq!(rows[0].line, 2);
+/// assert_eq!(rows[0].user.user_id(), Some("jdoe"));
+/// assert_eq!(rows[1].action, user_import::Action::Delete);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Row {
+    /// Physical line where the row starts (header = 1).
+    pub line: u64,
+    /// Upsert or delete.
+    pub action: Action,
+    /// `notifyIfNewUser=true`.
+    pub notify: bool,
+    /// The valid values of the row, canonicalized. Values that failed a check
+    /// are left out; a blank cell is an empty value.
+    pub user: User,
+    /// Whether the row has at least one error.
+    pub error: bool,
+}
+
+impl Row {
+    /// The row's key (as written), if any.
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email\njdoe,j@x.io\n", None);
+    /// assert_eq!(v.rows()[0].key(user_import::KeyField::UserId), Some("jdoe"));
+    /// ```
+    pub fn key(&self, key: crate::KeyField) -> Option<&str> {
+        self.user.value(key.field())
+    }
+}
+
+/// The result of reading and validating a file: typed rows, and every issue
+/// found, file-level and per row, in a deterministic order (by line, then
+/// column).
+///
+/// ```
+/// use user_import::{Code, Importer};
+/// let file = b"userId,email\njdoe,not-an-email\n,ann@example.com\n";
+/// let v = Importer::new("acme").validate(file, Some("users.csv"));
+/// assert!(v.has_errors());
+/// let codes: Vec<_> = v.issues().map(|i| (i.line, i.code)).collect();
+/// assert_eq!(codes, [(Some(2), Code::InvalidEmail), (Some(3), Code::MissingValue)]);
+/// ```
+///
+/// Serialized (serde), a validation is one object: `input`, `tenant`,
+/// `columns`, `counts`, `issues` (file-level) and `rows`, one entry per data
+/// row in file order with its `line`, `key`, `action`, `error`, `user` and
+/// `issues`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validation {
+    pub(crate) input: InputInfo,
+    pub(crate) tenant: String,
+    pub(crate) columns: Vec<String>,
+    pub(crate) file_issues: Vec<Issue>,
+    pub(crate) rows: Vec<Row>,
+    /// Row issues, sorted by line.
+    pub(crate) row_issues: Vec<Issue>,
+    pub(crate) profile: Profile,
+}
+
+impl Serialize for Validation {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct RowOut<'a> {
+            line: u64,
+            key: Option<&'a str>,
+            action: Action,
+            error: bool,
+            user: &'a User,
+            issues: &'a [Issue],
+        }
+        struct Rows<'a>(&'a Validation);
+        impl Serialize for Rows<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let v = self.0;
+                s.collect_seq(v.rows.iter().map(|r| RowOut {
+                    line: r.line,
+                    key: r.key(v.profile.key),
+                    action: r.action,
+                    error: r.error,
+                    user: &r.user,
+                    issues: v.row_issues(r.line),
+                }))
+            }
+        }
+        #[derive(Serialize)]
+        struct Out<'a> {
+            input: &'a InputInfo,
+            tenant: &'a str,
+            columns: &'a [String],
+            counts: ValidationCounts,
+            issues: &'a [Issue],
+            rows: Rows<'a>,
+        }
+        Out {
+            input: &self.input,
+            tenant: &self.tenant,
+            columns: &self.columns,
+            counts: self.counts(),
+            issues: &self.file_issues,
+            rows: Rows(self),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Validation {
+    /// Format, encoding and delimiter the file was read with.
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId\temail\na\ta@x.io\n", Some("u.txt"));
+    /// assert_eq!(v.input().delimiter, user_import::Delimiter::Tab);
+    /// ```
+    pub fn input(&self) -> &InputInfo {
+        &self.input
+    }
+
+    /// The tenant the file was validated for.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Importer::new("acme").validate(b"", None).tenant(), "acme");
+    /// ```
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The header as written in the file (trimmed).
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b" userId , email\na,a@x.io\n", None);
+    /// assert_eq!(v.columns(), ["userId", "email"]);
+    /// ```
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The data rows, in file order.
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email\na,a@x.io\n\nb,b@x.io\n", None);
+    /// assert_eq!(v.rows().iter().map(|r| r.line).collect::<Vec<_>>(), [2, 4]);
+    /// ```
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Issues about the file as a whole (header, encoding, limits, emptiness).
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"", None);
+    /// assert_eq!(v.file_issues()[0].code, user_import::Code::FileEmpty);
+    /// ```
+    pub fn file_issues(&self) -> &[Issue] {
+        &self.file_issues
+    }
+
+    /// The issues of the row that starts on `line`.
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email\na,bad\n", None);
+    /// assert_eq!(v.row_issues(2).len(), 1);
+    /// assert!(v.row_issues(3).is_empty());
+    /// ```
+    pub fn row_issues(&self, line: u64) -> &[Issue] {
+        issues_of_line(&self.row_issues, line)
+    }
+
+    /// Every issue: file-level first, then by line and column.
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email,shoe\na,a@x.io,42\n", None);
+    /// assert_eq!(v.issues().next().unwrap().code, user_import::Code::UnknownColumn);
+    /// ```
+    pub fn issues(&self) -> impl Iterator<Item = &Issue> + '_ {
+        self.file_issues.iter().chain(&self.row_issues)
+    }
+
+    /// `true` when the file or any row has an error.
+    ///
+    /// ```
+    /// assert!(!user_import::Importer::new("t").validate(b"userId,email\na,a@x.io\n", None).has_errors());
+    /// ```
+    pub fn has_errors(&self) -> bool {
+        self.file_error() || self.rows.iter().any(|r| r.error)
+    }
+
+    /// `true` when a file-level issue is an error (nothing can be imported).
+    pub(crate) fn file_error(&self) -> bool {
+        self.file_issues.iter().any(Issue::is_error)
+    }
+
+    /// Counts: rows, rows with errors, errors and warnings.
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email\na,a@x.io\nb,bad\n", None);
+    /// let c = v.counts();
+    /// assert_eq!((c.rows, c.invalid_rows, c.errors, c.warnings), (2, 1, 1, 0));
+    /// ```
+    pub fn counts(&self) -> ValidationCounts {
+        let (mut errors, mut warnings) = (0, 0);
+        for i in self.issues() {
+            match i.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+        }
+        ValidationCounts {
+            rows: self.rows.len() as u64,
+            invalid_rows: self.rows.iter().filter(|r| r.error).count() as u64,
+            errors,
+            warnings,
+        }
+    }
+
+    /// The report as text: a summary line, then one line per issue
+    /// (`line 5, email: missing required value [missing_value]`).
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email\na,\n", None);
+    /// assert_eq!(
+    ///     v.render_text(),
+    ///     "1 rows: 0 valid, 1 with errors; 1 errors, 0 warnings\nline 2, email: missing required value [missing_value]\n"
+    /// );
+    /// ```
+    pub fn render_text(&self) -> String {
+        let c = self.counts();
+        let mut out = format!(
+            "{} rows: {} valid, {} with errors; {} errors, {} warnings\n",
+            c.rows,
+            c.rows - c.invalid_rows,
+            c.invalid_rows,
+            c.errors,
+            c.warnings
+        );
+        for i in self.issues() {
+            out.push_str(&i.to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The validation as pretty-printed JSON (see the type's docs for the shape).
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email\na,bad\n", None);
+    /// let json = v.to_json();
+    /// assert!(json.contains("\"code\": \"invalid_email\""));
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn to_json(&self) -> String {
+        // Serializing plain data to a String cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Writes the failed rows of `source` (the same bytes that were validated)
+    /// as CSV: the original columns plus `line` and `error`, every cell
+    /// neutralized against spreadsheet formulas. Ready to fix and upload again.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error`] when writing fails.
+    ///
+    /// ```
+    /// let file = b"userId,email\na,bad\nb,b@x.io\n";
+    /// let v = user_import::Importer::new("t").validate(file, None);
+    /// let mut out = Vec::new();
+    /// v.write_error_csv(file, &mut out)?;
+    /// assert_eq!(
+    ///     String::from_utf8(out).unwrap(),
+    ///     "userId,email,line,error\na,bad,2,invalid email address: no @ [invalid_email]\n"
+    /// );
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn write_error_csv(
+        &self,
+        source: &[u8],
+        out: impl std::io::Write,
+    ) -> Result<(), crate::Error> {
+        let failed = self.rows.iter().filter(|r| r.error).map(|r| {
+            let msgs = self
+                .row_issues(r.line)
+                .iter()
+                .filter(|i| i.is_error())
+                .map(error_text);
+            (r.line, msgs.collect::<Vec<_>>().join("; "))
+        });
+        crate::report::csv_out::write_error_rows(source, &self.input, failed, out)
+    }
+}
+
+/// An error's text in the error CSV: the column, the message and the code.
+pub(crate) fn error_text(i: &Issue) -> String {
+    match &i.column {
+        Some(c) if !matches!(i.code, Code::InvalidEmail | Code::MissingValue) || c.is_empty() => {
+            format!("{c}: {} [{}]", i.message, i.code)
+        }
+        _ => format!("{} [{}]", i.message, i.code),
+    }
+}
+
+/// The slice of `issues` (sorted by line) on `line`.
+pub(crate) fn issues_of_line(issues: &[Issue], line: u64) -> &[Issue] {
+    let start = issues.partition_point(|i| i.line.unwrap_or(0) < line);
+    let end = issues.partition_point(|i| i.line.unwrap_or(0) <= line);
+    &issues[start..end]
+}
+
+/// Counts of a [`Validation`].
+///
+/// ```
+/// let c = user_import::Importer::new("t").validate(b"", None).counts();
+/// assert_eq!(c.rows, 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ValidationCounts {
+    /// Data rows.
+    pub rows: u64,
+    /// Rows with at least one error.
+    pub invalid_rows: u64,
+    /// Errors (file and rows).
+    pub errors: u64,
+    /// Warnings (file and rows).
+    pub warnings: u64,
+}
+
+/// Runs reading and validation.
+pub(crate) fn run(
+    profile: &Profile,
+    tenant: &str,
+    catalog: Option<&Catalog>,
+    bytes: &[u8],
+    name: Option<&str>,
+) -> Validation {
+    let mut v = Validation {
+        input: InputInfo {
+            format: Format::Csv,
+            encoding: Encoding::Utf8,
+            delimiter: profile.delimiter,
+        },
+        tenant: tenant.to_owned(),
+        columns: Vec::new(),
+        file_issues: Vec::new(),
+        rows: Vec::new(),
+        row_issues: Vec::new(),
+        profile: profile.clone(),
+    };
+    let header = read_rows(&mut v, profile, tenant, catalog, bytes, name);
+    if let Some(header) = header.filter(|_| !v.file_error() && !v.rows.is_empty()) {
+        file_checks(&mut v, profile, &header);
+    }
+    sort_issues(&mut v.file_issues, &v.columns);
+    sort_issues(&mut v.row_issues, &v.columns);
+    v
+}
+
+fn read_rows(
+    v: &mut Validation,
+    profile: &Profile,
+    tenant: &str,
+    catalog: Option<&Catalog>,
+    bytes: &[u8],
+    name: Option<&str>,
+) -> Option<Header> {
+    let limits = profile.limits;
+    if bytes.len() as u64 > limits.file_bytes {
+        v.file_issues.push(Issue::error(
+            Code::LimitExceeded,
+            format!(
+                "the file is {} bytes, more than the limit of {} bytes",
+                bytes.len(),
+                limits.file_bytes
+            ),
+        ));
+        return None;
+    }
+    let encoding = match input::encoding_of(bytes) {
+        Ok(e) => e,
+        Err(issue) => {
+            v.file_issues.push(issue);
+            return None;
+        }
+    };
+    v.input.encoding = encoding;
+    let data: Cow<'_, [u8]> = match input::decode(bytes, encoding) {
+        Ok((d, _)) => d,
+        Err(issue) => {
+            v.file_issues.push(issue);
+            return None;
+        }
+    };
+    let data: &[u8] = &data;
+    if data.iter().all(|b| b.is_ascii_whitespace()) {
+        v.file_issues
+            .push(Issue::error(Code::FileEmpty, "file is empty"));
+        return None;
+    }
+    let known = |h: &str| header::is_known(h, &profile.mapping, &profile.custom);
+    let delimiter = match profile.delimiter.byte() {
+        Some(d) => d,
+        None => match input::detect_delimiter(data, name, &known) {
+            Ok(d) => d,
+            Err(issue) => {
+                v.file_issues.push(issue);
+                return None;
+            }
+        },
+    };
+    v.input.delimiter = input::delimiter_from_byte(delimiter);
+
+    let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
+    let mut rec = Record::default();
+    if !tok.next_record(&mut rec) {
+        v.file_issues
+            .push(Issue::error(Code::FileEmpty, "file is empty"));
+        return None;
+    }
+    // The header.
+    if rec.field_count > limits.columns {
+        v.file_issues.push(
+            Issue::error(
+                Code::LimitExceeded,
+                format!(
+                    "the header has {} columns, more than the limit of {}",
+                    rec.field_count, limits.columns
+                ),
+            )
+            .at(rec.line),
+        );
+        return None;
+    }
+    if let Some(problem) = rec.problem {
+        v.file_issues.push(problem_issue(problem, &[], rec.line));
+        return None;
+    }
+    let mut header_cells = Vec::with_capacity(rec.fields.len());
+    let mut buf = Vec::new();
+    for (col, s) in rec.fields.iter().enumerate() {
+        let raw = &data[s.start..s.end];
+        let bytes = if s.escaped {
+            unescape(raw, &mut buf);
+            &buf[..]
+        } else {
+            raw
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(t) => header_cells.push(t.to_owned()),
+            Err(e) => {
+                v.file_issues.push(
+                    Issue::error(
+                        Code::InvalidEncoding,
+                        format!(
+                            "the header is not valid UTF-8 (column {}, byte {}); save the file as UTF-8",
+                            col + 1,
+                            e.valid_up_to() + 1
+                        ),
+                    )
+                    .at(rec.line),
+                );
+                return None;
+            }
+        }
+    }
+    let header = header::resolve(
+        &header_cells,
+        &profile.mapping,
+        &profile.custom,
+        &profile.required,
+        &mut v.file_issues,
+    );
+    v.columns = header.names.clone();
+    let folded_header: Vec<String> = header.names.iter().map(|n| fold_header(n)).collect();
+
+    let index = catalog.map(Catalog::index);
+    let checker = row::RowChecker {
+        profile,
+        header: &header,
+        tenant,
+        catalog: index.as_ref(),
+    };
+    let width = header.names.len();
+    let mut builder = UserBuilder::default();
+    let mut owned: Vec<Vec<u8>> = Vec::new();
+    let mut spare: Vec<Option<&str>> = Vec::with_capacity(width);
+    let mut row_count: u64 = 0;
+    while tok.next_record(&mut rec) {
+        if is_blank(data, &rec) {
+            continue;
+        }
+        row_count += 1;
+        if row_count > limits.rows {
+            v.file_issues.push(
+                Issue::error(
+                    Code::LimitExceeded,
+                    format!("the file has more than {} rows (the limit)", limits.rows),
+                )
+                .at(rec.line),
+            );
+            return None;
+        }
+        let mut sink = row::Sink {
+            line: rec.line,
+            issues: &mut v.row_issues,
+            error: false,
+        };
+        if let Some(problem) = rec.problem {
+            sink.push(problem_issue(problem, &header.names, rec.line));
+        } else if rec.field_count != width {
+            sink.push(Issue::error(
+                Code::MalformedRow,
+                format!(
+                    "the row has {} cells but the header has {}",
+                    rec.field_count, width
+                ),
+            ));
+        }
+        // Decode the cells; escaped cells need an owned copy.
+        owned.resize_with(width.max(owned.len()), Vec::new);
+        for (col, s) in rec.fields.iter().enumerate().take(width) {
+            if s.escaped {
+                unescape(&data[s.start..s.end], &mut owned[col]);
+            }
+        }
+        let mut cells = recycle(std::mem::take(&mut spare));
+        let mut bad_encoding = false;
+        for (col, s) in rec.fields.iter().enumerate().take(width) {
+            let bytes = if s.escaped {
+                &owned[col][..]
+            } else {
+                &data[s.start..s.end]
+            };
+            match std::str::from_utf8(bytes) {
+                Ok(t) => cells.push(Some(t)),
+                Err(e) => {
+                    bad_encoding = true;
+                    sink.push(
+                        Issue::error(
+                            Code::InvalidEncoding,
+                            format!(
+                                "not valid UTF-8 (byte {} of the cell); save the file as UTF-8",
+                                e.valid_up_to() + 1
+                            ),
+                        )
+                        .column(header.names.get(col).cloned().unwrap_or_default()),
+                    );
+                    cells.push(None);
+                }
+            }
+        }
+        let structural = sink.error;
+        let repeats_header = !structural
+            && !bad_encoding
+            && width > 1
+            && cells
+                .iter()
+                .zip(&folded_header)
+                .all(|(c, h)| c.is_some_and(|c| fold_header(c) == *h));
+        let out = if structural || repeats_header {
+            if repeats_header {
+                sink.push(Issue::error(
+                    Code::MalformedRow,
+                    "this row repeats the header (were two files joined?)",
+                ));
+            }
+            // Keep the key for the report, nothing else.
+            if let Some(k) = header
+                .column_of(profile.key.field())
+                .and_then(|c| cells.get(c).copied().flatten())
+            {
+                builder.put(profile.key.field(), k);
+            }
+            row::RowOut {
+                action: Action::Upsert,
+                notify: false,
+                error: true,
+            }
+        } else {
+            checker.check(&cells, &mut builder, &mut sink)
+        };
+        let error = out.error || sink.error;
+        v.rows.push(Row {
+            line: rec.line,
+            action: out.action,
+            notify: out.notify,
+            user: builder.take(),
+            error,
+        });
+        spare = recycle(cells);
+    }
+    if v.rows.is_empty() && !v.file_error() {
+        v.file_issues
+            .push(Issue::error(Code::FileEmpty, "file is empty"));
+    }
+    Some(header)
+}
+
+/// Empties a vector of borrowed cells so its allocation can be reused with
+/// another lifetime (the collect reuses the buffer in place).
+fn recycle<'b>(mut v: Vec<Option<&str>>) -> Vec<Option<&'b str>> {
+    v.clear();
+    v.into_iter().map(|_| None).collect()
+}
+
+/// A record whose every cell is blank (e.g. Excel's trailing `,,,,` rows).
+fn is_blank(data: &[u8], rec: &Record) -> bool {
+    rec.problem.is_none()
+        && rec
+            .fields
+            .iter()
+            .all(|s| data[s.start..s.end].iter().all(|b| b.is_ascii_whitespace()))
+}
+
+fn problem_issue(problem: Problem, names: &[String], record_line: u64) -> Issue {
+    let col = |c: usize| {
+        names
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| format!("column {}", c + 1))
+    };
+    match problem {
+        Problem::UnterminatedQuote { column, line } => Issue::error(
+            Code::MalformedRow,
+            format!("a quoted field opened on line {line} is never closed"),
+        )
+        .column(col(column)),
+        Problem::TextAfterQuote { column, .. } => Issue::error(
+            Code::MalformedRow,
+            "text after the closing quote of a quoted field",
+        )
+        .column(col(column)),
+        Problem::Nul { column, .. } => {
+            Issue::error(Code::MalformedRow, "contains a NUL byte").column(col(column))
+        }
+        Problem::FieldTooLong { column, bytes, .. } => Issue::error(
+            Code::LimitExceeded,
+            format!("the field is {bytes} bytes, more than the limit"),
+        )
+        .column(col(column)),
+    }
+    .at(record_line)
+}
+
+fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
+    let key_field = profile.key.field();
+    let key_col = header.name_of(key_field).to_owned();
+    let email_col = header.name_of(Field::Email).to_owned();
+    let reports_col = header.name_of(Field::ReportsTo).to_owned();
+    let keys = file::KeyIndex::build(&v.rows, key_field, |_| true);
+    file::duplicates(
+        &mut v.rows,
+        &keys,
+        key_field,
+        Code::DuplicateKey,
+        &key_col,
+        &mut v.row_issues,
+    );
+    if key_field != Field::Email {
+        let emails = file::KeyIndex::build(&v.rows, Field::Email, |r| r.action == Action::Upsert);
+        file::duplicates(
+            &mut v.rows,
+            &emails,
+            Field::Email,
+            Code::DuplicateEmail,
+            &email_col,
+            &mut v.row_issues,
+        );
+    }
+    // reportsTo names a user id, whatever the key.
+    let ids = if key_field == Field::UserId {
+        keys
+    } else {
+        file::KeyIndex::build(&v.rows, Field::UserId, |_| true)
+    };
+    file::cycles(
+        &mut v.rows,
+        &ids,
+        Field::UserId,
+        &reports_col,
+        &mut v.row_issues,
+    );
+}

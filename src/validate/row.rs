@@ -1,0 +1,471 @@
+//! Row-level checks: required values, formats, enumerations, lengths, role
+//! names, tenant, and the catalog references.
+
+use crate::catalog::{CatalogIndex, Lookup, RefKind};
+use crate::input::header::{Header, Target};
+use crate::issue::{Code, Issue, Severity};
+use crate::profile::{Profile, RolePolicy};
+use crate::record::{Action, UserBuilder, parse_bool, parse_task_notification, same};
+use crate::schema::{AttributeKind, Field, KeyField};
+
+/// Longest role name (S4).
+pub(crate) const MAX_ROLE_CHARS: usize = 100;
+
+/// A validated row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowOut {
+    pub action: Action,
+    pub notify: bool,
+    pub error: bool,
+}
+
+/// Checks one row's cells (already decoded and unescaped; `None` where the
+/// cell could not be decoded) and fills `builder`.
+pub(crate) struct RowChecker<'a> {
+    pub profile: &'a Profile,
+    pub header: &'a Header,
+    pub tenant: &'a str,
+    pub catalog: Option<&'a CatalogIndex<'a>>,
+}
+
+/// Collects the issues of one row and remembers whether one is an error.
+pub(crate) struct Sink<'a> {
+    pub line: u64,
+    pub issues: &'a mut Vec<Issue>,
+    pub error: bool,
+}
+
+impl Sink<'_> {
+    pub fn push(&mut self, issue: Issue) {
+        self.error |= issue.severity == Severity::Error;
+        self.issues.push(issue.at(self.line));
+    }
+}
+
+/// Why a text value is not acceptable.
+fn text_problem(v: &str) -> Option<(Code, &'static str)> {
+    if v.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        if v.contains(['\n', '\r']) {
+            return Some((Code::InvalidValue, "contains a line break"));
+        }
+        return Some((Code::InvalidValue, "contains a control character"));
+    }
+    if !v.is_ascii() && v.contains('\u{feff}') {
+        return Some((
+            Code::InvalidEncoding,
+            "contains a byte order mark in the middle of the file (were two files joined?)",
+        ));
+    }
+    None
+}
+
+/// A cell as the checks see it: trimmed, and with the formula
+/// neutralization of the library's own CSV output undone.
+fn clean(v: &str) -> &str {
+    crate::report::restore_cell(v.trim())
+}
+
+fn too_long(v: &str, max: usize) -> bool {
+    v.len() > max && v.chars().count() > max
+}
+
+impl RowChecker<'_> {
+    fn cell<'c>(&self, cells: &'c [Option<&'c str>], field: Field) -> Option<&'c str> {
+        let col = self.header.column_of(field)?;
+        cells.get(col).copied().flatten().map(clean)
+    }
+
+    fn col(&self, field: Field) -> String {
+        self.header.name_of(field).to_owned()
+    }
+
+    pub fn check(
+        &self,
+        cells: &[Option<&str>],
+        builder: &mut UserBuilder,
+        sink: &mut Sink<'_>,
+    ) -> RowOut {
+        let p = self.profile;
+        // Directives first: they decide which checks apply.
+        let action = match self.cell(cells, Field::Transaction) {
+            None | Some("") => Action::Upsert,
+            Some(v) if v.eq_ignore_ascii_case("delete") => Action::Delete,
+            Some(v) => {
+                sink.push(
+                    Issue::error(Code::InvalidValue, "transaction must be blank or DELETE")
+                        .column(self.col(Field::Transaction))
+                        .value(v)
+                        .suggest("DELETE"),
+                );
+                Action::Upsert
+            }
+        };
+        let notify = match self.cell(cells, Field::NotifyIfNewUser) {
+            None | Some("") => false,
+            Some(v) => parse_bool(v).unwrap_or_else(|| {
+                sink.push(
+                    Issue::error(Code::InvalidValue, "notifyIfNewUser must be true or false")
+                        .column(self.col(Field::NotifyIfNewUser))
+                        .value(v),
+                );
+                false
+            }),
+        };
+        if let Some(t) = self.cell(cells, Field::Tenant) {
+            if !t.is_empty() && !same(t, self.tenant) {
+                sink.push(
+                    Issue::error(
+                        Code::TenantMismatch,
+                        format!(
+                            "the row is for tenant {:?}, but this import is for tenant {:?}",
+                            crate::printable(t),
+                            self.tenant
+                        ),
+                    )
+                    .column(self.col(Field::Tenant))
+                    .value(t),
+                );
+            }
+        }
+
+        let key = p.key.field();
+        let other = match p.key {
+            KeyField::UserId => Field::Email,
+            KeyField::Email => Field::UserId,
+        };
+        if action == Action::Delete {
+            // A delete needs only something to find the user by.
+            let k = self.cell(cells, key).unwrap_or("");
+            let o = self.cell(cells, other).unwrap_or("");
+            if k.is_empty() && o.is_empty() {
+                sink.push(
+                    Issue::error(Code::MissingValue, "a DELETE row needs the user's key")
+                        .column(self.col(key)),
+                );
+            }
+            for (f, v) in [(key, k), (other, o)] {
+                if v.is_empty() {
+                    continue;
+                }
+                match text_problem(v) {
+                    Some((code, why)) => {
+                        sink.push(Issue::error(code, why).column(self.col(f)).value(v))
+                    }
+                    None => {
+                        builder.put(f, v);
+                    }
+                }
+            }
+            return RowOut {
+                action,
+                notify,
+                error: sink.error,
+            };
+        }
+
+        for &f in Field::ATTRIBUTES {
+            let Some(v) = self.cell(cells, f) else {
+                continue;
+            };
+            if v.is_empty() {
+                if p.required.contains(&f) {
+                    sink.push(
+                        Issue::error(Code::MissingValue, "missing required value")
+                            .column(self.col(f)),
+                    );
+                } else {
+                    builder.put(f, "");
+                }
+                continue;
+            }
+            if let Some((code, why)) = text_problem(v) {
+                sink.push(Issue::error(code, why).column(self.col(f)).value(v));
+                continue;
+            }
+            let accepted = match f {
+                Field::Email => self.email(v, sink),
+                Field::UserId | Field::ReportsTo => self.id(f, v, sink),
+                Field::Enabled | Field::Sso => self.boolean(f, v, sink),
+                Field::TaskNotification => match parse_task_notification(v) {
+                    Some(_) => true,
+                    None => {
+                        sink.push(
+                            Issue::error(
+                                Code::InvalidValue,
+                                "taskNotification must be OFF or Email",
+                            )
+                            .column(self.col(f))
+                            .value(v)
+                            .maybe_suggest(crate::schema::closest(v, ["OFF", "Email"])),
+                        );
+                        false
+                    }
+                },
+                Field::Roles => {
+                    self.roles(v, builder, sink);
+                    continue;
+                }
+                Field::Location => self.reference(f, RefKind::Location, v, builder, sink),
+                Field::DepartmentId => self.reference(f, RefKind::Department, v, builder, sink),
+                Field::GroupName => self.reference(f, RefKind::Group, v, builder, sink),
+                _ => self.text(f, v, sink),
+            };
+            if accepted {
+                builder.put(f, v);
+            }
+        }
+        // A user who reports to themselves.
+        if let (Some(id), Some(m)) = (
+            self.cell(cells, Field::UserId).filter(|v| !v.is_empty()),
+            self.cell(cells, Field::ReportsTo).filter(|v| !v.is_empty()),
+        ) {
+            if same(id, m) {
+                sink.push(
+                    Issue::error(Code::ReportsToCycle, "a user cannot report to themselves")
+                        .column(self.col(Field::ReportsTo))
+                        .value(m),
+                );
+            }
+        }
+        self.custom(cells, builder, sink);
+        RowOut {
+            action,
+            notify,
+            error: sink.error,
+        }
+    }
+
+    fn text(&self, f: Field, v: &str, sink: &mut Sink<'_>) -> bool {
+        let max = self.profile.max_text_chars;
+        if too_long(v, max) {
+            sink.push(
+                Issue::error(Code::InvalidValue, format!("longer than {max} characters"))
+                    .column(self.col(f))
+                    .value(v),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn id(&self, f: Field, v: &str, sink: &mut Sink<'_>) -> bool {
+        if v.contains(char::is_whitespace) {
+            sink.push(
+                Issue::error(Code::InvalidValue, "a user id cannot contain spaces")
+                    .column(self.col(f))
+                    .value(v),
+            );
+            return false;
+        }
+        self.text(f, v, sink)
+    }
+
+    fn email(&self, v: &str, sink: &mut Sink<'_>) -> bool {
+        match self.profile.email.check(v) {
+            Ok(()) => true,
+            Err(why) => {
+                sink.push(
+                    Issue::error(Code::InvalidEmail, format!("invalid email address: {why}"))
+                        .column(self.col(Field::Email))
+                        .value(v),
+                );
+                false
+            }
+        }
+    }
+
+    fn boolean(&self, f: Field, v: &str, sink: &mut Sink<'_>) -> bool {
+        if parse_bool(v).is_some() {
+            return true;
+        }
+        sink.push(
+            Issue::error(
+                Code::InvalidValue,
+                format!("{} must be true or false", f.header()),
+            )
+            .column(self.col(f))
+            .value(v),
+        );
+        false
+    }
+
+    fn roles(&self, v: &str, builder: &mut UserBuilder, sink: &mut Sink<'_>) {
+        let col = self.col(Field::Roles);
+        let mut kept = String::with_capacity(v.len());
+        for role in v.split('|').map(str::trim).filter(|r| !r.is_empty()) {
+            if role.contains(char::is_whitespace) {
+                sink.push(
+                    Issue::error(Code::InvalidRoleName, "role names cannot contain spaces")
+                        .column(col.clone())
+                        .value(role),
+                );
+                continue;
+            }
+            if too_long(role, MAX_ROLE_CHARS) {
+                sink.push(
+                    Issue::error(
+                        Code::InvalidRoleName,
+                        format!("role names cannot be longer than {MAX_ROLE_CHARS} characters"),
+                    )
+                    .column(col.clone())
+                    .value(role),
+                );
+                continue;
+            }
+            let resolved = match self.catalog.map(|c| c.lookup(RefKind::Role, role)) {
+                None | Some(Lookup::Unchecked) => role,
+                Some(Lookup::Found(r)) => r,
+                Some(Lookup::Missing(suggestion)) => match &self.profile.unknown_roles {
+                    RolePolicy::Reject => {
+                        sink.push(
+                            Issue::error(Code::UnknownRole, "unknown role")
+                                .column(col.clone())
+                                .value(role)
+                                .maybe_suggest(suggestion),
+                        );
+                        continue;
+                    }
+                    RolePolicy::Create => role,
+                    RolePolicy::Fallback(fallback) => {
+                        sink.push(
+                            Issue::warning(
+                                Code::UnknownRole,
+                                format!(
+                                    "unknown role; the user gets the role {fallback:?} instead"
+                                ),
+                            )
+                            .column(col.clone())
+                            .value(role)
+                            .maybe_suggest(suggestion),
+                        );
+                        fallback.as_str()
+                    }
+                },
+            };
+            if !kept.is_empty() {
+                kept.push('|');
+            }
+            kept.push_str(resolved);
+        }
+        builder.put(Field::Roles, &kept);
+    }
+
+    fn reference(
+        &self,
+        f: Field,
+        kind: RefKind,
+        v: &str,
+        builder: &mut UserBuilder,
+        sink: &mut Sink<'_>,
+    ) -> bool {
+        if !self.text(f, v, sink) {
+            return false;
+        }
+        match self.catalog.map(|c| c.lookup(kind, v)) {
+            None | Some(Lookup::Unchecked) => true,
+            Some(Lookup::Found(name)) => {
+                builder.put(f, name);
+                false
+            }
+            Some(Lookup::Missing(suggestion)) => {
+                let what = match kind {
+                    RefKind::Location => "unknown location",
+                    RefKind::Department => "unknown department",
+                    _ => "unknown permission group",
+                };
+                sink.push(
+                    Issue::error(Code::UnknownReference, what)
+                        .column(self.col(f))
+                        .value(v)
+                        .maybe_suggest(suggestion),
+                );
+                false
+            }
+        }
+    }
+
+    fn custom(&self, cells: &[Option<&str>], builder: &mut UserBuilder, sink: &mut Sink<'_>) {
+        for (i, attr) in self.profile.custom.iter().enumerate() {
+            let Some(col) = self.header.custom.get(i).copied().flatten() else {
+                continue;
+            };
+            debug_assert_eq!(self.header.targets.get(col), Some(&Target::Custom(i)));
+            let Some(v) = cells.get(col).copied().flatten().map(clean) else {
+                continue;
+            };
+            let name = self.header.names[col].clone();
+            if v.is_empty() {
+                if attr.required {
+                    sink.push(
+                        Issue::error(Code::MissingValue, "missing required value").column(name),
+                    );
+                } else {
+                    builder.put_custom(attr.name.clone(), "");
+                }
+                continue;
+            }
+            if let Some((code, why)) = text_problem(v) {
+                sink.push(Issue::error(code, why).column(name).value(v));
+                continue;
+            }
+            let value: Option<String> = match &attr.kind {
+                AttributeKind::Text => {
+                    let max = self.profile.max_text_chars;
+                    (!too_long(v, max)).then(|| v.to_owned()).or_else(|| {
+                        sink.push(
+                            Issue::error(
+                                Code::InvalidValue,
+                                format!("longer than {max} characters"),
+                            )
+                            .column(name.clone())
+                            .value(v),
+                        );
+                        None
+                    })
+                }
+                AttributeKind::Bool => match parse_bool(v) {
+                    Some(b) => Some(b.to_string()),
+                    None => {
+                        sink.push(
+                            Issue::error(Code::InvalidValue, "must be true or false")
+                                .column(name.clone())
+                                .value(v),
+                        );
+                        None
+                    }
+                },
+                AttributeKind::OneOf(options) => match options.iter().find(|o| same(o, v)) {
+                    Some(o) => Some(o.clone()),
+                    None => {
+                        sink.push(
+                            Issue::error(
+                                Code::InvalidValue,
+                                format!("must be one of: {}", options.join(", ")),
+                            )
+                            .column(name.clone())
+                            .value(v)
+                            .maybe_suggest(crate::schema::closest(
+                                v,
+                                options.iter().map(String::as_str),
+                            )),
+                        );
+                        None
+                    }
+                },
+                AttributeKind::List { separator } => {
+                    let mut items: Vec<&str> = v
+                        .split(*separator)
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    items.sort_unstable();
+                    items.dedup();
+                    Some(items.join(&separator.to_string()))
+                }
+            };
+            if let Some(value) = value {
+                builder.put_custom(attr.name.clone(), &value);
+            }
+        }
+    }
+}

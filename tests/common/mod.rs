@@ -1,0 +1,27 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use user_import::{Code, Importer, Issue, Validation};
+
+/// Validates `text` for tenant `default` with the default profile.
+pub fn validate(text: &str) -> Validation {
+    Importer::new("default").validate(text.as_bytes(), None)
+}
+
+/// `(line, code)` of every issue, in report order.
+pub fn codes(v: &Validation) -> Vec<(Option<u64>, Code)> {
+    v.issues().map(|i| (i.line, i.code)).collect()
+}
+
+/// The only issue with `code`; panics when there is not exactly one.
+pub fn only(v: &Validation, code: Code) -> Issue {
+    let found: Vec<&Issue> = v.issues().filter(|i| i.code == code).collect();
+    assert_eq!(found.len(), 1, "expected one {code}, got {found:#?}");
+    found[0].clone()
+}
+
+pub fn data(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+pub const HEADER: &str = "userId,firstName,lastName,email,roles";

@@ -1,0 +1,116 @@
+//! Header matching: folding, aliases, the explicit mapping, and the column checks.
+
+mod common;
+
+use common::{codes, only, validate};
+use user_import::{Code, Column, ColumnMapping, Field, Importer, Profile};
+
+#[test]
+fn headers_match_forgiving_of_case_spaces_underscores_and_dashes() {
+    let v = validate("User_ID,First Name,last-name,E-Mail,REPORTS TO\na,Ann,Lee,a@x.io,\n");
+    assert!(!v.has_errors(), "{:?}", codes(&v));
+    let u = &v.rows()[0].user;
+    assert_eq!(u.user_id(), Some("a"));
+    assert_eq!(u.get(Field::FirstName), Some("Ann"));
+    assert_eq!(u.get(Field::LastName), Some("Lee"));
+    assert_eq!(u.email(), Some("a@x.io"));
+}
+
+#[test]
+fn aliases() {
+    for (header, field) in [
+        ("username", Field::UserId),
+        ("Login", Field::UserId),
+        ("Employee Number", Field::UserId),
+        ("email address", Field::Email),
+        ("manager", Field::ReportsTo),
+        ("surname", Field::LastName),
+        ("department", Field::DepartmentId),
+        ("notifyNewUser", Field::NotifyIfNewUser),
+    ] {
+        assert_eq!(Field::from_header(header), Some(field), "{header}");
+    }
+}
+
+#[test]
+fn seed_styles_read_cleanly() {
+    let s3 = Importer::new("default").validate(&common::data("s3_users.csv"), Some("users.csv"));
+    assert_eq!(s3.rows().len(), 6);
+    assert_eq!(s3.rows()[0].user.get(Field::FirstName), Some("Ann"));
+    assert_eq!(codes(&s3), [(Some(5), Code::MissingValue)]);
+
+    // S2: "to add a new user, the import must include an email address, their
+    // first name, and their last name"; the user id may be absent.
+    let mut p = Profile::default();
+    p.required = vec![Field::Email, Field::FirstName, Field::LastName];
+    let s2 = Importer::with_profile("default", p)
+        .validate(&common::data("s2_users.txt"), Some("users.txt"));
+    assert_eq!(codes(&s2), [], "{:#?}", s2.issues().collect::<Vec<_>>());
+    assert_eq!(
+        s2.rows()[0]
+            .user
+            .list(Field::Permissions)
+            .collect::<Vec<_>>(),
+        ["Product None", "Products Read", "Products Write"]
+    );
+}
+
+#[test]
+fn unknown_column_is_a_warning_with_a_suggestion() {
+    let v = validate("userId,emial,shoe size\na,a@x.io,42\n");
+    let unknown: Vec<(String, Option<String>)> = v
+        .issues()
+        .filter(|i| i.code == Code::UnknownColumn)
+        .map(|i| (i.column.clone().unwrap(), i.suggestion.clone()))
+        .collect();
+    assert_eq!(
+        unknown,
+        [
+            ("emial".to_owned(), Some("email".to_owned())),
+            ("shoe size".to_owned(), None)
+        ]
+    );
+    // And without an email column the required column is missing.
+    assert_eq!(
+        only(&v, Code::MissingColumn).column.as_deref(),
+        Some("email")
+    );
+}
+
+#[test]
+fn duplicate_column_is_an_error() {
+    let v = validate("userId,email,E-mail\na,a@x.io,b@x.io\n");
+    let i = only(&v, Code::DuplicateColumn);
+    assert_eq!((i.line, i.column.as_deref()), (Some(1), Some("E-mail")));
+    assert!(v.has_errors());
+}
+
+#[test]
+fn missing_required_column_is_a_file_error_and_not_repeated_per_row() {
+    let v = validate("userId,firstName\na,Ann\nb,Ben\n");
+    assert_eq!(codes(&v), [(Some(1), Code::MissingColumn)]);
+}
+
+#[test]
+fn explicit_mapping_round_trips_through_serde_and_is_used() {
+    let mut m = ColumnMapping::new();
+    m.map("Mitarbeiter-Nr", Column::Field(Field::UserId))
+        .map("Mail", Column::Field(Field::Email))
+        .map("Bemerkung", Column::Ignore);
+    let json = serde_json::to_string(&m).unwrap();
+    assert_eq!(
+        json,
+        r#"{"Mitarbeiter-Nr":{"field":"userId"},"Mail":{"field":"email"},"Bemerkung":"ignore"}"#
+    );
+    let back: ColumnMapping = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, m);
+
+    let mut p = Profile::default();
+    p.mapping = back;
+    let v = Importer::with_profile("t", p).validate(
+        "Mitarbeiter-Nr;Mail;Bemerkung\n0042;a@x.io;hi\n".as_bytes(),
+        None,
+    );
+    assert_eq!(codes(&v), []);
+    assert_eq!(v.rows()[0].user.user_id(), Some("0042"));
+}

@@ -1,0 +1,238 @@
+//! Reading: delimiters, encodings, line numbers, empty files, limits.
+
+mod common;
+
+use std::io::Read;
+
+use common::{codes, only, validate};
+use user_import::{Code, Delimiter, Encoding, Importer, Limits, Profile};
+
+fn utf16(text: &str, little: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if bom {
+        out.extend_from_slice(if little { &[0xFF, 0xFE] } else { &[0xFE, 0xFF] });
+    }
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&if little {
+            u.to_le_bytes()
+        } else {
+            u.to_be_bytes()
+        });
+    }
+    out
+}
+
+#[test]
+fn comma_is_the_default() {
+    let v = validate("userId,email\njdoe,jdoe@example.com\n");
+    assert_eq!(v.input().delimiter, Delimiter::Comma);
+    assert_eq!(v.rows()[0].user.email(), Some("jdoe@example.com"));
+}
+
+#[test]
+fn txt_and_tsv_files_are_tab_separated() {
+    for name in ["users.txt", "users.tsv"] {
+        let v = Importer::new("t").validate(b"userId\temail\njdoe\tjdoe@example.com\n", Some(name));
+        assert_eq!(v.input().delimiter, Delimiter::Tab, "{name}");
+        assert!(!v.has_errors(), "{name}: {:?}", codes(&v));
+    }
+}
+
+#[test]
+fn semicolons_are_detected_and_can_be_named() {
+    let text = b"userId;email;lastName\njdoe;jdoe@example.com;Doe, Jr.\n";
+    let v = Importer::new("t").validate(text, Some("users.csv"));
+    assert_eq!(v.input().delimiter, Delimiter::Semicolon);
+    assert_eq!(
+        v.rows()[0].user.get(user_import::Field::LastName),
+        Some("Doe, Jr.")
+    );
+    let mut p = Profile::default();
+    p.delimiter = Delimiter::Semicolon;
+    let v = Importer::with_profile("t", p).validate(text, None);
+    assert_eq!(v.input().delimiter, Delimiter::Semicolon);
+    assert!(!v.has_errors());
+}
+
+#[test]
+fn detection_refuses_an_ambiguous_header() {
+    let v = validate("userId,email;firstName;lastName\na,b;c;d\n");
+    assert_eq!(
+        v.input().delimiter,
+        Delimiter::Semicolon,
+        "three known names beat two"
+    );
+    // No name is recognised, and both ',' and ';' split the header.
+    let v = validate("Nom;Prénom,Courriel;Rôle\na;b,c;d\n");
+    only(&v, Code::AmbiguousDelimiter);
+    assert!(v.rows().is_empty());
+}
+
+#[test]
+fn utf8_bom_is_stripped() {
+    let v = Importer::new("t").validate(b"\xEF\xBB\xBFuserId,email\njdoe,jdoe@example.com\n", None);
+    assert_eq!(v.input().encoding, Encoding::Utf8Bom);
+    assert_eq!(v.columns()[0], "userId");
+    assert!(!v.has_errors(), "{:?}", codes(&v));
+}
+
+#[test]
+fn utf16_with_bom_is_decoded_both_ways() {
+    let text = "userId\temail\tlastName\nzoë\tzoe@example.com\tMüller\n";
+    for little in [true, false] {
+        let v = Importer::new("t").validate(&utf16(text, little, true), Some("users.txt"));
+        assert_eq!(
+            v.input().encoding,
+            if little {
+                Encoding::Utf16Le
+            } else {
+                Encoding::Utf16Be
+            }
+        );
+        assert!(!v.has_errors(), "{:?}", codes(&v));
+        assert_eq!(
+            v.rows()[0].user.get(user_import::Field::LastName),
+            Some("Müller")
+        );
+    }
+}
+
+#[test]
+fn utf16_without_bom_is_refused_not_read_as_garbage() {
+    let v = Importer::new("t").validate(&utf16("userId,email\na,a@x.io\n", true, false), None);
+    let i = only(&v, Code::InvalidEncoding);
+    assert_eq!(i.line, Some(1));
+    assert!(v.rows().is_empty());
+}
+
+#[test]
+fn invalid_utf8_is_an_error_of_that_row_with_line_and_column() {
+    let v = Importer::new("t").validate(
+        b"userId,lastName,email\na,Ok,a@x.io\nb,M\xFCller,b@x.io\nc,Fine,c@x.io\n",
+        None,
+    );
+    let i = only(&v, Code::InvalidEncoding);
+    assert_eq!((i.line, i.column.as_deref()), (Some(3), Some("lastName")));
+    let errors: Vec<bool> = v.rows().iter().map(|r| r.error).collect();
+    assert_eq!(errors, [false, true, false]);
+}
+
+#[test]
+fn line_numbers_are_physical_across_quoted_newlines() {
+    let v = validate(
+        "userId,lastName,email\na,\"two\nlines\",a@x.io\n\nb,Plain,b@x.io\nc,\"x\r\ny\r\nz\",c@x.io\nd,bad,nope\n",
+    );
+    let lines: Vec<u64> = v.rows().iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 5, 6, 9]);
+    assert_eq!(only(&v, Code::InvalidEmail).line, Some(9));
+    // A line break inside a name is itself refused.
+    assert_eq!(v.row_issues(2)[0].code, Code::InvalidValue);
+}
+
+#[test]
+fn cr_only_line_ends_count_lines() {
+    let v = validate("userId,email\ra,a@x.io\rb,nope\r");
+    assert_eq!(v.rows().len(), 2);
+    assert_eq!(only(&v, Code::InvalidEmail).line, Some(3));
+}
+
+#[test]
+fn empty_and_header_only_files_are_file_empty() {
+    for text in [
+        "",
+        "\n\n",
+        "userId,email\n",
+        "userId,email\n\n,\n , \n",
+        "\u{feff}",
+    ] {
+        let v = validate(text);
+        let i = only(&v, Code::FileEmpty);
+        assert_eq!(i.message, "file is empty", "{text:?}");
+    }
+}
+
+#[test]
+fn blank_rows_are_not_rows() {
+    let v = validate("userId,email\n,\na,a@x.io\n,,\n");
+    assert_eq!(v.rows().len(), 1);
+}
+
+fn limited(limits: Limits) -> Importer {
+    let mut p = Profile::default();
+    p.limits = limits;
+    Importer::with_profile("t", p)
+}
+
+#[test]
+fn file_byte_limit() {
+    let v =
+        limited(Limits::default().max_file_bytes(10)).validate(b"userId,email\na,a@x.io\n", None);
+    only(&v, Code::LimitExceeded);
+    assert!(v.rows().is_empty());
+}
+
+#[test]
+fn row_limit_rejects_the_file_at_the_first_row_over() {
+    let v = limited(Limits::default().max_rows(2)).validate(
+        b"userId,email\na,a@x.io\nb,b@x.io\nc,c@x.io\nd,d@x.io\n",
+        None,
+    );
+    let i = only(&v, Code::LimitExceeded);
+    assert_eq!(i.line, Some(4));
+    assert!(v.has_errors());
+}
+
+#[test]
+fn field_limit_is_a_row_error() {
+    let text = format!(
+        "userId,lastName,email\na,{},a@x.io\nb,Short,b@x.io\n",
+        "x".repeat(100)
+    );
+    let v = limited(Limits::default().max_field_bytes(50)).validate(text.as_bytes(), None);
+    let i = only(&v, Code::LimitExceeded);
+    assert_eq!((i.line, i.column.as_deref()), (Some(2), Some("lastName")));
+    assert_eq!(v.rows().iter().filter(|r| r.error).count(), 1);
+}
+
+#[test]
+fn column_limit() {
+    let header: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+    let text = format!("{}\n", header.join(","));
+    let v = limited(Limits::default().max_columns(20)).validate(text.as_bytes(), None);
+    let i = only(&v, Code::LimitExceeded);
+    assert_eq!(i.line, Some(1));
+}
+
+/// A reader that counts the bytes it serves.
+struct Counting<R> {
+    inner: R,
+    served: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.served.set(self.served.get() + n);
+        Ok(n)
+    }
+}
+
+#[test]
+fn reading_past_the_byte_limit_stops_early() {
+    let served = std::rc::Rc::new(std::cell::Cell::new(0));
+    // An endless stream of rows.
+    let endless = std::io::repeat(b'a').take(u64::MAX);
+    let source = Counting {
+        inner: endless,
+        served: served.clone(),
+    };
+    let v = limited(Limits::default().max_file_bytes(1 << 20))
+        .validate_reader(source, None)
+        .unwrap();
+    only(&v, Code::LimitExceeded);
+    assert!(
+        served.get() <= (1 << 20) + 64 * 1024,
+        "served {}",
+        served.get()
+    );
+}
