@@ -41,8 +41,10 @@ pub enum ErrorKind {
     Store,
     /// The options or profile are not usable.
     Config,
-    /// A plan does not fit the store or options it is applied with.
+    /// The planner was driven wrongly (an answer that does not fit its request).
     Plan,
+    /// The progress callback cancelled the import while planning.
+    Cancelled,
 }
 
 impl Error {
@@ -68,6 +70,20 @@ impl Error {
 
     pub(crate) fn limit(message: String) -> Error {
         Error::new(ErrorKind::Limit, message)
+    }
+
+    pub(crate) fn plan(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Plan, message)
+    }
+
+    pub(crate) fn cancelled() -> Error {
+        Error::new(ErrorKind::Cancelled, "the import was cancelled")
+    }
+
+    pub(crate) fn store<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+        let mut err = Error::new(ErrorKind::Store, format!("the user store failed: {e}"));
+        err.0.source = Some(Box::new(e));
+        err
     }
 
     /// What kind of error this is.

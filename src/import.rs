@@ -1,14 +1,24 @@
 //! The entry point: an [`Importer`] holds a profile and the import's context
 //! (tenant, acting user, catalog) and runs the pipeline steps.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::ops::ControlFlow;
 
+use crate::apply::{self, OnProgress};
 use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::input::read_limited;
 use crate::issue::{Code, Issue};
+use crate::plan::{Plan, Planner};
 use crate::profile::Profile;
+use crate::report::Report;
+use crate::report::export::Exporter;
+use crate::store::{AsyncUserStore, UserStore};
 use crate::validate::{self, Validation};
+
+fn no_progress(_: &crate::Progress) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
 
 /// Runs imports for one tenant with one [`Profile`].
 ///
@@ -164,5 +174,288 @@ impl Importer {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Plans `validation` against the directory behind `store`: fetches the
+    /// catalog and the users the rows name, in batches of
+    /// `profile.batch_size` (one `fetch` per batch, never one per row), and
+    /// returns the [`Plan`]. Writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the store fails.
+    ///
+    /// ```
+    /// use user_import::{Field, Importer, InMemoryStore, Planned, User};
+    /// let mut store = InMemoryStore::new();
+    /// store.insert("acme", User::builder().set(Field::UserId, "jdoe")
+    ///     .set(Field::Email, "jdoe@example.com").set(Field::LastName, "Doe").build());
+    /// let importer = Importer::new("acme");
+    /// let v = importer.validate(b"userId,email,lastName\njdoe,jdoe@example.com,Smith\n", None);
+    /// let plan = importer.plan(v, &mut store)?;
+    /// assert_eq!(plan.rows()[0].planned, Planned::Update);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn plan<S: UserStore + ?Sized>(
+        &self,
+        validation: Validation,
+        store: &mut S,
+    ) -> Result<Plan, Error> {
+        self.plan_with_progress(validation, store, &mut no_progress)
+    }
+
+    /// [`Importer::plan`] with a progress callback, called before each
+    /// batch; returning `Break` cancels (an [`Error`] of kind `Cancelled`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the store fails or the callback cancels.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// let importer = user_import::Importer::new("t");
+    /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
+    /// let err = importer
+    ///     .plan_with_progress(v, &mut user_import::InMemoryStore::new(), &mut |_| ControlFlow::Break(()))
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), user_import::ErrorKind::Cancelled);
+    /// ```
+    pub fn plan_with_progress<S: UserStore + ?Sized>(
+        &self,
+        validation: Validation,
+        store: &mut S,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<Plan, Error> {
+        apply::plan_sync(Planner::new(self, validation), store, on_progress)
+    }
+
+    /// [`Importer::plan`] with an [`AsyncUserStore`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the store fails.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), user_import::Error> {
+    /// let importer = user_import::Importer::new("t");
+    /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
+    /// let plan = importer.plan_async(v, &mut user_import::InMemoryStore::new()).await?;
+    /// assert_eq!(plan.ops().len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn plan_async<S: AsyncUserStore + ?Sized>(
+        &self,
+        validation: Validation,
+        store: &mut S,
+    ) -> Result<Plan, Error> {
+        apply::plan_async(Planner::new(self, validation), store, &mut no_progress).await
+    }
+
+    /// [`Importer::plan_with_progress`] with an [`AsyncUserStore`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the store fails or the callback cancels.
+    pub async fn plan_async_with_progress<S: AsyncUserStore + ?Sized>(
+        &self,
+        validation: Validation,
+        store: &mut S,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<Plan, Error> {
+        apply::plan_async(Planner::new(self, validation), store, on_progress).await
+    }
+
+    /// Applies a plan through `store`, in batches, under the plan's error
+    /// policy: a blocked plan writes nothing; the all-or-nothing policy runs
+    /// in one transaction when the store has them (rolled back on any
+    /// failure); otherwise the report says exactly which rows were applied.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the store fails to begin, commit or roll back a
+    /// transaction (per-batch failures are reported per row instead).
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore};
+    /// let importer = Importer::new("t");
+    /// let mut store = InMemoryStore::new();
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
+    /// let report = importer.apply(&plan, &mut store)?;
+    /// assert_eq!(report.summary.added, 1);
+    /// assert_eq!(store.len("t"), 1);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn apply<S: UserStore + ?Sized>(
+        &self,
+        plan: &Plan,
+        store: &mut S,
+    ) -> Result<Report, Error> {
+        apply::apply_sync(plan, store, &mut no_progress)
+    }
+
+    /// [`Importer::apply`] with a progress callback, called before each batch;
+    /// returning `Break` cancels between batches (rolled back under the
+    /// all-or-nothing policy; otherwise the report says what was done).
+    ///
+    /// # Errors
+    ///
+    /// As [`Importer::apply`].
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use user_import::{Importer, InMemoryStore};
+    /// let importer = Importer::new("t");
+    /// let mut store = InMemoryStore::new();
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
+    /// let report = importer.apply_with_progress(&plan, &mut store, &mut |_| ControlFlow::Break(()))?;
+    /// assert!(report.cancelled);
+    /// assert!(store.is_empty("t"));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn apply_with_progress<S: UserStore + ?Sized>(
+        &self,
+        plan: &Plan,
+        store: &mut S,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<Report, Error> {
+        apply::apply_sync(plan, store, on_progress)
+    }
+
+    /// [`Importer::apply`] with an [`AsyncUserStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Importer::apply`].
+    pub async fn apply_async<S: AsyncUserStore + ?Sized>(
+        &self,
+        plan: &Plan,
+        store: &mut S,
+    ) -> Result<Report, Error> {
+        apply::apply_async(plan, store, &mut no_progress).await
+    }
+
+    /// [`Importer::apply_with_progress`] with an [`AsyncUserStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Importer::apply`].
+    pub async fn apply_async_with_progress<S: AsyncUserStore + ?Sized>(
+        &self,
+        plan: &Plan,
+        store: &mut S,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<Report, Error> {
+        apply::apply_async(plan, store, on_progress).await
+    }
+
+    /// Validates, plans and applies in one call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Importer::plan`] and [`Importer::apply`].
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore};
+    /// let mut store = InMemoryStore::new();
+    /// let report = Importer::new("t").run(b"userId,email\na,a@x.io\n", Some("users.csv"), &mut store)?;
+    /// assert_eq!(report.summary.to_string(), "1 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 0 Failed, 0 Warnings");
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn run<S: UserStore + ?Sized>(
+        &self,
+        bytes: &[u8],
+        name: Option<&str>,
+        store: &mut S,
+    ) -> Result<Report, Error> {
+        let plan = self.plan(self.validate(bytes, name), store)?;
+        self.apply(&plan, store)
+    }
+
+    /// [`Importer::run`] with an [`AsyncUserStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Importer::run`].
+    pub async fn run_async<S: AsyncUserStore + ?Sized>(
+        &self,
+        bytes: &[u8],
+        name: Option<&str>,
+        store: &mut S,
+    ) -> Result<Report, Error> {
+        let plan = self.plan_async(self.validate(bytes, name), store).await?;
+        self.apply_async(&plan, store).await
+    }
+
+    /// Writes every user of the tenant as a users file in the canonical
+    /// format (S4's download: every standard column, then the profile's
+    /// custom attributes; roles `|`-joined; formula-safe). Importing that file
+    /// again plans nothing. Returns the number of users written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the store or the writer fails.
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore, Outcome};
+    /// let importer = Importer::new("t");
+    /// let mut store = InMemoryStore::new();
+    /// importer.run(b"userId,email,roles\na,a@x.io,Admin\n", None, &mut store)?;
+    /// # let mut store = store; let _ = &mut store;
+    /// let mut file = Vec::new();
+    /// assert_eq!(importer.export(&mut store, &mut file)?, 0 + store.len("t") as u64);
+    /// let again = importer.run(&file, None, &mut store)?;
+    /// assert!(again.rows.iter().all(|r| r.outcome == Outcome::Unchanged));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn export<S: UserStore + ?Sized>(
+        &self,
+        store: &mut S,
+        out: impl Write,
+    ) -> Result<u64, Error> {
+        let mut e = Exporter::new(out, &self.tenant, &self.profile.custom)?;
+        let limit = self.profile.batch_size.max(1);
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .scan(&self.tenant, after.as_deref(), limit)
+                .map_err(Error::store)?;
+            for u in &page {
+                e.user(u)?;
+            }
+            match page.last() {
+                Some(last) if page.len() >= limit => after = Some(crate::normalize(last.user_id())),
+                _ => break,
+            }
+        }
+        e.finish()
+    }
+
+    /// [`Importer::export`] with an [`AsyncUserStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Importer::export`].
+    pub async fn export_async<S: AsyncUserStore + ?Sized>(
+        &self,
+        store: &mut S,
+        out: impl Write + Send,
+    ) -> Result<u64, Error> {
+        let mut e = Exporter::new(out, &self.tenant, &self.profile.custom)?;
+        let limit = self.profile.batch_size.max(1);
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .scan(&self.tenant, after.as_deref(), limit)
+                .await
+                .map_err(Error::store)?;
+            for u in &page {
+                e.user(u)?;
+            }
+            match page.last() {
+                Some(last) if page.len() >= limit => after = Some(crate::normalize(last.user_id())),
+                _ => break,
+            }
+        }
+        e.finish()
     }
 }

@@ -153,6 +153,10 @@ codes! {
     StoreError = "store_error",
     /// The delimiter could not be detected with certainty; the caller must name it.
     AmbiguousDelimiter = "ambiguous_delimiter",
+    /// A `DELETE` row for a user whom other users that stay still report to.
+    HasReports = "has_reports",
+    /// The import was cancelled; the rows it did not reach were not applied.
+    Cancelled = "cancelled",
 }
 
 impl fmt::Display for Code {

@@ -41,30 +41,42 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod apply;
 mod catalog;
 mod error;
 mod import;
 mod input;
 mod issue;
+mod memory;
+mod plan;
 mod profile;
 mod record;
 mod report;
 mod schema;
+mod store;
 mod validate;
 
+pub use apply::{OnProgress, Phase, Progress};
 pub use catalog::{Catalog, Location};
 pub use error::{Error, ErrorKind};
 pub use import::Importer;
 pub use input::{Delimiter, Encoding, Format, InputInfo, Limits, read_limited};
 pub use issue::{Code, Issue, Severity, UnknownCode, printable};
+pub use memory::{Calls, InMemoryStore};
+pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Request, Response};
 pub use profile::{
     BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,
     RolePolicy,
 };
 pub use record::{Action, User, UserBuilder, normalize, parse_bool};
-pub use report::{neutralize_cell, restore_cell};
+pub use report::{
+    DirectoryChange, Outcome, Report, RowReport, Summary, neutralize_cell, restore_cell,
+};
 pub use schema::{
     AttributeKind, Column, ColumnMapping, CustomAttribute, Field, KeyField, fold_header,
+};
+pub use store::{
+    AsyncUserStore, Attribute, Change, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes,
 };
 pub use validate::{EmailPolicy, Row, Validation, ValidationCounts};
 

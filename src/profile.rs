@@ -130,9 +130,12 @@ pub struct Guards {
     /// the guard (`guard_tripped`) and nothing is applied.
     pub max_deletes: Option<u64>,
     /// At most this share (0.0–1.0) of the tenant's existing users deleted or
-    /// disabled by one import. Default 0.5 in mirror mode (checked when the
-    /// directory's size is known), `None` otherwise.
+    /// disabled by one import, checked once an import removes at least
+    /// `min_removals_for_share` users (so deleting 2 of 3 users in a small
+    /// directory is not refused). Default 0.5.
     pub max_delete_share: Option<f64>,
+    /// Removals below this number never trip the share guard. Default 10.
+    pub min_removals_for_share: u64,
     /// When set, the only roles this import may grant (`role_not_grantable`).
     pub grantable_roles: Option<Vec<String>>,
     /// Roles that make a user an administrator: the acting user may not lose
@@ -147,6 +150,7 @@ impl Default for Guards {
         Guards {
             max_deletes: None,
             max_delete_share: Some(0.5),
+            min_removals_for_share: 10,
             grantable_roles: None,
             admin_roles: vec!["Admin".to_owned()],
             override_guards: false,

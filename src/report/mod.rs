@@ -1,5 +1,446 @@
 //! Reports: what happened to every row, and the CSV files the library writes.
 
 pub(crate) mod csv_out;
+pub(crate) mod export;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 pub use csv_out::{neutralize_cell, restore_cell};
+
+use crate::input::InputInfo;
+use crate::issue::{Issue, Severity};
+use crate::plan::{Notice, Plan, Planned};
+use crate::store::{Change, Op};
+
+/// What happened to a row (SPEC §6).
+///
+/// ```
+/// assert_eq!(user_import::Outcome::Added.as_str(), "added");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The user was created.
+    Added,
+    /// The user was updated.
+    Updated,
+    /// The user was deleted.
+    Deleted,
+    /// The user already looked like the row; nothing written.
+    Unchanged,
+    /// Nothing was done with a valid row: the file was rejected, the import
+    /// was cancelled or stopped, or there was nothing to do (deleting a user
+    /// who is not there).
+    Skipped,
+    /// The row has an error, or applying it failed.
+    Failed,
+}
+
+impl Outcome {
+    /// The snake_case name.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Outcome::Failed.as_str(), "failed");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Added => "added",
+            Outcome::Updated => "updated",
+            Outcome::Deleted => "deleted",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One input row in the report.
+///
+/// ```
+/// use user_import::{Importer, InMemoryStore, Outcome};
+/// let importer = Importer::new("t");
+/// let report = importer.run(b"userId,email\na,a@x.io\n", None, &mut InMemoryStore::new())?;
+/// let row = &report.rows[0];
+/// assert_eq!((row.line, row.key.as_deref(), row.outcome), (2, Some("a"), Outcome::Added));
+/// # Ok::<(), user_import::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RowReport {
+    /// The row's line (header = 1).
+    pub line: u64,
+    /// The row's key as written.
+    pub key: Option<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// For updates: the field-level changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// The row's issues.
+    pub issues: Vec<Issue>,
+}
+
+/// A change to a user the file does not name (mirror mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DirectoryChange {
+    /// The user.
+    pub user_id: String,
+    /// `updated` (disabled) or `deleted`; `failed` or `skipped` when not applied.
+    pub outcome: Outcome,
+    /// What went wrong, if anything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<Issue>,
+}
+
+/// The counts of a report. Its `Display` is S4's line, then the other counts:
+/// `3 Added, 1 Updated, 0 Deleted, 4 Roles Added, 0 Unchanged, 0 Skipped, 0 Failed, 0 Warnings`.
+///
+/// ```
+/// let s = user_import::Summary::default();
+/// assert!(s.to_string().starts_with("0 Added, 0 Updated, 0 Deleted, 0 Roles Added"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Users created.
+    pub added: u64,
+    /// Users updated (including mirror-mode disables).
+    pub updated: u64,
+    /// Users deleted (including mirror-mode deletes).
+    pub deleted: u64,
+    /// Rows that changed nothing.
+    pub unchanged: u64,
+    /// Rows skipped.
+    pub skipped: u64,
+    /// Rows failed.
+    pub failed: u64,
+    /// Roles created.
+    pub roles_added: u64,
+    /// Warnings (file and rows).
+    pub warnings: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} Added, {} Updated, {} Deleted, {} Roles Added, {} Unchanged, {} Skipped, {} Failed, {} Warnings",
+            self.added,
+            self.updated,
+            self.deleted,
+            self.roles_added,
+            self.unchanged,
+            self.skipped,
+            self.failed,
+            self.warnings
+        )
+    }
+}
+
+/// The answer to an import: a summary, file-level issues, one entry per input
+/// row in input order (every row exactly once), mirror-mode changes, and the
+/// welcome notices for users actually created.
+///
+/// ```
+/// use user_import::{Importer, InMemoryStore};
+/// let report = Importer::new("t").run(b"userId,email\na,a@x.io\nb,\n", None, &mut InMemoryStore::new())?;
+/// // The default policy rejects a file with errors: nothing is written.
+/// assert_eq!(report.summary.to_string(), "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 1 Skipped, 1 Failed, 0 Warnings");
+/// # Ok::<(), user_import::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The tenant.
+    pub tenant: String,
+    /// How the file was read.
+    pub input: InputInfo,
+    /// `true` for a dry run (nothing was written; outcomes say what would happen).
+    pub dry_run: bool,
+    /// `true` when the import was cancelled.
+    pub cancelled: bool,
+    /// The counts.
+    pub summary: Summary,
+    /// File-level issues.
+    pub issues: Vec<Issue>,
+    /// One entry per input row, in input order.
+    pub rows: Vec<RowReport>,
+    /// Changes to users the file does not name (mirror mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directory: Vec<DirectoryChange>,
+    /// Welcome notices for the users created (the caller sends them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+    #[serde(skip)]
+    pub(crate) columns: Vec<String>,
+}
+
+impl Report {
+    /// `true` when every row succeeded (warnings allowed) and nothing was
+    /// rejected: what the `import` example maps to exit status 0.
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore};
+    /// let r = Importer::new("t").run(b"userId,email\na,a@x.io\n", None, &mut InMemoryStore::new())?;
+    /// assert!(r.is_success());
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn is_success(&self) -> bool {
+        self.summary.failed == 0
+            && !self.cancelled
+            && !self.issues.iter().any(Issue::is_error)
+            && self.directory.iter().all(|d| d.outcome != Outcome::Failed)
+    }
+
+    /// The report as text: the summary line, then one line per issue
+    /// (file-level first, then by line).
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore};
+    /// let r = Importer::new("t").run(b"userId,email\na,bad\n", None, &mut InMemoryStore::new())?;
+    /// assert_eq!(r.render_text(),
+    ///     "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 1 Failed, 0 Warnings\n\
+    ///      line 2, email: invalid email address: no @ [invalid_email]\n");
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        if self.dry_run {
+            out.push_str("Dry run (nothing written): ");
+        }
+        out.push_str(&self.summary.to_string());
+        out.push('\n');
+        for i in self
+            .issues
+            .iter()
+            .chain(self.rows.iter().flat_map(|r| &r.issues))
+        {
+            out.push_str(&i.to_string());
+            out.push('\n');
+        }
+        for d in &self.directory {
+            for i in &d.issues {
+                out.push_str(&format!("{}: {i}\n", crate::printable(&d.user_id)));
+            }
+        }
+        out
+    }
+
+    /// The report as pretty-printed JSON.
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore};
+    /// let r = Importer::new("t").run(b"userId,email\na,a@x.io\n", None, &mut InMemoryStore::new())?;
+    /// assert!(r.to_json().contains("\"added\": 1"));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Writes the failed rows of `source` (the bytes that were imported) as
+    /// CSV: original columns plus `line` and `error`, formula-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error`] when writing fails.
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore};
+    /// let file = b"userId,email\na,bad\n";
+    /// let r = Importer::new("t").run(file, None, &mut InMemoryStore::new())?;
+    /// let mut out = Vec::new();
+    /// r.write_error_csv(file, &mut out)?;
+    /// assert!(String::from_utf8(out).unwrap().starts_with("userId,email,line,error\na,bad,2,"));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn write_error_csv(
+        &self,
+        source: &[u8],
+        out: impl std::io::Write,
+    ) -> Result<(), crate::Error> {
+        let failed = self
+            .rows
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .map(|r| {
+                let msgs: Vec<String> = r
+                    .issues
+                    .iter()
+                    .filter(|i| i.is_error())
+                    .map(crate::validate::error_text)
+                    .collect();
+                (r.line, msgs.join("; "))
+            });
+        csv_out::write_error_rows(source, &self.input, failed, out)
+    }
+}
+
+/// The fate of one op when applying.
+#[derive(Debug, Clone)]
+pub(crate) enum OpStatus {
+    /// Not applied, and not because of this op (dry run, blocked plan).
+    Planned,
+    /// Done.
+    Applied,
+    /// This op failed; the row fails with the issue.
+    Failed(Issue),
+    /// Not applied for a reason outside the op; the row is skipped with the
+    /// issue (a warning).
+    Skipped(Issue),
+    /// Nothing needed doing after all (deleting a user already gone).
+    Moot(Issue),
+}
+
+/// Builds the report of a plan; `status` holds one entry per op when the
+/// plan was applied, `None` for a dry run.
+pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Report {
+    let dry_run = applied.is_none();
+    let (status, cancelled) = applied.unwrap_or((&[], false));
+    let status_of = |k: usize| status.get(k).cloned().unwrap_or(OpStatus::Planned);
+    let op_of_line: HashMap<u64, usize> = plan
+        .ops
+        .iter()
+        .enumerate()
+        .filter_map(|(k, op)| op.line().map(|l| (l, k)))
+        .collect();
+    let mut summary = Summary::default();
+    let mut rows = Vec::with_capacity(plan.rows.len());
+    let mut created_lines = std::collections::HashSet::new();
+    for r in &plan.rows {
+        let mut issues = plan.row_issues(r.line).to_vec();
+        let mut changes = Vec::new();
+        let outcome = match r.planned {
+            Planned::Fail => Outcome::Failed,
+            Planned::Skip => Outcome::Skipped,
+            Planned::Unchanged => Outcome::Unchanged,
+            _ if plan.blocked => Outcome::Skipped,
+            planned => {
+                let k = op_of_line.get(&r.line).copied();
+                if let Some(Op::Update { changes: c, .. }) = k.map(|k| &plan.ops[k]) {
+                    changes = c.clone();
+                }
+                let done = match planned {
+                    Planned::Create => Outcome::Added,
+                    Planned::Update => Outcome::Updated,
+                    _ => Outcome::Deleted,
+                };
+                match k.map(status_of).unwrap_or(OpStatus::Planned) {
+                    OpStatus::Planned if dry_run => done,
+                    OpStatus::Planned => Outcome::Skipped,
+                    OpStatus::Applied => done,
+                    OpStatus::Failed(i) => {
+                        issues.push(i.at(r.line));
+                        Outcome::Failed
+                    }
+                    OpStatus::Skipped(i) | OpStatus::Moot(i) => {
+                        issues.push(i.at(r.line));
+                        Outcome::Skipped
+                    }
+                }
+            }
+        };
+        if outcome == Outcome::Added {
+            created_lines.insert(r.line);
+        }
+        count(&mut summary, outcome);
+        rows.push(RowReport {
+            line: r.line,
+            key: r.key.clone(),
+            outcome,
+            changes,
+            issues,
+        });
+    }
+    let mut directory = Vec::new();
+    for (k, op) in plan.ops.iter().enumerate() {
+        let ok = !plan.blocked && (dry_run || matches!(status_of(k), OpStatus::Applied));
+        match op {
+            Op::CreateRole { .. } if ok => summary.roles_added += 1,
+            Op::Update {
+                line: None,
+                user_id,
+                ..
+            }
+            | Op::Delete {
+                line: None,
+                user_id,
+                ..
+            } => {
+                let (outcome, issues) = match (plan.blocked, dry_run, status_of(k)) {
+                    (true, _, _) => (Outcome::Skipped, Vec::new()),
+                    (_, true, _) | (_, _, OpStatus::Applied) => (
+                        if matches!(op, Op::Delete { .. }) {
+                            Outcome::Deleted
+                        } else {
+                            Outcome::Updated
+                        },
+                        Vec::new(),
+                    ),
+                    (_, _, OpStatus::Failed(i)) => (Outcome::Failed, vec![i]),
+                    (_, _, OpStatus::Skipped(i) | OpStatus::Moot(i)) => (Outcome::Skipped, vec![i]),
+                    (_, _, OpStatus::Planned) => (Outcome::Skipped, Vec::new()),
+                };
+                match outcome {
+                    Outcome::Deleted => summary.deleted += 1,
+                    Outcome::Updated => summary.updated += 1,
+                    _ => {}
+                }
+                directory.push(DirectoryChange {
+                    user_id: user_id.clone(),
+                    outcome,
+                    issues,
+                });
+            }
+            _ => {}
+        }
+    }
+    let mut issues = plan.file_issues.clone();
+    if cancelled {
+        issues.push(Issue::warning(
+            crate::Code::Cancelled,
+            "the import was cancelled; rows it did not reach were not applied",
+        ));
+    }
+    summary.warnings = issues
+        .iter()
+        .chain(rows.iter().flat_map(|r| &r.issues))
+        .chain(directory.iter().flat_map(|d| &d.issues))
+        .filter(|i| i.severity == Severity::Warning)
+        .count() as u64;
+    let notices = plan
+        .notices
+        .iter()
+        .filter(|n| created_lines.contains(&n.line))
+        .cloned()
+        .collect();
+    Report {
+        tenant: plan.tenant.clone(),
+        input: plan.input.clone(),
+        dry_run,
+        cancelled,
+        summary,
+        issues,
+        rows,
+        directory,
+        notices,
+        columns: plan.columns.clone(),
+    }
+}
+
+fn count(s: &mut Summary, o: Outcome) {
+    match o {
+        Outcome::Added => s.added += 1,
+        Outcome::Updated => s.updated += 1,
+        Outcome::Deleted => s.deleted += 1,
+        Outcome::Unchanged => s.unchanged += 1,
+        Outcome::Skipped => s.skipped += 1,
+        Outcome::Failed => s.failed += 1,
+    }
+}

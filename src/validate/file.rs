@@ -31,6 +31,7 @@ pub(crate) fn key_hash(state: &foldhash::fast::FixedState, value: &str) -> u64 {
 }
 
 /// Rows indexed by the normalized value of one field, sorted by hash.
+#[derive(Debug)]
 pub(crate) struct KeyIndex {
     state: foldhash::fast::FixedState,
     entries: Vec<(u64, u32)>,

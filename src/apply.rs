@@ -1,0 +1,407 @@
+//! The drivers: connecting the planner and plans to a `UserStore` (sync) or
+//! an `AsyncUserStore`, with batching, error policies, transactions,
+//! progress and cancellation.
+
+use std::ops::{ControlFlow, Range};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::issue::{Code, Issue};
+use crate::plan::{Plan, Planner, Request, Response};
+use crate::profile::ErrorPolicy;
+use crate::report::{OpStatus, Report, from_plan};
+use crate::store::{AsyncUserStore, Op, OpOutcome, UserStore};
+
+/// Which step a [`Progress`] report is about.
+///
+/// ```
+/// assert_ne!(user_import::Phase::Planning, user_import::Phase::Applying);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Phase {
+    /// Looking users up and planning rows.
+    Planning,
+    /// Writing operations.
+    Applying,
+}
+
+/// How far an import has got; given to the progress callback between
+/// batches. Returning [`ControlFlow::Break`] from the callback cancels the
+/// import there.
+///
+/// ```
+/// let p = user_import::Progress::default();
+/// assert_eq!((p.rows_done, p.ops_total), (0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Progress {
+    /// The step.
+    pub phase: Phase,
+    /// Rows planned so far.
+    pub rows_done: u64,
+    /// Rows in the file.
+    pub rows_total: u64,
+    /// Operations applied (or attempted) so far.
+    pub ops_done: u64,
+    /// Operations in the plan.
+    pub ops_total: u64,
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress {
+            phase: Phase::Planning,
+            rows_done: 0,
+            rows_total: 0,
+            ops_done: 0,
+            ops_total: 0,
+        }
+    }
+}
+
+/// A progress callback; `Break` cancels.
+pub type OnProgress<'a> = dyn FnMut(&Progress) -> ControlFlow<()> + Send + 'a;
+
+fn planning_progress(p: &Planner) -> Progress {
+    let (done, total) = p.progress();
+    Progress {
+        phase: Phase::Planning,
+        rows_done: done,
+        rows_total: total,
+        ..Progress::default()
+    }
+}
+
+/// Drives a planner with a sync store.
+pub(crate) fn plan_sync<S: UserStore + ?Sized>(
+    mut planner: Planner,
+    store: &mut S,
+    on_progress: &mut OnProgress<'_>,
+) -> Result<Plan, Error> {
+    while let Some(request) = planner.poll() {
+        let response = match request {
+            Request::Catalog { tenant } => {
+                Response::Catalog(store.catalog(&tenant).map_err(Error::store)?)
+            }
+            Request::Fetch(f) => {
+                if on_progress(&planning_progress(&planner)).is_break() {
+                    return Err(Error::cancelled());
+                }
+                Response::Users(store.fetch(&f).map_err(Error::store)?)
+            }
+            Request::Scan {
+                tenant,
+                after,
+                limit,
+            } => Response::Users(
+                store
+                    .scan(&tenant, after.as_deref(), limit)
+                    .map_err(Error::store)?,
+            ),
+            Request::Count { tenant } => {
+                Response::Count(store.count(&tenant).map_err(Error::store)?)
+            }
+        };
+        planner.respond(response)?;
+    }
+    Ok(planner.finish())
+}
+
+/// Drives a planner with an async store.
+pub(crate) async fn plan_async<S: AsyncUserStore + ?Sized>(
+    mut planner: Planner,
+    store: &mut S,
+    on_progress: &mut OnProgress<'_>,
+) -> Result<Plan, Error> {
+    while let Some(request) = planner.poll() {
+        let response = match request {
+            Request::Catalog { tenant } => {
+                Response::Catalog(store.catalog(&tenant).await.map_err(Error::store)?)
+            }
+            Request::Fetch(f) => {
+                if on_progress(&planning_progress(&planner)).is_break() {
+                    return Err(Error::cancelled());
+                }
+                Response::Users(store.fetch(&f).await.map_err(Error::store)?)
+            }
+            Request::Scan {
+                tenant,
+                after,
+                limit,
+            } => Response::Users(
+                store
+                    .scan(&tenant, after.as_deref(), limit)
+                    .await
+                    .map_err(Error::store)?,
+            ),
+            Request::Count { tenant } => {
+                Response::Count(store.count(&tenant).await.map_err(Error::store)?)
+            }
+        };
+        planner.respond(response)?;
+    }
+    Ok(planner.finish())
+}
+
+/// The bookkeeping of applying a plan, shared by the sync and async drivers.
+pub(crate) struct Applier<'p> {
+    plan: &'p Plan,
+    status: Vec<OpStatus>,
+    next: usize,
+    failed_rows: u64,
+    stopped: bool,
+    cancelled: bool,
+    transaction: bool,
+}
+
+impl<'p> Applier<'p> {
+    pub fn new(plan: &'p Plan) -> Applier<'p> {
+        let failed_rows = plan
+            .rows
+            .iter()
+            .filter(|r| r.planned == crate::Planned::Fail)
+            .count() as u64;
+        Applier {
+            plan,
+            status: vec![OpStatus::Planned; plan.ops.len()],
+            next: 0,
+            failed_rows,
+            stopped: plan.blocked,
+            cancelled: false,
+            transaction: false,
+        }
+    }
+
+    /// Whether the all-or-nothing policy asks for a transaction.
+    pub fn wants_transaction(&self) -> bool {
+        !self.plan.blocked
+            && self.plan.on_error == ErrorPolicy::RejectFile
+            && !self.plan.ops.is_empty()
+    }
+
+    pub fn began(&mut self, transaction: bool) {
+        self.transaction = transaction;
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress {
+            phase: Phase::Applying,
+            rows_done: self.plan.rows.len() as u64,
+            rows_total: self.plan.rows.len() as u64,
+            ops_done: self.next as u64,
+            ops_total: self.plan.ops.len() as u64,
+        }
+    }
+
+    /// The ops of the next batch, or `None` when done (or stopped).
+    pub fn next_batch(&mut self) -> Option<Range<usize>> {
+        if self.stopped || self.next >= self.plan.ops.len() {
+            return None;
+        }
+        let end = (self.next + self.plan.batch_size).min(self.plan.ops.len());
+        Some(self.next..end)
+    }
+
+    pub fn ops(&self, range: Range<usize>) -> &'p [Op] {
+        &self.plan.ops[range]
+    }
+
+    pub fn cancel(&mut self) {
+        self.cancelled = true;
+        self.stop_rest(|| {
+            Issue::warning(
+                Code::Cancelled,
+                "not applied: the import was cancelled before this row",
+            )
+        });
+    }
+
+    fn stop_rest(&mut self, why: impl Fn() -> Issue) {
+        self.stopped = true;
+        for k in self.next..self.status.len() {
+            if matches!(self.status[k], OpStatus::Planned) {
+                self.status[k] = OpStatus::Skipped(why());
+            }
+        }
+    }
+
+    /// Records a batch's outcomes (or its error).
+    pub fn record(&mut self, range: Range<usize>, result: Result<Vec<OpOutcome>, String>) {
+        let outcomes = match result {
+            Ok(o) => o,
+            Err(message) => {
+                for k in range.clone() {
+                    self.status[k] = OpStatus::Failed(Issue::error(
+                        Code::StoreError,
+                        format!("not applied: the store failed: {message}"),
+                    ));
+                    self.failed_rows += 1;
+                }
+                self.next = range.end;
+                self.stop_rest(|| {
+                    Issue::warning(
+                        Code::StoreError,
+                        "not applied: the import stopped at a store error; run it again to finish",
+                    )
+                });
+                return;
+            }
+        };
+        let mut outcomes = outcomes.into_iter();
+        let mut any_failed = false;
+        for k in range.clone() {
+            let op = &self.plan.ops[k];
+            let status = match outcomes.next() {
+                None => OpStatus::Failed(Issue::error(
+                    Code::StoreError,
+                    "the store gave no outcome for this operation; it is not counted as applied",
+                )),
+                Some(OpOutcome::Applied) => OpStatus::Applied,
+                Some(OpOutcome::NotFound) if matches!(op, Op::Delete { .. }) => {
+                    OpStatus::Moot(Issue::warning(
+                        Code::NotFound,
+                        "the user was already gone when the delete ran",
+                    ))
+                }
+                Some(OpOutcome::Conflict) | Some(OpOutcome::NotFound) => {
+                    OpStatus::Failed(Issue::error(
+                        Code::Conflict,
+                        "the user changed in the directory since the import was planned; nothing was overwritten (plan again)",
+                    ))
+                }
+                Some(OpOutcome::AlreadyExists) => OpStatus::Failed(Issue::error(
+                    Code::Conflict,
+                    "a user with this user id or email was created since the import was planned",
+                )),
+                Some(OpOutcome::Failed(m)) => OpStatus::Failed(Issue::error(Code::StoreError, m)),
+            };
+            if matches!(status, OpStatus::Failed(_)) {
+                any_failed = true;
+                self.failed_rows += 1;
+            }
+            self.status[k] = status;
+        }
+        self.next = range.end;
+        let stop = match self.plan.on_error {
+            ErrorPolicy::RejectFile => any_failed,
+            ErrorPolicy::SkipInvalid => false,
+            ErrorPolicy::StopAfter(n) => self.failed_rows > n,
+        };
+        if stop {
+            self.stop_rest(|| {
+                Issue::warning(
+                    Code::StoreError,
+                    "not applied: the import stopped after an operation failed",
+                )
+            });
+        }
+    }
+
+    /// Whether the transaction must be rolled back rather than committed.
+    pub fn must_roll_back(&self) -> bool {
+        self.transaction
+            && (self.cancelled || self.status.iter().any(|s| matches!(s, OpStatus::Failed(_))))
+    }
+
+    /// After a rollback: nothing that was applied stays applied.
+    pub fn rolled_back(&mut self, why: &str) {
+        for s in &mut self.status {
+            if matches!(s, OpStatus::Applied) {
+                *s = OpStatus::Skipped(Issue::warning(
+                    Code::StoreError,
+                    format!("not applied: rolled back because {why}"),
+                ));
+            }
+        }
+    }
+
+    pub fn transaction(&self) -> bool {
+        self.transaction
+    }
+
+    pub fn report(self) -> Report {
+        if self.plan.blocked {
+            return from_plan(self.plan, Some((&[], false)));
+        }
+        from_plan(self.plan, Some((&self.status, self.cancelled)))
+    }
+}
+
+fn rollback_reason(a: &Applier<'_>) -> &'static str {
+    if a.cancelled {
+        "the import was cancelled"
+    } else {
+        "an operation failed and the file is imported all or nothing"
+    }
+}
+
+/// Applies a plan through a sync store.
+pub(crate) fn apply_sync<S: UserStore + ?Sized>(
+    plan: &Plan,
+    store: &mut S,
+    on_progress: &mut OnProgress<'_>,
+) -> Result<Report, Error> {
+    let mut a = Applier::new(plan);
+    if a.wants_transaction() {
+        a.began(store.begin().map_err(Error::store)?);
+    }
+    while let Some(range) = a.next_batch() {
+        if on_progress(&a.progress()).is_break() {
+            a.cancel();
+            break;
+        }
+        let result = store
+            .apply(&plan.tenant, a.ops(range.clone()))
+            .map_err(|e| e.to_string());
+        a.record(range, result);
+    }
+    if a.transaction() {
+        if a.must_roll_back() {
+            store.rollback().map_err(Error::store)?;
+            let why = rollback_reason(&a);
+            a.rolled_back(why);
+        } else if let Err(e) = store.commit() {
+            return Err(Error::store(e));
+        }
+    }
+    let _ = on_progress(&a.progress());
+    Ok(a.report())
+}
+
+/// Applies a plan through an async store.
+pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
+    plan: &Plan,
+    store: &mut S,
+    on_progress: &mut OnProgress<'_>,
+) -> Result<Report, Error> {
+    let mut a = Applier::new(plan);
+    if a.wants_transaction() {
+        a.began(store.begin().await.map_err(Error::store)?);
+    }
+    while let Some(range) = a.next_batch() {
+        if on_progress(&a.progress()).is_break() {
+            a.cancel();
+            break;
+        }
+        let result = store
+            .apply(&plan.tenant, a.ops(range.clone()))
+            .await
+            .map_err(|e| e.to_string());
+        a.record(range, result);
+    }
+    if a.transaction() {
+        if a.must_roll_back() {
+            store.rollback().await.map_err(Error::store)?;
+            let why = rollback_reason(&a);
+            a.rolled_back(why);
+        } else if let Err(e) = store.commit().await {
+            return Err(Error::store(e));
+        }
+    }
+    let _ = on_progress(&a.progress());
+    Ok(a.report())
+}

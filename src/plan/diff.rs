@@ -1,0 +1,159 @@
+//! Field-level changes between a row and the user it updates, under the
+//! blank-cell, list and lock policies.
+
+use crate::issue::{Code, Issue};
+use crate::profile::{BlankPolicy, ListPolicy};
+use crate::record::{User, UserBuilder};
+use crate::schema::{AttributeKind, CustomAttribute, Field};
+use crate::store::{Attribute, Change, ExistingUser};
+
+/// The value a row asks for, given the current one; `None` means "no change
+/// asked".
+fn wanted<'a>(
+    file: Option<&'a str>,
+    current: Option<&'a str>,
+    sep: Option<char>,
+    blank: BlankPolicy,
+    lists: ListPolicy,
+    scratch: &'a mut String,
+) -> Option<Option<&'a str>> {
+    let file = file?;
+    if file.is_empty() {
+        return match blank {
+            BlankPolicy::Keep => None,
+            BlankPolicy::Clear => Some(None),
+        };
+    }
+    match (sep, lists) {
+        (Some(sep), ListPolicy::AddOnly) => {
+            let mut items: Vec<&str> = current
+                .unwrap_or("")
+                .split(sep)
+                .chain(file.split(sep))
+                .filter(|s| !s.is_empty())
+                .collect();
+            items.sort_unstable();
+            items.dedup();
+            scratch.clear();
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    scratch.push(sep);
+                }
+                scratch.push_str(it);
+            }
+            Some(Some(scratch.as_str()))
+        }
+        _ => Some(Some(file)),
+    }
+}
+
+fn differs(old: Option<&str>, new: Option<&str>) -> bool {
+    old.unwrap_or("") != new.unwrap_or("")
+}
+
+/// The changes `row` makes to `existing`. Changes to locked fields are left
+/// out, with a `field_locked` warning each (pushed to `warnings`, without line).
+pub(crate) fn changes(
+    existing: &ExistingUser,
+    row: &User,
+    custom: &[CustomAttribute],
+    blank: BlankPolicy,
+    lists: ListPolicy,
+    column_name: &dyn Fn(Field) -> String,
+    warnings: &mut Vec<Issue>,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut scratch = String::new();
+    for &f in Field::ATTRIBUTES {
+        if f == Field::UserId {
+            continue; // the identity; never changed by an import
+        }
+        let current = existing.user.value(f);
+        let Some(new) = wanted(
+            row.get(f),
+            current,
+            f.list_separator(),
+            blank,
+            lists,
+            &mut scratch,
+        ) else {
+            continue;
+        };
+        if !differs(current, new) {
+            continue;
+        }
+        if existing.locked.contains(&f) {
+            warnings.push(
+                Issue::warning(
+                    Code::FieldLocked,
+                    format!(
+                        "{} is locked on this user and was not changed (stays {:?})",
+                        f.header(),
+                        crate::printable(current.unwrap_or(""))
+                    ),
+                )
+                .column(column_name(f))
+                .value(new.unwrap_or("")),
+            );
+            continue;
+        }
+        out.push(Change::new(Attribute::Field(f), current, new));
+    }
+    for a in custom {
+        let current = existing.user.custom(&a.name).filter(|v| !v.is_empty());
+        let sep = match a.kind {
+            AttributeKind::List { separator } => Some(separator),
+            _ => None,
+        };
+        let Some(new) = wanted(
+            row.custom(&a.name),
+            current,
+            sep,
+            blank,
+            lists,
+            &mut scratch,
+        ) else {
+            continue;
+        };
+        if differs(current, new) {
+            out.push(Change::new(Attribute::Custom(a.name.clone()), current, new));
+        }
+    }
+    out
+}
+
+/// The user to create from a row: blank values dropped, S4's defaults
+/// (`enabled` = true, `taskNotification` = Email) filled in.
+pub(crate) fn for_create(row: User, fallback_id: Option<&str>) -> User {
+    let needs_defaults = row.value(Field::Enabled).is_none()
+        || row.value(Field::TaskNotification).is_none()
+        || row.user_id().is_none()
+        || row.fields().any(|(_, v)| v.is_empty())
+        || row.customs().any(|(_, v)| v.is_empty());
+    if !needs_defaults {
+        return row;
+    }
+    let mut b = UserBuilder::default();
+    for (f, v) in row.fields() {
+        if !v.is_empty() {
+            b.put_canonical(f, v);
+        }
+    }
+    for (k, v) in row.customs() {
+        if !v.is_empty() {
+            b.put_custom(k.to_owned(), v);
+        }
+    }
+    if row.user_id().is_none() {
+        if let Some(id) = fallback_id {
+            b.put(Field::UserId, id);
+        }
+    }
+    if row.value(Field::Enabled).is_none() {
+        b.put(Field::Enabled, "true");
+    }
+    if row.value(Field::TaskNotification).is_none() {
+        b.put(Field::TaskNotification, "Email");
+    }
+    b.build()
+}

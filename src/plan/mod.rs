@@ -1,0 +1,1162 @@
+//! Planning: from validated rows and the directory's state, a pure,
+//! deterministic [`Plan`] of operations.
+//!
+//! The [`Planner`] does no I/O: it asks for what it needs ([`Request`]) and is
+//! given the answers ([`Response`]), in the style of quinn-proto. The drivers
+//! in [`crate::Importer`] connect it to a [`crate::UserStore`] (sync or
+//! async); a test can answer it from anything.
+
+mod diff;
+mod order;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Lookup, RefKind};
+use crate::error::Error;
+use crate::import::Importer;
+use crate::input::InputInfo;
+use crate::issue::{Code, Issue};
+use crate::profile::{ErrorPolicy, MirrorAction, Mode, Profile, RolePolicy};
+use crate::record::{Action, User, normalize, same};
+use crate::schema::{Field, KeyField};
+use crate::store::{Attribute, Change, ExistingUser, Fetch, Op};
+use crate::validate::file::KeyIndex;
+use crate::validate::{Row, Validation, issues_of_line};
+
+/// What the plan does with a row.
+///
+/// ```
+/// assert_eq!(user_import::Planned::Create.as_str(), "create");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Planned {
+    /// Create the user.
+    Create,
+    /// Update the user.
+    Update,
+    /// Delete the user.
+    Delete,
+    /// Nothing to do: the user already looks like the row.
+    Unchanged,
+    /// Nothing to do, with a reason (e.g. deleting a user who is not there).
+    Skip,
+    /// The row has an error.
+    Fail,
+}
+
+impl Planned {
+    /// The snake_case name.
+    ///
+    /// ```
+    /// assert_eq!(user_import::Planned::Fail.as_str(), "fail");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Planned::Create => "create",
+            Planned::Update => "update",
+            Planned::Delete => "delete",
+            Planned::Unchanged => "unchanged",
+            Planned::Skip => "skip",
+            Planned::Fail => "fail",
+        }
+    }
+}
+
+/// A row of the file and what the plan does with it.
+///
+/// ```
+/// use user_import::{Importer, InMemoryStore, Planned};
+/// let v = Importer::new("t").validate(b"userId,email\njdoe,jdoe@example.com\n", None);
+/// let plan = Importer::new("t").plan(v, &mut InMemoryStore::new())?;
+/// assert_eq!(plan.rows()[0].planned, Planned::Create);
+/// assert_eq!(plan.rows()[0].key.as_deref(), Some("jdoe"));
+/// # Ok::<(), user_import::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PlannedRow {
+    /// The row's line.
+    pub line: u64,
+    /// The row's key as written.
+    pub key: Option<String>,
+    /// What the plan does with it.
+    pub planned: Planned,
+}
+
+/// A welcome notice for a user the plan creates with `notifyIfNewUser=true`
+/// (S4, S0). The library does not send it: the caller does, after applying.
+///
+/// ```
+/// use user_import::{Importer, InMemoryStore};
+/// let file = b"userId,email,firstName,notifyIfNewUser\nmary,mary@example.com,Mary,true\n";
+/// let importer = Importer::new("t");
+/// let plan = importer.plan(importer.validate(file, None), &mut InMemoryStore::new())?;
+/// assert_eq!(plan.notices()[0].email.as_deref(), Some("mary@example.com"));
+/// # Ok::<(), user_import::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Notice {
+    /// The row's line.
+    pub line: u64,
+    /// The new user's id.
+    pub user_id: String,
+    /// The new user's email.
+    pub email: Option<String>,
+    /// The new user's first name.
+    pub first_name: Option<String>,
+    /// The new user's last name.
+    pub last_name: Option<String>,
+}
+
+/// A serializable, reviewable plan: one [`PlannedRow`] per input row, the
+/// [`Op`]s to apply in order, welcome notices, and every issue. Plans are
+/// deterministic: the same file and directory give the same ops in the same
+/// order, whatever the order of unrelated rows.
+///
+/// A plan can be stored (serde) and applied later; updates and deletes carry
+/// the version they were planned against, so a user who changed since gets a
+/// `conflict`, never a silent overwrite.
+///
+/// ```
+/// use user_import::{Importer, InMemoryStore, Op};
+/// let importer = Importer::new("acme");
+/// let mut store = InMemoryStore::new();
+/// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
+/// assert!(matches!(plan.ops()[0], Op::Create { .. }));
+/// let json = serde_json::to_string(&plan).unwrap();
+/// let again: user_import::Plan = serde_json::from_str(&json).unwrap();
+/// assert_eq!(again, plan);
+/// # Ok::<(), user_import::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub(crate) tenant: String,
+    pub(crate) input: InputInfo,
+    pub(crate) columns: Vec<String>,
+    pub(crate) key: KeyField,
+    pub(crate) on_error: ErrorPolicy,
+    pub(crate) batch_size: usize,
+    pub(crate) rows: Vec<PlannedRow>,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) notices: Vec<Notice>,
+    pub(crate) file_issues: Vec<Issue>,
+    pub(crate) row_issues: Vec<Issue>,
+    pub(crate) blocked: bool,
+}
+
+impl Plan {
+    /// The tenant.
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let plan = importer.plan(importer.validate(b"", None), &mut user_import::InMemoryStore::new())?;
+    /// assert_eq!(plan.tenant(), "acme");
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// How the file was read.
+    pub fn input(&self) -> &InputInfo {
+        &self.input
+    }
+
+    /// One entry per input row, in file order.
+    pub fn rows(&self) -> &[PlannedRow] {
+        &self.rows
+    }
+
+    /// The operations, in the order they must be applied: role creations,
+    /// creates (managers before their reports), updates, deletes (reports
+    /// before their managers).
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Welcome notices for the users the plan creates.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    /// File-level issues (header, limits, guards).
+    pub fn file_issues(&self) -> &[Issue] {
+        &self.file_issues
+    }
+
+    /// The issues of the row on `line`.
+    pub fn row_issues(&self, line: u64) -> &[Issue] {
+        issues_of_line(&self.row_issues, line)
+    }
+
+    /// Every issue: file-level first, then by line.
+    pub fn issues(&self) -> impl Iterator<Item = &Issue> + '_ {
+        self.file_issues.iter().chain(&self.row_issues)
+    }
+
+    /// `true` when the plan must not be applied: a file-level error, a
+    /// tripped guard, or row errors under the error policy (by default any
+    /// error rejects the whole file).
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,bad\nb,b@x.io\n", None),
+    ///     &mut user_import::InMemoryStore::new())?;
+    /// assert!(plan.is_blocked());
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// The report of a dry run: what applying would do (nothing is written).
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None),
+    ///     &mut user_import::InMemoryStore::new())?;
+    /// assert_eq!(plan.dry_run().summary.to_string(), "1 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 0 Failed, 0 Warnings");
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn dry_run(&self) -> crate::Report {
+        crate::report::from_plan(self, None)
+    }
+}
+
+/// What the [`Planner`] needs next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// The tenant's catalog ([`crate::UserStore::catalog`]); answer with
+    /// [`Response::Catalog`].
+    Catalog {
+        /// The tenant.
+        tenant: String,
+    },
+    /// A batched lookup ([`crate::UserStore::fetch`]); answer with [`Response::Users`].
+    Fetch(Fetch),
+    /// A page of the directory ([`crate::UserStore::scan`]); answer with [`Response::Users`].
+    Scan {
+        /// The tenant.
+        tenant: String,
+        /// Normalized user id to continue after.
+        after: Option<String>,
+        /// Page size.
+        limit: usize,
+    },
+    /// The number of users ([`crate::UserStore::count`]); answer with [`Response::Count`].
+    Count {
+        /// The tenant.
+        tenant: String,
+    },
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Response {
+    /// The catalog.
+    Catalog(Catalog),
+    /// Users.
+    Users(Vec<ExistingUser>),
+    /// A count.
+    Count(u64),
+}
+
+/// What the plan does with one row, before ordering.
+#[derive(Debug)]
+enum Disp {
+    Pending,
+    Fail,
+    Skip,
+    Unchanged,
+    Create {
+        user: User,
+        notify: bool,
+        /// The row creating this row's manager, when the manager is new.
+        manager_row: Option<u32>,
+    },
+    Update {
+        user_id: String,
+        version: u64,
+        changes: Vec<Change>,
+        manager_row: Option<u32>,
+    },
+    Delete {
+        user_id: String,
+        version: u64,
+        /// Directory users reporting to this user (normalized ids).
+        reports: Vec<String>,
+        /// The deleted user's manager (normalized), for ordering.
+        manager: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Catalog,
+    Rows,
+    Mirror,
+    Count,
+    Done,
+}
+
+/// The planning state machine. Drive it with [`Planner::poll`] and
+/// [`Planner::respond`] until `poll` returns `None`, then [`Planner::finish`].
+///
+/// ```
+/// use user_import::{Catalog, Importer, Planner, Request, Response};
+/// let importer = Importer::new("t");
+/// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
+/// let mut planner = Planner::new(&importer, v);
+/// while let Some(request) = planner.poll() {
+///     let answer = match request {
+///         Request::Catalog { .. } => Response::Catalog(Catalog::new()),
+///         Request::Count { .. } => Response::Count(0),
+///         _ => Response::Users(Vec::new()), // an empty directory
+///     };
+///     planner.respond(answer)?;
+/// }
+/// let plan = planner.finish();
+/// assert_eq!(plan.ops().len(), 1);
+/// # Ok::<(), user_import::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Planner {
+    profile: Profile,
+    tenant: String,
+    acting: Option<String>,
+    v: Validation,
+    stage: Stage,
+    asked: Option<Request>,
+    catalog: Catalog,
+    new_roles: BTreeMap<String, String>,
+    ids: KeyIndex,
+    emails: KeyIndex,
+    managers: KeyIndex,
+    cursor: usize,
+    chunk_end: usize,
+    disp: Vec<Disp>,
+    plan_issues: Vec<Issue>,
+    mirror_after: Option<String>,
+    mirror_seen: u64,
+    mirror_disable: Vec<(String, u64, Option<String>)>,
+    mirror_delete: Vec<(String, u64, Option<String>)>,
+    mirror_kept_managers: std::collections::HashSet<String>,
+    directory_size: Option<u64>,
+}
+
+impl Planner {
+    /// A planner for `validation` under `importer`'s profile, tenant and acting user.
+    pub fn new(importer: &Importer, validation: Validation) -> Planner {
+        let mut v = validation;
+        let n = v.rows.len();
+        let ids = KeyIndex::build(&v.rows, Field::UserId, |_| true);
+        let emails = KeyIndex::build(&v.rows, Field::Email, |_| true);
+        let managers = KeyIndex::build(&v.rows, Field::ReportsTo, |r| r.action == Action::Upsert);
+        // Reference checks are redone against the store's catalog.
+        v.row_issues
+            .retain(|i| !matches!(i.code, Code::UnknownRole | Code::UnknownReference));
+        let row_issues = std::mem::take(&mut v.row_issues);
+        for r in &mut v.rows {
+            r.error = issues_of_line(&row_issues, r.line)
+                .iter()
+                .any(Issue::is_error);
+        }
+        v.row_issues = row_issues;
+        let stage = if v.file_error() || v.rows.is_empty() {
+            Stage::Done
+        } else {
+            Stage::Catalog
+        };
+        Planner {
+            profile: importer.profile.clone(),
+            tenant: importer.tenant.clone(),
+            acting: importer.acting_user.as_deref().map(normalize),
+            v,
+            stage,
+            asked: None,
+            catalog: Catalog::new(),
+            new_roles: BTreeMap::new(),
+            ids,
+            emails,
+            managers,
+            cursor: 0,
+            chunk_end: 0,
+            disp: (0..n).map(|_| Disp::Pending).collect(),
+            plan_issues: Vec::new(),
+            mirror_after: None,
+            mirror_seen: 0,
+            mirror_disable: Vec::new(),
+            mirror_delete: Vec::new(),
+            mirror_kept_managers: Default::default(),
+            directory_size: None,
+        }
+    }
+
+    /// Rows planned so far, and the total.
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let p = user_import::Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// assert_eq!(p.progress(), (0, 1));
+    /// ```
+    pub fn progress(&self) -> (u64, u64) {
+        (self.cursor as u64, self.v.rows.len() as u64)
+    }
+
+    /// The next request, or `None` when planning is complete.
+    pub fn poll(&mut self) -> Option<Request> {
+        if let Some(r) = &self.asked {
+            return Some(r.clone());
+        }
+        let request = loop {
+            match self.stage {
+                Stage::Catalog => {
+                    break Request::Catalog {
+                        tenant: self.tenant.clone(),
+                    };
+                }
+                Stage::Rows => {
+                    if self.cursor >= self.v.rows.len() {
+                        self.stage = Stage::Mirror;
+                        continue;
+                    }
+                    let fetch = self.next_fetch();
+                    if fetch.is_empty() {
+                        // Only failing rows in this chunk: nothing to look up.
+                        self.process_chunk(Vec::new());
+                        continue;
+                    }
+                    break Request::Fetch(fetch);
+                }
+                Stage::Mirror => {
+                    if self.profile.mode != Mode::Mirror {
+                        self.stage = Stage::Count;
+                        continue;
+                    }
+                    break Request::Scan {
+                        tenant: self.tenant.clone(),
+                        after: self.mirror_after.clone(),
+                        limit: self.profile.batch_size.max(1),
+                    };
+                }
+                Stage::Count => {
+                    if self.directory_size.is_none() && self.share_guard_applies() {
+                        break Request::Count {
+                            tenant: self.tenant.clone(),
+                        };
+                    }
+                    self.stage = Stage::Done;
+                }
+                Stage::Done => return None,
+            }
+        };
+        self.asked = Some(request.clone());
+        Some(request)
+    }
+
+    /// Gives the answer to the last request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] (kind `Plan`) when the answer does not fit the request.
+    pub fn respond(&mut self, response: Response) -> Result<(), Error> {
+        let Some(asked) = self.asked.take() else {
+            return Err(Error::plan("an answer was given, but nothing was asked"));
+        };
+        match (asked, response) {
+            (Request::Catalog { .. }, Response::Catalog(c)) => {
+                self.catalog = c;
+                self.resolve_roles();
+                self.stage = Stage::Rows;
+            }
+            (Request::Fetch(_), Response::Users(users)) => self.process_chunk(users),
+            (Request::Scan { limit, .. }, Response::Users(users)) => {
+                let done = users.len() < limit;
+                self.mirror_page(users);
+                if done {
+                    self.directory_size = Some(self.mirror_seen);
+                    self.stage = Stage::Count;
+                }
+            }
+            (Request::Count { .. }, Response::Count(n)) => {
+                self.directory_size = Some(n);
+                self.stage = Stage::Done;
+            }
+            (asked, _) => {
+                self.asked = Some(asked);
+                return Err(Error::plan("the answer does not fit the request"));
+            }
+        }
+        Ok(())
+    }
+
+    fn key_field(&self) -> Field {
+        self.profile.key.field()
+    }
+
+    fn column(&self, f: Field) -> String {
+        self.v
+            .columns
+            .iter()
+            .find(|c| {
+                Field::from_header(c) == Some(f)
+                    || self.profile.mapping.get(c) == Some(&crate::Column::Field(f))
+            })
+            .cloned()
+            .unwrap_or_else(|| f.header().to_owned())
+    }
+
+    fn row_error(&mut self, i: usize, issue: Issue) {
+        let line = self.v.rows[i].line;
+        self.plan_issues.push(issue.at(line));
+        self.disp[i] = Disp::Fail;
+    }
+
+    /// Checks roles and references of every row against the store's catalog;
+    /// collects the roles to create.
+    fn resolve_roles(&mut self) {
+        let index = self.catalog.index();
+        let mut new_roles: BTreeMap<String, String> = BTreeMap::new();
+        let mut issues = Vec::new();
+        let mut failed = Vec::new();
+        let roles_col = self.column(Field::Roles);
+        for (i, row) in self.v.rows.iter_mut().enumerate() {
+            if row.error || row.action != Action::Upsert {
+                continue;
+            }
+            let mut rewrite: Option<Vec<String>> = None;
+            let roles: Vec<String> = row.user.roles().map(str::to_owned).collect();
+            let mut out = Vec::with_capacity(roles.len());
+            let mut row_failed = false;
+            for role in &roles {
+                match index.lookup(RefKind::Role, role) {
+                    Lookup::Unchecked => out.push(role.clone()),
+                    Lookup::Found(r) => out.push(r.to_owned()),
+                    Lookup::Missing(suggestion) => {
+                        match &self.profile.unknown_roles {
+                            RolePolicy::Reject => {
+                                issues.push(
+                                    Issue::error(Code::UnknownRole, "unknown role")
+                                        .at(row.line)
+                                        .column(roles_col.clone())
+                                        .value(role)
+                                        .maybe_suggest(suggestion),
+                                );
+                                row_failed = true;
+                            }
+                            RolePolicy::Create => {
+                                let e = new_roles
+                                    .entry(normalize(role))
+                                    .or_insert_with(|| role.clone());
+                                if role < e {
+                                    *e = role.clone();
+                                }
+                                out.push(role.clone());
+                            }
+                            RolePolicy::Fallback(fallback) => {
+                                issues.push(
+                                Issue::warning(
+                                    Code::UnknownRole,
+                                    format!("unknown role; the user gets the role {fallback:?} instead"),
+                                )
+                                .at(row.line)
+                                .column(roles_col.clone())
+                                .value(role)
+                                .maybe_suggest(suggestion),
+                            );
+                                out.push(fallback.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            if out != roles {
+                rewrite = Some(out);
+            }
+            // Locations, departments, groups.
+            let mut fixed: Vec<(Field, String)> = Vec::new();
+            for (f, kind, what) in [
+                (Field::Location, RefKind::Location, "unknown location"),
+                (
+                    Field::DepartmentId,
+                    RefKind::Department,
+                    "unknown department",
+                ),
+                (Field::GroupName, RefKind::Group, "unknown permission group"),
+            ] {
+                let Some(value) = row.user.value(f) else {
+                    continue;
+                };
+                match index.lookup(kind, value) {
+                    Lookup::Unchecked => {}
+                    Lookup::Found(name) => {
+                        if name != value {
+                            fixed.push((f, name.to_owned()));
+                        }
+                    }
+                    Lookup::Missing(suggestion) => {
+                        issues.push(
+                            Issue::error(Code::UnknownReference, what)
+                                .at(row.line)
+                                .column(
+                                    self.v
+                                        .columns
+                                        .iter()
+                                        .find(|c| Field::from_header(c) == Some(f))
+                                        .cloned()
+                                        .unwrap_or_else(|| f.header().to_owned()),
+                                )
+                                .value(value)
+                                .maybe_suggest(suggestion),
+                        );
+                        row_failed = true;
+                    }
+                }
+            }
+            if rewrite.is_some() || !fixed.is_empty() {
+                let mut b = row.user.to_builder();
+                if let Some(roles) = rewrite {
+                    b.put(Field::Roles, &roles.join("|"));
+                }
+                for (f, v) in fixed {
+                    b.put(f, &v);
+                }
+                row.user = b.build();
+            }
+            if row_failed {
+                failed.push(i);
+            }
+        }
+        // Rows use the chosen spelling of new roles.
+        if !new_roles.is_empty() {
+            for row in self.v.rows.iter_mut() {
+                if row.action != Action::Upsert || row.error {
+                    continue;
+                }
+                let roles: Vec<String> = row
+                    .user
+                    .roles()
+                    .map(|r| {
+                        new_roles
+                            .get(&normalize(r))
+                            .cloned()
+                            .unwrap_or_else(|| r.to_owned())
+                    })
+                    .collect();
+                if roles.iter().ne(row.user.roles()) {
+                    row.user = row
+                        .user
+                        .to_builder()
+                        .set(Field::Roles, &roles.join("|"))
+                        .build();
+                }
+            }
+        }
+        self.new_roles = new_roles;
+        self.plan_issues.extend(issues);
+        for i in failed {
+            self.disp[i] = Disp::Fail;
+        }
+    }
+
+    /// The lookups of the next chunk of rows.
+    fn next_fetch(&mut self) -> Fetch {
+        let start = self.cursor;
+        let end = (start + self.profile.batch_size.max(1)).min(self.v.rows.len());
+        self.chunk_end = end;
+        let mut f = Fetch::new(self.tenant.clone());
+        for i in start..end {
+            let row = &self.v.rows[i];
+            if row.error || matches!(self.disp[i], Disp::Fail) {
+                continue;
+            }
+            if let Some(id) = row.user.value(Field::UserId) {
+                f.user_ids.push(normalize(id));
+            }
+            if let Some(e) = row.user.value(Field::Email) {
+                f.emails.push(normalize(e));
+            }
+            match row.action {
+                Action::Upsert => {
+                    if let Some(m) = row.user.value(Field::ReportsTo) {
+                        f.user_ids.push(normalize(m));
+                    }
+                }
+                Action::Delete => {
+                    if let Some(id) = self.target_id_hint(row) {
+                        f.managers.push(id);
+                    }
+                }
+            }
+        }
+        for list in [&mut f.user_ids, &mut f.emails, &mut f.managers] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        f
+    }
+
+    fn target_id_hint(&self, row: &Row) -> Option<String> {
+        row.user.value(Field::UserId).map(normalize)
+    }
+
+    /// Plans the rows of the current chunk with the users fetched for it.
+    fn process_chunk(&mut self, users: Vec<ExistingUser>) {
+        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(users.len());
+        let mut by_email: HashMap<String, usize> = HashMap::with_capacity(users.len());
+        let mut reports: HashMap<String, Vec<String>> = HashMap::new();
+        for (i, u) in users.iter().enumerate() {
+            if let Some(id) = u.user.user_id() {
+                by_id.insert(normalize(id), i);
+            }
+            if let Some(e) = u.user.email() {
+                by_email.insert(normalize(e), i);
+            }
+            if let (Some(m), Some(id)) = (u.user.value(Field::ReportsTo), u.user.user_id()) {
+                reports.entry(normalize(m)).or_default().push(normalize(id));
+            }
+        }
+        let dir = Dir {
+            users: &users,
+            by_id,
+            by_email,
+            reports,
+        };
+        let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
+        for i in start..end {
+            if self.v.rows[i].error {
+                self.disp[i] = Disp::Fail;
+                continue;
+            }
+            if matches!(self.disp[i], Disp::Fail) {
+                continue;
+            }
+            match self.v.rows[i].action {
+                Action::Upsert => self.plan_upsert(i, &dir),
+                Action::Delete => self.plan_delete(i, &dir),
+            }
+        }
+        self.cursor = end;
+    }
+
+    /// Finds the existing user a row is about: `(by user id, by email)`.
+    fn identify<'d>(
+        &self,
+        row: &Row,
+        dir: &'d Dir<'_>,
+    ) -> (Option<&'d ExistingUser>, Option<&'d ExistingUser>) {
+        let by_id = row
+            .user
+            .value(Field::UserId)
+            .and_then(|v| dir.by_id.get(&normalize(v)))
+            .map(|&i| &dir.users[i]);
+        let by_email = row
+            .user
+            .value(Field::Email)
+            .and_then(|v| dir.by_email.get(&normalize(v)))
+            .map(|&i| &dir.users[i]);
+        (by_id, by_email)
+    }
+
+    fn plan_upsert(&mut self, i: usize, dir: &Dir<'_>) {
+        let row = &self.v.rows[i];
+        let line = row.line;
+        let (by_id, by_email) = self.identify(row, dir);
+        let key_field = self.key_field();
+        let email_col = self.column(Field::Email);
+        let id_col = self.column(Field::UserId);
+        if let (Some(a), Some(b)) = (by_id, by_email) {
+            if !same(a.user_id(), b.user_id()) {
+                let issue = Issue::error(
+                    Code::IdentityConflict,
+                    format!(
+                        "userId {:?} and email {:?} belong to two different users ({:?} has this email)",
+                        crate::printable(a.user_id()),
+                        crate::printable(row.user.email().unwrap_or("")),
+                        crate::printable(b.user_id())
+                    ),
+                )
+                .column(email_col)
+                .value(row.user.email().unwrap_or(""));
+                return self.row_error(i, issue);
+            }
+        }
+        let target = match key_field {
+            Field::Email => {
+                if by_email.is_none() && by_id.is_some() {
+                    let issue = Issue::error(
+                        Code::IdentityConflict,
+                        "this userId belongs to a user with another email; the email is the key and cannot change",
+                    )
+                    .column(id_col)
+                    .value(row.user.user_id().unwrap_or(""));
+                    return self.row_error(i, issue);
+                }
+                by_email
+            }
+            _ => {
+                if row.user.user_id().is_some() {
+                    if by_id.is_none() {
+                        if let Some(b) = by_email {
+                            let issue = Issue::error(
+                                Code::EmailTaken,
+                                format!(
+                                    "the email is already used by user {:?}",
+                                    crate::printable(b.user_id())
+                                ),
+                            )
+                            .column(email_col)
+                            .value(row.user.email().unwrap_or(""));
+                            return self.row_error(i, issue);
+                        }
+                    }
+                    by_id
+                } else {
+                    by_email
+                }
+            }
+        };
+        match (self.profile.mode, target) {
+            (Mode::CreateOnly, Some(t)) => {
+                let issue = Issue::error(
+                    Code::AlreadyExists,
+                    format!(
+                        "user {:?} already exists (create-only import)",
+                        crate::printable(t.user_id())
+                    ),
+                )
+                .column(self.column(key_field));
+                return self.row_error(i, issue);
+            }
+            (Mode::UpdateOnly, None) => {
+                let issue = Issue::error(
+                    Code::NotFound,
+                    "no such user (update-only import: users must already exist)",
+                )
+                .column(self.column(key_field))
+                .value(row.key(self.profile.key).unwrap_or(""));
+                return self.row_error(i, issue);
+            }
+            _ => {}
+        }
+        // The manager must exist, in the directory or in the file.
+        let mut manager_row = None;
+        if let Some(m) = row.user.value(Field::ReportsTo) {
+            let in_dir = dir.by_id.contains_key(&normalize(m));
+            let in_file = self
+                .ids
+                .find(&self.v.rows, Field::UserId, m)
+                .find(|&r| self.v.rows[r].action == Action::Upsert);
+            if !in_dir {
+                match in_file {
+                    Some(r) => manager_row = Some(r as u32),
+                    None => {
+                        let issue = Issue::error(
+                            Code::UnknownReference,
+                            "the manager is neither in the directory nor in the file",
+                        )
+                        .column(self.column(Field::ReportsTo))
+                        .value(m);
+                        return self.row_error(i, issue);
+                    }
+                }
+            }
+        }
+        if row.user.user_id().is_none() && target.is_none() && key_field == Field::UserId {
+            let issue = Issue::error(
+                Code::MissingValue,
+                "a new user needs a userId (no existing user has this email)",
+            )
+            .column(id_col);
+            return self.row_error(i, issue);
+        }
+        // Roles this row grants.
+        let current_roles: Vec<&str> = target.map(|t| t.user.roles().collect()).unwrap_or_default();
+        let granted: Vec<&str> = row
+            .user
+            .roles()
+            .filter(|r| !current_roles.iter().any(|c| same(c, r)))
+            .collect();
+        if let Some(grantable) = &self.profile.guards.grantable_roles {
+            if let Some(bad) = granted
+                .iter()
+                .find(|r| !grantable.iter().any(|g| same(g, r)))
+            {
+                let issue = Issue::error(
+                    Code::RoleNotGrantable,
+                    "this import may not grant this role",
+                )
+                .column(self.column(Field::Roles))
+                .value(bad);
+                return self.row_error(i, issue);
+            }
+        }
+        match target {
+            None => {
+                let fallback = row.user.email().map(normalize);
+                let notify = row.notify;
+                let user = diff::for_create(
+                    std::mem::take(&mut self.v.rows[i].user),
+                    fallback.as_deref(),
+                );
+                // Keep the key for the report.
+                self.v.rows[i].user = key_only(&user, self.profile.key);
+                self.disp[i] = Disp::Create {
+                    user,
+                    notify,
+                    manager_row,
+                };
+            }
+            Some(t) => {
+                let mut warnings = Vec::new();
+                let changes = {
+                    let cols = |f: Field| self.column(f);
+                    diff::changes(
+                        t,
+                        &row.user,
+                        &self.profile.custom,
+                        self.profile.blank,
+                        self.profile.lists,
+                        &cols,
+                        &mut warnings,
+                    )
+                };
+                for w in warnings {
+                    self.plan_issues.push(w.at(line));
+                }
+                // The acting administrator cannot lock themselves out.
+                if self.acting.as_deref().is_some_and(|a| same(a, t.user_id())) {
+                    if let Some(reason) = self.lockout(t, &changes) {
+                        let issue = Issue::error(Code::SelfLockout, reason).column(self.column(
+                            if reason.contains("role") {
+                                Field::Roles
+                            } else {
+                                Field::Enabled
+                            },
+                        ));
+                        return self.row_error(i, issue);
+                    }
+                }
+                let user_id = t.user_id().to_owned();
+                if changes.is_empty() {
+                    self.disp[i] = Disp::Unchanged;
+                } else {
+                    self.disp[i] = Disp::Update {
+                        user_id,
+                        version: t.version,
+                        changes,
+                        manager_row,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Why applying `changes` to the acting user would lock them out.
+    fn lockout(&self, t: &ExistingUser, changes: &[Change]) -> Option<&'static str> {
+        for c in changes {
+            match &c.field {
+                Attribute::Field(Field::Enabled) if c.new.as_deref() == Some("false") => {
+                    return Some("you cannot disable your own account");
+                }
+                Attribute::Field(Field::Roles) => {
+                    let admin = |roles: Option<&str>| {
+                        roles
+                            .unwrap_or("")
+                            .split('|')
+                            .any(|r| self.profile.guards.admin_roles.iter().any(|a| same(a, r)))
+                    };
+                    if admin(t.user.value(Field::Roles)) && !admin(c.new.as_deref()) {
+                        return Some("you cannot remove your own admin role");
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn plan_delete(&mut self, i: usize, dir: &Dir<'_>) {
+        let row = &self.v.rows[i];
+        let key_col = self.column(self.key_field());
+        if self.profile.mode == Mode::CreateOnly {
+            let issue = Issue::error(
+                Code::InvalidValue,
+                "DELETE rows are not allowed in a create-only import",
+            )
+            .column(self.column(Field::Transaction));
+            return self.row_error(i, issue);
+        }
+        let (by_id, by_email) = self.identify(row, dir);
+        let target = match (self.key_field(), row.user.user_id()) {
+            (Field::UserId, Some(_)) => by_id,
+            (Field::UserId, None) => by_email,
+            _ => by_email.or(by_id),
+        };
+        let Some(t) = target else {
+            let line = row.line;
+            let key = row.key(self.profile.key).unwrap_or("").to_owned();
+            self.plan_issues.push(
+                Issue::warning(Code::NotFound, "no such user to delete; nothing to do")
+                    .at(line)
+                    .column(key_col)
+                    .value(&key),
+            );
+            self.disp[i] = Disp::Skip;
+            return;
+        };
+        if self.acting.as_deref().is_some_and(|a| same(a, t.user_id())) {
+            let issue = Issue::error(Code::SelfLockout, "you cannot delete your own account")
+                .column(key_col);
+            return self.row_error(i, issue);
+        }
+        let id = normalize(t.user_id());
+        let reports = dir
+            .reports
+            .get(&id)
+            .map(|r| r.iter().filter(|x| **x != id).cloned().collect())
+            .unwrap_or_default();
+        self.disp[i] = Disp::Delete {
+            user_id: t.user_id().to_owned(),
+            version: t.version,
+            reports,
+            manager: t.user.value(Field::ReportsTo).map(normalize),
+        };
+    }
+
+    /// A page of the directory in mirror mode.
+    fn mirror_page(&mut self, users: Vec<ExistingUser>) {
+        self.mirror_seen += users.len() as u64;
+        if let Some(last) = users.last() {
+            self.mirror_after = Some(normalize(last.user_id()));
+        }
+        for u in users {
+            let id = u.user_id();
+            let rows: Vec<usize> = self
+                .ids
+                .find(&self.v.rows, Field::UserId, id)
+                .chain(
+                    u.user
+                        .email()
+                        .into_iter()
+                        .flat_map(|e| self.emails.find(&self.v.rows, Field::Email, e)),
+                )
+                .collect();
+            if !rows.is_empty() {
+                // Kept: remember whom they will report to.
+                for &r in &rows {
+                    let m = match self.v.rows[r].user.value(Field::ReportsTo) {
+                        Some(m) => Some(m),
+                        None => u.user.value(Field::ReportsTo),
+                    };
+                    if let Some(m) = m {
+                        self.mirror_kept_managers.insert(normalize(m));
+                    }
+                }
+                continue;
+            }
+            if self.acting.as_deref().is_some_and(|a| same(a, id)) {
+                self.plan_issues.push(Issue::warning(
+                    Code::SelfLockout,
+                    format!(
+                        "you ({}) are not in the file, but mirror mode leaves your own account alone",
+                        crate::printable(id)
+                    ),
+                ));
+                continue;
+            }
+            match self.profile.mirror {
+                MirrorAction::Disable => {
+                    if u.user.enabled() == Some(false) {
+                        continue;
+                    }
+                    if u.locked.contains(&Field::Enabled) {
+                        self.plan_issues.push(Issue::warning(
+                            Code::FieldLocked,
+                            format!(
+                                "{} is not in the file but enabled is locked; not disabled",
+                                crate::printable(id)
+                            ),
+                        ));
+                        continue;
+                    }
+                    self.mirror_disable.push((
+                        id.to_owned(),
+                        u.version,
+                        u.user.get(Field::Enabled).map(str::to_owned),
+                    ));
+                }
+                MirrorAction::Delete => self.mirror_delete.push((
+                    id.to_owned(),
+                    u.version,
+                    u.user.value(Field::ReportsTo).map(normalize),
+                )),
+            }
+        }
+    }
+
+    fn removals(&self) -> u64 {
+        let rows = self
+            .disp
+            .iter()
+            .filter(|d| match d {
+                Disp::Delete { .. } => true,
+                Disp::Update { changes, .. } => changes.iter().any(|c| {
+                    c.field == Attribute::Field(Field::Enabled) && c.new.as_deref() == Some("false")
+                }),
+                _ => false,
+            })
+            .count() as u64;
+        rows + (self.mirror_disable.len() + self.mirror_delete.len()) as u64
+    }
+
+    fn share_guard_applies(&self) -> bool {
+        self.profile.guards.max_delete_share.is_some()
+            && self.removals() >= self.profile.guards.min_removals_for_share
+    }
+
+    /// The finished plan.
+    pub fn finish(self) -> Plan {
+        order::finish(self)
+    }
+}
+
+/// The users fetched for one chunk, indexed.
+struct Dir<'a> {
+    users: &'a [ExistingUser],
+    by_id: HashMap<String, usize>,
+    by_email: HashMap<String, usize>,
+    reports: HashMap<String, Vec<String>>,
+}
+
+/// A user holding only the key (what the report needs of a created row).
+fn key_only(user: &User, key: KeyField) -> User {
+    match user.value(key.field()) {
+        Some(k) => User::builder().set(key.field(), k).build(),
+        None => User::default(),
+    }
+}
+
+/// Policy checks shared with ordering.
+pub(crate) fn blocked(policy: ErrorPolicy, file_error: bool, failed: u64) -> bool {
+    file_error
+        || match policy {
+            ErrorPolicy::RejectFile => failed > 0,
+            ErrorPolicy::SkipInvalid => false,
+            ErrorPolicy::StopAfter(n) => failed > n,
+        }
+}
+
+/// Plans and planners can move between threads.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Planner>();
+    is_send::<Plan>();
+};
