@@ -56,6 +56,9 @@ mod schema;
 mod store;
 mod validate;
 
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
 pub use apply::{OnProgress, Phase, Progress};
 pub use catalog::{Catalog, Location};
 pub use error::{Error, ErrorKind};
