@@ -37,8 +37,9 @@ use crate::store::{
 /// A scenario that found the store breaking the contract.
 ///
 /// ```
-/// let f = user_import::testkit::Failure { scenario: "x", message: "y".into() };
-/// assert_eq!(f.to_string(), "conformance scenario x: y");
+/// use user_import::{InMemoryStore, testkit};
+/// let f = testkit::block_on(testkit::run_scenario("nope", &mut InMemoryStore::new())).unwrap_err();
+/// assert_eq!(f.to_string(), "conformance scenario nope: no such scenario");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
