@@ -280,20 +280,21 @@ enum Disp {
         notify: bool,
         /// The row creating this row's manager, when the manager is new.
         manager_row: Option<u32>,
+        /// The row that moves this row's email away from its current holder.
+        email_from: Option<u32>,
     },
     Update {
         user_id: String,
         version: u64,
         changes: Vec<Change>,
         manager_row: Option<u32>,
+        email_from: Option<u32>,
     },
     Delete {
         user_id: String,
         version: u64,
         /// Directory users reporting to this user (normalized ids).
         reports: Vec<String>,
-        /// The deleted user's manager (normalized), for ordering.
-        manager: Option<String>,
     },
 }
 
@@ -772,20 +773,30 @@ impl Planner {
         let key_field = self.key_field();
         let email_col = self.column(Field::Email);
         let id_col = self.column(Field::UserId);
+        let email = row.user.email().unwrap_or("");
+        // A row may take the email of another user when the file moves that
+        // user to another email (or deletes them): the handover is ordered
+        // (release first) and checked when the plan is finished.
+        let mut email_from: Option<u32> = None;
         if let (Some(a), Some(b)) = (by_id, by_email) {
             if !same(a.user_id(), b.user_id()) {
-                let issue = Issue::error(
-                    Code::IdentityConflict,
-                    format!(
-                        "userId {:?} and email {:?} belong to two different users ({:?} has this email)",
-                        crate::printable(a.user_id()),
-                        crate::printable(row.user.email().unwrap_or("")),
-                        crate::printable(b.user_id())
-                    ),
-                )
-                .column(email_col)
-                .value(row.user.email().unwrap_or(""));
-                return self.row_error(i, issue);
+                match self.releaser(b.user_id(), email) {
+                    Some(j) if key_field == Field::UserId => email_from = Some(j as u32),
+                    _ => {
+                        let issue = Issue::error(
+                            Code::IdentityConflict,
+                            format!(
+                                "userId {:?} and email {:?} belong to two different users ({:?} has this email)",
+                                crate::printable(a.user_id()),
+                                crate::printable(email),
+                                crate::printable(b.user_id()),
+                            ),
+                        )
+                        .column(email_col)
+                        .value(email);
+                        return self.row_error(i, issue);
+                    }
+                }
             }
         }
         let target = match key_field {
@@ -799,22 +810,41 @@ impl Planner {
                     .value(row.user.user_id().unwrap_or(""));
                     return self.row_error(i, issue);
                 }
+                if let (Some(t), Some(id)) = (by_email, row.user.user_id()) {
+                    if !same(t.user_id(), id) {
+                        let issue = Issue::error(
+                            Code::IdentityConflict,
+                            format!(
+                                "the user with this email has userId {:?}; a user id cannot be changed",
+                                crate::printable(t.user_id())
+                            ),
+                        )
+                        .column(id_col)
+                        .value(id);
+                        return self.row_error(i, issue);
+                    }
+                }
                 by_email
             }
             _ => {
                 if row.user.user_id().is_some() {
                     if by_id.is_none() {
                         if let Some(b) = by_email {
-                            let issue = Issue::error(
-                                Code::EmailTaken,
-                                format!(
-                                    "the email is already used by user {:?}",
-                                    crate::printable(b.user_id())
-                                ),
-                            )
-                            .column(email_col)
-                            .value(row.user.email().unwrap_or(""));
-                            return self.row_error(i, issue);
+                            match self.releaser(b.user_id(), email) {
+                                Some(j) => email_from = Some(j as u32),
+                                None => {
+                                    let issue = Issue::error(
+                                        Code::EmailTaken,
+                                        format!(
+                                            "the email is already used by user {:?}",
+                                            crate::printable(b.user_id()),
+                                        ),
+                                    )
+                                    .column(email_col)
+                                    .value(email);
+                                    return self.row_error(i, issue);
+                                }
+                            }
                         }
                     }
                     by_id
@@ -912,6 +942,7 @@ impl Planner {
                     user,
                     notify,
                     manager_row,
+                    email_from,
                 };
             }
             Some(t) => {
@@ -953,10 +984,24 @@ impl Planner {
                         version: t.version,
                         changes,
                         manager_row,
+                        email_from,
                     };
                 }
             }
         }
+    }
+
+    /// The row of this file that moves `email` away from its current
+    /// holder (changes the holder's email, or deletes them), if any.
+    fn releaser(&self, holder: &str, email: &str) -> Option<usize> {
+        self.ids
+            .find(&self.v.rows, Field::UserId, holder)
+            .find(|&r| {
+                let row = &self.v.rows[r];
+                !row.error
+                    && (row.action == Action::Delete
+                        || row.user.email().is_some_and(|e| !same(e, email)))
+            })
     }
 
     /// Why applying `changes` to the acting user would lock them out.
@@ -1027,7 +1072,6 @@ impl Planner {
             user_id: t.user_id().to_owned(),
             version: t.version,
             reports,
-            manager: t.user.value(Field::ReportsTo).map(normalize),
         };
     }
 
@@ -1102,24 +1146,9 @@ impl Planner {
         }
     }
 
-    fn removals(&self) -> u64 {
-        let rows = self
-            .disp
-            .iter()
-            .filter(|d| match d {
-                Disp::Delete { .. } => true,
-                Disp::Update { changes, .. } => changes.iter().any(|c| {
-                    c.field == Attribute::Field(Field::Enabled) && c.new.as_deref() == Some("false")
-                }),
-                _ => false,
-            })
-            .count() as u64;
-        rows + (self.mirror_disable.len() + self.mirror_delete.len()) as u64
-    }
-
     fn share_guard_applies(&self) -> bool {
         self.profile.guards.max_delete_share.is_some()
-            && self.removals() >= self.profile.guards.min_removals_for_share
+            && order::removals(self) >= self.profile.guards.min_removals_for_share
     }
 
     /// The finished plan.

@@ -1,8 +1,18 @@
-//! Finishing a plan: the checks that need every row (managers created by the
-//! file, managers deleted while users still report to them), the guards, and
-//! the canonical order of operations.
+//! Finishing a plan: the checks that need every row, the guards, and the
+//! order of operations.
+//!
+//! Rows can depend on other rows of the same file: a user whose manager the
+//! file creates, a user who takes over an email another row gives up, a
+//! delete of a manager whose reports the file moves away or deletes. Each
+//! dependency is an edge "row i needs row j to succeed"; the same edges order
+//! the operations (j's op before i's). Failures propagate along the edges
+//! (a row whose prerequisite fails, fails, saying why), and the ops are sorted
+//! topologically with a deterministic tie-break — kind (roles, creates,
+//! updates, deletes), then normalized user id — so the plan does not depend on
+//! the order of unrelated rows.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::issue::{Code, Issue, sort_issues};
 use crate::record::{normalize, same};
@@ -11,41 +21,82 @@ use crate::store::{Attribute, Change, Op};
 
 use super::{Disp, Notice, Plan, Planned, PlannedRow, Planner};
 
-/// Depth of each node in a forest given by `parent` (iteratively: chains may
-/// be a million long). A cycle, which validation rules out, is cut where the
-/// walk meets itself.
-fn depths(parent: &[Option<usize>]) -> Vec<u32> {
-    const UNKNOWN: u32 = u32::MAX;
-    const VISITING: u32 = u32::MAX - 1;
-    let mut depth = vec![UNKNOWN; parent.len()];
-    let mut path = Vec::new();
-    for start in 0..parent.len() {
-        if depth[start] != UNKNOWN {
-            continue;
+/// Why row `from` needs row `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// `to` creates `from`'s manager.
+    Manager,
+    /// `to` moves `from`'s new email away from its current holder.
+    Email,
+    /// `from` deletes a manager; `to` moves one of their reports away (or deletes them).
+    Report,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    from: u32,
+    to: u32,
+    need: Need,
+}
+
+fn changes_of(d: &Disp) -> &[Change] {
+    match d {
+        Disp::Update { changes, .. } => changes,
+        _ => &[],
+    }
+}
+
+fn changes_field(d: &Disp, f: Field) -> Option<&Change> {
+    changes_of(d)
+        .iter()
+        .find(|c| c.field == Attribute::Field(f))
+}
+
+/// Whether the prerequisite `to` (in its current state) does what `need` asks.
+fn holds(p: &Planner, e: &Edge) -> bool {
+    let d = &p.disp[e.to as usize];
+    match e.need {
+        Need::Manager => matches!(d, Disp::Create { .. }),
+        Need::Email => {
+            matches!(d, Disp::Delete { .. })
+                || changes_field(d, Field::Email).is_some_and(|c| c.new.is_some())
         }
-        let mut cur = Some(start);
-        let mut base = 0;
-        while let Some(c) = cur {
-            match depth[c] {
-                UNKNOWN => {
-                    depth[c] = VISITING;
-                    path.push(c);
-                    cur = parent[c].filter(|&p| p < parent.len());
-                }
-                VISITING => break,
-                d => {
-                    base = d + 1;
-                    break;
-                }
-            }
-        }
-        // The last node pushed is the one nearest the root.
-        while let Some(node) = path.pop() {
-            depth[node] = base;
-            base += 1;
+        Need::Report => {
+            matches!(d, Disp::Delete { .. }) || changes_field(d, Field::ReportsTo).is_some()
         }
     }
-    depth
+}
+
+fn failure(p: &Planner, e: &Edge) -> Issue {
+    let to = &p.v.rows[e.to as usize];
+    let from = &p.v.rows[e.from as usize];
+    match e.need {
+        Need::Manager => Issue::error(
+            Code::UnknownReference,
+            format!("the manager is created by line {}, which is not imported", to.line),
+        )
+        .column(p.column(Field::ReportsTo))
+        .value(from.user.value(Field::ReportsTo).unwrap_or("")),
+        Need::Email => Issue::error(
+            Code::EmailTaken,
+            format!(
+                "the email belongs to user {:?}, who gives it up on line {}, but that line is not imported",
+                crate::printable(to.user.user_id().unwrap_or("")),
+                to.line
+            ),
+        )
+        .column(p.column(Field::Email))
+        .value(from.user.email().unwrap_or("")),
+        Need::Report => Issue::error(
+            Code::HasReports,
+            format!(
+                "cannot delete this user: {:?} still reports to them, because line {} is not imported",
+                crate::printable(to.user.user_id().unwrap_or("")),
+                to.line
+            ),
+        )
+        .column(p.column(p.key_field())),
+    }
 }
 
 pub(super) fn finish(mut p: Planner) -> Plan {
@@ -59,125 +110,43 @@ pub(super) fn finish(mut p: Planner) -> Plan {
             };
         }
     }
-
-    // (a) A row whose manager is created by another row fails when that row
-    // fails. Managers first: walk each chain from its top.
-    let manager_of = |d: &Disp| match d {
-        Disp::Create { manager_row, .. } | Disp::Update { manager_row, .. } => {
-            manager_row.map(|m| m as usize)
-        }
-        _ => None,
-    };
-    let parents: Vec<Option<usize>> = p.disp.iter().map(manager_of).collect();
-    let depth = depths(&parents);
-    let mut by_depth: Vec<usize> = (0..n).filter(|&i| parents[i].is_some()).collect();
-    by_depth.sort_by_key(|&i| depth[i]);
-    for i in by_depth {
-        let Some(m) = parents[i] else { continue };
-        if !matches!(p.disp[m], Disp::Create { .. }) {
-            let line = p.v.rows[m].line;
-            let manager = p.v.rows[i]
-                .user
-                .value(Field::ReportsTo)
-                .unwrap_or("")
-                .to_owned();
-            let col = p.column(Field::ReportsTo);
-            p.row_error(
-                i,
-                Issue::error(
-                    Code::UnknownReference,
-                    format!("the manager is created by line {line}, which is not imported"),
-                )
-                .column(col)
-                .value(&manager),
-            );
-        }
-    }
-
-    // (b) A delete fails while a user who stays still reports to the deleted
-    // user. Deleted reports are decided first (deepest first).
-    let delete_rows: Vec<usize> = (0..n)
-        .filter(|&i| matches!(p.disp[i], Disp::Delete { .. }))
-        .collect();
-    let row_of_id: HashMap<String, usize> = delete_rows
-        .iter()
-        .filter_map(|&i| match &p.disp[i] {
-            Disp::Delete { user_id, .. } => Some((normalize(user_id), i)),
-            _ => None,
-        })
-        .collect();
-    let del_parent: Vec<Option<usize>> = (0..n)
-        .map(|i| match &p.disp[i] {
-            Disp::Delete {
-                manager: Some(m), ..
-            } => row_of_id.get(m).copied(),
-            _ => None,
-        })
-        .collect();
-    let del_depth = depths(&del_parent);
-    let mut deletes_deepest_first = delete_rows.clone();
-    deletes_deepest_first.sort_by_key(|&i| std::cmp::Reverse(del_depth[i]));
-    for i in deletes_deepest_first {
-        let Disp::Delete {
-            user_id, reports, ..
-        } = &p.disp[i]
-        else {
-            continue;
-        };
-        let id = normalize(user_id);
-        let mut kept: Vec<String> = Vec::new();
-        for r in reports {
-            if !leaves(&p, r, &id) {
-                kept.push(r.clone());
+    let mut edges: Vec<Edge> = Vec::new();
+    for i in 0..n {
+        match &p.disp[i] {
+            Disp::Create {
+                manager_row,
+                email_from,
+                ..
             }
-        }
-        // Rows of the file that will report to this user.
-        for r in p.managers.find(&p.v.rows, Field::ReportsTo, user_id) {
-            if r != i
-                && matches!(
-                    p.disp[r],
-                    Disp::Create { .. } | Disp::Update { .. } | Disp::Unchanged
-                )
-            {
-                if let Some(k) = p.v.rows[r].user.value(Field::UserId) {
-                    kept.push(normalize(k));
-                } else {
-                    kept.push(format!("line {}", p.v.rows[r].line));
+            | Disp::Update {
+                manager_row,
+                email_from,
+                ..
+            } => {
+                for (to, need) in [(*manager_row, Need::Manager), (*email_from, Need::Email)] {
+                    if let Some(to) = to {
+                        edges.push(Edge {
+                            from: i as u32,
+                            to,
+                            need,
+                        });
+                    }
                 }
             }
-        }
-        if !kept.is_empty() {
-            kept.sort();
-            kept.dedup();
-            let names: Vec<String> = kept.iter().take(10).map(|k| crate::printable(k)).collect();
-            let more = if kept.len() > 10 {
-                format!(" and {} more", kept.len() - 10)
-            } else {
-                String::new()
-            };
-            let col = p.column(p.key_field());
-            p.row_error(
-                i,
-                Issue::error(
-                    Code::HasReports,
-                    format!(
-                        "cannot delete this user: {} user(s) who stay still report to them ({}{more})",
-                        kept.len(),
-                        names.join(", ")
-                    ),
-                )
-                .column(col),
-            );
+            Disp::Delete { .. } => delete_edges(&mut p, i, &mut edges),
+            _ => {}
         }
     }
+    email_swaps(&mut p, &edges);
+    propagate(&mut p, &edges);
 
     // Mirror deletes of users someone who stays reports to are skipped.
     let kept_managers = std::mem::take(&mut p.mirror_kept_managers);
-    let mut mirror_issues = Vec::new();
+    let mut file_issues = std::mem::take(&mut p.v.file_issues);
     p.mirror_delete.retain(|(id, _, _)| {
         let keep = kept_managers.contains(&normalize(id));
         if keep {
-            mirror_issues.push(Issue::warning(
+            file_issues.push(Issue::warning(
                 Code::HasReports,
                 format!(
                     "{} is not in the file but users who stay report to them; not deleted",
@@ -187,11 +156,172 @@ pub(super) fn finish(mut p: Planner) -> Plan {
         }
         !keep
     });
+    guards(&p, &mut file_issues);
+    for i in p.plan_issues.iter().filter(|i| i.line.is_none()) {
+        file_issues.push(i.clone());
+    }
+    p.plan_issues.retain(|i| i.line.is_some());
+    build(p, file_issues, &edges)
+}
 
-    // Guards on mass removal.
-    let removals = p.removals();
-    let mut file_issues = std::mem::take(&mut p.v.file_issues);
-    file_issues.extend(mirror_issues);
+/// The static part of the "a manager who keeps reports cannot be deleted"
+/// check, and an edge to every row the delete relies on.
+fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
+    let Disp::Delete {
+        user_id, reports, ..
+    } = &p.disp[i]
+    else {
+        return;
+    };
+    let id = normalize(user_id);
+    let mut kept: Vec<String> = Vec::new();
+    let mut needs: Vec<u32> = Vec::new();
+    for r in reports {
+        let leaving = p
+            .ids
+            .find(&p.v.rows, Field::UserId, r)
+            .find(|&row| match &p.disp[row] {
+                Disp::Delete { .. } => true,
+                d => changes_field(d, Field::ReportsTo)
+                    .is_some_and(|c| !c.new.as_deref().is_some_and(|m| same(m, &id))),
+            });
+        match leaving {
+            Some(row) => needs.push(row as u32),
+            None => kept.push(r.clone()),
+        }
+    }
+    // Rows of the file that will report to this user.
+    for r in p.managers.find(&p.v.rows, Field::ReportsTo, user_id) {
+        if r != i
+            && matches!(
+                p.disp[r],
+                Disp::Create { .. } | Disp::Update { .. } | Disp::Unchanged
+            )
+        {
+            kept.push(match p.v.rows[r].user.value(Field::UserId) {
+                Some(k) => normalize(k),
+                None => format!("line {}", p.v.rows[r].line),
+            });
+        }
+    }
+    if kept.is_empty() {
+        edges.extend(needs.into_iter().map(|to| Edge {
+            from: i as u32,
+            to,
+            need: Need::Report,
+        }));
+        return;
+    }
+    kept.sort();
+    kept.dedup();
+    let names: Vec<String> = kept.iter().take(10).map(|k| crate::printable(k)).collect();
+    let more = if kept.len() > 10 {
+        format!(" and {} more", kept.len() - 10)
+    } else {
+        String::new()
+    };
+    let col = p.column(p.key_field());
+    p.row_error(
+        i,
+        Issue::error(
+            Code::HasReports,
+            format!(
+                "cannot delete this user: {} user(s) who stay still report to them ({}{more})",
+                kept.len(),
+                names.join(", ")
+            ),
+        )
+        .column(col),
+    );
+}
+
+/// Rows that take each other's emails in a cycle (a swap) cannot be ordered:
+/// they fail, saying so.
+fn email_swaps(p: &mut Planner, edges: &[Edge]) {
+    let mut next: HashMap<u32, u32> = HashMap::new();
+    for e in edges.iter().filter(|e| e.need == Need::Email) {
+        next.insert(e.from, e.to);
+    }
+    let mut state: HashMap<u32, u8> = HashMap::new(); // 1 on path, 2 done
+    let mut cyclic: Vec<u32> = Vec::new();
+    for &start in next.keys() {
+        let mut path = Vec::new();
+        let mut cur = Some(start);
+        while let Some(c) = cur {
+            match state.get(&c) {
+                None => {
+                    state.insert(c, 1);
+                    path.push(c);
+                    cur = next.get(&c).copied();
+                }
+                Some(1) => {
+                    if let Some(pos) = path.iter().position(|&x| x == c) {
+                        cyclic.extend_from_slice(&path[pos..]);
+                    }
+                    break;
+                }
+                _ => break,
+            }
+        }
+        for x in path {
+            state.insert(x, 2);
+        }
+    }
+    cyclic.sort_unstable();
+    for i in cyclic {
+        let col = p.column(Field::Email);
+        let email = p.v.rows[i as usize].user.email().unwrap_or("").to_owned();
+        p.row_error(
+            i as usize,
+            Issue::error(
+                Code::EmailTaken,
+                "rows of this file swap emails between users; one import cannot swap them (give one user a temporary email first)",
+            )
+            .column(col)
+            .value(&email),
+        );
+    }
+}
+
+/// Fails every row whose prerequisite does not hold, and, transitively, the
+/// rows that need those.
+fn propagate(p: &mut Planner, edges: &[Edge]) {
+    let mut by_to: Vec<&Edge> = edges.iter().collect();
+    by_to.sort_by_key(|e| e.to);
+    let mut queue: Vec<&Edge> = edges.iter().filter(|e| !holds(p, e)).collect();
+    while let Some(e) = queue.pop() {
+        let from = e.from as usize;
+        if matches!(p.disp[from], Disp::Fail) {
+            continue;
+        }
+        let issue = failure(p, e);
+        p.row_error(from, issue);
+        let start = by_to.partition_point(|x| x.to < e.from);
+        queue.extend(
+            by_to[start..]
+                .iter()
+                .take_while(|x| x.to == e.from)
+                .copied(),
+        );
+    }
+}
+
+pub(super) fn removals(p: &Planner) -> u64 {
+    let rows = p
+        .disp
+        .iter()
+        .filter(|d| {
+            matches!(d, Disp::Delete { .. })
+                || changes_field(d, Field::Enabled)
+                    .is_some_and(|c| c.new.as_deref() == Some("false"))
+        })
+        .count() as u64;
+    rows + (p.mirror_disable.len() + p.mirror_delete.len()) as u64
+}
+
+/// The guards on mass removal.
+fn guards(p: &Planner, file_issues: &mut Vec<Issue>) {
+    let removals = removals(p);
     let guards = &p.profile.guards;
     let mut tripped = None;
     if let Some(max) = guards.max_deletes {
@@ -225,52 +355,36 @@ pub(super) fn finish(mut p: Planner) -> Plan {
             );
         }
     }
-    for i in p.plan_issues.iter_mut().filter(|i| i.line.is_none()) {
-        file_issues.push(i.clone());
-    }
-    p.plan_issues.retain(|i| i.line.is_some());
-
-    build(p, file_issues)
 }
 
-/// Whether directory user `r` (normalized id), who reports to `manager`,
-/// stops doing so: deleted by the file, or reassigned by it.
-fn leaves(p: &Planner, r: &str, manager: &str) -> bool {
-    p.ids
-        .find(&p.v.rows, Field::UserId, r)
-        .any(|row| match &p.disp[row] {
-            Disp::Delete { .. } => true,
-            Disp::Update { changes, .. } => changes.iter().any(|c| {
-                c.field == Attribute::Field(Field::ReportsTo)
-                    && !c.new.as_deref().is_some_and(|m| same(m, manager))
-            }),
-            _ => false,
-        })
+/// An op with its sort key: (kind, normalized user id).
+struct Pending {
+    rank: u8,
+    id: String,
+    op: Op,
 }
 
-fn build(mut p: Planner, file_issues: Vec<Issue>) -> Plan {
+fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let n = p.v.rows.len();
     let key = p.profile.key;
     let mut rows = Vec::with_capacity(n);
     let mut roles_needed: Vec<String> = Vec::new();
-    let mut creates: Vec<(usize, u32, String)> = Vec::new(); // (row, depth, id)
-    let parents: Vec<Option<usize>> = p
-        .disp
-        .iter()
-        .map(|d| match d {
-            Disp::Create { manager_row, .. } => manager_row.map(|m| m as usize),
-            _ => None,
-        })
-        .collect();
-    let depth = depths(&parents);
-    let mut updates: Vec<(String, Op)> = Vec::new();
-    let mut deletes: Vec<(String, Option<String>, Op)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut op_of_row: HashMap<u32, usize> = HashMap::new();
     let mut notices = Vec::new();
     let mut failed = 0u64;
     let disp = std::mem::take(&mut p.disp);
-    let mut create_ops: HashMap<usize, Op> = HashMap::new();
     for (i, d) in disp.into_iter().enumerate() {
         let row = &p.v.rows[i];
+        let line = Some(row.line);
+        let mut push = |pending: &mut Vec<Pending>, rank: u8, id: &str, op: Op| {
+            op_of_row.insert(i as u32, pending.len());
+            pending.push(Pending {
+                rank,
+                id: normalize(id),
+                op,
+            });
+        };
         let planned = match d {
             Disp::Pending | Disp::Skip => Planned::Skip,
             Disp::Fail => {
@@ -279,11 +393,11 @@ fn build(mut p: Planner, file_issues: Vec<Issue>) -> Plan {
             }
             Disp::Unchanged => Planned::Unchanged,
             Disp::Create { user, notify, .. } => {
-                for r in user.roles() {
-                    if p.new_roles.contains_key(&normalize(r)) {
-                        roles_needed.push(r.to_owned());
-                    }
-                }
+                roles_needed.extend(
+                    user.roles()
+                        .filter(|r| p.new_roles.contains_key(&normalize(r)))
+                        .map(str::to_owned),
+                );
                 let id = user.user_id().unwrap_or("").to_owned();
                 if notify {
                     notices.push(Notice {
@@ -294,14 +408,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>) -> Plan {
                         last_name: user.value(Field::LastName).map(str::to_owned),
                     });
                 }
-                creates.push((i, depth[i], normalize(&id)));
-                create_ops.insert(
-                    i,
-                    Op::Create {
-                        line: Some(row.line),
-                        user,
-                    },
-                );
+                push(&mut pending, 1, &id, Op::Create { line, user });
                 Planned::Create
             }
             Disp::Update {
@@ -310,41 +417,44 @@ fn build(mut p: Planner, file_issues: Vec<Issue>) -> Plan {
                 changes,
                 ..
             } => {
-                for c in &changes {
-                    if c.field == Attribute::Field(Field::Roles) {
-                        for r in c.new.as_deref().unwrap_or("").split('|') {
-                            if p.new_roles.contains_key(&normalize(r)) {
-                                roles_needed.push(r.to_owned());
-                            }
+                for c in changes
+                    .iter()
+                    .filter(|c| c.field == Attribute::Field(Field::Roles))
+                {
+                    for r in c.new.as_deref().unwrap_or("").split('|') {
+                        if p.new_roles.contains_key(&normalize(r)) {
+                            roles_needed.push(r.to_owned());
                         }
                     }
                 }
-                updates.push((
-                    normalize(&user_id),
+                let id = user_id.clone();
+                push(
+                    &mut pending,
+                    2,
+                    &id,
                     Op::Update {
-                        line: Some(row.line),
+                        line,
                         user_id,
                         version,
                         changes,
                     },
-                ));
+                );
                 Planned::Update
             }
             Disp::Delete {
-                user_id,
-                version,
-                manager,
-                ..
+                user_id, version, ..
             } => {
-                deletes.push((
-                    normalize(&user_id),
-                    manager,
+                let id = user_id.clone();
+                push(
+                    &mut pending,
+                    3,
+                    &id,
                     Op::Delete {
-                        line: Some(row.line),
+                        line,
                         user_id,
                         version,
                     },
-                ));
+                );
                 Planned::Delete
             }
         };
@@ -354,10 +464,17 @@ fn build(mut p: Planner, file_issues: Vec<Issue>) -> Plan {
             planned,
         });
     }
+    // Ordering edges: each prerequisite's op before its dependant's.
+    let mut after: Vec<(usize, usize)> = edges
+        .iter()
+        .filter_map(|e| Some((*op_of_row.get(&e.to)?, *op_of_row.get(&e.from)?)))
+        .collect();
+    // Mirror mode's changes to users the file does not name.
     for (id, version, old) in std::mem::take(&mut p.mirror_disable) {
-        updates.push((
-            normalize(&id),
-            Op::Update {
+        pending.push(Pending {
+            rank: 2,
+            id: normalize(&id),
+            op: Op::Update {
                 line: None,
                 user_id: id,
                 version,
@@ -367,55 +484,39 @@ fn build(mut p: Planner, file_issues: Vec<Issue>) -> Plan {
                     Some("false"),
                 )],
             },
-        ));
+        });
     }
-    for (id, version, manager) in std::mem::take(&mut p.mirror_delete) {
-        deletes.push((
-            normalize(&id),
-            manager,
-            Op::Delete {
+    let mirror_start = pending.len();
+    let mirror_deletes = std::mem::take(&mut p.mirror_delete);
+    let managers: Vec<Option<String>> = mirror_deletes.iter().map(|d| d.2.clone()).collect();
+    for (id, version, _) in mirror_deletes {
+        pending.push(Pending {
+            rank: 3,
+            id: normalize(&id),
+            op: Op::Delete {
                 line: None,
                 user_id: id,
                 version,
             },
-        ));
+        });
     }
+    // A deleted manager goes after their deleted reports.
+    let deleted: HashMap<&str, usize> = (mirror_start..pending.len())
+        .map(|k| (pending[k].id.as_str(), k))
+        .collect();
+    for (k, m) in managers.iter().enumerate() {
+        if let Some(&mk) = m.as_deref().and_then(|m| deleted.get(m)) {
+            after.push((mirror_start + k, mk));
+        }
+    }
+    let order = topological(&pending, &after);
 
-    let mut ops = Vec::new();
+    let mut ops = Vec::with_capacity(pending.len() + roles_needed.len());
     roles_needed.sort();
     roles_needed.dedup_by(|a, b| same(a, b));
     ops.extend(roles_needed.into_iter().map(|name| Op::CreateRole { name }));
-    creates.sort_by(|a, b| (a.1, &a.2).cmp(&(b.1, &b.2)));
-    for (i, _, _) in creates {
-        if let Some(op) = create_ops.remove(&i) {
-            ops.push(op);
-        }
-    }
-    updates.sort_by(|a, b| a.0.cmp(&b.0));
-    ops.extend(updates.into_iter().map(|(_, op)| op));
-    // Deletes: reports before their managers.
-    let index: HashMap<&str, usize> = deletes
-        .iter()
-        .enumerate()
-        .map(|(k, d)| (d.0.as_str(), k))
-        .collect();
-    let parent: Vec<Option<usize>> = deletes
-        .iter()
-        .map(|d| d.1.as_deref().and_then(|m| index.get(m).copied()))
-        .collect();
-    let ddepth = depths(&parent);
-    let mut order: Vec<usize> = (0..deletes.len()).collect();
-    order.sort_by(|&a, &b| {
-        (std::cmp::Reverse(ddepth[a]), &deletes[a].0)
-            .cmp(&(std::cmp::Reverse(ddepth[b]), &deletes[b].0))
-    });
-    drop(index);
-    let mut deletes: Vec<Option<Op>> = deletes.into_iter().map(|d| Some(d.2)).collect();
-    for k in order {
-        if let Some(op) = deletes[k].take() {
-            ops.push(op);
-        }
-    }
+    let mut slots: Vec<Option<Op>> = pending.into_iter().map(|x| Some(x.op)).collect();
+    ops.extend(order.into_iter().filter_map(|k| slots[k].take()));
     notices.sort_by_cached_key(|n| normalize(&n.user_id));
 
     let mut row_issues = std::mem::take(&mut p.v.row_issues);
@@ -441,29 +542,68 @@ fn build(mut p: Planner, file_issues: Vec<Issue>) -> Plan {
     }
 }
 
+/// Kahn's algorithm: `before → after` edges respected, ties broken by
+/// (rank, id). Ops left in a cycle (which the checks rule out) follow in key
+/// order.
+fn topological(items: &[Pending], edges: &[(usize, usize)]) -> Vec<usize> {
+    let n = items.len();
+    let mut indegree = vec![0u32; n];
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        if a != b {
+            out[a].push(b);
+            indegree[b] += 1;
+        }
+    }
+    let key = |k: usize| Reverse((items[k].rank, items[k].id.as_str(), k));
+    let mut ready: BinaryHeap<_> = (0..n).filter(|&k| indegree[k] == 0).map(key).collect();
+    let mut order = Vec::with_capacity(n);
+    let mut placed = vec![false; n];
+    while let Some(Reverse((_, _, k))) = ready.pop() {
+        order.push(k);
+        placed[k] = true;
+        for &m in &out[k] {
+            indegree[m] -= 1;
+            if indegree[m] == 0 {
+                ready.push(key(m));
+            }
+        }
+    }
+    if order.len() < n {
+        let mut rest: Vec<usize> = (0..n).filter(|&k| !placed[k]).collect();
+        rest.sort_by(|&a, &b| (items[a].rank, &items[a].id).cmp(&(items[b].rank, &items[b].id)));
+        order.extend(rest);
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
-    use super::depths;
+    use super::*;
 
-    #[test]
-    fn depths_of_a_forest() {
-        // 0 ← 1 ← 2, 3 alone, 4 → 1
-        let parent = [None, Some(0), Some(1), None, Some(1)];
-        assert_eq!(depths(&parent), [0, 1, 2, 0, 2]);
+    fn item(rank: u8, id: &str) -> Pending {
+        Pending {
+            rank,
+            id: id.into(),
+            op: Op::CreateRole { name: id.into() },
+        }
     }
 
     #[test]
-    fn a_long_chain_does_not_overflow() {
-        let n: usize = 200_000;
-        let parent: Vec<Option<usize>> = (0..n).map(|i| i.checked_sub(1)).collect();
-        let d = depths(&parent);
-        assert_eq!(d[n - 1], (n - 1) as u32);
+    fn topological_order_breaks_ties_by_rank_then_id() {
+        let items = [item(3, "a"), item(1, "z"), item(1, "b"), item(2, "c")];
+        // z must come before b; a (a delete) before c (an update).
+        let order = topological(&items, &[(1, 2), (0, 3)]);
+        assert_eq!(order, [1, 2, 0, 3]);
     }
 
     #[test]
-    fn a_cycle_terminates() {
-        let parent = [Some(1), Some(0)];
-        let d = depths(&parent);
-        assert_eq!(d.len(), 2);
+    fn a_long_chain_is_ordered_without_recursion() {
+        let items: Vec<Pending> = (0..100_000)
+            .map(|i| item(1, &format!("{:06}", 100_000 - i)))
+            .collect();
+        let edges: Vec<(usize, usize)> = (1..items.len()).map(|i| (i - 1, i)).collect();
+        let order = topological(&items, &edges);
+        assert!(order.iter().copied().eq(0..items.len()));
     }
 }

@@ -1,0 +1,263 @@
+//! Property tests of planning and applying (SPEC §7): the planner agrees with
+//! a small reference model; re-planning after apply is empty; row order of
+//! independent rows does not change the plan; every row is reported once;
+//! invalid rows produce no operation.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use user_import::{
+    ErrorPolicy, Field, Importer, InMemoryStore, Op, Outcome, Planned, Profile, User,
+};
+
+const T: &str = "t";
+
+#[derive(Debug, Clone)]
+struct Row {
+    id: u8,
+    email: u8,
+    bad_email: bool,
+    last: u8,
+    delete: bool,
+}
+
+#[derive(Debug, Clone)]
+struct DirUser {
+    id: u8,
+    email: u8,
+    last: u8,
+}
+
+fn row() -> impl Strategy<Value = Row> {
+    (
+        0u8..8,
+        0u8..8,
+        prop::bool::weighted(0.1),
+        0u8..3,
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|(id, email, bad_email, last, delete)| Row {
+            id,
+            email,
+            bad_email,
+            last,
+            delete,
+        })
+}
+
+/// A directory: distinct ids and distinct emails.
+fn directory() -> impl Strategy<Value = Vec<DirUser>> {
+    prop::collection::btree_map(0u8..8, (0u8..8, 0u8..3), 0..6).prop_map(|m| {
+        let mut used = std::collections::HashSet::new();
+        m.into_iter()
+            .filter(|(_, (e, _))| used.insert(*e))
+            .map(|(id, (email, last))| DirUser { id, email, last })
+            .collect()
+    })
+}
+
+fn email(e: u8) -> String {
+    format!("e{e}@example.com")
+}
+
+fn to_file(rows: &[Row]) -> String {
+    let mut f = String::from("userId,email,lastName,transaction\n");
+    for r in rows {
+        let email = if r.bad_email {
+            format!("e{}-at-example.com", r.email)
+        } else {
+            email(r.email)
+        };
+        // Mixed case: matching is case-insensitive.
+        let id = if r.id % 2 == 0 {
+            format!("U{}", r.id)
+        } else {
+            format!("u{}", r.id)
+        };
+        if r.delete {
+            f.push_str(&format!("{id},,,DELETE\n"));
+        } else {
+            f.push_str(&format!("{id},{email},L{},\n", r.last));
+        }
+    }
+    f
+}
+
+fn store_of(dir: &[DirUser]) -> InMemoryStore {
+    let mut s = InMemoryStore::new();
+    for u in dir {
+        s.insert(
+            T,
+            User::builder()
+                .set(Field::UserId, &format!("u{}", u.id))
+                .set(Field::Email, &email(u.email))
+                .set(Field::LastName, &format!("L{}", u.last))
+                .set(Field::Enabled, "true")
+                .set(Field::TaskNotification, "Email")
+                .build(),
+        );
+    }
+    s
+}
+
+fn importer() -> Importer {
+    let mut p = Profile::default();
+    p.on_error = ErrorPolicy::SkipInvalid;
+    p.batch_size = 3;
+    Importer::with_profile(T, p)
+}
+
+/// The reference model: what each row should plan to, computed directly
+/// (and naively: a fixpoint loop rather than the planner's dependency graph).
+fn model(dir: &[DirUser], rows: &[Row]) -> Vec<Planned> {
+    let mut id_count: HashMap<u8, usize> = HashMap::new();
+    let mut email_count: HashMap<u8, usize> = HashMap::new();
+    for r in rows {
+        *id_count.entry(r.id).or_default() += 1;
+        if !r.delete && !r.bad_email {
+            *email_count.entry(r.email).or_default() += 1;
+        }
+    }
+    let valid = |r: &Row| {
+        id_count[&r.id] == 1 && (r.delete || (!r.bad_email && email_count[&r.email] == 1))
+    };
+    // The row of the file that makes `holder` give up email `e`.
+    let releaser = |holder: u8, e: u8| {
+        rows.iter()
+            .position(|r| r.id == holder && valid(r) && (r.delete || r.email != e))
+    };
+    let mut dep: Vec<Option<usize>> = vec![None; rows.len()];
+    let mut out: Vec<Planned> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if !valid(r) {
+                return Planned::Fail; // duplicate_key, invalid_email, duplicate_email
+            }
+            if r.delete {
+                return match dir.iter().any(|u| u.id == r.id) {
+                    true => Planned::Delete,
+                    false => Planned::Skip,
+                };
+            }
+            let by_id = dir.iter().find(|u| u.id == r.id);
+            let holder = dir
+                .iter()
+                .find(|u| u.email == r.email)
+                .filter(|b| by_id.is_none_or(|a| a.id != b.id));
+            if let Some(b) = holder {
+                match releaser(b.id, r.email) {
+                    Some(j) => dep[i] = Some(j),
+                    None => return Planned::Fail, // identity_conflict / email_taken
+                }
+            }
+            match by_id {
+                None => Planned::Create,
+                Some(a) if a.email == r.email && a.last == r.last => Planned::Unchanged,
+                Some(_) => Planned::Update,
+            }
+        })
+        .collect();
+    // Swaps: a row that (transitively) waits for its own release.
+    for i in 0..rows.len() {
+        let mut cur = dep[i];
+        for _ in 0..rows.len() {
+            match cur {
+                Some(j) if j == i => out[i] = Planned::Fail,
+                Some(j) => cur = dep[j],
+                None => break,
+            }
+        }
+    }
+    // A handover needs the releasing row to succeed.
+    loop {
+        let mut changed = false;
+        for i in 0..rows.len() {
+            if let Some(j) = dep[i] {
+                if out[i] != Planned::Fail && !matches!(out[j], Planned::Update | Planned::Delete) {
+                    out[i] = Planned::Fail;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return out;
+        }
+    }
+}
+
+fn strip_lines(ops: &[Op]) -> Vec<Op> {
+    ops.iter()
+        .map(|op| {
+            let mut v = serde_json::to_value(op).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("line");
+            }
+            serde_json::from_value(v).unwrap()
+        })
+        .collect()
+}
+
+proptest! {
+    // PROPTEST_CASES=10000 for a deeper run by hand.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+    ))]
+
+    #[test]
+    fn planner_agrees_with_the_reference_model(dir in directory(), rows in prop::collection::vec(row(), 1..10)) {
+        let mut store = store_of(&dir);
+        let imp = importer();
+        let plan = imp.plan(imp.validate(to_file(&rows).as_bytes(), None), &mut store).unwrap();
+        let got: Vec<Planned> = plan.rows().iter().map(|r| r.planned).collect();
+        prop_assert_eq!(got, model(&dir, &rows), "file:\n{}", to_file(&rows));
+    }
+
+    #[test]
+    fn every_row_once_and_invalid_rows_produce_no_operation(dir in directory(), rows in prop::collection::vec(row(), 1..10)) {
+        let mut store = store_of(&dir);
+        let imp = importer();
+        let text = to_file(&rows);
+        let plan = imp.plan(imp.validate(text.as_bytes(), None), &mut store).unwrap();
+        prop_assert_eq!(plan.rows().len(), rows.len());
+        let op_lines: Vec<u64> = plan.ops().iter().filter_map(Op::line).collect();
+        for r in plan.rows() {
+            let with_op = op_lines.iter().filter(|&&l| l == r.line).count();
+            let expected = usize::from(matches!(r.planned, Planned::Create | Planned::Update | Planned::Delete));
+            prop_assert_eq!(with_op, expected, "line {} planned {:?}", r.line, r.planned);
+        }
+        let report = imp.apply(&plan, &mut store).unwrap();
+        prop_assert_eq!(report.rows.len(), rows.len());
+        let s = report.summary;
+        prop_assert_eq!(s.added + s.updated + s.deleted + s.unchanged + s.skipped + s.failed, rows.len() as u64);
+    }
+
+    #[test]
+    fn replanning_after_apply_is_empty(dir in directory(), rows in prop::collection::vec(row(), 1..10)) {
+        let mut store = store_of(&dir);
+        let imp = importer();
+        let text = to_file(&rows);
+        let report = imp.run(text.as_bytes(), None, &mut store).unwrap();
+        prop_assert!(report.rows.iter().all(|r| r.outcome != Outcome::Failed || r.issues.iter().any(|i| i.is_error())));
+        let again = imp.plan(imp.validate(text.as_bytes(), None), &mut store).unwrap();
+        prop_assert!(again.ops().is_empty(), "{:?}", again.ops());
+    }
+
+    #[test]
+    fn row_order_of_independent_rows_does_not_change_the_plan(
+        dir in directory(),
+        rows in prop::collection::vec(row(), 1..10),
+        seed in any::<u64>(),
+    ) {
+        let mut shuffled = rows.clone();
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let imp = importer();
+        let a = imp.plan(imp.validate(to_file(&rows).as_bytes(), None), &mut store_of(&dir)).unwrap();
+        let b = imp.plan(imp.validate(to_file(&shuffled).as_bytes(), None), &mut store_of(&dir)).unwrap();
+        prop_assert_eq!(strip_lines(a.ops()), strip_lines(b.ops()));
+    }
+}
