@@ -15,6 +15,7 @@ use crate::schema::closest;
 /// assert_eq!(l.aliases, ["BER"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub struct Location {
     /// The location's name, as stored on users.
@@ -60,6 +61,7 @@ impl Location {
 /// assert_eq!(c.suggest_role("Testr").as_deref(), Some("Tester"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub struct Catalog {
     /// Known roles.

@@ -65,7 +65,7 @@ pub use error::{Error, ErrorKind};
 pub use import::Importer;
 pub use input::{Delimiter, Encoding, Format, InputInfo, Limits, read_limited};
 pub use issue::{Code, Issue, Severity, UnknownCode, printable};
-pub use memory::{Calls, InMemoryStore};
+pub use memory::{Calls, Directory, InMemoryStore};
 pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Request, Response};
 pub use profile::{
     BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,

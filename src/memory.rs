@@ -96,6 +96,31 @@ impl Tenant {
     }
 }
 
+/// A directory's state, for property tests and fuzz targets: users (those
+/// without a user id, or whose id or email is taken by an earlier one, are
+/// left out), the catalog, and locks (user index, field).
+///
+/// ```
+/// use user_import::{Directory, Field, InMemoryStore, User};
+/// let dir = Directory {
+///     users: vec![User::builder().set(Field::UserId, "a").set(Field::Email, "a@x.io").build()],
+///     ..Directory::default()
+/// };
+/// let store = InMemoryStore::from_directory("t", &dir);
+/// assert_eq!(store.len("t"), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct Directory {
+    /// The users.
+    pub users: Vec<User>,
+    /// The catalog (roles of the users are added to it).
+    pub catalog: Catalog,
+    /// Locked fields: (index into `users`, field).
+    pub locks: Vec<(u16, Field)>,
+}
+
 /// A multi-tenant user directory in memory, implementing [`UserStore`] and
 /// [`AsyncUserStore`] with the full contract: case-insensitive matching,
 /// versions (a counter), conditional updates and deletes, role checks (a
@@ -129,6 +154,34 @@ impl InMemoryStore {
         InMemoryStore::default()
     }
 
+    /// A store holding `directory` as `tenant`'s state.
+    ///
+    /// ```
+    /// let s = user_import::InMemoryStore::from_directory("t", &user_import::Directory::default());
+    /// assert!(s.is_empty("t"));
+    /// ```
+    pub fn from_directory(tenant: &str, directory: &Directory) -> InMemoryStore {
+        let mut s = InMemoryStore::new();
+        let mut catalog = directory.catalog.clone();
+        if catalog.roles.is_none() {
+            catalog.roles = Some(Vec::new());
+        }
+        s.set_catalog(tenant, catalog);
+        for u in &directory.users {
+            if let Some(id) = u.user_id() {
+                if s.get(tenant, id).is_none() {
+                    s.insert(tenant, u.clone());
+                }
+            }
+        }
+        for &(k, f) in &directory.locks {
+            if let Some(id) = directory.users.get(usize::from(k)).and_then(User::user_id) {
+                s.lock(tenant, id, f);
+            }
+        }
+        s
+    }
+
     fn tenant(&mut self, tenant: &str) -> &mut Tenant {
         self.tenants.entry(normalize(tenant)).or_default()
     }
@@ -140,16 +193,28 @@ impl InMemoryStore {
 
     /// Inserts or replaces a user (which must have a user id); its roles are
     /// added to the tenant's catalog. Returns the new version, or `None` when
-    /// the user has no user id.
+    /// the user has no user id or their email belongs to another user.
     ///
     /// ```
     /// use user_import::{Field, InMemoryStore, User};
     /// let mut s = InMemoryStore::new();
-    /// assert!(s.insert("t", User::builder().set(Field::UserId, "a").build()).is_some());
+    /// let a = User::builder().set(Field::UserId, "a").set(Field::Email, "a@x.io").build();
+    /// assert!(s.insert("t", a).is_some());
     /// assert!(s.insert("t", User::default()).is_none());
+    /// let b = User::builder().set(Field::UserId, "b").set(Field::Email, "A@X.io").build();
+    /// assert!(s.insert("t", b).is_none(), "the email is a's");
     /// ```
     pub fn insert(&mut self, tenant: &str, user: User) -> Option<u64> {
         let id = normalize(user.user_id()?);
+        let t = self.tenant(tenant);
+        if let Some(e) = user.email() {
+            if t.emails
+                .get(&normalize(e))
+                .is_some_and(|owner| *owner != id)
+            {
+                return None;
+            }
+        }
         let version = self.version();
         let t = self.tenant(tenant);
         t.unindex(&id);

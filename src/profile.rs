@@ -13,6 +13,7 @@ use crate::validate::EmailPolicy;
 /// assert_eq!(user_import::Mode::default(), user_import::Mode::Upsert);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Mode {
@@ -34,6 +35,7 @@ pub enum Mode {
 /// assert_eq!(user_import::MirrorAction::default(), user_import::MirrorAction::Disable);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum MirrorAction {
@@ -50,6 +52,7 @@ pub enum MirrorAction {
 /// assert_eq!(user_import::ErrorPolicy::default(), user_import::ErrorPolicy::RejectFile);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorPolicy {
@@ -70,6 +73,7 @@ pub enum ErrorPolicy {
 /// assert_eq!(user_import::RolePolicy::default(), user_import::RolePolicy::Reject);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RolePolicy {
@@ -90,6 +94,7 @@ pub enum RolePolicy {
 /// assert_eq!(user_import::BlankPolicy::default(), user_import::BlankPolicy::Keep);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum BlankPolicy {
@@ -106,6 +111,7 @@ pub enum BlankPolicy {
 /// assert_eq!(user_import::ListPolicy::default(), user_import::ListPolicy::Replace);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ListPolicy {
@@ -123,6 +129,7 @@ pub enum ListPolicy {
 /// assert_eq!(g.max_deletes, Some(10));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(default)]
 #[non_exhaustive]
 pub struct Guards {
@@ -197,6 +204,7 @@ pub const PROFILE_VERSION: u32 = 1;
 /// assert_eq!(p.key, user_import::KeyField::UserId);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(default)]
 #[non_exhaustive]
 pub struct Profile {

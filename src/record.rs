@@ -202,6 +202,22 @@ impl User {
     }
 }
 
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for User {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<User> {
+        let fields: Vec<(Field, String)> = u.arbitrary()?;
+        let custom: Vec<(String, String)> = u.arbitrary()?;
+        let mut b = User::builder();
+        for (f, v) in &fields {
+            b.put(*f, v);
+        }
+        for (k, v) in custom.into_iter().take(4) {
+            b.put_custom(k, &v);
+        }
+        Ok(b.build())
+    }
+}
+
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
@@ -471,6 +487,7 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 /// assert_eq!(Action::default(), Action::Upsert);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Action {

@@ -18,6 +18,7 @@ macro_rules! fields {
         /// assert_eq!(Field::from_header("manager"), Some(Field::ReportsTo));
         /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
         #[non_exhaustive]
         pub enum Field {
             $( $(#[$doc])* #[serde(rename = $header)] $variant, )*
@@ -173,6 +174,7 @@ pub fn fold_header(header: &str) -> String {
 /// assert!(matches!(k, AttributeKind::OneOf(_)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AttributeKind {
@@ -198,6 +200,7 @@ pub enum AttributeKind {
 /// assert!(a.required);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub struct CustomAttribute {
     /// The attribute's name, also its canonical header.
@@ -260,6 +263,7 @@ impl CustomAttribute {
 /// assert_ne!(c, Column::Ignore);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Column {
@@ -288,6 +292,18 @@ pub enum Column {
 #[serde(transparent)]
 pub struct ColumnMapping {
     columns: IndexMap<String, Column>,
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for ColumnMapping {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<ColumnMapping> {
+        let pairs: Vec<(String, Column)> = u.arbitrary()?;
+        let mut m = ColumnMapping::new();
+        for (h, c) in pairs {
+            m.map(h, c);
+        }
+        Ok(m)
+    }
 }
 
 impl ColumnMapping {
@@ -363,6 +379,7 @@ impl ColumnMapping {
 /// assert_eq!(KeyField::default(), KeyField::UserId);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum KeyField {

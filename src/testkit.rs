@@ -18,6 +18,8 @@
 //! creations), use tenants named `testkit-a` and `testkit-b`, and expect the
 //! store to start empty.
 
+pub mod strategies;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;

@@ -261,3 +261,49 @@ proptest! {
         prop_assert_eq!(strip_lines(a.ops()), strip_lines(b.ops()));
     }
 }
+
+#[cfg(feature = "testkit")]
+mod with_testkit_strategies {
+    use proptest::prelude::*;
+    use user_import::testkit::strategies::{directory, valid_file};
+    use user_import::{ErrorPolicy, Importer, InMemoryStore, Outcome, Profile};
+
+    fn importer() -> Importer {
+        let mut p = Profile::default();
+        p.on_error = ErrorPolicy::SkipInvalid;
+        p.batch_size = 4;
+        Importer::with_profile("default", p)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
+        ))]
+
+        /// A valid file against any directory: applying it, then planning it
+        /// again, plans nothing.
+        #[test]
+        fn reimport_is_a_no_op(f in valid_file(10), d in directory(10)) {
+            let mut store = InMemoryStore::from_directory("default", &d);
+            let imp = importer();
+            let first = imp.run(f.text.as_bytes(), None, &mut store).unwrap();
+            prop_assert_eq!(first.rows.len(), f.rows.len());
+            let again = imp.plan(imp.validate(f.text.as_bytes(), None), &mut store).unwrap();
+            prop_assert!(again.ops().is_empty(), "{}\n{:?}", f.text, again.ops());
+        }
+
+        /// Export → import round-trips: every exported user is unchanged.
+        #[test]
+        fn export_then_import_round_trips(f in valid_file(10), d in directory(10)) {
+            let mut store = InMemoryStore::from_directory("default", &d);
+            let imp = importer();
+            imp.run(f.text.as_bytes(), None, &mut store).unwrap();
+            let mut out = Vec::new();
+            let n = imp.export(&mut store, &mut out).unwrap();
+            let again = imp.run(&out, None, &mut store).unwrap();
+            prop_assert_eq!(again.rows.len() as u64, n);
+            prop_assert!(again.rows.iter().all(|r| r.outcome == Outcome::Unchanged),
+                "{}\n{}", String::from_utf8_lossy(&out), again.render_text());
+        }
+    }
+}

@@ -55,3 +55,33 @@ proptest! {
         prop_assert!(!n.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']));
     }
 }
+
+#[cfg(feature = "testkit")]
+mod with_testkit_strategies {
+    use proptest::prelude::*;
+    use user_import::Importer;
+    use user_import::testkit::strategies::{file_with_defect, valid_file};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// A valid generated file validates without an issue.
+        #[test]
+        fn valid_files_validate_clean(f in valid_file(12)) {
+            let v = Importer::new("default").validate(f.text.as_bytes(), None);
+            prop_assert_eq!(v.issues().count(), 0, "{}\n{}", f.text, v.render_text());
+            prop_assert_eq!(v.rows().len(), f.rows.len());
+        }
+
+        /// Each defect produces exactly its code(s) on its line(s), and no other error.
+        #[test]
+        fn each_defect_produces_exactly_its_issues(f in file_with_defect(12)) {
+            let v = Importer::new("default").validate(f.text.as_bytes(), None);
+            let errors: Vec<(u64, user_import::Code)> =
+                v.issues().filter(|i| i.is_error()).map(|i| (i.line.unwrap_or(0), i.code)).collect();
+            prop_assert_eq!(&errors, &f.expected, "{:?}\n{}\n{}", f.defect, f.text, v.render_text());
+        }
+    }
+}

@@ -27,6 +27,7 @@ use tokenize::{Record, Tokenizer};
 /// assert_eq!(Limits::default().file_bytes, 256 * 1024 * 1024);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(default)]
 #[non_exhaustive]
 pub struct Limits {
@@ -101,6 +102,7 @@ impl Limits {
 /// assert_eq!(Delimiter::Tab.byte(), Some(b'\t'));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Delimiter {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// assert!(EmailPolicy::Rfc.check("\"john doe\"@example.com").is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EmailPolicy {
