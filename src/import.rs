@@ -165,12 +165,39 @@ impl Importer {
         source: impl Read,
         name: Option<&str>,
     ) -> Result<Validation, Error> {
+        self.read_and_validate(source, name).map(|(_, v)| v)
+    }
+
+    /// [`Importer::validate_reader`], also giving back the bytes read (empty
+    /// when the source is over the limit), for
+    /// [`Validation::write_error_csv`] / [`crate::Report::write_error_csv`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when reading from `source` fails.
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let (bytes, v) = importer.read_and_validate(&b"userId,email\na,bad\n"[..], None)?;
+    /// let mut errors = Vec::new();
+    /// v.write_error_csv(&bytes, &mut errors)?;
+    /// assert!(!errors.is_empty());
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn read_and_validate(
+        &self,
+        source: impl Read,
+        name: Option<&str>,
+    ) -> Result<(Vec<u8>, Validation), Error> {
         match read_limited(source, self.profile.limits.file_bytes) {
-            Ok(bytes) => Ok(self.validate(&bytes, name)),
+            Ok(bytes) => {
+                let v = self.validate(&bytes, name);
+                Ok((bytes, v))
+            }
             Err(e) if e.is_limit() => {
                 let mut v = self.validate(b"", name);
                 v.file_issues = vec![Issue::error(Code::LimitExceeded, e.to_string())];
-                Ok(v)
+                Ok((Vec::new(), v))
             }
             Err(e) => Err(e),
         }

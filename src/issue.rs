@@ -157,6 +157,9 @@ codes! {
     HasReports = "has_reports",
     /// The import was cancelled; the rows it did not reach were not applied.
     Cancelled = "cancelled",
+    /// Rows have errors and the error policy refuses the whole file (all or
+    /// nothing, or more errors than `stop_after` allows): nothing is imported.
+    FileRejected = "file_rejected",
 }
 
 impl fmt::Display for Code {
@@ -195,13 +198,14 @@ pub struct Issue {
     pub severity: Severity,
     /// The stable code.
     pub code: Code,
-    /// Physical line where the row starts (header = 1); `None` for issues that
-    /// concern no line (for example a guard on the whole plan).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Physical line where the row starts (header = 1); `None` (JSON `null`)
+    /// for issues that concern no line (for example a guard on the whole plan).
+    #[serde(default)]
     pub line: Option<u64>,
     /// The column as written in the file's header (or the field's canonical
-    /// header when the column is absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// header when the column is absent); `None` (JSON `null`) when the issue
+    /// is about no column.
+    #[serde(default)]
     pub column: Option<String>,
     /// The offending value, truncated and with control characters escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,7 +359,13 @@ impl fmt::Display for Issue {
         }
         f.write_str(&self.message)?;
         if let Some(s) = &self.suggestion {
-            write!(f, " (did you mean \"{}\"?)", printable(s))?;
+            match self.code {
+                // For these codes the suggestion is advice, not a name.
+                Code::FileRejected | Code::GuardTripped | Code::AmbiguousDelimiter => {
+                    write!(f, " ({})", printable(s))?
+                }
+                _ => write!(f, " (did you mean \"{}\"?)", printable(s))?,
+            }
         }
         write!(f, " [{}]", self.code)
     }

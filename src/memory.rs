@@ -102,10 +102,8 @@ impl Tenant {
 ///
 /// ```
 /// use user_import::{Directory, Field, InMemoryStore, User};
-/// let dir = Directory {
-///     users: vec![User::builder().set(Field::UserId, "a").set(Field::Email, "a@x.io").build()],
-///     ..Directory::default()
-/// };
+/// let mut dir = Directory::default();
+/// dir.users.push(User::builder().set(Field::UserId, "a").set(Field::Email, "a@x.io").build());
 /// let store = InMemoryStore::from_directory("t", &dir);
 /// assert_eq!(store.len("t"), 1);
 /// ```

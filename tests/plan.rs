@@ -561,3 +561,19 @@ fn email_as_key_matches_by_email_and_refuses_to_change_the_user_id() {
         "user ids cannot be changed"
     );
 }
+
+#[test]
+fn a_fallback_role_that_does_not_exist_is_an_error_not_a_broken_user() {
+    let mut store = store_with(&[]);
+    store.set_catalog(T, Catalog::new().roles(["Admin"]));
+    let mut f = Profile::default();
+    f.unknown_roles = RolePolicy::Fallback("Standard".into());
+    let p = plan_with(
+        f,
+        "userId,email,roles\nann,ann@example.com,Superuser\n",
+        &mut store,
+    );
+    assert_eq!(codes(&p, 2), [Code::UnknownRole]);
+    assert!(p.row_issues(2)[0].is_error());
+    assert!(p.ops().is_empty());
+}

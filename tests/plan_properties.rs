@@ -3,30 +3,11 @@
 //! independent rows does not change the plan; every row is reported once;
 //! invalid rows produce no operation.
 
-use std::collections::HashMap;
+mod common;
 
+use common::model::{DirUser, Row, T, model, store_of, to_file};
 use proptest::prelude::*;
-use user_import::{
-    ErrorPolicy, Field, Importer, InMemoryStore, Op, Outcome, Planned, Profile, User,
-};
-
-const T: &str = "t";
-
-#[derive(Debug, Clone)]
-struct Row {
-    id: u8,
-    email: u8,
-    bad_email: bool,
-    last: u8,
-    delete: bool,
-}
-
-#[derive(Debug, Clone)]
-struct DirUser {
-    id: u8,
-    email: u8,
-    last: u8,
-}
+use user_import::{ErrorPolicy, Importer, Op, Outcome, Planned, Profile};
 
 fn row() -> impl Strategy<Value = Row> {
     (
@@ -56,134 +37,11 @@ fn directory() -> impl Strategy<Value = Vec<DirUser>> {
     })
 }
 
-fn email(e: u8) -> String {
-    format!("e{e}@example.com")
-}
-
-fn to_file(rows: &[Row]) -> String {
-    let mut f = String::from("userId,email,lastName,transaction\n");
-    for r in rows {
-        let email = if r.bad_email {
-            format!("e{}-at-example.com", r.email)
-        } else {
-            email(r.email)
-        };
-        // Mixed case: matching is case-insensitive.
-        let id = if r.id % 2 == 0 {
-            format!("U{}", r.id)
-        } else {
-            format!("u{}", r.id)
-        };
-        if r.delete {
-            f.push_str(&format!("{id},,,DELETE\n"));
-        } else {
-            f.push_str(&format!("{id},{email},L{},\n", r.last));
-        }
-    }
-    f
-}
-
-fn store_of(dir: &[DirUser]) -> InMemoryStore {
-    let mut s = InMemoryStore::new();
-    for u in dir {
-        s.insert(
-            T,
-            User::builder()
-                .set(Field::UserId, &format!("u{}", u.id))
-                .set(Field::Email, &email(u.email))
-                .set(Field::LastName, &format!("L{}", u.last))
-                .set(Field::Enabled, "true")
-                .set(Field::TaskNotification, "Email")
-                .build(),
-        );
-    }
-    s
-}
-
 fn importer() -> Importer {
     let mut p = Profile::default();
     p.on_error = ErrorPolicy::SkipInvalid;
     p.batch_size = 3;
     Importer::with_profile(T, p)
-}
-
-/// The reference model: what each row should plan to, computed directly
-/// (and naively: a fixpoint loop rather than the planner's dependency graph).
-fn model(dir: &[DirUser], rows: &[Row]) -> Vec<Planned> {
-    let mut id_count: HashMap<u8, usize> = HashMap::new();
-    let mut email_count: HashMap<u8, usize> = HashMap::new();
-    for r in rows {
-        *id_count.entry(r.id).or_default() += 1;
-        if !r.delete && !r.bad_email {
-            *email_count.entry(r.email).or_default() += 1;
-        }
-    }
-    let valid = |r: &Row| {
-        id_count[&r.id] == 1 && (r.delete || (!r.bad_email && email_count[&r.email] == 1))
-    };
-    // The row of the file that makes `holder` give up email `e`.
-    let releaser = |holder: u8, e: u8| {
-        rows.iter()
-            .position(|r| r.id == holder && valid(r) && (r.delete || r.email != e))
-    };
-    let mut dep: Vec<Option<usize>> = vec![None; rows.len()];
-    let mut out: Vec<Planned> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if !valid(r) {
-                return Planned::Fail; // duplicate_key, invalid_email, duplicate_email
-            }
-            if r.delete {
-                return match dir.iter().any(|u| u.id == r.id) {
-                    true => Planned::Delete,
-                    false => Planned::Skip,
-                };
-            }
-            let by_id = dir.iter().find(|u| u.id == r.id);
-            let holder = dir
-                .iter()
-                .find(|u| u.email == r.email)
-                .filter(|b| by_id.is_none_or(|a| a.id != b.id));
-            if let Some(b) = holder {
-                match releaser(b.id, r.email) {
-                    Some(j) => dep[i] = Some(j),
-                    None => return Planned::Fail, // identity_conflict / email_taken
-                }
-            }
-            match by_id {
-                None => Planned::Create,
-                Some(a) if a.email == r.email && a.last == r.last => Planned::Unchanged,
-                Some(_) => Planned::Update,
-            }
-        })
-        .collect();
-    // Swaps: a row that (transitively) waits for its own release.
-    for i in 0..rows.len() {
-        let mut cur = dep[i];
-        for _ in 0..rows.len() {
-            match cur {
-                Some(j) if j == i => out[i] = Planned::Fail,
-                Some(j) => cur = dep[j],
-                None => break,
-            }
-        }
-    }
-    // A handover needs the releasing row to succeed.
-    loop {
-        let mut changed = false;
-        for i in 0..rows.len() {
-            if let Some(j) = dep[i] {
-                if out[i] != Planned::Fail && !matches!(out[j], Planned::Update | Planned::Delete) {
-                    out[i] = Planned::Fail;
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            return out;
-        }
-    }
 }
 
 fn strip_lines(ops: &[Op]) -> Vec<Op> {

@@ -142,7 +142,7 @@ fn reports_to_cycles_and_self_reference() {
 #[test]
 fn catalog_checks_with_closest_names() {
     let catalog = Catalog::new()
-        .roles(["Admin", "Tester"])
+        .roles(["Admin", "Tester", "Standard"])
         .locations([Location::new("Berlin HQ").alias("BER")])
         .departments(["Sales"]);
     let v = Importer::new("t").catalog(catalog.clone()).validate(

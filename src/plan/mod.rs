@@ -562,6 +562,24 @@ impl Planner {
                                 out.push(role.clone());
                             }
                             RolePolicy::Fallback(fallback) => {
+                                // The fallback must exist itself (in the catalog's spelling).
+                                let fallback = match index.lookup(RefKind::Role, fallback) {
+                                    Lookup::Found(f) => f.to_owned(),
+                                    Lookup::Unchecked => fallback.clone(),
+                                    Lookup::Missing(_) => {
+                                        issues.push(
+                                            Issue::error(
+                                                Code::UnknownRole,
+                                                format!("unknown role, and the fallback role {fallback:?} does not exist either"),
+                                            )
+                                            .at(row.line)
+                                            .column(roles_col.clone())
+                                            .value(role),
+                                        );
+                                        row_failed = true;
+                                        continue;
+                                    }
+                                };
                                 issues.push(
                                 Issue::warning(
                                     Code::UnknownRole,

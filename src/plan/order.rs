@@ -526,6 +526,27 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     sort_issues(&mut file_issues, &p.v.columns);
     let file_error = file_issues.iter().any(Issue::is_error);
     let blocked = super::blocked(p.profile.on_error, file_error, failed);
+    if blocked && !file_error {
+        let why = match p.profile.on_error {
+            crate::ErrorPolicy::StopAfter(max) => {
+                format!("{failed} rows have errors, more than the {max} the error policy accepts")
+            }
+            _ => format!(
+                "{failed} row{} errors and the file is imported all or nothing",
+                if failed == 1 { " has" } else { "s have" }
+            ),
+        };
+        file_issues.insert(
+            0,
+            Issue::error(
+                Code::FileRejected,
+                format!("the file is rejected, nothing is imported: {why}"),
+            )
+            .suggest(
+                "fix the rows with errors, or import the valid rows with the skip-invalid policy",
+            ),
+        );
+    }
     Plan {
         tenant: p.tenant,
         input: p.v.input,

@@ -164,6 +164,10 @@ pub struct Report {
     pub dry_run: bool,
     /// `true` when the import was cancelled.
     pub cancelled: bool,
+    /// `true` when the file was refused as a whole (file-level errors, a
+    /// tripped guard, or row errors under the error policy): nothing was
+    /// written. The file-level issues say why.
+    pub rejected: bool,
     /// The counts.
     pub summary: Summary,
     /// File-level issues.
@@ -205,6 +209,8 @@ impl Report {
     /// let r = Importer::new("t").run(b"userId,email\na,bad\n", None, &mut InMemoryStore::new())?;
     /// assert_eq!(r.render_text(),
     ///     "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 1 Failed, 0 Warnings\n\
+    ///      the file is rejected, nothing is imported: 1 row has errors and the file is imported all or nothing \
+    ///      (fix the rows with errors, or import the valid rows with the skip-invalid policy) [file_rejected]\n\
     ///      line 2, email: invalid email address: no @ [invalid_email]\n");
     /// # Ok::<(), user_import::Error>(())
     /// ```
@@ -425,6 +431,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
         input: plan.input.clone(),
         dry_run,
         cancelled,
+        rejected: plan.blocked,
         summary,
         issues,
         rows,

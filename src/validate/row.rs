@@ -327,6 +327,22 @@ impl RowChecker<'_> {
                     }
                     RolePolicy::Create => role,
                     RolePolicy::Fallback(fallback) => {
+                        let fallback = match self.catalog.map(|c| c.lookup(RefKind::Role, fallback))
+                        {
+                            Some(Lookup::Found(f)) => f,
+                            Some(Lookup::Missing(_)) => {
+                                sink.push(
+                                    Issue::error(
+                                        Code::UnknownRole,
+                                        format!("unknown role, and the fallback role {fallback:?} does not exist either"),
+                                    )
+                                    .column(col.clone())
+                                    .value(role),
+                                );
+                                continue;
+                            }
+                            _ => fallback.as_str(),
+                        };
                         sink.push(
                             Issue::warning(
                                 Code::UnknownRole,
@@ -338,7 +354,7 @@ impl RowChecker<'_> {
                             .value(role)
                             .maybe_suggest(suggestion),
                         );
-                        fallback.as_str()
+                        fallback
                     }
                 },
             };

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod model;
+
 use user_import::{Code, Importer, Issue, Validation};
 
 /// Validates `text` for tenant `default` with the default profile.

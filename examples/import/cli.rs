@@ -1,0 +1,438 @@
+//! The `import` command itself, as a function of its arguments and output
+//! streams (so the tests can run it in-process): parse the options, read the
+//! file, plan and apply it against a [`SqliteStore`], print the report.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use user_import::{
+    ErrorPolicy, Importer, Mode, Phase, Profile, Progress, Report, RolePolicy, Validation,
+};
+
+use crate::sqlite_store::SqliteStore;
+
+/// The usage text (`--help`, and after a usage error).
+pub const USAGE: &str = "\
+usage: import [OPTIONS] [FILE]
+
+Imports a users CSV (S4's columns: userId, tenant, firstName, lastName, email,
+enabled, reportsTo, roles, taskNotification, transaction, notifyIfNewUser, ...)
+into a SQLite user directory, and prints the report.
+
+Options:
+  --db PATH                 SQLite file, created if missing   [default: users.db]
+  --tenant NAME             the current tenant                 [default: default]
+  --dry-run                 validate and plan; write nothing
+  --mode upsert|create-only|update-only|mirror                  [default: upsert]
+  --on-error reject-file|skip-invalid                           [default: reject-file]
+  --unknown-roles reject|create|fallback:ROLE                   [default: create]
+  --grantable ROLE,ROLE     roles this import may grant        [default: any]
+  --as USER_ID              the acting administrator (self-lockout guard)
+  --max-deletes N           refuse a plan deleting or disabling more than N users
+  --report text|json        what goes to stdout                 [default: text]
+  --errors PATH             write the error CSV of failed rows
+  --export PATH             after the run (or alone, with no FILE), write every
+                            user of the tenant as a users CSV in the canonical format
+  -h, --help                print this help
+
+Exit status: 0 every row succeeded (warnings allowed); 1 the file was rejected,
+a row failed, or the database failed during the import; 2 usage error, or a
+file or database that cannot be read or written.
+";
+
+/// Exit status: every row succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the file was rejected or some row failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: usage error, unreadable file or database.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Files with at least this many rows get a progress bar (when stderr is a terminal).
+const PROGRESS_ROWS: usize = 2_000;
+
+/// The parsed command line.
+#[derive(Debug)]
+struct Options {
+    file: Option<PathBuf>,
+    db: PathBuf,
+    tenant: String,
+    dry_run: bool,
+    mode: Mode,
+    on_error: ErrorPolicy,
+    unknown_roles: RolePolicy,
+    grantable: Option<Vec<String>>,
+    acting: Option<String>,
+    max_deletes: Option<u64>,
+    json: bool,
+    errors: Option<PathBuf>,
+    export: Option<PathBuf>,
+    help: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            file: None,
+            db: PathBuf::from("users.db"),
+            tenant: "default".into(),
+            dry_run: false,
+            mode: Mode::Upsert,
+            on_error: ErrorPolicy::RejectFile,
+            // S4: "roles are inserted as necessary".
+            unknown_roles: RolePolicy::Create,
+            grantable: None,
+            acting: None,
+            max_deletes: None,
+            json: false,
+            errors: None,
+            export: None,
+            help: false,
+        }
+    }
+}
+
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut args = args.into_iter();
+    let mut only_files = false;
+    while let Some(arg) = args.next() {
+        if only_files || !arg.starts_with('-') || arg == "-" {
+            if o.file.is_some() {
+                return Err(format!(
+                    "only one FILE can be imported (got another: {arg})"
+                ));
+            }
+            o.file = Some(PathBuf::from(arg));
+            continue;
+        }
+        // `--name value` or `--name=value`.
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "--" => only_files = true,
+            "-h" | "--help" => o.help = true,
+            "--dry-run" => o.dry_run = true,
+            "--db" => o.db = PathBuf::from(value()?),
+            "--tenant" => {
+                o.tenant = value()?;
+                if o.tenant.trim().is_empty() {
+                    return Err("--tenant needs a name".into());
+                }
+            }
+            "--mode" => {
+                o.mode = match value()?.as_str() {
+                    "upsert" => Mode::Upsert,
+                    "create-only" => Mode::CreateOnly,
+                    "update-only" => Mode::UpdateOnly,
+                    "mirror" => Mode::Mirror,
+                    v => {
+                        return Err(format!(
+                            "--mode {v}: expected upsert, create-only, update-only or mirror"
+                        ));
+                    }
+                }
+            }
+            "--on-error" => {
+                o.on_error = match value()?.as_str() {
+                    "reject-file" => ErrorPolicy::RejectFile,
+                    "skip-invalid" => ErrorPolicy::SkipInvalid,
+                    v => {
+                        return Err(format!(
+                            "--on-error {v}: expected reject-file or skip-invalid"
+                        ));
+                    }
+                }
+            }
+            "--unknown-roles" => {
+                let v = value()?;
+                o.unknown_roles = match v.split_once(':') {
+                    None if v == "reject" => RolePolicy::Reject,
+                    None if v == "create" => RolePolicy::Create,
+                    Some(("fallback", role)) if !role.trim().is_empty() => {
+                        RolePolicy::Fallback(role.trim().to_owned())
+                    }
+                    _ => {
+                        return Err(format!(
+                            "--unknown-roles {v}: expected reject, create or fallback:ROLE"
+                        ));
+                    }
+                }
+            }
+            "--grantable" => {
+                let roles = value()?;
+                o.grantable = Some(
+                    roles
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
+            }
+            "--as" => {
+                let id = value()?;
+                if id.trim().is_empty() {
+                    return Err("--as needs a user id".into());
+                }
+                o.acting = Some(id);
+            }
+            "--max-deletes" => {
+                let v = value()?;
+                o.max_deletes = Some(
+                    v.parse()
+                        .map_err(|_| format!("--max-deletes {v}: expected a number"))?,
+                );
+            }
+            "--report" => {
+                o.json = match value()?.as_str() {
+                    "text" => false,
+                    "json" => true,
+                    v => return Err(format!("--report {v}: expected text or json")),
+                }
+            }
+            "--errors" => o.errors = Some(PathBuf::from(value()?)),
+            "--export" => o.export = Some(PathBuf::from(value()?)),
+            _ => return Err(format!("unknown option {name}")),
+        }
+        if inline.is_some() && matches!(name.as_str(), "--dry-run" | "-h" | "--help" | "--") {
+            return Err(format!("{name} takes no value"));
+        }
+    }
+    if !o.help && o.file.is_none() {
+        if o.dry_run || o.errors.is_some() {
+            return Err("--dry-run and --errors need a FILE to import".into());
+        }
+        if o.export.is_none() {
+            return Err("nothing to do: give a FILE to import, or --export PATH".into());
+        }
+    }
+    Ok(o)
+}
+
+fn importer(o: &Options) -> Importer {
+    let mut profile = Profile::default();
+    profile.mode = o.mode;
+    profile.on_error = o.on_error;
+    profile.unknown_roles = o.unknown_roles.clone();
+    profile.guards.grantable_roles = o.grantable.clone();
+    profile.guards.max_deletes = o.max_deletes;
+    let importer = Importer::with_profile(o.tenant.trim(), profile);
+    match &o.acting {
+        Some(id) => importer.acting_user(id.trim()),
+        None => importer,
+    }
+}
+
+/// Reads and validates the file; `Err` when it cannot be read at all. (A file
+/// over the size limit is read only up to the limit, and reported as
+/// `limit_exceeded`.)
+fn read(importer: &Importer, path: &Path) -> Result<(Vec<u8>, Validation), String> {
+    let name = path.to_string_lossy();
+    let file = File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
+    importer
+        .read_and_validate(file, Some(&name))
+        .map_err(|e| format!("cannot read {name}: {e}"))
+}
+
+/// Opens the database; read-only when nothing will be written.
+fn open_store(o: &Options) -> Result<SqliteStore, String> {
+    let name = o.db.display();
+    let opened = if o.file.is_some() && !o.dry_run {
+        SqliteStore::open(&o.db)
+    } else if o.dry_run && !o.db.exists() {
+        // A dry run against a database that does not exist yet: plan against
+        // an empty directory, and create nothing.
+        SqliteStore::open_in_memory()
+    } else {
+        SqliteStore::open_read_only(&o.db)
+    };
+    opened.map_err(|e| format!("cannot open database {name}: {e}"))
+}
+
+/// A progress bar on stderr for big files; `None` otherwise.
+fn progress_bar(rows: usize, interactive: bool) -> Option<ProgressBar> {
+    if !interactive || rows < PROGRESS_ROWS {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(rows as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({eta})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
+/// Runs the command; returns the exit status. `interactive`: stderr is a
+/// terminal (progress bars are drawn there).
+pub fn run(
+    args: impl IntoIterator<Item = String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    interactive: bool,
+) -> u8 {
+    // Writes to stdout/stderr that fail (a closed pipe) are not worth a panic.
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(message) => {
+            let _ = write!(err, "error: {message}\n\n{USAGE}");
+            return EXIT_USAGE;
+        }
+    };
+    if o.help {
+        let _ = out.write_all(USAGE.as_bytes());
+        return EXIT_OK;
+    }
+    let importer = importer(&o);
+
+    // Read the file before opening the database: an unreadable file changes nothing.
+    let source = match &o.file {
+        Some(path) => match read(&importer, path) {
+            Ok(s) => Some(s),
+            Err(message) => {
+                let _ = writeln!(err, "error: {message}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
+    let mut store = match open_store(&o) {
+        Ok(s) => s,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            return EXIT_USAGE;
+        }
+    };
+
+    let mut status = EXIT_OK;
+    if let Some((bytes, validation)) = source {
+        let report = match import(&importer, validation, &mut store, o.dry_run, interactive) {
+            Ok(r) => r,
+            Err(message) => {
+                let _ = writeln!(err, "error: {message}");
+                return EXIT_FAILED;
+            }
+        };
+        if o.json {
+            let _ = writeln!(out, "{}", report.to_json());
+        } else {
+            let _ = out.write_all(report.render_text().as_bytes());
+        }
+        // The report first, then the notes on stderr, also on a terminal.
+        let _ = out.flush();
+        notes(&report, err);
+        if let Some(path) = &o.errors {
+            let failed = report.summary.failed;
+            let written = create(path).and_then(|mut w| {
+                report
+                    .write_error_csv(&bytes, &mut w)
+                    .map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())
+            });
+            match written {
+                Ok(()) => {
+                    let _ = writeln!(err, "wrote {failed} failed row(s) to {}", path.display());
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        if !report.is_success() {
+            status = EXIT_FAILED;
+        }
+    }
+
+    if let Some(path) = &o.export {
+        let exported = create(path).and_then(|mut w| {
+            let n = importer
+                .export(&mut store, &mut w)
+                .map_err(|e| e.to_string())?;
+            w.flush().map_err(|e| e.to_string())?;
+            Ok(n)
+        });
+        match exported {
+            Ok(n) => {
+                let _ = writeln!(
+                    err,
+                    "exported {n} user(s) of tenant {} to {}",
+                    importer.tenant(),
+                    path.display()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot export to {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        }
+    }
+    status
+}
+
+/// Plans and (unless `dry_run`) applies, with a progress bar for big files.
+/// Returns the report (`report.rejected` says whether the file was refused).
+fn import(
+    importer: &Importer,
+    validation: Validation,
+    store: &mut SqliteStore,
+    dry_run: bool,
+    interactive: bool,
+) -> Result<Report, String> {
+    let bar = progress_bar(validation.rows().len(), interactive);
+    let mut on_progress = |p: &Progress| {
+        if let Some(bar) = &bar {
+            let (what, done, total) = match p.phase {
+                Phase::Applying => ("applying", p.ops_done, p.ops_total),
+                _ => ("planning", p.rows_done, p.rows_total),
+            };
+            bar.set_message(what);
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+        ControlFlow::Continue(())
+    };
+    let result = importer
+        .plan_with_progress(validation, store, &mut on_progress)
+        .and_then(|plan| {
+            let report = if dry_run {
+                plan.dry_run()
+            } else {
+                importer.apply_with_progress(&plan, store, &mut on_progress)?
+            };
+            Ok(report)
+        });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    result.map_err(|e| e.to_string())
+}
+
+/// What the administrator should know besides the report (on stderr, so
+/// stdout stays the report alone).
+fn notes(report: &Report, err: &mut dyn Write) {
+    if !report.notices.is_empty() {
+        let who: Vec<&str> = report.notices.iter().map(|n| n.user_id.as_str()).collect();
+        let _ = writeln!(
+            err,
+            "{} welcome notice(s) asked for by notifyIfNewUser (this command sends no email): {}",
+            who.len(),
+            who.join(", ")
+        );
+    }
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>, String> {
+    File::create(path)
+        .map(BufWriter::new)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,31 @@
+//! Imports a users CSV into a SQLite user directory and prints the report.
+//!
+//! ```text
+//! cargo run --release --example import -- [OPTIONS] [FILE]
+//! cargo run --release --example import -- --help
+//! ```
+//!
+//! - `sqlite_store.rs`: the `UserStore` over SQLite, the model adapter to copy.
+//! - `cli.rs`: the command (options, report, exit status).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+mod cli;
+// The adapter has helpers (locations, locks) this command does not use.
+#[allow(dead_code)]
+mod sqlite_store;
+
+fn main() -> ExitCode {
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut stderr = std::io::stderr();
+    let interactive = stderr.is_terminal();
+    let status = cli::run(
+        std::env::args().skip(1),
+        &mut stdout,
+        &mut stderr,
+        interactive,
+    );
+    let _ = stdout.flush();
+    ExitCode::from(status)
+}

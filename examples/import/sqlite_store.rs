@@ -1,0 +1,559 @@
+//! `SqliteStore`: a `UserStore` over SQLite (rusqlite), written as the model
+//! adapter to copy for your own database.
+//!
+//! How it keeps the trait's contract (see `UserStore` in `src/store.rs`):
+//!
+//! - **Matching**: each user row keeps, beside the values as written, the
+//!   values the library matches on, normalized with `user_import::normalize`
+//!   (`user_id_norm`, `email_norm`, `reports_to_norm`). Lookups compare those
+//!   columns with the request's already-normalized values. Normalizing in Rust,
+//!   not with SQL's `lower()`, keeps one policy for the file and the
+//!   directory (SQLite's `lower()` only folds ASCII).
+//! - **Uniqueness**: `UNIQUE (tenant, user_id_norm)` and
+//!   `UNIQUE (tenant, email_norm)`; a create that breaks one is
+//!   `AlreadyExists`.
+//! - **Tenants**: every table has a `tenant` column and every query filters on it.
+//! - **Versions**: every create or update takes a fresh number from one
+//!   counter, so a version is never reused, not even when a user is deleted
+//!   and created again. Updates and deletes check the version they were
+//!   planned against (optimistic concurrency).
+//! - **Atomicity**: each `apply` runs inside a SAVEPOINT (an `Err` leaves
+//!   nothing of the batch behind), each op inside a nested one (an op that
+//!   fails leaves nothing of itself behind). `begin`/`commit`/`rollback` wrap
+//!   a whole import in one transaction for the all-or-nothing policy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::{Type, Value};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ffi, params};
+use user_import::{
+    Catalog, ExistingUser, Fetch, Field, Location, Op, OpOutcome, User, UserStore, apply_changes,
+    normalize,
+};
+
+/// The schema. `CREATE ... IF NOT EXISTS`, so opening an existing database
+/// is harmless.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id                INTEGER PRIMARY KEY,
+    tenant            TEXT NOT NULL,      -- normalized tenant name
+    user_id           TEXT NOT NULL,      -- as written: 'JDoe'
+    first_name        TEXT,
+    last_name         TEXT,
+    email             TEXT,
+    enabled           TEXT,               -- 'true' / 'false'
+    reports_to        TEXT,
+    location          TEXT,
+    department_id     TEXT,
+    group_name        TEXT,
+    permissions       TEXT,               -- comma-separated
+    sso               TEXT,
+    task_notification TEXT,               -- 'OFF' / 'Email'
+    custom            TEXT,               -- custom attributes: a JSON object, or NULL
+    locked            TEXT,               -- locked fields (S3): comma-separated headers
+    user_id_norm      TEXT NOT NULL,      -- normalize(user_id): what lookups compare
+    email_norm        TEXT,
+    reports_to_norm   TEXT,
+    version           INTEGER NOT NULL,   -- changes on every write
+    UNIQUE (tenant, user_id_norm),
+    UNIQUE (tenant, email_norm)
+);
+CREATE INDEX IF NOT EXISTS users_by_manager ON users (tenant, reports_to_norm);
+
+CREATE TABLE IF NOT EXISTS roles (
+    id        INTEGER PRIMARY KEY,
+    tenant    TEXT NOT NULL,
+    name      TEXT NOT NULL,              -- as spelled when created: 'Coordinator'
+    name_norm TEXT NOT NULL,
+    UNIQUE (tenant, name_norm)
+);
+
+CREATE TABLE IF NOT EXISTS user_roles (
+    user INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role INTEGER NOT NULL REFERENCES roles (id),
+    PRIMARY KEY (user, role)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS locations (
+    tenant  TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    aliases TEXT NOT NULL DEFAULT '',     -- '|'-separated
+    PRIMARY KEY (tenant, name)
+);
+
+-- Where versions come from.
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('version', 0);
+";
+
+/// The standard fields stored in columns of `users`, in the column order of
+/// [`SELECT_USERS`], [`INSERT_USER`] and [`UPDATE_USER`]. Roles live in
+/// `user_roles`.
+const COLUMNS: [Field; 12] = [
+    Field::UserId,
+    Field::FirstName,
+    Field::LastName,
+    Field::Email,
+    Field::Enabled,
+    Field::ReportsTo,
+    Field::Location,
+    Field::DepartmentId,
+    Field::GroupName,
+    Field::Permissions,
+    Field::Sso,
+    Field::TaskNotification,
+];
+
+/// Reads users: the [`COLUMNS`], then roles, custom, locked, version.
+/// Callers append the `WHERE` clause.
+const SELECT_USERS: &str = "
+SELECT user_id, first_name, last_name, email, enabled, reports_to, location,
+       department_id, group_name, permissions, sso, task_notification,
+       (SELECT group_concat(r.name, '|') FROM user_roles ur JOIN roles r ON r.id = ur.role
+         WHERE ur.user = u.id),
+       custom, locked, version, id
+  FROM users u";
+
+/// ?1..?12 the [`COLUMNS`], then tenant, norms, custom, version.
+const INSERT_USER: &str = "
+INSERT INTO users (user_id, first_name, last_name, email, enabled, reports_to, location,
+                   department_id, group_name, permissions, sso, task_notification,
+                   tenant, user_id_norm, email_norm, reports_to_norm, custom, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+
+/// The same parameters as [`INSERT_USER`], then the row id (?19) and the
+/// version the update was planned against (?20).
+const UPDATE_USER: &str = "
+UPDATE users SET user_id = ?1, first_name = ?2, last_name = ?3, email = ?4, enabled = ?5,
+                 reports_to = ?6, location = ?7, department_id = ?8, group_name = ?9,
+                 permissions = ?10, sso = ?11, task_notification = ?12,
+                 tenant = ?13, user_id_norm = ?14, email_norm = ?15, reports_to_norm = ?16,
+                 custom = ?17, version = ?18
+ WHERE id = ?19 AND version = ?20";
+
+/// A user directory in one SQLite database, for any number of tenants.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> rusqlite::Result<SqliteStore> {
+        SqliteStore::init(Connection::open(path)?)
+    }
+
+    /// Opens an existing database without the right to change it (for dry runs).
+    pub fn open_read_only(path: impl AsRef<Path>) -> rusqlite::Result<SqliteStore> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// A fresh, private database in memory (tests, dry runs).
+    pub fn open_in_memory() -> rusqlite::Result<SqliteStore> {
+        SqliteStore::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> rusqlite::Result<SqliteStore> {
+        // Wait for another writer instead of failing at once.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // Per connection in SQLite: needed for ON DELETE CASCADE.
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// The connection, for your own queries.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Adds (or replaces) a location of `tenant`. Once a tenant has locations,
+    /// the import checks the `location` column against them (S3).
+    pub fn add_location(&mut self, tenant: &str, location: &Location) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO locations (tenant, name, aliases) VALUES (?1, ?2, ?3)",
+            params![normalize(tenant), location.name, location.aliases.join("|")],
+        )?;
+        Ok(())
+    }
+
+    /// Locks a field of a user (S3: the import will not change it). `false`
+    /// when there is no such user.
+    pub fn lock(&mut self, tenant: &str, user_id: &str, field: Field) -> rusqlite::Result<bool> {
+        let (tenant, id) = (normalize(tenant), normalize(user_id));
+        let current: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT locked FROM users WHERE tenant = ?1 AND user_id_norm = ?2",
+                params![tenant, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        let mut locked: BTreeSet<String> = current
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        locked.insert(field.header().to_owned());
+        let locked = locked.into_iter().collect::<Vec<_>>().join(",");
+        self.conn.execute(
+            "UPDATE users SET locked = ?3 WHERE tenant = ?1 AND user_id_norm = ?2",
+            params![tenant, id, locked],
+        )?;
+        Ok(true)
+    }
+}
+
+impl UserStore for SqliteStore {
+    type Error = rusqlite::Error;
+
+    fn catalog(&mut self, tenant: &str) -> rusqlite::Result<Catalog> {
+        let tenant = normalize(tenant);
+        let mut roles = self
+            .conn
+            .prepare_cached("SELECT name FROM roles WHERE tenant = ?1 ORDER BY name")?;
+        let roles = roles
+            .query_map([&tenant], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut locations = self.conn.prepare_cached(
+            "SELECT name, aliases FROM locations WHERE tenant = ?1 ORDER BY name",
+        )?;
+        let locations = locations
+            .query_map([&tenant], |r| {
+                let aliases: String = r.get(1)?;
+                let mut l = Location::new(r.get::<_, String>(0)?);
+                for a in aliases.split('|').filter(|a| !a.is_empty()) {
+                    l = l.alias(a);
+                }
+                Ok(l)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Roles are always checked (and created on demand under the "create"
+        // policy, S4). Locations are checked once the tenant has any.
+        // Departments and groups are not checked here: add tables like
+        // `locations` if your directory has them.
+        let mut catalog = Catalog::new().roles(roles);
+        if !locations.is_empty() {
+            catalog = catalog.locations(locations);
+        }
+        Ok(catalog)
+    }
+
+    fn fetch(&mut self, request: &Fetch) -> rusqlite::Result<Vec<ExistingUser>> {
+        if request.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip however many keys: each list goes in as one JSON
+        // array parameter (no limit on the number of SQL variables). Three
+        // indexed lookups joined by UNION (an `OR` of the three would scan
+        // the tenant), so a user matching on several lists is still one row.
+        let sql = format!(
+            "WITH wanted (id) AS (
+                SELECT id FROM users WHERE tenant = ?1
+                   AND user_id_norm IN (SELECT value FROM json_each(?2))
+                UNION SELECT id FROM users WHERE tenant = ?1
+                   AND email_norm IN (SELECT value FROM json_each(?3))
+                UNION SELECT id FROM users WHERE tenant = ?1
+                   AND reports_to_norm IN (SELECT value FROM json_each(?4)))
+             {SELECT_USERS} WHERE u.id IN wanted"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                normalize(&request.tenant),
+                json_list(&request.user_ids)?,
+                json_list(&request.emails)?,
+                json_list(&request.managers)?,
+            ],
+            read_user,
+        )?;
+        rows.map(|r| r.map(|(_, u)| u)).collect()
+    }
+
+    fn scan(
+        &mut self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<ExistingUser>> {
+        // SQLite compares TEXT byte by byte, the order of Rust's `str`.
+        let sql = format!(
+            "{SELECT_USERS} WHERE u.tenant = ?1 AND u.user_id_norm > ?2
+              ORDER BY u.user_id_norm LIMIT ?3"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(
+            params![normalize(tenant), after.unwrap_or(""), limit],
+            read_user,
+        )?;
+        rows.map(|r| r.map(|(_, u)| u)).collect()
+    }
+
+    fn count(&mut self, tenant: &str) -> rusqlite::Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM users WHERE tenant = ?1",
+            [normalize(tenant)],
+            |r| r.get(0),
+        )?;
+        Ok(n.unsigned_abs())
+    }
+
+    fn apply(&mut self, tenant: &str, ops: &[Op]) -> rusqlite::Result<Vec<OpOutcome>> {
+        let tenant = normalize(tenant);
+        // Any `?` below drops `batch`, which rolls the whole batch back: an
+        // `Err` means none of these ops took effect.
+        let mut batch = self.conn.savepoint()?;
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let one = batch.savepoint()?;
+            let outcome = apply_op(&one, &tenant, op)?;
+            if outcome.is_applied() {
+                one.commit()?;
+            } // else dropped: rolled back, so a failed op leaves nothing behind.
+            outcomes.push(outcome);
+        }
+        batch.commit()?;
+        Ok(outcomes)
+    }
+
+    fn begin(&mut self) -> rusqlite::Result<bool> {
+        if !self.conn.is_autocommit() {
+            // The caller runs a transaction of their own; it is theirs to end.
+            return Ok(false);
+        }
+        // IMMEDIATE: take the write lock now, not half-way through the import.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(true)
+    }
+
+    fn commit(&mut self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("COMMIT")
+    }
+
+    fn rollback(&mut self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("ROLLBACK")
+    }
+}
+
+/// Performs one op. `Ok` with a non-applied outcome is a failure of this op
+/// alone; `Err` is a database failure (the caller rolls the batch back).
+fn apply_op(conn: &Connection, tenant: &str, op: &Op) -> rusqlite::Result<OpOutcome> {
+    match op {
+        Op::CreateRole { name } => {
+            conn.prepare_cached(
+                "INSERT INTO roles (tenant, name, name_norm) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, name_norm) DO NOTHING",
+            )?
+            .execute(params![tenant, name, normalize(name)])?;
+            Ok(OpOutcome::Applied)
+        }
+        Op::Create { user, .. } => {
+            if user.user_id().is_none() {
+                return Ok(OpOutcome::Failed("a user to create needs a user id".into()));
+            }
+            let mut values = user_values(tenant, user)?;
+            values.push(Value::Integer(next_version(conn)?));
+            let mut insert = conn.prepare_cached(INSERT_USER)?;
+            match insert.execute(rusqlite::params_from_iter(values)) {
+                Ok(_) => {}
+                // The user id or the email is taken in this tenant.
+                Err(e) if is_unique_violation(&e) => return Ok(OpOutcome::AlreadyExists),
+                Err(e) => return Err(e),
+            }
+            set_roles(conn, tenant, conn.last_insert_rowid(), user)
+        }
+        Op::Update {
+            user_id,
+            version,
+            changes,
+            ..
+        } => {
+            let Some((row, current)) = load(conn, tenant, &normalize(user_id))? else {
+                return Ok(OpOutcome::NotFound);
+            };
+            if current.version != *version {
+                return Ok(OpOutcome::Conflict);
+            }
+            // Rewrite the whole record: the current user with the changes applied.
+            let updated = apply_changes(&current.user, changes);
+            if updated.user_id().is_none() {
+                return Ok(OpOutcome::Failed("a user needs a user id".into()));
+            }
+            let mut values = user_values(tenant, &updated)?;
+            values.push(Value::Integer(next_version(conn)?));
+            values.push(Value::Integer(row));
+            values.push(Value::Integer(to_sql_version(current.version)));
+            let mut update = conn.prepare_cached(UPDATE_USER)?;
+            match update.execute(rusqlite::params_from_iter(values)) {
+                Ok(1) => {}
+                Ok(_) => return Ok(OpOutcome::Conflict),
+                Err(e) if is_unique_violation(&e) => {
+                    return Ok(OpOutcome::Failed(
+                        "the user id or email is used by another user".into(),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+            set_roles(conn, tenant, row, &updated)
+        }
+        Op::Delete {
+            user_id, version, ..
+        } => {
+            let id = normalize(user_id);
+            // Conditional on the version; `user_roles` rows go by ON DELETE CASCADE.
+            let deleted = conn
+                .prepare_cached(
+                    "DELETE FROM users WHERE tenant = ?1 AND user_id_norm = ?2 AND version = ?3",
+                )?
+                .execute(params![tenant, id, to_sql_version(*version)])?;
+            if deleted == 1 {
+                Ok(OpOutcome::Applied)
+            } else if load(conn, tenant, &id)?.is_some() {
+                Ok(OpOutcome::Conflict)
+            } else {
+                Ok(OpOutcome::NotFound)
+            }
+        }
+        // `Op` is non-exhaustive: fail an op this adapter does not know
+        // (from a newer library) rather than skip it silently.
+        _ => Ok(OpOutcome::Failed(
+            "operation not supported by this store".into(),
+        )),
+    }
+}
+
+/// The row id and state of the user whose normalized id is `id`.
+fn load(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+) -> rusqlite::Result<Option<(i64, ExistingUser)>> {
+    let sql = format!("{SELECT_USERS} WHERE u.tenant = ?1 AND u.user_id_norm = ?2");
+    conn.prepare_cached(&sql)?
+        .query_row(params![tenant, id], read_user)
+        .optional()
+}
+
+/// Gives the user exactly the roles it names. Every role must exist in the
+/// tenant (the plan creates missing ones first, with `Op::CreateRole`).
+fn set_roles(
+    conn: &Connection,
+    tenant: &str,
+    row: i64,
+    user: &User,
+) -> rusqlite::Result<OpOutcome> {
+    conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?
+        .execute([row])?;
+    let mut add = conn.prepare_cached(
+        "INSERT INTO user_roles (user, role)
+         SELECT ?1, id FROM roles WHERE tenant = ?2 AND name_norm = ?3",
+    )?;
+    let mut seen = BTreeSet::new();
+    for role in user.roles() {
+        let norm = normalize(role);
+        if seen.insert(norm.clone()) && add.execute(params![row, tenant, norm])? == 0 {
+            return Ok(OpOutcome::Failed(format!("role {role:?} does not exist")));
+        }
+    }
+    Ok(OpOutcome::Applied)
+}
+
+/// A new version: the next number of the counter, never reused.
+fn next_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "UPDATE counters SET value = value + 1 WHERE name = 'version' RETURNING value",
+    )?
+    .query_row([], |r| r.get(0))
+}
+
+/// Versions are `u64` in the trait and INTEGER (i64) in SQLite. This store
+/// only hands out positive ones; a larger number (from a plan made against
+/// some other store) matches no row, so it gives `Conflict` or `NotFound`.
+fn to_sql_version(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(-1)
+}
+
+/// The parameters ?1..?17 of [`INSERT_USER`] / [`UPDATE_USER`] for `user`.
+fn user_values(tenant: &str, user: &User) -> rusqlite::Result<Vec<Value>> {
+    let text = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Text(v.to_owned()));
+    let mut values: Vec<Value> = COLUMNS.iter().map(|&f| text(user.get(f))).collect();
+    let custom: BTreeMap<&str, &str> = user.customs().collect();
+    let custom = if custom.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(&custom)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+        )
+    };
+    values.extend([
+        Value::Text(tenant.to_owned()),
+        text(user.user_id().map(normalize).as_deref()),
+        text(user.email().map(normalize).as_deref()),
+        text(
+            user.get(Field::ReportsTo)
+                .filter(|m| !m.is_empty())
+                .map(normalize)
+                .as_deref(),
+        ),
+        text(custom.as_deref()),
+    ]);
+    Ok(values)
+}
+
+/// Reads a row of [`SELECT_USERS`]: the row id and the user.
+fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
+    let mut b = User::builder();
+    for (i, &field) in COLUMNS.iter().enumerate() {
+        if let Some(v) = row.get::<_, Option<String>>(i)? {
+            b.put(field, &v);
+        }
+    }
+    // The columns after the COLUMNS.
+    const ROLES: usize = COLUMNS.len();
+    const CUSTOM: usize = ROLES + 1;
+    const LOCKED: usize = ROLES + 2;
+    const VERSION: usize = ROLES + 3;
+    const ROW_ID: usize = ROLES + 4;
+    if let Some(roles) = row.get::<_, Option<String>>(ROLES)? {
+        b.put(Field::Roles, &roles);
+    }
+    if let Some(json) = row.get::<_, Option<String>>(CUSTOM)? {
+        let custom: BTreeMap<String, String> = serde_json::from_str(&json)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(CUSTOM, Type::Text, e.into()))?;
+        for (name, value) in custom {
+            b.put_custom(name, &value);
+        }
+    }
+    let version: i64 = row.get(VERSION)?;
+    let version = u64::try_from(version)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(VERSION, Type::Integer, e.into()))?;
+    let mut user = ExistingUser::new(b.build(), version);
+    let locked: Option<String> = row.get(LOCKED)?;
+    for field in locked
+        .iter()
+        .flat_map(|l| l.split(','))
+        .filter_map(Field::from_header)
+    {
+        user = user.lock(field);
+    }
+    Ok((row.get(ROW_ID)?, user))
+}
+
+/// A list of values as one JSON array parameter, for `json_each`.
+fn json_list(values: &[String]) -> rusqlite::Result<String> {
+    serde_json::to_string(values).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    e.sqlite_extended_error_code() == Some(ffi::SQLITE_CONSTRAINT_UNIQUE)
+}

@@ -1,0 +1,281 @@
+#![allow(dead_code)]
+//! The checks the fuzz targets run, shared with `tests/fuzz_corpus.rs`,
+//! which replays the corpus through them on stable Rust.
+//!
+//! Every check panics on a broken invariant (which is what the fuzzer looks
+//! for) and must never panic otherwise.
+
+use arbitrary::{Arbitrary, Unstructured};
+use user_import::{
+    Directory, ErrorPolicy, Importer, InMemoryStore, ListPolicy, Mode, Op, Outcome, Planned,
+    Profile, RolePolicy, UserStore,
+};
+
+use crate::model;
+
+/// `read`: arbitrary bytes through reading and validation.
+pub fn read(data: &[u8]) {
+    let v = Importer::new("default").validate(data, None);
+    assert!(
+        v.rows().windows(2).all(|w| w[0].line < w[1].line),
+        "rows out of order"
+    );
+    for r in v.rows() {
+        assert_eq!(
+            r.error,
+            v.row_issues(r.line).iter().any(|i| i.is_error()),
+            "error flag of line {}",
+            r.line
+        );
+    }
+    let _ = v.render_text();
+    let mut out = Vec::new();
+    v.write_error_csv(data, &mut out)
+        .expect("writing to a Vec cannot fail");
+}
+
+/// The file of a pipeline input: raw bytes, or rows under S4's header.
+#[derive(Debug, Arbitrary)]
+pub enum File {
+    Raw(Vec<u8>),
+    Rows(Vec<[String; 8]>),
+}
+
+impl File {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            File::Raw(b) => b.clone(),
+            File::Rows(rows) => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                let _ = w.write_record([
+                    "userId",
+                    "email",
+                    "lastName",
+                    "reportsTo",
+                    "roles",
+                    "enabled",
+                    "transaction",
+                    "notifyIfNewUser",
+                ]);
+                for r in rows {
+                    let _ = w.write_record(r);
+                }
+                w.into_inner().unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// `pipeline`: a file and a directory state through validate → plan → apply.
+#[derive(Debug, Arbitrary)]
+pub struct Pipeline {
+    pub file: File,
+    pub directory: Directory,
+    pub mode: u8,
+    pub roles: u8,
+    pub add_only: bool,
+    pub batch: u8,
+    pub acting: Option<String>,
+}
+
+pub fn pipeline(data: &[u8]) {
+    let Ok(input) = Pipeline::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let mut profile = Profile::default();
+    profile.on_error = ErrorPolicy::SkipInvalid;
+    profile.mode = match input.mode % 8 {
+        0 => Mode::CreateOnly,
+        1 => Mode::UpdateOnly,
+        2 => Mode::Mirror,
+        _ => Mode::Upsert,
+    };
+    profile.unknown_roles = match input.roles % 3 {
+        0 => RolePolicy::Reject,
+        1 => RolePolicy::Create,
+        _ => RolePolicy::Fallback("Staff".into()),
+    };
+    if input.add_only {
+        profile.lists = ListPolicy::AddOnly;
+    }
+    profile.batch_size = usize::from(input.batch % 16) + 1;
+    let mut importer = Importer::with_profile("t", profile);
+    if let Some(a) = &input.acting {
+        importer = importer.acting_user(a.clone());
+    }
+    let bytes = input.file.bytes();
+    let mut store = InMemoryStore::from_directory("t", &input.directory);
+
+    let validation = importer.validate(&bytes, None);
+    let lines: Vec<u64> = validation.rows().iter().map(|r| r.line).collect();
+    let invalid: Vec<u64> = validation
+        .rows()
+        .iter()
+        .filter(|r| r.error)
+        .map(|r| r.line)
+        .collect();
+    let plan = importer
+        .plan(validation, &mut store)
+        .expect("the in-memory store does not fail");
+    // Every row once, in order; rows with errors produce no operation.
+    assert_eq!(
+        plan.rows().iter().map(|r| r.line).collect::<Vec<_>>(),
+        lines
+    );
+    for r in plan.rows() {
+        let ops = plan
+            .ops()
+            .iter()
+            .filter(|o| o.line() == Some(r.line))
+            .count();
+        let expected = usize::from(matches!(
+            r.planned,
+            Planned::Create | Planned::Update | Planned::Delete
+        ));
+        assert_eq!(ops, expected, "line {} planned {:?}", r.line, r.planned);
+        if invalid.contains(&r.line) {
+            assert_eq!(r.planned, Planned::Fail, "line {} has errors", r.line);
+        }
+    }
+    let report = importer
+        .apply(&plan, &mut store)
+        .expect("the in-memory store does not fail");
+    assert_eq!(
+        report.rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+        lines
+    );
+    let s = report.summary;
+    let from_rows = report
+        .rows
+        .iter()
+        .filter(|r| r.outcome == Outcome::Added)
+        .count() as u64;
+    assert_eq!(s.added, from_rows);
+    let dir_changes = report
+        .directory
+        .iter()
+        .filter(|d| matches!(d.outcome, Outcome::Updated | Outcome::Deleted))
+        .count() as u64;
+    assert_eq!(
+        s.added + s.updated + s.deleted + s.unchanged + s.skipped + s.failed,
+        lines.len() as u64 + dir_changes
+    );
+    // Re-planning after a clean apply plans nothing.
+    if !plan.is_blocked() && s.failed == 0 {
+        let again = importer
+            .plan(importer.validate(&bytes, None), &mut store)
+            .expect("the in-memory store does not fail");
+        assert!(
+            again.ops().is_empty(),
+            "re-plan after apply: {:?}",
+            again.ops()
+        );
+    }
+}
+
+/// One step of an `ops` sequence.
+#[derive(Debug, Arbitrary)]
+pub enum Step {
+    Import(Vec<(u8, u8, bool, u8, bool)>),
+    Insert { id: u8, email: u8, last: u8 },
+    Remove(u8),
+    Touch { id: u8, last: u8 },
+}
+
+/// `ops`: directory changes and imports replayed against `InMemoryStore` and
+/// the reference model; both must agree after every step.
+pub fn ops(data: &[u8]) {
+    let Ok(steps) = Vec::<Step>::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let mut store = InMemoryStore::new();
+    let mut dir: Vec<model::DirUser> = Vec::new();
+    let mut profile = Profile::default();
+    profile.on_error = ErrorPolicy::SkipInvalid;
+    profile.batch_size = 3;
+    let importer = Importer::with_profile(model::T, profile);
+    for step in steps.into_iter().take(32) {
+        match step {
+            Step::Import(rows) => {
+                let rows: Vec<model::Row> = rows
+                    .into_iter()
+                    .take(12)
+                    .map(|(id, email, bad_email, last, delete)| model::Row {
+                        id: id % 8,
+                        email: email % 8,
+                        bad_email: bad_email && id % 5 == 0,
+                        last: last % 3,
+                        delete: delete && email % 4 == 0,
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let expected = model::model(&dir, &rows);
+                let report = importer
+                    .run(model::to_file(&rows).as_bytes(), None, &mut store)
+                    .expect("the in-memory store does not fail");
+                let got: Vec<Planned> = report
+                    .rows
+                    .iter()
+                    .map(|r| match r.outcome {
+                        Outcome::Added => Planned::Create,
+                        Outcome::Updated => Planned::Update,
+                        Outcome::Deleted => Planned::Delete,
+                        Outcome::Unchanged => Planned::Unchanged,
+                        Outcome::Skipped => Planned::Skip,
+                        _ => Planned::Fail,
+                    })
+                    .collect();
+                assert_eq!(got, expected, "file:\n{}", model::to_file(&rows));
+                model::apply_model(&mut dir, &rows, &expected);
+            }
+            Step::Insert { id, email, last } => {
+                let (id, email, last) = (id % 8, email % 8, last % 3);
+                let user = user_import::User::builder()
+                    .set(user_import::Field::UserId, &format!("u{id}"))
+                    .set(user_import::Field::Email, &model::email(email))
+                    .set(user_import::Field::LastName, &format!("L{last}"))
+                    .set(user_import::Field::Enabled, "true")
+                    .set(user_import::Field::TaskNotification, "Email")
+                    .build();
+                let taken = dir.iter().any(|u| u.email == email && u.id != id);
+                assert_eq!(store.insert(model::T, user).is_some(), !taken);
+                if !taken {
+                    dir.retain(|u| u.id != id);
+                    dir.push(model::DirUser { id, email, last });
+                    dir.sort_by_key(|u| u.id);
+                }
+            }
+            Step::Remove(id) => {
+                let id = id % 8;
+                let version = store.get(model::T, &format!("u{id}")).map(|u| u.version);
+                if let Some(version) = version {
+                    let op = Op::Delete {
+                        line: None,
+                        user_id: format!("u{id}"),
+                        version,
+                    };
+                    let out = UserStore::apply(&mut store, model::T, &[op]).expect("infallible");
+                    assert!(out[0].is_applied());
+                }
+                dir.retain(|u| u.id != id);
+            }
+            Step::Touch { id, last } => {
+                let (id, last) = (id % 8, last % 3);
+                let done = store.touch(
+                    model::T,
+                    &format!("u{id}"),
+                    user_import::Field::LastName,
+                    &format!("L{last}"),
+                );
+                assert_eq!(done, dir.iter().any(|u| u.id == id));
+                if let Some(u) = dir.iter_mut().find(|u| u.id == id) {
+                    u.last = last;
+                }
+            }
+        }
+        let want: Vec<(u8, u8, u8)> = dir.iter().map(|u| (u.id, u.email, u.last)).collect();
+        assert_eq!(model::observe(&store), want);
+    }
+}

@@ -1,0 +1,670 @@
+//! End-to-end tests of the `import` example command (`examples/import/`):
+//! files from `tests/data/` imported into a temporary SQLite database, with
+//! the JSON report and the exit status checked.
+//!
+//! The command runs in-process through `cli::run` (the very function the
+//! binary's `main` calls), so these tests never run a stale binary; the last
+//! test also runs the built binary itself when `cargo test` has built it.
+#![cfg(feature = "json")]
+
+#[path = "../examples/import/cli.rs"]
+mod cli;
+// Not every helper of the adapter is used here.
+#[allow(dead_code)]
+#[path = "../examples/import/sqlite_store.rs"]
+mod sqlite_store;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sqlite_store::SqliteStore;
+use user_import::{Fetch, Field, UserStore, normalize};
+
+/// What one run of the command gave.
+struct Run {
+    status: u8,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The summary counts, in S4's order then the others.
+    fn summary(&self) -> [u64; 8] {
+        let s = &self.json()["summary"];
+        [
+            "added",
+            "updated",
+            "deleted",
+            "roles_added",
+            "unchanged",
+            "skipped",
+            "failed",
+            "warnings",
+        ]
+        .map(|k| {
+            s[k].as_u64()
+                .unwrap_or_else(|| panic!("summary.{k} missing: {s}"))
+        })
+    }
+
+    fn outcomes(&self) -> Vec<String> {
+        rows(&self.json())
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    }
+}
+
+fn rows(report: &Value) -> &Vec<Value> {
+    report["rows"].as_array().expect("rows is an array")
+}
+
+/// Runs the command with `args`.
+fn import(args: &[&str]) -> Run {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let status = cli::run(
+        args.iter().map(|a| a.to_string()),
+        &mut stdout,
+        &mut stderr,
+        false,
+    );
+    Run {
+        status,
+        stdout: String::from_utf8(stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(stderr).expect("UTF-8 stderr"),
+    }
+}
+
+/// Runs the command with `--db DB --report json` and `args`; panics with the
+/// output unless the exit status is `status`.
+fn import_json(db: &str, args: &[&str], status: u8) -> Run {
+    let mut all = vec!["--db", db, "--report", "json"];
+    all.extend_from_slice(args);
+    let run = import(&all);
+    assert_eq!(
+        run.status, status,
+        "import {all:?}\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
+fn data(name: &str) -> String {
+    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("user-import-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write a temporary file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The directory as the database holds it: `(user id, last name, enabled, roles)`.
+fn users(db: &str) -> Vec<(String, String, String, String)> {
+    let mut store = SqliteStore::open(db).expect("open the database");
+    let users = store.scan("default", None, 1000).expect("scan");
+    users
+        .iter()
+        .map(|u| {
+            let get = |f| u.user.get(f).unwrap_or("").to_owned();
+            (
+                u.user_id().to_owned(),
+                get(Field::LastName),
+                get(Field::Enabled),
+                get(Field::Roles),
+            )
+        })
+        .collect()
+}
+
+/// Seeds S4's directory: one user, `admin`.
+fn s4_directory(db: &str) {
+    let run = import_json(db, &[&data("import_s4_0_directory.csv")], 0);
+    assert_eq!(run.summary(), [1, 0, 0, 1, 0, 0, 0, 0]);
+}
+
+/// S4's walk-through: "3 Added, 1 Updated, 0 Deleted, 4 Roles Added", then
+/// "1 Added, 1 Updated, 0 Deleted, 1 Roles Added" with mary's welcome notice.
+#[test]
+fn s4_walk_through() {
+    let dir = TempDir::new("s4");
+    let db = dir.path("users.db");
+    s4_directory(&db);
+
+    let first = import_json(&db, &[&data("import_s4_1_first.csv")], 0);
+    assert_eq!(first.summary(), [3, 1, 0, 4, 0, 0, 0, 0]);
+    assert_eq!(first.outcomes(), ["updated", "added", "added", "added"]);
+    let report = first.json();
+    let admin = &rows(&report)[0];
+    assert_eq!(admin["changes"][0]["field"], "roles");
+    assert_eq!(
+        admin["changes"][0]["new"],
+        "Admin|Auditor|Manager|Reviewer|Tester"
+    );
+
+    // The second upload, with the text report: S4's line comes first.
+    let second = import(&["--db", &db, &data("import_s4_2_second.csv")]);
+    assert_eq!(second.status, 0, "{}{}", second.stdout, second.stderr);
+    assert_eq!(
+        second.stdout,
+        "1 Added, 1 Updated, 0 Deleted, 1 Roles Added, 3 Unchanged, 0 Skipped, 0 Failed, 0 Warnings\n"
+    );
+    assert!(second.stderr.contains("notifyIfNewUser") && second.stderr.contains("mary"));
+
+    assert_eq!(
+        users(&db),
+        [
+            (
+                "admin",
+                "Admin",
+                "true",
+                "Admin|Auditor|Manager|Reviewer|Tester"
+            ),
+            ("jdoe", "Smith", "true", "Tester"),
+            ("mary", "May", "true", "Coordinator"),
+            ("pat", "Lee", "true", "Manager"),
+            ("sam", "Sun", "true", "Reviewer|Tester"),
+        ]
+        .map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned()))
+    );
+    let mut store = SqliteStore::open(&db).unwrap();
+    assert_eq!(
+        store.catalog("default").unwrap().roles.unwrap(),
+        [
+            "Admin",
+            "Auditor",
+            "Coordinator",
+            "Manager",
+            "Reviewer",
+            "Tester"
+        ]
+    );
+    let mut f = Fetch::new("default");
+    f.user_ids.push(normalize("MARY"));
+    let mary = store.fetch(&f).unwrap();
+    assert_eq!(mary[0].user.get(Field::ReportsTo), Some("pat"));
+    assert_eq!(mary[0].user.get(Field::TaskNotification), Some("Email"));
+}
+
+/// The JSON report has what the command documents: summary counts, file
+/// issues, and one row per input row (line, key, outcome, issues with code,
+/// severity, column and message).
+#[test]
+fn the_json_report_has_summary_issues_and_rows() {
+    let dir = TempDir::new("json");
+    let db = dir.path("users.db");
+    let run = import_json(&db, &[&data("import_one_bad_row.csv")], 1);
+    let report = run.json();
+    for key in [
+        "added",
+        "updated",
+        "deleted",
+        "unchanged",
+        "skipped",
+        "failed",
+        "roles_added",
+        "warnings",
+    ] {
+        assert!(report["summary"][key].is_u64(), "summary.{key}: {report}");
+    }
+    assert!(report["issues"].is_array());
+    let rows = rows(&report);
+    assert_eq!(rows.len(), 3);
+    for (row, (line, key)) in rows.iter().zip([(2, "ann"), (3, "bob"), (4, "cid")]) {
+        assert_eq!(
+            (row["line"].as_u64(), row["key"].as_str()),
+            (Some(line), Some(key))
+        );
+        assert!(row["issues"].is_array());
+    }
+    let issue = &rows[1]["issues"][0];
+    assert_eq!(issue["code"], "invalid_email");
+    assert_eq!(issue["severity"], "error");
+    assert_eq!(issue["column"], "email");
+    assert!(issue["message"].as_str().is_some_and(|m| !m.is_empty()));
+
+    // A file-level issue: an unknown column is a warning with a line.
+    let file = dir.write(
+        "extra.csv",
+        "userId,email,shoeSize\nann,ann@example.com,42\n",
+    );
+    let run = import_json(&db, &[&file], 0);
+    let issue = &run.json()["issues"][0];
+    assert_eq!(
+        (&issue["code"], &issue["severity"], &issue["column"]),
+        (
+            &Value::from("unknown_column"),
+            &Value::from("warning"),
+            &Value::from("shoeSize")
+        )
+    );
+    assert_eq!(issue["line"], 1);
+}
+
+/// With the default policy a file with one bad row is rejected: the bad row
+/// `failed`, the good rows `skipped`, nothing written, exit 1; the error CSV
+/// holds the bad row. Under `--on-error skip-invalid` the good rows go in.
+#[test]
+fn a_rejected_file_writes_nothing() {
+    let dir = TempDir::new("rejected");
+    let db = dir.path("users.db");
+    let errors = dir.path("errors.csv");
+    let run = import_json(
+        &db,
+        &["--errors", &errors, &data("import_one_bad_row.csv")],
+        1,
+    );
+    assert_eq!(run.summary(), [0, 0, 0, 0, 0, 2, 1, 0]);
+    assert_eq!(run.outcomes(), ["skipped", "failed", "skipped"]);
+    assert_eq!(run.json()["rejected"], true);
+    assert_eq!(run.json()["issues"][0]["code"], "file_rejected");
+    assert!(users(&db).is_empty());
+    assert!(
+        SqliteStore::open(&db)
+            .unwrap()
+            .catalog("default")
+            .unwrap()
+            .roles
+            == Some(vec![])
+    );
+    let csv = std::fs::read_to_string(&errors).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].ends_with(",line,error"), "{csv}");
+    assert!(
+        lines[1].starts_with("bob,,Bob,Ray,bob@example,") && lines[1].contains(",3,"),
+        "{csv}"
+    );
+
+    let run = import_json(
+        &db,
+        &[
+            "--on-error",
+            "skip-invalid",
+            &data("import_one_bad_row.csv"),
+        ],
+        1,
+    );
+    assert_eq!(run.summary(), [2, 0, 0, 2, 0, 0, 1, 0]);
+    assert_eq!(run.outcomes(), ["added", "failed", "added"]);
+    let ids: Vec<String> = users(&db).into_iter().map(|u| u.0).collect();
+    assert_eq!(ids, ["ann", "cid"]);
+}
+
+/// A delete file run twice: the second run has nothing to delete, its rows
+/// are skipped with `not_found` warnings, and that is a success.
+#[test]
+fn a_delete_file_run_twice() {
+    let dir = TempDir::new("delete");
+    let db = dir.path("users.db");
+    s4_directory(&db);
+    import_json(&db, &[&data("import_s4_1_first.csv")], 0);
+    import_json(&db, &[&data("import_s4_2_second.csv")], 0);
+
+    let first = import_json(&db, &[&data("import_s4_3_delete.csv")], 0);
+    assert_eq!(first.summary(), [0, 0, 2, 0, 0, 0, 0, 0]);
+    assert_eq!(first.outcomes(), ["deleted", "deleted"]);
+    let ids: Vec<String> = users(&db).into_iter().map(|u| u.0).collect();
+    assert_eq!(ids, ["admin", "jdoe", "pat"]);
+
+    let again = import_json(&db, &[&data("import_s4_3_delete.csv")], 0);
+    assert_eq!(again.summary(), [0, 0, 0, 0, 0, 2, 0, 2]);
+    let report = again.json();
+    for row in rows(&report) {
+        assert_eq!(row["outcome"], "skipped");
+        assert_eq!(row["issues"][0]["code"], "not_found");
+        assert_eq!(row["issues"][0]["severity"], "warning");
+    }
+    assert_eq!(users(&db).len(), 3);
+}
+
+/// `--dry-run` reports what would happen and leaves the database as it was,
+/// byte for byte; on a database that does not exist yet, it creates nothing.
+#[test]
+fn a_dry_run_leaves_the_database_untouched() {
+    let dir = TempDir::new("dry");
+    let db = dir.path("users.db");
+
+    let run = import_json(&db, &["--dry-run", &data("import_s4_0_directory.csv")], 0);
+    assert_eq!(run.json()["dry_run"], true);
+    assert_eq!(run.summary(), [1, 0, 0, 1, 0, 0, 0, 0]);
+    assert!(!Path::new(&db).exists(), "a dry run created the database");
+
+    s4_directory(&db);
+    let before = std::fs::read(&db).unwrap();
+    let run = import_json(&db, &["--dry-run", &data("import_s4_1_first.csv")], 0);
+    assert_eq!(run.summary(), [3, 1, 0, 4, 0, 0, 0, 0]);
+    assert_eq!(run.outcomes(), ["updated", "added", "added", "added"]);
+    let text = import(&["--db", &db, "--dry-run", &data("import_s4_1_first.csv")]);
+    assert!(
+        text.stdout
+            .starts_with("Dry run (nothing written): 3 Added, 1 Updated, 0 Deleted, 4 Roles Added"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "a dry run changed the database"
+    );
+    assert_eq!(users(&db).len(), 1);
+}
+
+/// `--export` alone writes the tenant's users in the canonical format;
+/// importing that file changes nothing; an export after a run is the same file.
+#[test]
+fn export_then_import_is_a_no_op() {
+    let dir = TempDir::new("export");
+    let db = dir.path("users.db");
+    s4_directory(&db);
+    import_json(&db, &[&data("import_s4_1_first.csv")], 0);
+    import_json(&db, &[&data("import_s4_2_second.csv")], 0);
+
+    let export = dir.path("export.csv");
+    let run = import(&["--db", &db, "--export", &export]);
+    assert_eq!((run.status, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+    assert!(run.stderr.contains("exported 5 user(s)"), "{}", run.stderr);
+    let exported = std::fs::read_to_string(&export).unwrap();
+    let header: Vec<&str> = Field::ALL.iter().map(|f| f.header()).collect();
+    assert_eq!(exported.lines().next(), Some(header.join(",").as_str()));
+    assert_eq!(exported.lines().count(), 6, "{exported}");
+
+    let again = import_json(&db, &[&export], 0);
+    assert_eq!(again.outcomes(), ["unchanged"; 5]);
+    assert_eq!(again.summary(), [0, 0, 0, 0, 5, 0, 0, 0]);
+
+    let after = dir.path("after.csv");
+    import_json(
+        &db,
+        &["--export", &after, &data("import_s4_2_second.csv")],
+        0,
+    );
+    assert_eq!(std::fs::read_to_string(&after).unwrap(), exported);
+}
+
+/// The options reach the import: mode, unknown-role policy, grantable
+/// roles, the acting administrator, the deletion cap, the tenant.
+#[test]
+fn the_options_reach_the_import() {
+    let dir = TempDir::new("options");
+    let db = dir.path("users.db");
+    let issue_codes = |run: &Run| -> Vec<String> {
+        let report = run.json();
+        let file = report["issues"].as_array().cloned().unwrap_or_default();
+        file.iter()
+            .chain(
+                rows(&report)
+                    .iter()
+                    .flat_map(|r| r["issues"].as_array().cloned().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .map(|i| i["code"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+
+    // --unknown-roles reject: a fresh database knows no role.
+    let run = import_json(
+        &db,
+        &[
+            "--unknown-roles",
+            "reject",
+            &data("import_s4_0_directory.csv"),
+        ],
+        1,
+    );
+    assert_eq!(issue_codes(&run), ["file_rejected", "unknown_role"]);
+    s4_directory(&db);
+
+    // --unknown-roles fallback:ROLE: the unknown role becomes Admin, with a warning.
+    let ghost = dir.write(
+        "ghost.csv",
+        "userId,email,roles\ngus,gus@example.com,Ghost\n",
+    );
+    let run = import_json(
+        &db,
+        &["--unknown-roles", "fallback:Admin", "--dry-run", &ghost],
+        0,
+    );
+    assert_eq!(issue_codes(&run), ["unknown_role"]);
+    assert_eq!(run.summary()[7], 1);
+
+    // --mode create-only: admin exists.
+    let run = import_json(
+        &db,
+        &["--mode", "create-only", &data("import_s4_1_first.csv")],
+        1,
+    );
+    assert_eq!(issue_codes(&run), ["file_rejected", "already_exists"]);
+    assert_eq!(users(&db).len(), 1);
+
+    // --mode update-only: jdoe, pat and sam do not exist.
+    let run = import_json(
+        &db,
+        &["--mode", "update-only", &data("import_s4_1_first.csv")],
+        1,
+    );
+    assert_eq!(
+        issue_codes(&run),
+        ["file_rejected", "not_found", "not_found", "not_found"]
+    );
+
+    // --grantable: only Tester may be granted.
+    let run = import_json(
+        &db,
+        &["--grantable", "Tester", &data("import_s4_1_first.csv")],
+        1,
+    );
+    assert!(
+        issue_codes(&run).contains(&"role_not_grantable".to_owned()),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(users(&db).len(), 1);
+
+    // --as: the acting administrator cannot disable themselves.
+    let off = dir.write(
+        "off.csv",
+        "userId,email,enabled\nadmin,admin@example.com,false\n",
+    );
+    let run = import_json(&db, &["--as", "admin", &off], 1);
+    assert_eq!(issue_codes(&run), ["file_rejected", "self_lockout"]);
+    import_json(&db, &["--as", "someone-else", "--dry-run", &off], 0);
+
+    // --tenant: a row naming another tenant is refused.
+    let run = import_json(
+        &db,
+        &["--tenant", "acme", &data("import_s4_1_first.csv")],
+        1,
+    );
+    assert_eq!(issue_codes(&run), ["file_rejected", "tenant_mismatch"]);
+
+    // --max-deletes: two deletes over a cap of one trip the guard.
+    import_json(&db, &[&data("import_s4_2_second.csv")], 0);
+    let run = import_json(
+        &db,
+        &["--max-deletes", "1", &data("import_s4_3_delete.csv")],
+        1,
+    );
+    assert!(
+        issue_codes(&run).contains(&"guard_tripped".to_owned()),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(users(&db).len(), 5);
+
+    // --mode mirror: the users the file does not name are disabled.
+    let run = import_json(
+        &db,
+        &["--mode", "mirror", &data("import_s4_0_directory.csv")],
+        0,
+    );
+    let report = run.json();
+    let disabled: Vec<&str> = report["directory"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|c| c["user_id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(disabled, ["jdoe", "mary", "pat", "sam"]);
+    let enabled: Vec<(String, String)> = users(&db).into_iter().map(|u| (u.0, u.2)).collect();
+    assert_eq!(
+        enabled,
+        [
+            ("admin", "true"),
+            ("jdoe", "false"),
+            ("mary", "false"),
+            ("pat", "false"),
+            ("sam", "false")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+}
+
+/// Usage errors and unreadable files exit with 2 and change nothing.
+#[test]
+fn usage_errors_and_unreadable_files_exit_2() {
+    let dir = TempDir::new("usage");
+    let db = dir.path("users.db");
+    let file = data("import_s4_0_directory.csv");
+    let missing = dir.path("no-such-file.csv");
+    for (args, message) in [
+        (vec![], "nothing to do"),
+        (vec!["--bogus", file.as_str()], "unknown option --bogus"),
+        (vec!["--mode", "sideways", file.as_str()], "--mode sideways"),
+        (
+            vec!["--on-error", "ignore", file.as_str()],
+            "--on-error ignore",
+        ),
+        (
+            vec!["--unknown-roles", "fallback:", file.as_str()],
+            "--unknown-roles",
+        ),
+        (vec!["--report", "xml", file.as_str()], "--report xml"),
+        (
+            vec!["--max-deletes", "many", file.as_str()],
+            "--max-deletes many",
+        ),
+        (vec![file.as_str(), "--db"], "--db needs a value"),
+        (vec![file.as_str(), file.as_str()], "only one FILE"),
+        (vec!["--errors", "e.csv"], "need a FILE"),
+        (vec!["--dry-run=yes", file.as_str()], "takes no value"),
+        (vec![missing.as_str()], "cannot open"),
+        (vec!["--export", "out.csv"], "cannot open database"),
+    ] {
+        let mut all = vec!["--db", db.as_str()];
+        all.extend(args);
+        let run = import(&all);
+        assert_eq!(run.status, 2, "{all:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(message), "{all:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{all:?}: {}", run.stdout);
+        assert!(!Path::new(&db).exists(), "{all:?} created the database");
+    }
+    let help = import(&["--help"]);
+    assert_eq!(help.status, 0);
+    assert!(help.stdout.starts_with("usage: import [OPTIONS] [FILE]"));
+    // `--name=value` works like `--name value`.
+    import_json(&db, &["--dry-run", "--tenant=default", &file], 0);
+}
+
+/// The README's command, on a fresh database: its output is the README's.
+#[test]
+fn the_readme_command_on_a_fresh_database() {
+    let dir = TempDir::new("readme");
+    let db = dir.path("users.db");
+    let sample = format!("{}/examples/data/users.csv", env!("CARGO_MANIFEST_DIR"));
+    let run = import(&["--db", &db, "--on-error", "skip-invalid", &sample]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "6 Added, 0 Updated, 0 Deleted, 5 Roles Added, 0 Unchanged, 0 Skipped, 1 Failed, 0 Warnings\n\
+         line 6, email: invalid email address: the domain needs a dot (e.g. example.com) [invalid_email]\n"
+    );
+    assert_eq!(users(&db).len(), 6);
+    // Without the flag the file is rejected whole (S4).
+    let dir = TempDir::new("readme-default");
+    let db = dir.path("users.db");
+    let run = import(&["--db", &db, &sample]);
+    assert_eq!(run.status, 1);
+    assert!(run.stdout.starts_with(
+        "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 6 Skipped, 1 Failed, 0 Warnings\n"
+    ));
+    assert!(users(&db).is_empty());
+}
+
+/// The binary itself (built by `cargo test` next to the test binaries, in
+/// `target/<profile>/examples/`): its exit status and stdout. Skipped, with a
+/// note, when it was not built (`cargo test --test import_command` alone
+/// builds no examples).
+#[test]
+fn the_built_binary() {
+    let Some(binary) = std::env::current_exe().ok().and_then(|exe| {
+        let profile_dir = exe.parent()?.parent()?;
+        let bin = profile_dir
+            .join("examples")
+            .join(format!("import{}", std::env::consts::EXE_SUFFIX));
+        bin.exists().then_some(bin)
+    }) else {
+        eprintln!("the import example is not built; skipping (run `cargo test` to build it)");
+        return;
+    };
+    let dir = TempDir::new("binary");
+    let db = dir.path("users.db");
+    let run = |args: &[&str]| {
+        std::process::Command::new(&binary)
+            .args(args)
+            .output()
+            .expect("run the import binary")
+    };
+    let out = run(&[
+        "--db",
+        &db,
+        "--report",
+        "json",
+        &data("import_s4_0_directory.csv"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["summary"]["added"], 1);
+    let out = run(&["--db", &db, &data("import_one_bad_row.csv")]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["--db", &db, "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+}

@@ -1,0 +1,294 @@
+//! The SQLite adapter of the `import` example (`examples/import/sqlite_store.rs`):
+//! the conformance kit, and what the kit does not cover.
+#![cfg(feature = "testkit")]
+
+// Not every helper of the adapter is used here.
+#[allow(dead_code)]
+#[path = "../examples/import/sqlite_store.rs"]
+mod sqlite_store;
+
+use sqlite_store::SqliteStore;
+use user_import::testkit;
+use user_import::{
+    Catalog, Code, ExistingUser, Fetch, Field, Importer, Location, Op, OpOutcome, Outcome, Profile,
+    RolePolicy, User, UserStore, normalize,
+};
+
+fn store() -> SqliteStore {
+    SqliteStore::open_in_memory().expect("an in-memory database")
+}
+
+fn person(id: &str) -> User {
+    User::builder()
+        .set(Field::UserId, id)
+        .set(Field::Email, &format!("{}@example.com", id.to_lowercase()))
+        .set(Field::LastName, id)
+        .build()
+}
+
+fn create(id: &str) -> Op {
+    Op::Create {
+        line: None,
+        user: person(id),
+    }
+}
+
+fn get(s: &mut SqliteStore, tenant: &str, id: &str) -> Option<ExistingUser> {
+    let mut f = Fetch::new(tenant);
+    f.user_ids.push(normalize(id));
+    s.fetch(&f).unwrap().pop()
+}
+
+/// A unique file in the temporary directory, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> TempFile {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        TempFile(std::env::temp_dir().join(format!(
+            "user-import-sqlite-{}-{n}-{name}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn sqlite_store_passes_the_conformance_kit() {
+    testkit::conformance(store).unwrap_or_else(|f| panic!("{f}"));
+}
+
+#[test]
+fn sqlite_store_passes_the_kit_async() {
+    testkit::block_on(testkit::conformance_async(|| testkit::Blocking(store())))
+        .unwrap_or_else(|f| panic!("{f}"));
+}
+
+/// `Err` from `apply` means nothing of the batch took effect: a database
+/// failure on the third op undoes the first two.
+#[test]
+fn a_failing_batch_leaves_nothing_behind() {
+    let mut s = store();
+    s.connection()
+        .execute_batch(
+            "CREATE TEMP TRIGGER boom BEFORE INSERT ON users WHEN NEW.user_id = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    let ops = [
+        Op::CreateRole {
+            name: "Staff".into(),
+        },
+        create("ann"),
+        create("boom"),
+    ];
+    let err = s.apply("t", &ops).unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(s.count("t").unwrap(), 0);
+    assert_eq!(s.catalog("t").unwrap().roles, Some(vec![]));
+    // The store is still usable afterwards.
+    assert_eq!(
+        s.apply("t", &[create("ann")]).unwrap(),
+        [OpOutcome::Applied]
+    );
+}
+
+/// An op that fails leaves nothing of itself behind: a user whose role does
+/// not exist is not created half-way.
+#[test]
+fn a_failed_op_is_undone_and_the_batch_goes_on() {
+    let mut s = store();
+    let without_role = Op::Create {
+        line: None,
+        user: person("ann")
+            .to_builder()
+            .set(Field::Roles, "Ghost")
+            .build(),
+    };
+    let out = s.apply("t", &[without_role, create("bob")]).unwrap();
+    assert!(
+        matches!(&out[0], OpOutcome::Failed(m) if m.contains("Ghost")),
+        "{out:?}"
+    );
+    assert_eq!(out[1], OpOutcome::Applied);
+    assert!(get(&mut s, "t", "ann").is_none());
+    assert!(get(&mut s, "t", "bob").is_some());
+}
+
+/// A user deleted and created again gets a new version, so an op planned
+/// against the old user cannot touch the new one.
+#[test]
+fn versions_are_never_reused() {
+    let mut s = store();
+    s.apply("t", &[create("ann")]).unwrap();
+    let old = get(&mut s, "t", "ann").unwrap().version;
+    let delete = Op::Delete {
+        line: None,
+        user_id: "ann".into(),
+        version: old,
+    };
+    assert_eq!(
+        s.apply("t", std::slice::from_ref(&delete)).unwrap(),
+        [OpOutcome::Applied]
+    );
+    s.apply("t", &[create("ann")]).unwrap();
+    assert_ne!(get(&mut s, "t", "ann").unwrap().version, old);
+    assert_eq!(s.apply("t", &[delete]).unwrap(), [OpOutcome::Conflict]);
+    // A version no store of this kind hands out matches nothing.
+    let huge = Op::Delete {
+        line: None,
+        user_id: "ann".into(),
+        version: u64::MAX,
+    };
+    assert_eq!(s.apply("t", &[huge]).unwrap(), [OpOutcome::Conflict]);
+}
+
+/// Matching uses the library's normalization, Unicode included (SQLite's
+/// `lower()` folds ASCII only).
+#[test]
+fn matching_folds_non_ascii_case() {
+    let mut s = store();
+    let user = person("Élodie")
+        .to_builder()
+        .set(Field::Email, "ÉLODIE@Example.com")
+        .build();
+    s.apply("t", &[Op::Create { line: None, user }]).unwrap();
+    let mut f = Fetch::new("T");
+    f.emails.push(normalize("élodie@example.com"));
+    let found = s.fetch(&f).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].user_id(), "Élodie");
+    let out = s.apply("t", &[create("ÉLODIE")]).unwrap();
+    assert_eq!(out, [OpOutcome::AlreadyExists]);
+}
+
+/// Every attribute round-trips: the values as written, custom attributes,
+/// locks, and roles (in the catalog's spelling).
+#[test]
+fn users_round_trip_with_roles_custom_attributes_and_locks() {
+    let mut s = store();
+    let user = User::builder()
+        .set(Field::UserId, "JDoe")
+        .set(Field::FirstName, "John")
+        .set(Field::LastName, "Doe")
+        .set(Field::Email, "John.Doe@example.com")
+        .set(Field::Enabled, "false")
+        .set(Field::ReportsTo, "Boss")
+        .set(Field::Roles, "Tester|Admin")
+        .set(Field::Location, "Paris")
+        .set(Field::DepartmentId, "R&D")
+        .set(Field::GroupName, "Readers")
+        .set(Field::Permissions, "Write,Read")
+        .set(Field::Sso, "true")
+        .set(Field::TaskNotification, "OFF")
+        .custom("costCenter", "42")
+        .build();
+    let ops = [
+        Op::CreateRole {
+            name: "Admin".into(),
+        },
+        Op::CreateRole {
+            name: "Tester".into(),
+        },
+        // Creating a role that exists (in any case) changes nothing.
+        Op::CreateRole {
+            name: "ADMIN".into(),
+        },
+        Op::Create {
+            line: None,
+            user: user.clone(),
+        },
+    ];
+    assert!(
+        s.apply("t", &ops)
+            .unwrap()
+            .iter()
+            .all(OpOutcome::is_applied)
+    );
+    assert_eq!(
+        s.catalog("t").unwrap().roles,
+        Some(vec!["Admin".to_owned(), "Tester".to_owned()])
+    );
+    assert!(s.lock("t", "jdoe", Field::Roles).unwrap());
+    assert!(!s.lock("t", "nobody", Field::Roles).unwrap());
+    let got = get(&mut s, "t", "jdoe").unwrap();
+    assert_eq!(got.user, user);
+    assert_eq!(got.locked, [Field::Roles]);
+    // Found as a report of their manager, too.
+    let mut f = Fetch::new("t");
+    f.managers.push("boss".into());
+    assert_eq!(s.fetch(&f).unwrap().len(), 1);
+    // The database keeps it: reopen a file.
+    let file = TempFile::new("roundtrip.db");
+    let mut disk = SqliteStore::open(&file.0).unwrap();
+    disk.apply("t", &ops).unwrap();
+    drop(disk);
+    let mut disk = SqliteStore::open(&file.0).unwrap();
+    assert_eq!(get(&mut disk, "t", "JDOE").unwrap().user, user);
+}
+
+/// The importer sees the adapter's catalog: roles always, locations once the
+/// tenant has some; locked fields are left alone.
+#[test]
+fn the_importer_uses_the_catalog_and_locks() {
+    let mut s = store();
+    let mut profile = Profile::default();
+    profile.unknown_roles = RolePolicy::Create;
+    let importer = Importer::with_profile("acme", profile);
+    let file = b"userId,email,roles,location\nann,ann@example.com,Staff,Anywhere\n";
+    let report = importer.run(file, None, &mut s).unwrap();
+    assert_eq!(report.summary.added, 1, "{}", report.render_text());
+    assert_eq!(report.summary.roles_added, 1);
+
+    s.add_location("acme", &Location::new("Berlin HQ").alias("BER"))
+        .unwrap();
+    let catalog: Catalog = s.catalog("acme").unwrap();
+    assert_eq!(catalog.find_location("ber"), Some("Berlin HQ"));
+    let bad = b"userId,email,location\nbob,bob@example.com,Nowhere\n";
+    let report = importer.run(bad, None, &mut s).unwrap();
+    assert_eq!(report.rows[0].issues[0].code, Code::UnknownReference);
+    let good = b"userId,email,location\nbob,bob@example.com,ber\n";
+    importer.run(good, None, &mut s).unwrap();
+    assert_eq!(
+        get(&mut s, "acme", "bob")
+            .unwrap()
+            .user
+            .get(Field::Location),
+        Some("Berlin HQ")
+    );
+
+    s.lock("acme", "ann", Field::Roles).unwrap();
+    let change = b"userId,email,roles\nann,ann@example.com,Boss\n";
+    let report = importer.run(change, None, &mut s).unwrap();
+    assert!(
+        report.rows[0]
+            .issues
+            .iter()
+            .any(|i| i.code == Code::FieldLocked),
+        "{}",
+        report.render_text()
+    );
+    assert_eq!(
+        get(&mut s, "acme", "ann").unwrap().user.get(Field::Roles),
+        Some("Staff")
+    );
+    assert_ne!(report.rows[0].outcome, Outcome::Failed);
+}
+
+/// `begin` inside a transaction of the caller's own leaves it to the caller.
+#[test]
+fn begin_inside_a_callers_transaction_is_not_a_second_transaction() {
+    let mut s = store();
+    assert!(s.begin().unwrap());
+    assert!(!s.begin().unwrap());
+    s.apply("t", &[create("ann")]).unwrap();
+    s.rollback().unwrap();
+    assert_eq!(s.count("t").unwrap(), 0);
+}
