@@ -114,3 +114,12 @@ fn explicit_mapping_round_trips_through_serde_and_is_used() {
     assert_eq!(codes(&v), []);
     assert_eq!(v.rows()[0].user.user_id(), Some("0042"));
 }
+
+#[test]
+fn a_file_of_delete_rows_needs_only_the_key_column() {
+    let v = validate("userId,transaction\nold1,DELETE\nold2,delete\n");
+    assert_eq!(codes(&v), []);
+    // One upsert row and the email column is required again.
+    let v = validate("userId,transaction\nold1,DELETE\nnew,\n");
+    assert_eq!(codes(&v), [(Some(1), Code::MissingColumn)]);
+}

@@ -4,6 +4,35 @@
 use crate::issue::{Code, Issue};
 use crate::schema::{Column, ColumnMapping, CustomAttribute, Field, closest, fold_header};
 
+/// `missing_column` errors for the required fields and custom attributes the
+/// header lacks.
+pub(crate) fn missing_columns(
+    header: &Header,
+    required: &[Field],
+    custom: &[CustomAttribute],
+) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let missing = |name: &str| {
+        Issue::error(
+            Code::MissingColumn,
+            format!("required column {name:?} is missing"),
+        )
+        .at(1)
+        .column(name)
+    };
+    for &f in required {
+        if header.column_of(f).is_none() {
+            issues.push(missing(f.header()));
+        }
+    }
+    for (i, a) in custom.iter().enumerate() {
+        if a.required && header.custom[i].is_none() {
+            issues.push(missing(&a.name));
+        }
+    }
+    issues
+}
+
 /// What one column of the file is read into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -48,13 +77,13 @@ pub(crate) fn field_index(field: Field) -> usize {
 /// Columns added by [`crate::Validation::write_error_csv`].
 pub(crate) const ERROR_CSV_COLUMNS: [&str; 2] = ["line", "error"];
 
-/// Resolves `cells` (the header row). Pushes `unknown_column` warnings,
-/// `duplicate_column` and `missing_column` errors into `issues`.
+/// Resolves `cells` (the header row). Pushes `unknown_column` warnings and
+/// `duplicate_column` errors into `issues`; see [`missing_columns`] for the
+/// required columns.
 pub(crate) fn resolve(
     cells: &[String],
     mapping: &ColumnMapping,
     custom: &[CustomAttribute],
-    required: &[Field],
     issues: &mut Vec<Issue>,
 ) -> Header {
     let mut header = Header {
@@ -137,30 +166,6 @@ pub(crate) fn resolve(
             None => target,
         };
         header.targets.push(target);
-    }
-    for &f in required {
-        if header.column_of(f).is_none() {
-            issues.push(
-                Issue::error(
-                    Code::MissingColumn,
-                    format!("required column {:?} is missing", f.header()),
-                )
-                .at(1)
-                .column(f.header()),
-            );
-        }
-    }
-    for (i, a) in custom.iter().enumerate() {
-        if a.required && header.custom[i].is_none() {
-            issues.push(
-                Issue::error(
-                    Code::MissingColumn,
-                    format!("required column {:?} is missing", a.name),
-                )
-                .at(1)
-                .column(a.name.clone()),
-            );
-        }
     }
     header
 }

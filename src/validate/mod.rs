@@ -494,9 +494,11 @@ fn read_rows(
         &header_cells,
         &profile.mapping,
         &profile.custom,
-        &profile.required,
         &mut v.file_issues,
     );
+    // Required columns matter for rows that create or update users; a file of
+    // DELETE rows only needs what identifies the users.
+    let missing = header::missing_columns(&header, &profile.required, &profile.custom);
     v.columns = header.names.clone();
     let folded_header: Vec<String> = header.names.iter().map(|n| fold_header(n)).collect();
 
@@ -619,6 +621,9 @@ fn read_rows(
     if v.rows.is_empty() && !v.file_error() {
         v.file_issues
             .push(Issue::error(Code::FileEmpty, "file is empty"));
+    }
+    if v.rows.is_empty() || v.rows.iter().any(|r| r.action == Action::Upsert) {
+        v.file_issues.extend(missing);
     }
     Some(header)
 }
