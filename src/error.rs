@@ -72,6 +72,10 @@ impl Error {
         Error::new(ErrorKind::Limit, message)
     }
 
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Config, message)
+    }
+
     pub(crate) fn plan(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Plan, message)
     }

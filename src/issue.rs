@@ -157,6 +157,11 @@ codes! {
     HasReports = "has_reports",
     /// The import was cancelled; the rows it did not reach were not applied.
     Cancelled = "cancelled",
+    /// The file is not something the importer reads: an Excel workbook or a
+    /// zip file in a build without the `xlsx` / `zip` feature, a zip file that
+    /// does not hold exactly one `.csv` / `.txt`, a zip inside a zip, an
+    /// unreadable workbook or sheet.
+    UnsupportedFormat = "unsupported_format",
     /// Rows have errors and the error policy refuses the whole file (all or
     /// nothing, or more errors than `stop_after` allows): nothing is imported.
     FileRejected = "file_rejected",

@@ -57,10 +57,10 @@ impl Tenant {
         if let Some(e) = old.user.email() {
             self.emails.remove(&normalize(e));
         }
-        if let Some(m) = old.user.value(Field::ReportsTo) {
-            if let Some(set) = self.reports.get_mut(&normalize(m)) {
-                set.remove(id);
-            }
+        if let Some(m) = old.user.value(Field::ReportsTo)
+            && let Some(set) = self.reports.get_mut(&normalize(m))
+        {
+            set.remove(id);
         }
         Some(old)
     }
@@ -87,10 +87,10 @@ impl Tenant {
 
     fn add_roles(&mut self, user: &User) {
         for r in user.roles() {
-            if !self.has_role(r) {
-                if let Some(roles) = self.catalog.roles.as_mut() {
-                    roles.push(r.to_owned());
-                }
+            if !self.has_role(r)
+                && let Some(roles) = self.catalog.roles.as_mut()
+            {
+                roles.push(r.to_owned());
             }
         }
     }
@@ -166,10 +166,10 @@ impl InMemoryStore {
         }
         s.set_catalog(tenant, catalog);
         for u in &directory.users {
-            if let Some(id) = u.user_id() {
-                if s.get(tenant, id).is_none() {
-                    s.insert(tenant, u.clone());
-                }
+            if let Some(id) = u.user_id()
+                && s.get(tenant, id).is_none()
+            {
+                s.insert(tenant, u.clone());
             }
         }
         for &(k, f) in &directory.locks {
@@ -205,13 +205,12 @@ impl InMemoryStore {
     pub fn insert(&mut self, tenant: &str, user: User) -> Option<u64> {
         let id = normalize(user.user_id()?);
         let t = self.tenant(tenant);
-        if let Some(e) = user.email() {
-            if t.emails
+        if let Some(e) = user.email()
+            && t.emails
                 .get(&normalize(e))
                 .is_some_and(|owner| *owner != id)
-            {
-                return None;
-            }
+        {
+            return None;
         }
         let version = self.version();
         let t = self.tenant(tenant);
@@ -416,10 +415,10 @@ impl InMemoryStore {
 fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
     match op {
         Op::CreateRole { name } => {
-            if !t.has_role(name) {
-                if let Some(roles) = t.catalog.roles.as_mut() {
-                    roles.push(name.clone());
-                }
+            if !t.has_role(name)
+                && let Some(roles) = t.catalog.roles.as_mut()
+            {
+                roles.push(name.clone());
             }
             OpOutcome::Applied
         }
@@ -453,10 +452,10 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
                 return OpOutcome::Conflict;
             }
             let updated = apply_changes(&current.user, changes);
-            if let Some(e) = updated.email().map(normalize) {
-                if t.emails.get(&e).is_some_and(|owner| *owner != id) {
-                    return OpOutcome::Failed("the email is used by another user".into());
-                }
+            if let Some(e) = updated.email().map(normalize)
+                && t.emails.get(&e).is_some_and(|owner| *owner != id)
+            {
+                return OpOutcome::Failed("the email is used by another user".into());
             }
             if let Some(r) = updated.roles().find(|r| !t.has_role(r)) {
                 return OpOutcome::Failed(format!("role {r:?} does not exist"));

@@ -130,7 +130,7 @@ pub enum ListPolicy {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Guards {
     /// At most this many users deleted or disabled by one import; more trips
@@ -205,7 +205,7 @@ pub const PROFILE_VERSION: u32 = 1;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Profile {
     /// Format version, for migrations ([`PROFILE_VERSION`]).
@@ -221,6 +221,12 @@ pub struct Profile {
     pub mapping: ColumnMapping,
     /// The delimiter.
     pub delimiter: Delimiter,
+    /// The character encoding: `None` detects it (a byte order mark, else
+    /// UTF-8; invalid UTF-8 is reported per row, never guessed);
+    /// `Some(Encoding::Windows1252)` reads older Excel "CSV" exports.
+    pub encoding: Option<crate::Encoding>,
+    /// The sheet of a workbook to read (`None`: the first).
+    pub sheet: Option<String>,
     /// Limits.
     pub limits: Limits,
     /// The email policy.
@@ -254,6 +260,8 @@ impl Default for Profile {
             custom: Vec::new(),
             mapping: ColumnMapping::new(),
             delimiter: Delimiter::Auto,
+            encoding: None,
+            sheet: None,
             limits: Limits::default(),
             email: EmailPolicy::Strict,
             max_text_chars: 255,
@@ -266,5 +274,286 @@ impl Default for Profile {
             guards: Guards::default(),
             batch_size: 1000,
         }
+    }
+}
+
+impl Profile {
+    /// What is wrong with this profile, in words; empty when it is usable.
+    /// Checked: the format version; the key is one of the required fields;
+    /// required fields are user attributes; the mapping names defined custom
+    /// attributes and maps no field twice; custom attributes have distinct
+    /// names that are not standard headers or aliases, and usable types; the
+    /// fallback role, limits, batch size and deletion share make sense.
+    ///
+    /// ```
+    /// use user_import::{Field, Profile};
+    /// let mut p = Profile::default();
+    /// assert!(p.problems().is_empty());
+    /// p.required = vec![Field::Email, Field::Transaction];
+    /// p.batch_size = 0;
+    /// assert_eq!(p.problems().len(), 3);
+    /// ```
+    pub fn problems(&self) -> Vec<String> {
+        use crate::schema::{AttributeKind, Column, fold_header};
+        let mut out = Vec::new();
+        if self.version != PROFILE_VERSION {
+            out.push(format!(
+                "profile version {} is not supported (this library reads version {PROFILE_VERSION})",
+                self.version
+            ));
+        }
+        if !self.required.contains(&self.key.field()) {
+            out.push(format!(
+                "the key field {:?} must be one of the required fields",
+                self.key.field().header()
+            ));
+        }
+        for f in &self.required {
+            if matches!(
+                f,
+                Field::Tenant | Field::Transaction | Field::NotifyIfNewUser
+            ) {
+                out.push(format!(
+                    "{:?} cannot be required: it is not a user attribute",
+                    f.header()
+                ));
+            }
+        }
+        let mut mapped: Vec<(&str, &Column)> = Vec::new();
+        for (header, target) in self.mapping.iter() {
+            match target {
+                Column::Custom(name) if !self.custom.iter().any(|a| a.name == *name) => out.push(format!(
+                    "the mapping sends column {header:?} to custom attribute {name:?}, which is not defined"
+                )),
+                Column::Ignore => {}
+                _ => {
+                    if let Some((other, _)) = mapped.iter().find(|(_, t)| *t == target) {
+                        out.push(format!("the mapping sends both {other:?} and {header:?} to the same field"));
+                    }
+                    mapped.push((header, target));
+                }
+            }
+        }
+        for (i, a) in self.custom.iter().enumerate() {
+            let folded = fold_header(&a.name);
+            if folded.is_empty() {
+                out.push("a custom attribute has no name".to_owned());
+            } else if Field::from_header(&a.name).is_some() {
+                out.push(format!(
+                    "custom attribute {:?} has the name of a standard field",
+                    a.name
+                ));
+            }
+            if self.custom[..i]
+                .iter()
+                .any(|b| fold_header(&b.name) == folded)
+            {
+                out.push(format!("custom attribute {:?} is defined twice", a.name));
+            }
+            match &a.kind {
+                AttributeKind::OneOf(options) if options.is_empty() => {
+                    out.push(format!(
+                        "custom attribute {:?} is one of an empty set",
+                        a.name
+                    ));
+                }
+                AttributeKind::List {
+                    separator: '"' | '\n' | '\r',
+                } => {
+                    out.push(format!(
+                        "custom attribute {:?} has an unusable list separator",
+                        a.name
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let RolePolicy::Fallback(role) = &self.unknown_roles
+            && (role.trim().is_empty() || role.contains(char::is_whitespace))
+        {
+            out.push(format!(
+                "the fallback role {role:?} is not a valid role name"
+            ));
+        }
+        if self.batch_size == 0 {
+            out.push("the batch size must be at least 1".to_owned());
+        }
+        if let Some(share) = self.guards.max_delete_share
+            && !(0.0..=1.0).contains(&share)
+        {
+            out.push(format!(
+                "the deletion share {share} must be between 0 and 1"
+            ));
+        }
+        let l = &self.limits;
+        if l.file_bytes == 0 || l.rows == 0 || l.field_bytes == 0 || l.columns == 0 {
+            out.push("limits must be at least 1".to_owned());
+        }
+        out
+    }
+
+    /// [`Profile::problems`] as a result.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error`] of kind `Config` listing every problem.
+    ///
+    /// ```
+    /// let mut p = user_import::Profile::default();
+    /// assert!(p.check().is_ok());
+    /// p.batch_size = 0;
+    /// assert_eq!(p.check().unwrap_err().kind(), user_import::ErrorKind::Config);
+    /// ```
+    pub fn check(&self) -> Result<(), crate::Error> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::Error::config(format!(
+                "the profile is not usable: {}",
+                problems.join("; ")
+            )))
+        }
+    }
+
+    /// Reads a profile stored as JSON, refusing unknown settings (a typo is
+    /// an error, not a silently ignored option) and profiles from a newer
+    /// version, then [`Profile::check`]s it. Settings left out take their
+    /// defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error`] of kind `Config`.
+    ///
+    /// ```
+    /// use user_import::{Mode, Profile};
+    /// let p = Profile::from_json(r#"{"version": 1, "mode": "create_only"}"#)?;
+    /// assert_eq!(p.mode, Mode::CreateOnly);
+    /// assert!(Profile::from_json(r#"{"mdoe": "create_only"}"#).is_err());
+    /// assert_eq!(Profile::from_json(&Profile::default().to_json())?, Profile::default());
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn from_json(text: &str) -> Result<Profile, crate::Error> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| crate::Error::config(format!("the profile is not valid JSON: {e}")))?;
+        match value.get("version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v > u64::from(PROFILE_VERSION) => {
+                return Err(crate::Error::config(format!(
+                    "the profile is version {v}, made by a newer version of the library (this one reads version {PROFILE_VERSION})"
+                )));
+            }
+            // Version 1 is the first: nothing to migrate yet.
+            _ => {}
+        }
+        let profile: Profile = serde_json::from_value(value)
+            .map_err(|e| crate::Error::config(format!("the profile is not usable: {e}")))?;
+        profile.check()?;
+        Ok(profile)
+    }
+
+    /// The profile as pretty-printed JSON (every setting, so it documents itself).
+    ///
+    /// ```
+    /// assert!(user_import::Profile::default().to_json().contains("\"batch_size\": 1000"));
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The columns of a users file for this profile: S4's columns, then the
+    /// other standard fields the profile requires or maps, then its custom
+    /// attributes; each under the header the mapping gives it, if any.
+    fn template_columns(&self) -> Vec<(String, Option<Field>, Option<&crate::CustomAttribute>)> {
+        use crate::schema::Column;
+        const S4: [Field; 11] = [
+            Field::UserId,
+            Field::Tenant,
+            Field::FirstName,
+            Field::LastName,
+            Field::Email,
+            Field::Enabled,
+            Field::ReportsTo,
+            Field::Roles,
+            Field::TaskNotification,
+            Field::Transaction,
+            Field::NotifyIfNewUser,
+        ];
+        let header_of = |target: &Column, default: &str| {
+            self.mapping
+                .iter()
+                .find(|(_, t)| *t == target)
+                .map_or_else(|| default.to_owned(), |(h, _)| h.to_owned())
+        };
+        let mut cols = Vec::new();
+        for &f in Field::ALL {
+            let wanted = S4.contains(&f)
+                || self.required.contains(&f)
+                || self.mapping.iter().any(|(_, t)| *t == Column::Field(f));
+            if wanted {
+                cols.push((header_of(&Column::Field(f), f.header()), Some(f), None));
+            }
+        }
+        for a in &self.custom {
+            cols.push((
+                header_of(&Column::Custom(a.name.clone()), &a.name),
+                None,
+                Some(a),
+            ));
+        }
+        cols
+    }
+
+    /// A users file to download and fill in (S1, S3: "download the example
+    /// file"): the profile's headers and one example row, formula-safe.
+    /// Validating it with the same profile gives no error.
+    ///
+    /// ```
+    /// let t = user_import::Profile::default().template();
+    /// assert!(t.starts_with("userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,"));
+    /// let v = user_import::Importer::new("t").validate(t.as_bytes(), None);
+    /// assert!(!v.has_errors());
+    /// ```
+    pub fn template(&self) -> String {
+        use crate::schema::AttributeKind;
+        let cols = self.template_columns();
+        let example = |f: Field| -> &'static str {
+            match f {
+                Field::UserId => "jdoe",
+                Field::FirstName => "John",
+                Field::LastName => "Doe",
+                Field::Email => "john.doe@example.com",
+                Field::Enabled | Field::Sso => "true",
+                Field::Roles => "Tester",
+                Field::TaskNotification => "Email",
+                Field::NotifyIfNewUser => "false",
+                Field::Location => "Headquarters",
+                Field::DepartmentId => "Sales",
+                Field::GroupName => "Readers",
+                Field::Permissions => "Products Read",
+                _ => "",
+            }
+        };
+        let mut w = crate::report::csv_out::SafeWriter::new(Vec::new());
+        let header: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
+        let row: Vec<String> = cols
+            .iter()
+            .map(|(_, f, a)| match (f, a) {
+                (Some(f), _) => example(*f).to_owned(),
+                (_, Some(a)) => match &a.kind {
+                    AttributeKind::Bool => "false".to_owned(),
+                    AttributeKind::OneOf(options) => options.first().cloned().unwrap_or_default(),
+                    AttributeKind::List { separator } => format!("one{separator}two"),
+                    _ => "example".to_owned(),
+                },
+                _ => String::new(),
+            })
+            .collect();
+        // Writing to a Vec cannot fail.
+        let _ = w.row(header);
+        let _ = w.row(row.iter().map(String::as_str));
+        let bytes = w.into_inner();
+        String::from_utf8(bytes).unwrap_or_default()
     }
 }

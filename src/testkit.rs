@@ -605,10 +605,8 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
             Ok(t) => t,
             Err(e) => return self.fail(format!("begin failed: {e}")),
         };
-        if transactional {
-            if let Err(e) = self.store.rollback().await {
-                return self.fail(format!("rollback failed: {e}"));
-            }
+        if transactional && let Err(e) = self.store.rollback().await {
+            return self.fail(format!("rollback failed: {e}"));
         }
         let report = match importer.apply_async(&plan, self.store).await {
             Ok(r) => r,

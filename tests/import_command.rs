@@ -668,3 +668,73 @@ fn the_built_binary() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
 }
+
+/// `--profile`: a saved profile (here S2's: German headers, email as key)
+/// drives the import; options given on the command line override it; a
+/// broken profile is a usage error. `--template` prints the file to fill in.
+#[test]
+fn a_saved_profile_and_its_template() {
+    let dir = TempDir::new("profile");
+    let db = dir.path("users.db");
+    let profile = dir.write(
+        "s2.json",
+        r#"{
+            "version": 1,
+            "key": "email",
+            "required": ["email", "firstName", "lastName"],
+            "mapping": {"E-Mail-Adresse": {"field": "email"}, "Vorname": {"field": "firstName"}, "Nachname": {"field": "lastName"}},
+            "unknown_roles": "create"
+        }"#,
+    );
+    let template = import(&["--profile", &profile, "--template"]);
+    assert_eq!(template.status, 0, "{}", template.stderr);
+    assert!(
+        template
+            .stdout
+            .starts_with("userId,tenant,Vorname,Nachname,E-Mail-Adresse,"),
+        "{}",
+        template.stdout
+    );
+    let file = dir.write(
+        "mitarbeiter.csv",
+        "E-Mail-Adresse;Vorname;Nachname;roles\nanna@example.com;Anna;Berg;Tester\n",
+    );
+    let run = import_json(&db, &["--profile", &profile, &file], 0);
+    assert_eq!(run.summary()[0], 1);
+    // The email stands in for the missing user id.
+    assert_eq!(users(&db)[0].0, "anna@example.com");
+    // Update-only from the command line overrides the profile's upsert.
+    let other = dir.write(
+        "neu.csv",
+        "E-Mail-Adresse;Vorname;Nachname\nneu@example.com;Neu;Mann\n",
+    );
+    let run = import_json(
+        &db,
+        &["--profile", &profile, "--mode", "update-only", &other],
+        1,
+    );
+    assert_eq!(run.outcomes(), ["failed"]);
+    // A profile with a typo is refused before anything is read.
+    let broken = dir.write("broken.json", r#"{"mdoe": "mirror"}"#);
+    let run = import(&["--db", &db, "--profile", &broken, &file]);
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("mdoe"), "{}", run.stderr);
+}
+
+/// Workbooks and zips, when the library is built with `xlsx` and `zip`.
+#[cfg(all(feature = "xlsx", feature = "zip"))]
+#[test]
+fn workbooks_and_zips() {
+    let dir = TempDir::new("formats");
+    let db = dir.path("users.db");
+    let run = import_json(&db, &["--on-error", "skip-invalid", &data("users.zip")], 0);
+    assert_eq!(run.summary()[0], 3, "{}", run.stdout);
+    let run = import_json(&db, &["--on-error", "skip-invalid", &data("users.xlsx")], 1);
+    let json = run.json();
+    let failed: Vec<u64> = rows(&json)
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .map(|r| r["line"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(failed, [5], "the sheet's row number: {}", run.stdout);
+}

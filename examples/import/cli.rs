@@ -36,7 +36,16 @@ Options:
   --errors PATH             write the error CSV of failed rows
   --export PATH             after the run (or alone, with no FILE), write every
                             user of the tenant as a users CSV in the canonical format
+  --profile PATH            a saved import profile (JSON: mapping, key, required
+                            fields, custom attributes, policies); the options
+                            above override it where given
+  --template                print the users file to fill in for the profile
   -h, --help                print this help
+
+FILE is a .csv/.txt (delimiter and encoding detected), or, when the command
+is built with the library's features `xlsx` / `zip`
+(cargo run --release --features xlsx,zip --example import -- ...), an Excel
+workbook or a zip holding one .csv/.txt.
 
 Exit status: 0 every row succeeded (warnings allowed); 1 the file was rejected,
 a row failed, or the database failed during the import; 2 usage error, or a
@@ -60,9 +69,11 @@ struct Options {
     db: PathBuf,
     tenant: String,
     dry_run: bool,
-    mode: Mode,
-    on_error: ErrorPolicy,
-    unknown_roles: RolePolicy,
+    mode: Option<Mode>,
+    on_error: Option<ErrorPolicy>,
+    unknown_roles: Option<RolePolicy>,
+    profile: Option<PathBuf>,
+    template: bool,
     grantable: Option<Vec<String>>,
     acting: Option<String>,
     max_deletes: Option<u64>,
@@ -79,10 +90,11 @@ impl Default for Options {
             db: PathBuf::from("users.db"),
             tenant: "default".into(),
             dry_run: false,
-            mode: Mode::Upsert,
-            on_error: ErrorPolicy::RejectFile,
-            // S4: "roles are inserted as necessary".
-            unknown_roles: RolePolicy::Create,
+            mode: None,
+            on_error: None,
+            unknown_roles: None,
+            profile: None,
+            template: false,
             grantable: None,
             acting: None,
             max_deletes: None,
@@ -131,7 +143,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                 }
             }
             "--mode" => {
-                o.mode = match value()?.as_str() {
+                o.mode = Some(match value()?.as_str() {
                     "upsert" => Mode::Upsert,
                     "create-only" => Mode::CreateOnly,
                     "update-only" => Mode::UpdateOnly,
@@ -141,10 +153,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                             "--mode {v}: expected upsert, create-only, update-only or mirror"
                         ));
                     }
-                }
+                })
             }
             "--on-error" => {
-                o.on_error = match value()?.as_str() {
+                o.on_error = Some(match value()?.as_str() {
                     "reject-file" => ErrorPolicy::RejectFile,
                     "skip-invalid" => ErrorPolicy::SkipInvalid,
                     v => {
@@ -152,11 +164,11 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                             "--on-error {v}: expected reject-file or skip-invalid"
                         ));
                     }
-                }
+                })
             }
             "--unknown-roles" => {
                 let v = value()?;
-                o.unknown_roles = match v.split_once(':') {
+                o.unknown_roles = Some(match v.split_once(':') {
                     None if v == "reject" => RolePolicy::Reject,
                     None if v == "create" => RolePolicy::Create,
                     Some(("fallback", role)) if !role.trim().is_empty() => {
@@ -167,7 +179,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                             "--unknown-roles {v}: expected reject, create or fallback:ROLE"
                         ));
                     }
-                }
+                })
             }
             "--grantable" => {
                 let roles = value()?;
@@ -202,14 +214,21 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                 }
             }
             "--errors" => o.errors = Some(PathBuf::from(value()?)),
+            "--profile" => o.profile = Some(PathBuf::from(value()?)),
+            "--template" => o.template = true,
             "--export" => o.export = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown option {name}")),
         }
-        if inline.is_some() && matches!(name.as_str(), "--dry-run" | "-h" | "--help" | "--") {
+        if inline.is_some()
+            && matches!(
+                name.as_str(),
+                "--dry-run" | "--template" | "-h" | "--help" | "--"
+            )
+        {
             return Err(format!("{name} takes no value"));
         }
     }
-    if !o.help && o.file.is_none() {
+    if !o.help && !o.template && o.file.is_none() {
         if o.dry_run || o.errors.is_some() {
             return Err("--dry-run and --errors need a FILE to import".into());
         }
@@ -220,18 +239,42 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     Ok(o)
 }
 
-fn importer(o: &Options) -> Importer {
-    let mut profile = Profile::default();
-    profile.mode = o.mode;
-    profile.on_error = o.on_error;
-    profile.unknown_roles = o.unknown_roles.clone();
-    profile.guards.grantable_roles = o.grantable.clone();
-    profile.guards.max_deletes = o.max_deletes;
+/// The importer: the saved profile (or the command's defaults), with the
+/// options given on the command line on top.
+fn importer(o: &Options) -> Result<Importer, String> {
+    let mut profile = match &o.profile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
+            Profile::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => {
+            let mut p = Profile::default();
+            // S4: "roles are inserted as necessary".
+            p.unknown_roles = RolePolicy::Create;
+            p
+        }
+    };
+    if let Some(mode) = o.mode {
+        profile.mode = mode;
+    }
+    if let Some(on_error) = o.on_error {
+        profile.on_error = on_error;
+    }
+    if let Some(roles) = &o.unknown_roles {
+        profile.unknown_roles = roles.clone();
+    }
+    if o.grantable.is_some() {
+        profile.guards.grantable_roles = o.grantable.clone();
+    }
+    if o.max_deletes.is_some() {
+        profile.guards.max_deletes = o.max_deletes;
+    }
     let importer = Importer::with_profile(o.tenant.trim(), profile);
-    match &o.acting {
+    Ok(match &o.acting {
         Some(id) => importer.acting_user(id.trim()),
         None => importer,
-    }
+    })
 }
 
 /// Reads and validates the file; `Err` when it cannot be read at all. (A file
@@ -292,7 +335,17 @@ pub fn run(
         let _ = out.write_all(USAGE.as_bytes());
         return EXIT_OK;
     }
-    let importer = importer(&o);
+    let importer = match importer(&o) {
+        Ok(i) => i,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    if o.template {
+        let _ = out.write_all(importer.profile().template().as_bytes());
+        return EXIT_OK;
+    }
 
     // Read the file before opening the database: an unreadable file changes nothing.
     let source = match &o.file {

@@ -15,6 +15,7 @@ use crate::issue::{Code, Issue};
 /// assert_eq!(v.input().encoding, Encoding::Utf8Bom);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Encoding {
@@ -26,6 +27,10 @@ pub enum Encoding {
     Utf16Le,
     /// UTF-16 big-endian with a byte order mark.
     Utf16Be,
+    /// Windows-1252 (older Excel "CSV" exports in Western Europe and the
+    /// Americas; a superset of Latin-1 as browsers read it). Never detected:
+    /// chosen in `Profile::encoding`.
+    Windows1252,
 }
 
 impl Encoding {
@@ -40,6 +45,7 @@ impl Encoding {
             Encoding::Utf8Bom => "UTF-8 (BOM)",
             Encoding::Utf16Le => "UTF-16LE",
             Encoding::Utf16Be => "UTF-16BE",
+            Encoding::Windows1252 => "Windows-1252",
         }
     }
 }
@@ -87,6 +93,11 @@ pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Result<(Cow<'_, [u8]>,
             Cow::Borrowed(bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes)),
             encoding,
         )),
+        Encoding::Windows1252 => {
+            let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
+            out.extend(bytes.iter().map(|&b| windows_1252(b)));
+            Ok((Cow::Owned(out.into_bytes()), encoding))
+        }
         Encoding::Utf16Le | Encoding::Utf16Be => {
             let body = bytes.get(2..).unwrap_or(&[]);
             if body.len() % 2 != 0 {
@@ -131,6 +142,25 @@ pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Result<(Cow<'_, [u8]>,
     }
 }
 
+/// One byte of Windows-1252 as a character, following the WHATWG Encoding
+/// Standard (0x80–0x9F are the typographic characters Windows puts there; the
+/// five bytes it leaves undefined map to the C1 controls of the same value).
+/// Twenty-seven entries do not justify a dependency; `tests/encodings.rs`
+/// checks all 256 bytes against `encoding_rs`.
+pub(crate) fn windows_1252(b: u8) -> char {
+    const HIGH: [char; 32] = [
+        '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}',
+        '\u{2021}', '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}',
+        '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}',
+        '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}',
+        '\u{9D}', '\u{017E}', '\u{0178}',
+    ];
+    match b {
+        0x80..=0x9F => HIGH[usize::from(b - 0x80)],
+        _ => char::from(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +171,15 @@ mod tests {
             v.extend_from_slice(&u.to_le_bytes());
         }
         v
+    }
+
+    #[test]
+    fn windows_1252_matches_encoding_rs_for_every_byte() {
+        for b in 0..=255u8 {
+            let byte = [b];
+            let (want, _, _) = encoding_rs::WINDOWS_1252.decode(&byte);
+            assert_eq!(Some(windows_1252(b)), want.chars().next(), "byte {b:#04x}");
+        }
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! Reading: encodings, delimiters, limits, the header, and raw rows.
 
+#[cfg(feature = "zip")]
+mod archive;
 mod encoding;
 pub(crate) mod header;
+#[cfg(feature = "xlsx")]
+mod sheet;
+pub(crate) mod source;
 pub(crate) mod tokenize;
 
-use std::borrow::Cow;
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +32,7 @@ use tokenize::{Record, Tokenizer};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Limits {
     /// Bytes in the whole file. Default 256 MiB.
@@ -155,6 +159,11 @@ impl Delimiter {
 pub enum Format {
     /// Delimited text.
     Csv,
+    /// An Excel workbook (feature `xlsx`); `InputInfo::part` names the sheet.
+    Xlsx,
+    /// A zip file holding one `.csv` / `.txt` (feature `zip`);
+    /// `InputInfo::part` names it.
+    Zip,
 }
 
 impl Format {
@@ -166,6 +175,8 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+            Format::Zip => "zip",
         }
     }
 }
@@ -186,6 +197,9 @@ pub struct InputInfo {
     pub encoding: Encoding,
     /// The delimiter used (never [`Delimiter::Auto`] once a header was read).
     pub delimiter: Delimiter,
+    /// The zip member or the workbook sheet that was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
 }
 
 /// Reads a whole source into memory, stopping as soon as it holds more than
@@ -287,25 +301,34 @@ pub(crate) fn detect_delimiter(
     .suggest("name the delimiter explicitly"))
 }
 
-/// The raw rows of a delimited file, as text cells with their line numbers;
-/// used to write back failed rows with their original columns.
+/// The raw rows of a file, as text cells with their line numbers (the
+/// lines the reports use: a sheet's row numbers for a workbook); used to
+/// write back failed rows with their original columns.
 pub(crate) struct RawRows<'a> {
-    data: Cow<'a, [u8]>,
+    decoded: source::Decoded<'a>,
     delimiter: u8,
 }
 
 impl<'a> RawRows<'a> {
-    pub fn new(source: &'a [u8], info: &InputInfo) -> Option<RawRows<'a>> {
-        let (data, _) = decode(source, info.encoding).ok()?;
+    pub fn new(source: &'a [u8], info: &InputInfo, limits: &Limits) -> Option<RawRows<'a>> {
+        let encoding = match info.format {
+            Format::Xlsx => None,
+            _ => Some(info.encoding),
+        };
+        let sheet = match info.format {
+            Format::Xlsx => info.part.as_deref(),
+            _ => None,
+        };
+        let decoded = source::decode_source(source, None, encoding, sheet, limits).ok()?;
         Some(RawRows {
-            data,
+            decoded,
             delimiter: info.delimiter.byte().unwrap_or(b','),
         })
     }
 
     /// Calls `each(line, cells)` for every record (header included).
     pub fn for_each(&self, mut each: impl FnMut(u64, &[String])) {
-        let data: &[u8] = &self.data;
+        let data: &[u8] = &self.decoded.text;
         let mut t = Tokenizer::new(data, self.delimiter, usize::MAX, usize::MAX);
         let mut rec = Record::default();
         let mut cells = Vec::new();
@@ -322,16 +345,11 @@ impl<'a> RawRows<'a> {
                 };
                 cells.push(String::from_utf8_lossy(bytes).into_owned());
             }
-            each(rec.line, &cells);
+            each(self.decoded.line(rec.line), &cells);
         }
     }
 }
 
 pub(crate) fn delimiter_from_byte(b: u8) -> Delimiter {
     Delimiter::from_byte(b)
-}
-
-/// The file's encoding, from its byte order mark.
-pub(crate) fn encoding_of(bytes: &[u8]) -> Result<Encoding, Issue> {
-    encoding::sniff(bytes)
 }

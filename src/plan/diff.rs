@@ -144,10 +144,10 @@ pub(crate) fn for_create(row: User, fallback_id: Option<&str>) -> User {
             b.put_custom(k.to_owned(), v);
         }
     }
-    if row.user_id().is_none() {
-        if let Some(id) = fallback_id {
-            b.put(Field::UserId, id);
-        }
+    if row.user_id().is_none()
+        && let Some(id) = fallback_id
+    {
+        b.put(Field::UserId, id);
     }
     if row.value(Field::Enabled).is_none() {
         b.put(Field::Enabled, "true");

@@ -141,6 +141,8 @@ pub struct Plan {
     pub(crate) key: KeyField,
     pub(crate) on_error: ErrorPolicy,
     pub(crate) batch_size: usize,
+    #[serde(default)]
+    pub(crate) limits: crate::Limits,
     pub(crate) rows: Vec<PlannedRow>,
     pub(crate) ops: Vec<Op>,
     pub(crate) notices: Vec<Notice>,
@@ -796,12 +798,13 @@ impl Planner {
         // user to another email (or deletes them): the handover is ordered
         // (release first) and checked when the plan is finished.
         let mut email_from: Option<u32> = None;
-        if let (Some(a), Some(b)) = (by_id, by_email) {
-            if !same(a.user_id(), b.user_id()) {
-                match self.releaser(b.user_id(), email) {
-                    Some(j) if key_field == Field::UserId => email_from = Some(j as u32),
-                    _ => {
-                        let issue = Issue::error(
+        if let (Some(a), Some(b)) = (by_id, by_email)
+            && !same(a.user_id(), b.user_id())
+        {
+            match self.releaser(b.user_id(), email) {
+                Some(j) if key_field == Field::UserId => email_from = Some(j as u32),
+                _ => {
+                    let issue = Issue::error(
                             Code::IdentityConflict,
                             format!(
                                 "userId {:?} and email {:?} belong to two different users ({:?} has this email)",
@@ -812,8 +815,7 @@ impl Planner {
                         )
                         .column(email_col)
                         .value(email);
-                        return self.row_error(i, issue);
-                    }
+                    return self.row_error(i, issue);
                 }
             }
         }
@@ -828,40 +830,40 @@ impl Planner {
                     .value(row.user.user_id().unwrap_or(""));
                     return self.row_error(i, issue);
                 }
-                if let (Some(t), Some(id)) = (by_email, row.user.user_id()) {
-                    if !same(t.user_id(), id) {
-                        let issue = Issue::error(
-                            Code::IdentityConflict,
-                            format!(
-                                "the user with this email has userId {:?}; a user id cannot be changed",
-                                crate::printable(t.user_id())
-                            ),
-                        )
-                        .column(id_col)
-                        .value(id);
-                        return self.row_error(i, issue);
-                    }
+                if let (Some(t), Some(id)) = (by_email, row.user.user_id())
+                    && !same(t.user_id(), id)
+                {
+                    let issue = Issue::error(
+                        Code::IdentityConflict,
+                        format!(
+                            "the user with this email has userId {:?}; a user id cannot be changed",
+                            crate::printable(t.user_id())
+                        ),
+                    )
+                    .column(id_col)
+                    .value(id);
+                    return self.row_error(i, issue);
                 }
                 by_email
             }
             _ => {
                 if row.user.user_id().is_some() {
-                    if by_id.is_none() {
-                        if let Some(b) = by_email {
-                            match self.releaser(b.user_id(), email) {
-                                Some(j) => email_from = Some(j as u32),
-                                None => {
-                                    let issue = Issue::error(
-                                        Code::EmailTaken,
-                                        format!(
-                                            "the email is already used by user {:?}",
-                                            crate::printable(b.user_id()),
-                                        ),
-                                    )
-                                    .column(email_col)
-                                    .value(email);
-                                    return self.row_error(i, issue);
-                                }
+                    if by_id.is_none()
+                        && let Some(b) = by_email
+                    {
+                        match self.releaser(b.user_id(), email) {
+                            Some(j) => email_from = Some(j as u32),
+                            None => {
+                                let issue = Issue::error(
+                                    Code::EmailTaken,
+                                    format!(
+                                        "the email is already used by user {:?}",
+                                        crate::printable(b.user_id()),
+                                    ),
+                                )
+                                .column(email_col)
+                                .value(email);
+                                return self.row_error(i, issue);
                             }
                         }
                     }
@@ -932,19 +934,18 @@ impl Planner {
             .roles()
             .filter(|r| !current_roles.iter().any(|c| same(c, r)))
             .collect();
-        if let Some(grantable) = &self.profile.guards.grantable_roles {
-            if let Some(bad) = granted
+        if let Some(grantable) = &self.profile.guards.grantable_roles
+            && let Some(bad) = granted
                 .iter()
                 .find(|r| !grantable.iter().any(|g| same(g, r)))
-            {
-                let issue = Issue::error(
-                    Code::RoleNotGrantable,
-                    "this import may not grant this role",
-                )
-                .column(self.column(Field::Roles))
-                .value(bad);
-                return self.row_error(i, issue);
-            }
+        {
+            let issue = Issue::error(
+                Code::RoleNotGrantable,
+                "this import may not grant this role",
+            )
+            .column(self.column(Field::Roles))
+            .value(bad);
+            return self.row_error(i, issue);
         }
         match target {
             None => {
@@ -981,17 +982,17 @@ impl Planner {
                     self.plan_issues.push(w.at(line));
                 }
                 // The acting administrator cannot lock themselves out.
-                if self.acting.as_deref().is_some_and(|a| same(a, t.user_id())) {
-                    if let Some(reason) = self.lockout(t, &changes) {
-                        let issue = Issue::error(Code::SelfLockout, reason).column(self.column(
-                            if reason.contains("role") {
-                                Field::Roles
-                            } else {
-                                Field::Enabled
-                            },
-                        ));
-                        return self.row_error(i, issue);
-                    }
+                if self.acting.as_deref().is_some_and(|a| same(a, t.user_id()))
+                    && let Some(reason) = self.lockout(t, &changes)
+                {
+                    let issue = Issue::error(Code::SelfLockout, reason).column(self.column(
+                        if reason.contains("role") {
+                            Field::Roles
+                        } else {
+                            Field::Enabled
+                        },
+                    ));
+                    return self.row_error(i, issue);
                 }
                 let user_id = t.user_id().to_owned();
                 if changes.is_empty() {

@@ -324,23 +324,22 @@ fn guards(p: &Planner, file_issues: &mut Vec<Issue>) {
     let removals = removals(p);
     let guards = &p.profile.guards;
     let mut tripped = None;
-    if let Some(max) = guards.max_deletes {
-        if removals > max {
-            tripped = Some(format!(
-                "the plan deletes or disables {removals} users, more than the limit of {max}"
-            ));
-        }
+    if let Some(max) = guards.max_deletes
+        && removals > max
+    {
+        tripped = Some(format!(
+            "the plan deletes or disables {removals} users, more than the limit of {max}"
+        ));
     }
-    if let (Some(share), Some(size)) = (guards.max_delete_share, p.directory_size) {
-        if removals >= guards.min_removals_for_share
-            && size > 0
-            && removals as f64 > share * size as f64
-        {
-            tripped.get_or_insert(format!(
-                "the plan deletes or disables {removals} of {size} users, more than {:.0}%",
-                share * 100.0
-            ));
-        }
+    if let (Some(share), Some(size)) = (guards.max_delete_share, p.directory_size)
+        && removals >= guards.min_removals_for_share
+        && size > 0
+        && removals as f64 > share * size as f64
+    {
+        tripped.get_or_insert(format!(
+            "the plan deletes or disables {removals} of {size} users, more than {:.0}%",
+            share * 100.0
+        ));
     }
     if let Some(message) = tripped {
         if guards.override_guards {
@@ -554,6 +553,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         key,
         on_error: p.profile.on_error,
         batch_size: p.profile.batch_size.max(1),
+        limits: p.profile.limits,
         rows,
         ops,
         notices,

@@ -75,6 +75,14 @@ impl<W: Write> SafeWriter<W> {
     pub fn finish(mut self) -> Result<(), Error> {
         self.inner.flush().map_err(Error::io)
     }
+
+    /// The underlying writer, flushed.
+    pub fn into_inner(self) -> W
+    where
+        W: Default,
+    {
+        self.inner.into_inner().unwrap_or_default()
+    }
 }
 
 /// Writes the header of `source` plus `line` and `error`, then each failed
@@ -82,12 +90,13 @@ impl<W: Write> SafeWriter<W> {
 pub(crate) fn write_error_rows(
     source: &[u8],
     info: &InputInfo,
+    limits: &crate::Limits,
     failed: impl Iterator<Item = (u64, String)>,
     out: impl Write,
 ) -> Result<(), Error> {
     let mut w = SafeWriter::new(out);
     let mut failed = failed.peekable();
-    let Some(raw) = RawRows::new(source, info) else {
+    let Some(raw) = RawRows::new(source, info, limits) else {
         return w.finish();
     };
     let mut result = Ok(());

@@ -182,6 +182,8 @@ pub struct Report {
     pub notices: Vec<Notice>,
     #[serde(skip)]
     pub(crate) columns: Vec<String>,
+    #[serde(skip)]
+    pub(crate) limits: crate::Limits,
 }
 
 impl Report {
@@ -284,7 +286,7 @@ impl Report {
                     .collect();
                 (r.line, msgs.join("; "))
             });
-        csv_out::write_error_rows(source, &self.input, failed, out)
+        csv_out::write_error_rows(source, &self.input, &self.limits, failed, out)
     }
 }
 
@@ -438,6 +440,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
         directory,
         notices,
         columns: plan.columns.clone(),
+        limits: plan.limits,
     }
 }
 

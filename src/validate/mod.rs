@@ -5,8 +5,6 @@ mod email;
 pub(crate) mod file;
 pub(crate) mod row;
 
-use std::borrow::Cow;
-
 use serde::Serialize;
 
 pub use email::EmailPolicy;
@@ -14,7 +12,7 @@ pub use email::EmailPolicy;
 use crate::catalog::Catalog;
 use crate::input::header::{self, Header};
 use crate::input::tokenize::{Problem, Record, Tokenizer, unescape};
-use crate::input::{self, Encoding, Format, InputInfo};
+use crate::input::{self, Encoding, Format, InputInfo, source};
 use crate::issue::{Code, Issue, Severity, sort_issues};
 use crate::profile::Profile;
 use crate::record::{Action, User, UserBuilder};
@@ -313,7 +311,13 @@ impl Validation {
                 .map(error_text);
             (r.line, msgs.collect::<Vec<_>>().join("; "))
         });
-        crate::report::csv_out::write_error_rows(source, &self.input, failed, out)
+        crate::report::csv_out::write_error_rows(
+            source,
+            &self.input,
+            &self.profile.limits,
+            failed,
+            out,
+        )
     }
 }
 
@@ -366,6 +370,7 @@ pub(crate) fn run(
             format: Format::Csv,
             encoding: Encoding::Utf8,
             delimiter: profile.delimiter,
+            part: None,
         },
         tenant: tenant.to_owned(),
         columns: Vec::new(),
@@ -374,9 +379,23 @@ pub(crate) fn run(
         row_issues: Vec::new(),
         profile: profile.clone(),
     };
-    let header = read_rows(&mut v, profile, tenant, catalog, bytes, name);
+    let mut lines = None;
+    let header = read_rows(&mut v, profile, tenant, catalog, bytes, name, &mut lines);
     if let Some(header) = header.filter(|_| !v.file_error() && !v.rows.is_empty()) {
         file_checks(&mut v, profile, &header);
+    }
+    if let Some(map) = lines {
+        // A workbook: report the sheet's row numbers.
+        let line = |l: u64| match map.binary_search_by_key(&l, |e| e.0) {
+            Ok(i) => map[i].1,
+            Err(i) => map.get(i).or(map.last()).map_or(l, |e| e.1),
+        };
+        for r in &mut v.rows {
+            r.line = line(r.line);
+        }
+        for i in v.row_issues.iter_mut().chain(&mut v.file_issues) {
+            i.line = i.line.map(line);
+        }
     }
     sort_issues(&mut v.file_issues, &v.columns);
     sort_issues(&mut v.row_issues, &v.columns);
@@ -390,6 +409,7 @@ fn read_rows(
     catalog: Option<&Catalog>,
     bytes: &[u8],
     name: Option<&str>,
+    lines: &mut Option<Vec<(u64, u64)>>,
 ) -> Option<Header> {
     let limits = profile.limits;
     if bytes.len() as u64 > limits.file_bytes {
@@ -403,22 +423,25 @@ fn read_rows(
         ));
         return None;
     }
-    let encoding = match input::encoding_of(bytes) {
-        Ok(e) => e,
+    let decoded = match source::decode_source(
+        bytes,
+        name,
+        profile.encoding,
+        profile.sheet.as_deref(),
+        &limits,
+    ) {
+        Ok(d) => d,
         Err(issue) => {
             v.file_issues.push(issue);
             return None;
         }
     };
-    v.input.encoding = encoding;
-    let data: Cow<'_, [u8]> = match input::decode(bytes, encoding) {
-        Ok((d, _)) => d,
-        Err(issue) => {
-            v.file_issues.push(issue);
-            return None;
-        }
-    };
-    let data: &[u8] = &data;
+    v.input.format = decoded.format;
+    v.input.encoding = decoded.encoding;
+    v.input.part = decoded.part.clone();
+    *lines = decoded.lines.clone();
+    let name = decoded.name.as_deref();
+    let data: &[u8] = &decoded.text;
     if data.iter().all(|b| b.is_ascii_whitespace()) {
         v.file_issues
             .push(Issue::error(Code::FileEmpty, "file is empty"));
@@ -568,7 +591,7 @@ fn read_rows(
                         Issue::error(
                             Code::InvalidEncoding,
                             format!(
-                                "not valid UTF-8 (byte {} of the cell); save the file as UTF-8",
+                                "not valid UTF-8 (byte {} of the cell); save the file as UTF-8, or read it as Windows-1252 if it came from an older Excel",
                                 e.valid_up_to() + 1
                             ),
                         )

@@ -111,21 +111,22 @@ impl RowChecker<'_> {
                 false
             }),
         };
-        if let Some(t) = self.cell(cells, Field::Tenant) {
-            if !t.is_empty() && !same(t, self.tenant) {
-                sink.push(
-                    Issue::error(
-                        Code::TenantMismatch,
-                        format!(
-                            "the row is for tenant {:?}, but this import is for tenant {:?}",
-                            crate::printable(t),
-                            self.tenant
-                        ),
-                    )
-                    .column(self.col(Field::Tenant))
-                    .value(t),
-                );
-            }
+        if let Some(t) = self.cell(cells, Field::Tenant)
+            && !t.is_empty()
+            && !same(t, self.tenant)
+        {
+            sink.push(
+                Issue::error(
+                    Code::TenantMismatch,
+                    format!(
+                        "the row is for tenant {:?}, but this import is for tenant {:?}",
+                        crate::printable(t),
+                        self.tenant
+                    ),
+                )
+                .column(self.col(Field::Tenant))
+                .value(t),
+            );
         }
 
         let key = p.key.field();
@@ -218,14 +219,13 @@ impl RowChecker<'_> {
         if let (Some(id), Some(m)) = (
             self.cell(cells, Field::UserId).filter(|v| !v.is_empty()),
             self.cell(cells, Field::ReportsTo).filter(|v| !v.is_empty()),
-        ) {
-            if same(id, m) {
-                sink.push(
-                    Issue::error(Code::ReportsToCycle, "a user cannot report to themselves")
-                        .column(self.col(Field::ReportsTo))
-                        .value(m),
-                );
-            }
+        ) && same(id, m)
+        {
+            sink.push(
+                Issue::error(Code::ReportsToCycle, "a user cannot report to themselves")
+                    .column(self.col(Field::ReportsTo))
+                    .value(m),
+            );
         }
         self.custom(cells, builder, sink);
         RowOut {

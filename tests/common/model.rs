@@ -136,11 +136,12 @@ pub fn model(dir: &[DirUser], rows: &[Row]) -> Vec<Planned> {
     loop {
         let mut changed = false;
         for i in 0..rows.len() {
-            if let Some(j) = dep[i] {
-                if out[i] != Planned::Fail && !matches!(out[j], Planned::Update | Planned::Delete) {
-                    out[i] = Planned::Fail;
-                    changed = true;
-                }
+            if let Some(j) = dep[i]
+                && out[i] != Planned::Fail
+                && !matches!(out[j], Planned::Update | Planned::Delete)
+            {
+                out[i] = Planned::Fail;
+                changed = true;
             }
         }
         if !changed {
