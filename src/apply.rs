@@ -64,6 +64,13 @@ impl Default for Progress {
 }
 
 /// A progress callback; `Break` cancels.
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// let mut stop_at_100: Box<user_import::OnProgress<'_>> =
+///     Box::new(|p| if p.ops_done >= 100 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) });
+/// assert!(stop_at_100(&user_import::Progress::default()).is_continue());
+/// ```
 pub type OnProgress<'a> = dyn FnMut(&Progress) -> ControlFlow<()> + Send + 'a;
 
 fn planning_progress(p: &Planner) -> Progress {

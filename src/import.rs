@@ -283,6 +283,21 @@ impl Importer {
     /// # Errors
     ///
     /// [`Error`] when the store fails or the callback cancels.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), user_import::Error> {
+    /// let importer = user_import::Importer::new("t");
+    /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
+    /// let mut seen = 0;
+    /// let plan = importer
+    ///     .plan_async_with_progress(v, &mut user_import::InMemoryStore::new(), &mut |_| {
+    ///         seen += 1;
+    ///         std::ops::ControlFlow::Continue(())
+    ///     })
+    ///     .await?;
+    /// assert_eq!((plan.ops().len(), seen), (1, 1));
+    /// # Ok(()) }
+    /// ```
     pub async fn plan_async_with_progress<S: AsyncUserStore + ?Sized>(
         &self,
         validation: Validation,
@@ -353,6 +368,16 @@ impl Importer {
     /// # Errors
     ///
     /// As [`Importer::apply`].
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), user_import::Error> {
+    /// let importer = user_import::Importer::new("t");
+    /// let mut store = user_import::InMemoryStore::new();
+    /// let plan = importer.plan_async(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store).await?;
+    /// let report = importer.apply_async(&plan, &mut store).await?;
+    /// assert_eq!(report.summary.added, 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn apply_async<S: AsyncUserStore + ?Sized>(
         &self,
         plan: &Plan,
@@ -366,6 +391,18 @@ impl Importer {
     /// # Errors
     ///
     /// As [`Importer::apply`].
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), user_import::Error> {
+    /// let importer = user_import::Importer::new("t");
+    /// let mut store = user_import::InMemoryStore::new();
+    /// let plan = importer.plan_async(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store).await?;
+    /// let report = importer
+    ///     .apply_async_with_progress(&plan, &mut store, &mut |_| std::ops::ControlFlow::Break(()))
+    ///     .await?;
+    /// assert!(report.cancelled);
+    /// # Ok(()) }
+    /// ```
     pub async fn apply_async_with_progress<S: AsyncUserStore + ?Sized>(
         &self,
         plan: &Plan,
@@ -403,6 +440,14 @@ impl Importer {
     /// # Errors
     ///
     /// As [`Importer::run`].
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), user_import::Error> {
+    /// let mut store = user_import::InMemoryStore::new();
+    /// let report = user_import::Importer::new("t").run_async(b"userId,email\na,a@x.io\n", None, &mut store).await?;
+    /// assert_eq!(report.summary.added, 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn run_async<S: AsyncUserStore + ?Sized>(
         &self,
         bytes: &[u8],
@@ -462,6 +507,15 @@ impl Importer {
     /// # Errors
     ///
     /// As [`Importer::export`].
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), user_import::Error> {
+    /// let mut out = Vec::new();
+    /// let n = user_import::Importer::new("t").export_async(&mut user_import::InMemoryStore::new(), &mut out).await?;
+    /// assert_eq!(n, 0);
+    /// assert!(out.starts_with(b"userId,tenant,"));
+    /// # Ok(()) }
+    /// ```
     pub async fn export_async<S: AsyncUserStore + ?Sized>(
         &self,
         store: &mut S,

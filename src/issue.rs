@@ -64,6 +64,10 @@ macro_rules! codes {
 
         impl Code {
             /// Every code, in declaration order.
+            ///
+            /// ```
+            /// assert!(user_import::Code::ALL.contains(&user_import::Code::Conflict));
+            /// ```
             pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
 
             /// The code's snake_case name.

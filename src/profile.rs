@@ -189,6 +189,10 @@ impl Guards {
 }
 
 /// Current version of the [`Profile`] format.
+///
+/// ```
+/// assert_eq!(user_import::Profile::default().version, user_import::PROFILE_VERSION);
+/// ```
 pub const PROFILE_VERSION: u32 = 1;
 
 /// Everything about an import that can be stored and re-run: the column

@@ -26,6 +26,10 @@ macro_rules! fields {
 
         impl Field {
             /// Every field, in canonical column order (the order of an export).
+            ///
+            /// ```
+            /// assert_eq!(user_import::Field::ALL[0], user_import::Field::UserId);
+            /// ```
             pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
 
             /// The canonical header (S4's column name).

@@ -152,11 +152,19 @@ impl<S: UserStore + Send> AsyncUserStore for Blocking<S> {
 /// # Errors
 ///
 /// The first [`Failure`].
+///
+/// ```
+/// user_import::testkit::conformance(user_import::InMemoryStore::new).unwrap();
+/// ```
 pub fn conformance<S: UserStore + Send>(mut make: impl FnMut() -> S) -> Result<(), Failure> {
     block_on(conformance_async(move || Blocking(make())))
 }
 
 /// The scenarios, by name.
+///
+/// ```
+/// assert!(user_import::testkit::SCENARIOS.contains(&"stale_version_gives_conflict"));
+/// ```
 pub const SCENARIOS: &[&str] = &[
     "fetch_present_and_absent",
     "case_insensitive_matching",
@@ -175,6 +183,11 @@ pub const SCENARIOS: &[&str] = &[
 /// # Errors
 ///
 /// The first [`Failure`].
+///
+/// ```
+/// use user_import::{InMemoryStore, testkit};
+/// testkit::block_on(testkit::conformance_async(InMemoryStore::new)).unwrap();
+/// ```
 pub async fn conformance_async<S: AsyncUserStore>(
     mut make: impl FnMut() -> S,
 ) -> Result<(), Failure> {
@@ -190,6 +203,11 @@ pub async fn conformance_async<S: AsyncUserStore>(
 /// # Errors
 ///
 /// A [`Failure`] naming what broke the contract; an unknown name is a failure too.
+///
+/// ```
+/// use user_import::{InMemoryStore, testkit};
+/// testkit::block_on(testkit::run_scenario("tenant_isolation", &mut InMemoryStore::new())).unwrap();
+/// ```
 pub async fn run_scenario<S: AsyncUserStore>(
     name: &'static str,
     store: &mut S,

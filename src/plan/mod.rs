@@ -165,11 +165,27 @@ impl Plan {
     }
 
     /// How the file was read.
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
+    /// assert_eq!(plan.input().format, user_import::Format::Csv);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
     pub fn input(&self) -> &InputInfo {
         &self.input
     }
 
     /// One entry per input row, in file order.
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
+    /// assert_eq!(plan.rows().len(), 2);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
     pub fn rows(&self) -> &[PlannedRow] {
         &self.rows
     }
@@ -177,26 +193,66 @@ impl Plan {
     /// The operations, in the order they must be applied: role creations,
     /// creates (managers before their reports), updates, deletes (reports
     /// before their managers).
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
+    /// assert!(matches!(plan.ops()[0], user_import::Op::Create { .. }));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
     pub fn ops(&self) -> &[Op] {
         &self.ops
     }
 
     /// Welcome notices for the users the plan creates.
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
+    /// assert!(plan.notices().is_empty());
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
     pub fn notices(&self) -> &[Notice] {
         &self.notices
     }
 
     /// File-level issues (header, limits, guards).
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
+    /// assert_eq!(plan.file_issues()[0].code, user_import::Code::FileRejected);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
     pub fn file_issues(&self) -> &[Issue] {
         &self.file_issues
     }
 
     /// The issues of the row on `line`.
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
+    /// assert_eq!(plan.row_issues(3)[0].code, user_import::Code::InvalidEmail);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
     pub fn row_issues(&self, line: u64) -> &[Issue] {
         issues_of_line(&self.row_issues, line)
     }
 
     /// Every issue: file-level first, then by line.
+    ///
+    /// ```
+    /// # let importer = user_import::Importer::new("acme");
+    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
+    /// assert_eq!(plan.issues().count(), 2);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
     pub fn issues(&self) -> impl Iterator<Item = &Issue> + '_ {
         self.file_issues.iter().chain(&self.row_issues)
     }
@@ -231,6 +287,13 @@ impl Plan {
 }
 
 /// What the [`Planner`] needs next.
+///
+/// ```
+/// use user_import::{Importer, Planner, Request};
+/// let importer = Importer::new("acme");
+/// let mut planner = Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+/// assert_eq!(planner.poll(), Some(Request::Catalog { tenant: "acme".into() }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Request {
@@ -259,6 +322,16 @@ pub enum Request {
 }
 
 /// The answer to a [`Request`].
+///
+/// ```
+/// use user_import::{Catalog, Importer, Planner, Request, Response};
+/// let importer = Importer::new("acme");
+/// let mut planner = Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+/// planner.poll();
+/// planner.respond(Response::Catalog(Catalog::new()))?;
+/// assert!(matches!(planner.poll(), Some(Request::Fetch(_))));
+/// # Ok::<(), user_import::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Response {
@@ -356,6 +429,12 @@ pub struct Planner {
 
 impl Planner {
     /// A planner for `validation` under `importer`'s profile, tenant and acting user.
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let planner = user_import::Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// assert_eq!(planner.progress(), (0, 1));
+    /// ```
     pub fn new(importer: &Importer, validation: Validation) -> Planner {
         let mut v = validation;
         let n = v.rows.len();
@@ -414,6 +493,12 @@ impl Planner {
     }
 
     /// The next request, or `None` when planning is complete.
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let mut planner = user_import::Planner::new(&importer, importer.validate(b"", None));
+    /// assert_eq!(planner.poll(), None, "an empty file needs nothing from the directory");
+    /// ```
     pub fn poll(&mut self) -> Option<Request> {
         if let Some(r) = &self.asked {
             return Some(r.clone());
@@ -469,6 +554,15 @@ impl Planner {
     /// # Errors
     ///
     /// [`Error`] (kind `Plan`) when the answer does not fit the request.
+    ///
+    /// ```
+    /// use user_import::{Importer, Planner, Response};
+    /// let importer = Importer::new("t");
+    /// let mut planner = Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// planner.poll();
+    /// // The first request is for the catalog: a count does not answer it.
+    /// assert!(planner.respond(Response::Count(0)).is_err());
+    /// ```
     pub fn respond(&mut self, response: Response) -> Result<(), Error> {
         let Some(asked) = self.asked.take() else {
             return Err(Error::plan("an answer was given, but nothing was asked"));
@@ -1171,6 +1265,12 @@ impl Planner {
     }
 
     /// The finished plan.
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let plan = user_import::Planner::new(&importer, importer.validate(b"", None)).finish();
+    /// assert!(plan.is_blocked(), "an empty file is refused");
+    /// ```
     pub fn finish(self) -> Plan {
         order::finish(self)
     }

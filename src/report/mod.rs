@@ -85,6 +85,17 @@ pub struct RowReport {
 }
 
 /// A change to a user the file does not name (mirror mode).
+///
+/// ```
+/// use user_import::{Field, Importer, InMemoryStore, Mode, Outcome, Profile, User};
+/// let mut store = InMemoryStore::new();
+/// store.insert("t", User::builder().set(Field::UserId, "gone").set(Field::Email, "gone@x.io").build());
+/// let mut p = Profile::default();
+/// p.mode = Mode::Mirror;
+/// let report = Importer::with_profile("t", p).run(b"userId,email\na,a@x.io\n", None, &mut store)?;
+/// assert_eq!((report.directory[0].user_id.as_str(), report.directory[0].outcome), ("gone", Outcome::Updated));
+/// # Ok::<(), user_import::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DirectoryChange {

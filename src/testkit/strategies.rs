@@ -26,6 +26,10 @@ use crate::record::User;
 use crate::schema::Field;
 
 /// The header of generated files (S4's columns).
+///
+/// ```
+/// assert_eq!(user_import::testkit::strategies::HEADER[0], "userId");
+/// ```
 pub const HEADER: [&str; 11] = [
     "userId",
     "tenant",
@@ -41,9 +45,22 @@ pub const HEADER: [&str; 11] = [
 ];
 
 /// Roles used by generated rows and directories.
+///
+/// ```
+/// assert!(user_import::testkit::strategies::ROLES.contains(&"Admin"));
+/// ```
 pub const ROLES: [&str; 5] = ["Admin", "Manager", "Tester", "Reviewer", "Staff"];
 
 /// One generated row, as cells under [`HEADER`].
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use user_import::testkit::strategies::*;
+/// let mut runner = TestRunner::deterministic();
+/// let file = valid_file(3).new_tree(&mut runner).unwrap().current();
+/// assert_eq!(file.rows[0].cells.len(), HEADER.len());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GenRow {
@@ -52,6 +69,15 @@ pub struct GenRow {
 }
 
 /// A generated users file for tenant `default`: one physical line per row.
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use user_import::testkit::strategies::*;
+/// let mut runner = TestRunner::deterministic();
+/// let file = valid_file(3).new_tree(&mut runner).unwrap().current();
+/// assert!(file.text.starts_with("userId,tenant,"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GeneratedFile {
@@ -62,6 +88,11 @@ pub struct GeneratedFile {
 }
 
 /// A defect [`file_with_defect`] can put into a file.
+///
+/// ```
+/// use user_import::testkit::strategies::Defect;
+/// assert_eq!(Defect::DuplicateKey.code(), user_import::Code::DuplicateKey);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Defect {
@@ -95,6 +126,10 @@ pub enum Defect {
 
 impl Defect {
     /// Every defect.
+    ///
+    /// ```
+    /// assert_eq!(user_import::testkit::strategies::Defect::ALL.len(), 13);
+    /// ```
     pub const ALL: [Defect; 13] = [
         Defect::MissingEmail,
         Defect::InvalidEmail,
@@ -136,6 +171,15 @@ impl Defect {
 
 /// A file with one defect, and the errors validation must report:
 /// `(line, code)` in report order.
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use user_import::testkit::strategies::*;
+/// let mut runner = TestRunner::deterministic();
+/// let f = file_with_defect(4).new_tree(&mut runner).unwrap().current();
+/// assert_eq!(f.expected[0].1, f.defect.code());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DefectiveFile {
@@ -168,6 +212,15 @@ fn render(rows: &[GenRow]) -> String {
 
 /// A display name: ASCII, accents, apostrophes, commas, quotes, and
 /// formula-like text, never blank.
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use user_import::testkit::strategies::*;
+/// let mut runner = TestRunner::deterministic();
+/// let n = name().new_tree(&mut runner).unwrap().current();
+/// assert!(!n.trim().is_empty());
+/// ```
 pub fn name() -> impl Strategy<Value = String> {
     prop_oneof![
         "[A-Z][a-z]{1,8}",
@@ -186,6 +239,16 @@ pub fn name() -> impl Strategy<Value = String> {
 /// (emails in mixed case), names with quotes, commas, accents and
 /// formula-like text, roles, and `reportsTo` pointing at earlier rows (no
 /// cycles).
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use user_import::testkit::strategies::*;
+/// let mut runner = TestRunner::deterministic();
+/// let f = valid_file(5).new_tree(&mut runner).unwrap().current();
+/// let v = user_import::Importer::new("default").validate(f.text.as_bytes(), None);
+/// assert!(!v.has_errors());
+/// ```
 pub fn valid_file(max_rows: usize) -> impl Strategy<Value = GeneratedFile> {
     let row = (
         name(),
@@ -242,6 +305,16 @@ pub fn valid_file(max_rows: usize) -> impl Strategy<Value = GeneratedFile> {
 
 /// A valid file of 2 to `max_rows` rows with one [`Defect`], and the errors
 /// it must produce.
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use user_import::testkit::strategies::*;
+/// let mut runner = TestRunner::deterministic();
+/// let f = file_with_defect(5).new_tree(&mut runner).unwrap().current();
+/// let v = user_import::Importer::new("default").validate(f.text.as_bytes(), None);
+/// assert!(v.has_errors());
+/// ```
 pub fn file_with_defect(max_rows: usize) -> impl Strategy<Value = DefectiveFile> {
     (
         valid_file(max_rows.max(2)),
@@ -316,6 +389,16 @@ fn inject(
 /// A directory state: up to `max_users` users with distinct ids and emails
 /// (ids `user0`… overlap those of [`valid_file`], so files and directories
 /// meet), roles from [`ROLES`], some locked fields.
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use user_import::testkit::strategies::*;
+/// let mut runner = TestRunner::deterministic();
+/// let d = directory(5).new_tree(&mut runner).unwrap().current();
+/// let store = user_import::InMemoryStore::from_directory("default", &d);
+/// assert!(store.len("default") <= 5);
+/// ```
 pub fn directory(max_users: usize) -> impl Strategy<Value = Directory> {
     let user = (
         0..(max_users.max(1) * 2),
