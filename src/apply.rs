@@ -89,13 +89,17 @@ pub(crate) fn plan_sync<S: UserStore + ?Sized>(
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
 ) -> Result<Plan, Error> {
-    while let Some(request) = planner.poll() {
+    loop {
+        let progress = planning_progress(&planner);
+        let Some(request) = planner.poll() else {
+            break;
+        };
         let response = match request {
             Request::Catalog { tenant } => {
                 Response::Catalog(store.catalog(&tenant).map_err(Error::store)?)
             }
             Request::Fetch(f) => {
-                if on_progress(&planning_progress(&planner)).is_break() {
+                if on_progress(&progress).is_break() {
                     return Err(Error::cancelled());
                 }
                 Response::Users(store.fetch(&f).map_err(Error::store)?)
@@ -106,7 +110,7 @@ pub(crate) fn plan_sync<S: UserStore + ?Sized>(
                 limit,
             } => Response::Users(
                 store
-                    .scan(&tenant, after.as_deref(), limit)
+                    .scan(tenant, after.as_deref(), *limit)
                     .map_err(Error::store)?,
             ),
             Request::Count { tenant } => {
@@ -124,16 +128,20 @@ pub(crate) async fn plan_async<S: AsyncUserStore + ?Sized>(
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
 ) -> Result<Plan, Error> {
-    while let Some(request) = planner.poll() {
+    loop {
+        let progress = planning_progress(&planner);
+        let Some(request) = planner.poll() else {
+            break;
+        };
         let response = match request {
             Request::Catalog { tenant } => {
-                Response::Catalog(store.catalog(&tenant).await.map_err(Error::store)?)
+                Response::Catalog(store.catalog(tenant).await.map_err(Error::store)?)
             }
             Request::Fetch(f) => {
-                if on_progress(&planning_progress(&planner)).is_break() {
+                if on_progress(&progress).is_break() {
                     return Err(Error::cancelled());
                 }
-                Response::Users(store.fetch(&f).await.map_err(Error::store)?)
+                Response::Users(store.fetch(f).await.map_err(Error::store)?)
             }
             Request::Scan {
                 tenant,
@@ -141,12 +149,12 @@ pub(crate) async fn plan_async<S: AsyncUserStore + ?Sized>(
                 limit,
             } => Response::Users(
                 store
-                    .scan(&tenant, after.as_deref(), limit)
+                    .scan(tenant, after.as_deref(), *limit)
                     .await
                     .map_err(Error::store)?,
             ),
             Request::Count { tenant } => {
-                Response::Count(store.count(&tenant).await.map_err(Error::store)?)
+                Response::Count(store.count(tenant).await.map_err(Error::store)?)
             }
         };
         planner.respond(response)?;

@@ -2,6 +2,8 @@
 //! ours) and as the reference the conformance kit checks against.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+type Fast = foldhash::fast::RandomState;
 use std::convert::Infallible;
 use std::future::{Future, ready};
 
@@ -33,18 +35,21 @@ pub struct Calls {
 
 #[derive(Debug, Clone)]
 struct Tenant {
-    users: BTreeMap<String, ExistingUser>,
-    emails: HashMap<String, String>,
-    reports: HashMap<String, BTreeSet<String>>,
+    users: HashMap<String, ExistingUser, Fast>,
+    /// The normalized user ids, in order (for `scan`).
+    order: BTreeSet<String>,
+    emails: HashMap<String, String, Fast>,
+    reports: HashMap<String, BTreeSet<String>, Fast>,
     catalog: Catalog,
 }
 
 impl Default for Tenant {
     fn default() -> Tenant {
         Tenant {
-            users: BTreeMap::new(),
-            emails: HashMap::new(),
-            reports: HashMap::new(),
+            users: HashMap::default(),
+            order: BTreeSet::new(),
+            emails: HashMap::default(),
+            reports: HashMap::default(),
             // Roles are checked (and created on demand) by default, as in S4.
             catalog: Catalog::new().roles(Vec::<String>::new()),
         }
@@ -54,6 +59,7 @@ impl Default for Tenant {
 impl Tenant {
     fn unindex(&mut self, id: &str) -> Option<ExistingUser> {
         let old = self.users.remove(id)?;
+        self.order.remove(id);
         if let Some(e) = old.user.email() {
             self.emails.remove(&normalize(e));
         }
@@ -75,6 +81,7 @@ impl Tenant {
                 .or_default()
                 .insert(id.clone());
         }
+        self.order.insert(id.clone());
         self.users.insert(id, user);
     }
 
@@ -313,7 +320,7 @@ impl InMemoryStore {
         self.tenants
             .get(&normalize(tenant))
             .into_iter()
-            .flat_map(|t| t.users.values())
+            .flat_map(|t| t.order.iter().filter_map(|id| t.users.get(id)))
     }
 
     /// Number of users of the tenant.
@@ -362,15 +369,15 @@ impl InMemoryStore {
         let Some(t) = self.tenants.get(&normalize(&request.tenant)) else {
             return Vec::new();
         };
-        let mut ids: BTreeSet<&str> = BTreeSet::new();
+        let mut ids: Vec<&str> = Vec::with_capacity(request.user_ids.len() + request.emails.len());
         for id in &request.user_ids {
             if let Some((k, _)) = t.users.get_key_value(id) {
-                ids.insert(k);
+                ids.push(k);
             }
         }
         for e in &request.emails {
             if let Some(id) = t.emails.get(e) {
-                ids.insert(id);
+                ids.push(id);
             }
         }
         for m in &request.managers {
@@ -378,7 +385,10 @@ impl InMemoryStore {
                 ids.extend(set.iter().map(String::as_str));
             }
         }
+        let mut seen: std::collections::HashSet<&str, Fast> =
+            std::collections::HashSet::with_capacity_and_hasher(ids.len(), Fast::default());
         ids.into_iter()
+            .filter(|id| seen.insert(id))
             .filter_map(|id| t.users.get(id).cloned())
             .collect()
     }
@@ -393,10 +403,10 @@ impl InMemoryStore {
             Some(a) => Bound::Excluded(a.to_owned()),
             None => Bound::Unbounded,
         };
-        t.users
+        t.order
             .range((lower, Bound::Unbounded))
             .take(limit)
-            .map(|(_, u)| u.clone())
+            .filter_map(|id| t.users.get(id).cloned())
             .collect()
     }
 

@@ -270,8 +270,11 @@ impl UserBuilder {
     /// assert_eq!(b.build().get(user_import::Field::FirstName), Some("Ann"));
     /// ```
     pub fn put(&mut self, field: Field, value: &str) -> &mut UserBuilder {
-        let value = value.trim();
+        let value = trim(value);
         if let Some(sep) = field.list_separator() {
+            if is_canonical_list(value, sep) {
+                return self.put_canonical(field, value);
+            }
             let mut items: Vec<&str> = value
                 .split(sep)
                 .map(str::trim)
@@ -398,6 +401,19 @@ impl UserBuilder {
     }
 }
 
+/// Whether a list is already in canonical form: items without surrounding
+/// spaces, none empty, strictly ascending (so sorted and without repeats).
+fn is_canonical_list(value: &str, sep: char) -> bool {
+    let mut prev: Option<&str> = None;
+    for item in value.split(sep) {
+        if item.is_empty() || trim(item).len() != item.len() || prev.is_some_and(|p| p >= item) {
+            return false;
+        }
+        prev = Some(item);
+    }
+    true
+}
+
 fn canonical_scalar(field: Field, value: &str) -> &str {
     if field.is_bool() {
         return match parse_bool(value) {
@@ -450,6 +466,18 @@ pub(crate) fn parse_task_notification(value: &str) -> Option<&'static str> {
     }
 }
 
+/// `str::trim`, with a fast path for the common case of a value that starts
+/// and ends with a visible ASCII character (no Unicode table lookups).
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(&f), Some(&l)) if f > b' ' && f < 0x80 && l > b' ' && l < 0x80 => s,
+        (None, _) => s,
+        _ => s.trim(),
+    }
+}
+
 /// The normalization used to match keys, emails, roles and references — one
 /// policy, applied the same way to the file and to the directory: surrounding
 /// whitespace removed, then lower-cased (ASCII fast path, full Unicode
@@ -461,7 +489,7 @@ pub(crate) fn parse_task_notification(value: &str) -> Option<&'static str> {
 /// assert_eq!(normalize("ÉLODIE"), "élodie");
 /// ```
 pub fn normalize(value: &str) -> String {
-    let v = value.trim();
+    let v = trim(value);
     if v.is_ascii() {
         v.to_ascii_lowercase()
     } else {
@@ -471,7 +499,7 @@ pub fn normalize(value: &str) -> String {
 
 /// `normalize(a) == normalize(b)`, without allocating for ASCII.
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
+    let (a, b) = (trim(a), trim(b));
     if a.is_ascii() && b.is_ascii() {
         a.eq_ignore_ascii_case(b)
     } else {

@@ -142,8 +142,38 @@ impl Field {
 
     /// Index among [`Field::ATTRIBUTES`], for the compact user layout.
     pub(crate) fn slot(self) -> Option<usize> {
-        Field::ATTRIBUTES.iter().position(|&f| f == self)
+        const NONE: u8 = u8::MAX;
+        // By declaration order (`Field::ALL`); checked by a unit test.
+        const SLOTS: [u8; Field::ALL.len()] =
+            [0, NONE, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, NONE, NONE];
+        match SLOTS[self.index()] {
+            NONE => None,
+            s => Some(usize::from(s)),
+        }
     }
+
+    /// Position in [`Field::ALL`] (the declaration order).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `fold_header(cell) == folded`, without allocating (the hot path checks
+/// every row against the header this way).
+pub(crate) fn folds_to(cell: &str, folded: &str) -> bool {
+    let mut want = folded.chars();
+    let kept = cell
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '.' | '\t') && !c.is_whitespace());
+    for c in kept {
+        for l in c.to_lowercase() {
+            if want.next() != Some(l) {
+                return false;
+            }
+        }
+    }
+    want.next().is_none()
 }
 
 impl fmt::Display for Field {
@@ -489,6 +519,33 @@ mod tests {
                 assert!(seen.insert((*a).to_owned()), "alias {a} used twice");
             }
         }
+    }
+
+    #[test]
+    fn slots_and_indexes_follow_the_declaration_order() {
+        for (i, &f) in Field::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i);
+            assert_eq!(
+                f.slot(),
+                Field::ATTRIBUTES.iter().position(|&a| a == f),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn folds_to_agrees_with_fold_header() {
+        for (cell, folded) in [
+            ("First Name", "firstname"),
+            ("E-MAIL", "email"),
+            ("\u{feff}userId", "userid"),
+            ("İx", "i̇x"),
+        ] {
+            assert!(folds_to(cell, folded), "{cell}");
+            assert_eq!(fold_header(cell), folded);
+        }
+        assert!(!folds_to("email2", "email"));
+        assert!(!folds_to("emai", "email"));
     }
 
     #[test]

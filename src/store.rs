@@ -77,7 +77,8 @@ impl ExistingUser {
 /// `user_ids`, OR whose email is in `emails`, OR who reports to a user in
 /// `managers`. All values are normalized (see [`crate::normalize`]); the store
 /// must compare them with its own values normalized the same way (trimmed,
-/// lower-cased).
+/// lower-cased). A list may name a value more than once; each user is
+/// returned once.
 ///
 /// ```
 /// let f = user_import::Fetch::new("acme");

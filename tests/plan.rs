@@ -577,3 +577,37 @@ fn a_fallback_role_that_does_not_exist_is_an_error_not_a_broken_user() {
     assert!(p.row_issues(2)[0].is_error());
     assert!(p.ops().is_empty());
 }
+
+#[test]
+fn email_key_files_can_create_a_manager_and_their_reports() {
+    let mut store = store_with(&[]);
+    let mut p = Profile::default();
+    p.key = KeyField::Email;
+    p.required = vec![Field::Email];
+    p.batch_size = 1; // the manager's row is planned in an earlier batch
+    let plan = plan_with(
+        p,
+        "email,userId,reportsTo\nboss@x.io,boss,\nann@x.io,ann,boss\n",
+        &mut store,
+    );
+    assert_eq!(
+        planned(&plan),
+        [Planned::Create, Planned::Create],
+        "{:?}",
+        plan.issues().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_created_user_reporting_to_a_deleted_manager_stops_the_delete() {
+    let mut store = store_with(&[person("boss")]);
+    let mut p = Profile::default();
+    p.batch_size = 1;
+    let plan = plan_with(
+        p,
+        "userId,email,reportsTo,transaction\nnew,new@x.io,boss,\nboss,,,DELETE\n",
+        &mut store,
+    );
+    assert_eq!(planned(&plan), [Planned::Create, Planned::Fail]);
+    assert_eq!(codes(&plan, 3), [Code::HasReports]);
+}

@@ -71,7 +71,7 @@ impl Header {
 }
 
 pub(crate) fn field_index(field: Field) -> usize {
-    Field::ALL.iter().position(|&f| f == field).unwrap_or(0)
+    field.index()
 }
 
 /// Columns added by [`crate::Validation::write_error_csv`].

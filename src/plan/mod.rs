@@ -9,7 +9,7 @@
 mod diff;
 mod order;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,7 @@ use crate::profile::{ErrorPolicy, MirrorAction, Mode, Profile, RolePolicy};
 use crate::record::{Action, User, normalize, same};
 use crate::schema::{Field, KeyField};
 use crate::store::{Attribute, Change, ExistingUser, Fetch, Op};
-use crate::validate::file::KeyIndex;
+use crate::validate::file::{KeyIndex, key_hash};
 use crate::validate::{Row, Validation, issues_of_line};
 
 /// What the plan does with a row.
@@ -292,7 +292,7 @@ impl Plan {
 /// use user_import::{Importer, Planner, Request};
 /// let importer = Importer::new("acme");
 /// let mut planner = Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
-/// assert_eq!(planner.poll(), Some(Request::Catalog { tenant: "acme".into() }));
+/// assert_eq!(planner.poll(), Some(&Request::Catalog { tenant: "acme".into() }));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -413,8 +413,9 @@ pub struct Planner {
     catalog: Catalog,
     new_roles: BTreeMap<String, String>,
     ids: KeyIndex,
-    emails: KeyIndex,
-    managers: KeyIndex,
+    /// Built when first needed (mirror mode; deletes).
+    emails: Option<KeyIndex>,
+    managers: Option<KeyIndex>,
     cursor: usize,
     chunk_end: usize,
     disp: Vec<Disp>,
@@ -425,6 +426,8 @@ pub struct Planner {
     mirror_delete: Vec<(String, u64, Option<String>)>,
     mirror_kept_managers: std::collections::HashSet<String>,
     directory_size: Option<u64>,
+    /// The column of each field, by `Field::ALL` index.
+    column_names: Vec<String>,
 }
 
 impl Planner {
@@ -438,9 +441,10 @@ impl Planner {
     pub fn new(importer: &Importer, validation: Validation) -> Planner {
         let mut v = validation;
         let n = v.rows.len();
-        let ids = KeyIndex::build(&v.rows, Field::UserId, |_| true);
-        let emails = KeyIndex::build(&v.rows, Field::Email, |_| true);
-        let managers = KeyIndex::build(&v.rows, Field::ReportsTo, |r| r.action == Action::Upsert);
+        let ids = v
+            .ids
+            .take()
+            .unwrap_or_else(|| KeyIndex::build(&v.rows, Field::UserId, |_| true));
         // Reference checks are redone against the store's catalog.
         v.row_issues
             .retain(|i| !matches!(i.code, Code::UnknownRole | Code::UnknownReference));
@@ -466,8 +470,8 @@ impl Planner {
             catalog: Catalog::new(),
             new_roles: BTreeMap::new(),
             ids,
-            emails,
-            managers,
+            emails: None,
+            managers: None,
             cursor: 0,
             chunk_end: 0,
             disp: (0..n).map(|_| Disp::Pending).collect(),
@@ -478,7 +482,27 @@ impl Planner {
             mirror_delete: Vec::new(),
             mirror_kept_managers: Default::default(),
             directory_size: None,
+            column_names: Vec::new(),
         }
+        .with_column_names()
+    }
+
+    fn with_column_names(mut self) -> Planner {
+        self.column_names = Field::ALL
+            .iter()
+            .map(|&f| {
+                self.v
+                    .columns
+                    .iter()
+                    .find(|c| {
+                        Field::from_header(c) == Some(f)
+                            || self.profile.mapping.get(c) == Some(&crate::Column::Field(f))
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| f.header().to_owned())
+            })
+            .collect();
+        self
     }
 
     /// Rows planned so far, and the total.
@@ -499,9 +523,9 @@ impl Planner {
     /// let mut planner = user_import::Planner::new(&importer, importer.validate(b"", None));
     /// assert_eq!(planner.poll(), None, "an empty file needs nothing from the directory");
     /// ```
-    pub fn poll(&mut self) -> Option<Request> {
-        if let Some(r) = &self.asked {
-            return Some(r.clone());
+    pub fn poll(&mut self) -> Option<&Request> {
+        if self.asked.is_some() {
+            return self.asked.as_ref();
         }
         let request = loop {
             match self.stage {
@@ -545,8 +569,8 @@ impl Planner {
                 Stage::Done => return None,
             }
         };
-        self.asked = Some(request.clone());
-        Some(request)
+        self.asked = Some(request);
+        self.asked.as_ref()
     }
 
     /// Gives the answer to the last request.
@@ -598,16 +622,9 @@ impl Planner {
         self.profile.key.field()
     }
 
-    fn column(&self, f: Field) -> String {
-        self.v
-            .columns
-            .iter()
-            .find(|c| {
-                Field::from_header(c) == Some(f)
-                    || self.profile.mapping.get(c) == Some(&crate::Column::Field(f))
-            })
-            .cloned()
-            .unwrap_or_else(|| f.header().to_owned())
+    /// The column of `f` as written in the file (or its canonical header).
+    fn column(&self, f: Field) -> &str {
+        &self.column_names[crate::input::header::field_index(f)]
     }
 
     fn row_error(&mut self, i: usize, issue: Issue) {
@@ -623,9 +640,26 @@ impl Planner {
         let mut new_roles: BTreeMap<String, String> = BTreeMap::new();
         let mut issues = Vec::new();
         let mut failed = Vec::new();
-        let roles_col = self.column(Field::Roles);
+        let roles_col = self.column(Field::Roles).to_owned();
+        // Most rows name roles exactly as the catalog spells them: check
+        // that first, without allocating.
+        let exact: std::collections::HashSet<&str, foldhash::fast::RandomState> = self
+            .catalog
+            .roles
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let roles_checked = self.catalog.roles.is_some();
+        let others_checked = self.catalog.locations.is_some()
+            || self.catalog.departments.is_some()
+            || self.catalog.groups.is_some();
         for (i, row) in self.v.rows.iter_mut().enumerate() {
             if row.error || row.action != Action::Upsert {
+                continue;
+            }
+            let roles_fine = !roles_checked || row.user.roles().all(|r| exact.contains(r));
+            if roles_fine && !others_checked {
                 continue;
             }
             let mut rewrite: Option<Vec<String>> = None;
@@ -811,10 +845,8 @@ impl Planner {
                 }
             }
         }
-        for list in [&mut f.user_ids, &mut f.emails, &mut f.managers] {
-            list.sort_unstable();
-            list.dedup();
-        }
+        // Duplicates are allowed in a request (the contract says so); not
+        // removing them saves sorting strings for every batch.
         f
     }
 
@@ -824,26 +856,7 @@ impl Planner {
 
     /// Plans the rows of the current chunk with the users fetched for it.
     fn process_chunk(&mut self, users: Vec<ExistingUser>) {
-        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(users.len());
-        let mut by_email: HashMap<String, usize> = HashMap::with_capacity(users.len());
-        let mut reports: HashMap<String, Vec<String>> = HashMap::new();
-        for (i, u) in users.iter().enumerate() {
-            if let Some(id) = u.user.user_id() {
-                by_id.insert(normalize(id), i);
-            }
-            if let Some(e) = u.user.email() {
-                by_email.insert(normalize(e), i);
-            }
-            if let (Some(m), Some(id)) = (u.user.value(Field::ReportsTo), u.user.user_id()) {
-                reports.entry(normalize(m)).or_default().push(normalize(id));
-            }
-        }
-        let dir = Dir {
-            users: &users,
-            by_id,
-            by_email,
-            reports,
-        };
+        let dir = Dir::new(&users);
         let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
         for i in start..end {
             if self.v.rows[i].error {
@@ -867,16 +880,8 @@ impl Planner {
         row: &Row,
         dir: &'d Dir<'_>,
     ) -> (Option<&'d ExistingUser>, Option<&'d ExistingUser>) {
-        let by_id = row
-            .user
-            .value(Field::UserId)
-            .and_then(|v| dir.by_id.get(&normalize(v)))
-            .map(|&i| &dir.users[i]);
-        let by_email = row
-            .user
-            .value(Field::Email)
-            .and_then(|v| dir.by_email.get(&normalize(v)))
-            .map(|&i| &dir.users[i]);
+        let by_id = row.user.value(Field::UserId).and_then(|v| dir.by_id(v));
+        let by_email = row.user.value(Field::Email).and_then(|v| dir.by_email(v));
         (by_id, by_email)
     }
 
@@ -993,7 +998,7 @@ impl Planner {
         // The manager must exist, in the directory or in the file.
         let mut manager_row = None;
         if let Some(m) = row.user.value(Field::ReportsTo) {
-            let in_dir = dir.by_id.contains_key(&normalize(m));
+            let in_dir = dir.by_id(m).is_some();
             let in_file = self
                 .ids
                 .find(&self.v.rows, Field::UserId, m)
@@ -1050,7 +1055,7 @@ impl Planner {
                     fallback.as_deref(),
                 );
                 // Keep the key for the report.
-                self.v.rows[i].user = key_only(&user, self.profile.key);
+                self.v.rows[i].user = identity_only(&user);
                 self.disp[i] = Disp::Create {
                     user,
                     notify,
@@ -1061,7 +1066,7 @@ impl Planner {
             Some(t) => {
                 let mut warnings = Vec::new();
                 let changes = {
-                    let cols = |f: Field| self.column(f);
+                    let cols = |f: Field| self.column(f).to_owned();
                     diff::changes(
                         t,
                         &row.user,
@@ -1175,12 +1180,7 @@ impl Planner {
                 .column(key_col);
             return self.row_error(i, issue);
         }
-        let id = normalize(t.user_id());
-        let reports = dir
-            .reports
-            .get(&id)
-            .map(|r| r.iter().filter(|x| **x != id).cloned().collect())
-            .unwrap_or_default();
+        let reports = dir.reports_of(t.user_id());
         self.disp[i] = Disp::Delete {
             user_id: t.user_id().to_owned(),
             version: t.version,
@@ -1194,6 +1194,12 @@ impl Planner {
         if let Some(last) = users.last() {
             self.mirror_after = Some(normalize(last.user_id()));
         }
+        if self.emails.is_none() {
+            self.emails = Some(KeyIndex::build(&self.v.rows, Field::Email, |_| true));
+        }
+        let Some(emails) = self.emails.as_ref() else {
+            return;
+        };
         for u in users {
             let id = u.user_id();
             let rows: Vec<usize> = self
@@ -1203,7 +1209,7 @@ impl Planner {
                     u.user
                         .email()
                         .into_iter()
-                        .flat_map(|e| self.emails.find(&self.v.rows, Field::Email, e)),
+                        .flat_map(|e| emails.find(&self.v.rows, Field::Email, e)),
                 )
                 .collect();
             if !rows.is_empty() {
@@ -1276,20 +1282,82 @@ impl Planner {
     }
 }
 
-/// The users fetched for one chunk, indexed.
+/// The users fetched for one chunk, indexed by the hash of their normalized
+/// user id, email and manager (no string is allocated to look one up).
 struct Dir<'a> {
     users: &'a [ExistingUser],
-    by_id: HashMap<String, usize>,
-    by_email: HashMap<String, usize>,
-    reports: HashMap<String, Vec<String>>,
+    state: foldhash::fast::FixedState,
+    ids: Vec<(u64, u32)>,
+    emails: Vec<(u64, u32)>,
+    managers: Vec<(u64, u32)>,
 }
 
-/// A user holding only the key (what the report needs of a created row).
-fn key_only(user: &User, key: KeyField) -> User {
-    match user.value(key.field()) {
-        Some(k) => User::builder().set(key.field(), k).build(),
-        None => User::default(),
+impl<'a> Dir<'a> {
+    fn new(users: &'a [ExistingUser]) -> Dir<'a> {
+        let state = foldhash::fast::FixedState::with_seed(0x0d1c_7a11);
+        let index = |get: &dyn Fn(&'a User) -> Option<&'a str>| {
+            let mut v: Vec<(u64, u32)> = users
+                .iter()
+                .enumerate()
+                .filter_map(|(i, u)| Some((key_hash(&state, get(&u.user)?), i as u32)))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        Dir {
+            users,
+            ids: index(&|u| u.user_id()),
+            emails: index(&|u| u.email()),
+            managers: index(&|u| u.value(Field::ReportsTo)),
+            state,
+        }
     }
+
+    fn matches<'s>(
+        &'s self,
+        index: &'s [(u64, u32)],
+        value: &'s str,
+        get: fn(&User) -> Option<&str>,
+    ) -> impl Iterator<Item = &'a ExistingUser> + 's {
+        let h = key_hash(&self.state, value);
+        let start = index.partition_point(|e| e.0 < h);
+        let users = self.users;
+        index[start..]
+            .iter()
+            .take_while(move |e| e.0 == h)
+            .map(move |e| &users[e.1 as usize])
+            .filter(move |u| get(&u.user).is_some_and(|v| same(v, value)))
+    }
+
+    fn by_id(&self, id: &str) -> Option<&'a ExistingUser> {
+        self.matches(&self.ids, id, User::user_id).next()
+    }
+
+    fn by_email(&self, email: &str) -> Option<&'a ExistingUser> {
+        self.matches(&self.emails, email, User::email).next()
+    }
+
+    /// The normalized ids of the users who report to `id` (not `id` itself).
+    fn reports_of(&self, id: &str) -> Vec<String> {
+        self.matches(&self.managers, id, |u| u.value(Field::ReportsTo))
+            .filter_map(|u| u.user.user_id())
+            .filter(|r| !same(r, id))
+            .map(normalize)
+            .collect()
+    }
+}
+
+/// What the rest of planning needs of a row whose user moved into a create
+/// op: the user id, the email (the key, for the report, and what other rows
+/// look the row up by) and the manager.
+fn identity_only(user: &User) -> User {
+    let mut b = User::builder();
+    for f in [Field::UserId, Field::Email, Field::ReportsTo] {
+        if let Some(v) = user.get(f) {
+            b.put_canonical(f, v);
+        }
+    }
+    b.build()
 }
 
 /// Policy checks shared with ordering.

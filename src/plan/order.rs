@@ -110,6 +110,13 @@ pub(super) fn finish(mut p: Planner) -> Plan {
             };
         }
     }
+    if p.managers.is_none() && p.disp.iter().any(|d| matches!(d, Disp::Delete { .. })) {
+        p.managers = Some(crate::validate::file::KeyIndex::build(
+            &p.v.rows,
+            Field::ReportsTo,
+            |r| r.action == crate::Action::Upsert,
+        ));
+    }
     let mut edges: Vec<Edge> = Vec::new();
     for i in 0..n {
         match &p.disp[i] {
@@ -191,7 +198,12 @@ fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
         }
     }
     // Rows of the file that will report to this user.
-    for r in p.managers.find(&p.v.rows, Field::ReportsTo, user_id) {
+    let reporters: Vec<usize> = p
+        .managers
+        .iter()
+        .flat_map(|m| m.find(&p.v.rows, Field::ReportsTo, user_id))
+        .collect();
+    for r in reporters {
         if r != i
             && matches!(
                 p.disp[r],

@@ -16,7 +16,7 @@ const MAX_NAMED: usize = 10;
 /// The hash of a value's normalized form (see [`normalize`]); allocation-free
 /// for ASCII values up to 256 bytes.
 pub(crate) fn key_hash(state: &foldhash::fast::FixedState, value: &str) -> u64 {
-    let v = value.trim();
+    let v = crate::record::trim(value);
     let mut h = state.build_hasher();
     if v.is_ascii() && v.len() <= 256 {
         let mut buf = [0u8; 256];
@@ -31,9 +31,9 @@ pub(crate) fn key_hash(state: &foldhash::fast::FixedState, value: &str) -> u64 {
 }
 
 /// Rows indexed by the normalized value of one field, sorted by hash.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyIndex {
-    state: foldhash::fast::FixedState,
+    seed: u64,
     entries: Vec<(u64, u32)>,
 }
 
@@ -41,7 +41,8 @@ impl KeyIndex {
     /// Indexes `rows` by `field`, for the rows `include` accepts and whose
     /// value is not blank.
     pub fn build(rows: &[Row], field: Field, include: impl Fn(&Row) -> bool) -> KeyIndex {
-        let state = foldhash::fast::FixedState::with_seed(0x005e_ed0f_u64 ^ field as u64);
+        let seed = 0x005e_ed0f_u64 ^ field as u64;
+        let state = foldhash::fast::FixedState::with_seed(seed);
         let mut entries: Vec<(u64, u32)> = rows
             .iter()
             .enumerate()
@@ -52,7 +53,7 @@ impl KeyIndex {
             })
             .collect();
         entries.sort_unstable();
-        KeyIndex { state, entries }
+        KeyIndex { seed, entries }
     }
 
     /// Rows whose value equals `value` (normalized).
@@ -62,7 +63,7 @@ impl KeyIndex {
         field: Field,
         value: &'a str,
     ) -> impl Iterator<Item = usize> + 'a {
-        let h = key_hash(&self.state, value);
+        let h = key_hash(&foldhash::fast::FixedState::with_seed(self.seed), value);
         let start = self.entries.partition_point(|e| e.0 < h);
         self.entries[start..]
             .iter()

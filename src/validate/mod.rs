@@ -16,7 +16,7 @@ use crate::input::{self, Encoding, Format, InputInfo, source};
 use crate::issue::{Code, Issue, Severity, sort_issues};
 use crate::profile::Profile;
 use crate::record::{Action, User, UserBuilder};
-use crate::schema::{Field, fold_header};
+use crate::schema::{Field, fold_header, folds_to};
 
 /// A data row of the file after validation.
 ///
@@ -83,6 +83,8 @@ pub struct Validation {
     /// Row issues, sorted by line.
     pub(crate) row_issues: Vec<Issue>,
     pub(crate) profile: Profile,
+    /// The rows indexed by user id, kept for planning.
+    pub(crate) ids: Option<file::KeyIndex>,
 }
 
 impl Serialize for Validation {
@@ -378,6 +380,7 @@ pub(crate) fn run(
         rows: Vec::new(),
         row_issues: Vec::new(),
         profile: profile.clone(),
+        ids: None,
     };
     let mut lines = None;
     let header = read_rows(&mut v, profile, tenant, catalog, bytes, name, &mut lines);
@@ -460,6 +463,7 @@ fn read_rows(
     };
     v.input.delimiter = input::delimiter_from_byte(delimiter);
 
+    let text = std::str::from_utf8(data).ok();
     let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
     let mut rec = Record::default();
     if !tok.next_record(&mut rec) {
@@ -578,6 +582,14 @@ fn read_rows(
         let mut cells = recycle(std::mem::take(&mut spare));
         let mut bad_encoding = false;
         for (col, s) in rec.fields.iter().enumerate().take(width) {
+            // A file that is valid UTF-8 as a whole needs no check per cell
+            // (the tokenizer splits at ASCII bytes, always char boundaries).
+            if let (false, Some(text)) = (s.escaped, text) {
+                if let Some(t) = text.get(s.start..s.end) {
+                    cells.push(Some(t));
+                    continue;
+                }
+            }
             let bytes = if s.escaped {
                 &owned[col][..]
             } else {
@@ -608,7 +620,7 @@ fn read_rows(
             && cells
                 .iter()
                 .zip(&folded_header)
-                .all(|(c, h)| c.is_some_and(|c| fold_header(c) == *h));
+                .all(|(c, h)| c.is_some_and(|c| folds_to(c, h)));
         let out = if structural || repeats_header {
             if repeats_header {
                 sink.push(Issue::error(
@@ -735,4 +747,5 @@ fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
         &reports_col,
         &mut v.row_issues,
     );
+    v.ids = Some(ids);
 }

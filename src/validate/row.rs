@@ -62,7 +62,7 @@ fn text_problem(v: &str) -> Option<(Code, &'static str)> {
 /// A cell as the checks see it: trimmed, and with the formula
 /// neutralization of the library's own CSV output undone.
 fn clean(v: &str) -> &str {
-    crate::report::restore_cell(v.trim())
+    crate::report::restore_cell(crate::record::trim(v))
 }
 
 fn too_long(v: &str, max: usize) -> bool {
