@@ -96,13 +96,13 @@ pub(crate) fn plan_sync<S: UserStore + ?Sized>(
         };
         let response = match request {
             Request::Catalog { tenant } => {
-                Response::Catalog(store.catalog(&tenant).map_err(Error::store)?)
+                Response::Catalog(store.catalog(tenant).map_err(Error::store)?)
             }
             Request::Fetch(f) => {
                 if on_progress(&progress).is_break() {
                     return Err(Error::cancelled());
                 }
-                Response::Users(store.fetch(&f).map_err(Error::store)?)
+                Response::Users(store.fetch(f).map_err(Error::store)?)
             }
             Request::Scan {
                 tenant,
@@ -114,7 +114,7 @@ pub(crate) fn plan_sync<S: UserStore + ?Sized>(
                     .map_err(Error::store)?,
             ),
             Request::Count { tenant } => {
-                Response::Count(store.count(&tenant).map_err(Error::store)?)
+                Response::Count(store.count(tenant).map_err(Error::store)?)
             }
         };
         planner.respond(response)?;

@@ -584,11 +584,11 @@ fn read_rows(
         for (col, s) in rec.fields.iter().enumerate().take(width) {
             // A file that is valid UTF-8 as a whole needs no check per cell
             // (the tokenizer splits at ASCII bytes, always char boundaries).
-            if let (false, Some(text)) = (s.escaped, text) {
-                if let Some(t) = text.get(s.start..s.end) {
-                    cells.push(Some(t));
-                    continue;
-                }
+            if let (false, Some(text)) = (s.escaped, text)
+                && let Some(t) = text.get(s.start..s.end)
+            {
+                cells.push(Some(t));
+                continue;
             }
             let bytes = if s.escaped {
                 &owned[col][..]
