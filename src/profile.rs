@@ -253,6 +253,11 @@ pub struct Profile {
     pub guards: Guards,
     /// Users fetched from and written to the store per call.
     pub batch_size: usize,
+    /// Threads that read and check a large file (over 1 MiB) in pieces.
+    /// Default 1: the library starts no thread unless asked; 2 (or the
+    /// machine's core count) reads a large file up to that many times faster.
+    /// The threads are scoped: they end before `validate` returns.
+    pub threads: usize,
 }
 
 impl Default for Profile {
@@ -277,6 +282,7 @@ impl Default for Profile {
             lists: ListPolicy::Replace,
             guards: Guards::default(),
             batch_size: 1000,
+            threads: 1,
         }
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct Record {
 pub(crate) struct Tokenizer<'a> {
     data: &'a [u8],
     pos: usize,
+    /// No record starts at or after this byte.
+    end: usize,
     line: u64,
     delimiter: u8,
     max_field: usize,
@@ -72,6 +74,7 @@ impl<'a> Tokenizer<'a> {
         Tokenizer {
             data,
             pos: 0,
+            end: data.len(),
             line: 1,
             delimiter,
             max_field,
@@ -80,12 +83,39 @@ impl<'a> Tokenizer<'a> {
         }
     }
 
+    /// Continues from byte `pos` (a record boundary), counting lines from `line`.
+    pub fn resume(&mut self, pos: usize, line: u64) {
+        self.pos = pos.min(self.data.len());
+        self.line = line;
+    }
+
+    /// Reads no record that starts at or after byte `end` (a record boundary).
+    pub fn stop_at(&mut self, end: usize) {
+        self.end = end.min(self.data.len());
+    }
+
+    /// The byte where the next record (or blank line) starts.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The line the tokenizer is on.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
     /// Skips blank lines, then reads the next record. Returns `false` at the
-    /// end of the input.
+    /// end of the input (or of the range set with [`Tokenizer::stop_at`]).
     pub fn next_record(&mut self, rec: &mut Record) -> bool {
         let data = self.data;
+        if self.pos >= self.end {
+            return false;
+        }
         // Skip blank lines (they are not records).
         loop {
+            if self.pos >= self.end {
+                return false;
+            }
             match data.get(self.pos) {
                 None => return false,
                 Some(b'\n') => {

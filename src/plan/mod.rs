@@ -350,8 +350,8 @@ enum Disp {
     Fail,
     Skip,
     Unchanged,
+    /// The row's user, taken from the row when the plan is built.
     Create {
-        user: User,
         notify: bool,
         /// The row creating this row's manager, when the manager is new.
         manager_row: Option<u32>,
@@ -1048,16 +1048,9 @@ impl Planner {
         }
         match target {
             None => {
-                let fallback = row.user.email().map(normalize);
+                // The user stays in the row until the plan is built.
                 let notify = row.notify;
-                let user = diff::for_create(
-                    std::mem::take(&mut self.v.rows[i].user),
-                    fallback.as_deref(),
-                );
-                // Keep the key for the report.
-                self.v.rows[i].user = identity_only(&user);
                 self.disp[i] = Disp::Create {
-                    user,
                     notify,
                     manager_row,
                     email_from,
@@ -1345,19 +1338,6 @@ impl<'a> Dir<'a> {
             .map(normalize)
             .collect()
     }
-}
-
-/// What the rest of planning needs of a row whose user moved into a create
-/// op: the user id, the email (the key, for the report, and what other rows
-/// look the row up by) and the manager.
-fn identity_only(user: &User) -> User {
-    let mut b = User::builder();
-    for f in [Field::UserId, Field::Email, Field::ReportsTo] {
-        if let Some(v) = user.get(f) {
-            b.put_canonical(f, v);
-        }
-    }
-    b.build()
 }
 
 /// Policy checks shared with ordering.

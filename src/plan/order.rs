@@ -368,11 +368,29 @@ fn guards(p: &Planner, file_issues: &mut Vec<Issue>) {
     }
 }
 
-/// An op with its sort key: (kind, normalized user id).
+/// An op with its kind (0 roles, 1 creates, 2 updates, 3 deletes), the
+/// first part of its sort key; the second is its normalized user id.
 struct Pending {
     rank: u8,
-    id: String,
     op: Op,
+}
+
+impl Pending {
+    fn id(&self) -> &str {
+        self.op.user_id().unwrap_or("")
+    }
+}
+
+/// Compares user ids as [`normalize`] would, without allocating for ASCII.
+fn cmp_ids(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        let (a, b) = (crate::record::trim(a), crate::record::trim(b));
+        a.bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    } else {
+        normalize(a).cmp(&normalize(b))
+    }
 }
 
 fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
@@ -380,22 +398,20 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let key = p.profile.key;
     let mut rows = Vec::with_capacity(n);
     let mut roles_needed: Vec<String> = Vec::new();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut op_of_row: HashMap<u32, usize> = HashMap::new();
+    let mut pending: Vec<Pending> = Vec::with_capacity(n);
+    let mut op_of_row: Vec<u32> = vec![u32::MAX; n];
     let mut notices = Vec::new();
     let mut failed = 0u64;
     let disp = std::mem::take(&mut p.disp);
     for (i, d) in disp.into_iter().enumerate() {
-        let row = &p.v.rows[i];
-        let line = Some(row.line);
-        let mut push = |pending: &mut Vec<Pending>, rank: u8, id: &str, op: Op| {
-            op_of_row.insert(i as u32, pending.len());
-            pending.push(Pending {
-                rank,
-                id: normalize(id),
-                op,
-            });
+        let row_key = p.v.rows[i].key(key).map(str::to_owned);
+        let row_line = p.v.rows[i].line;
+        let line = Some(row_line);
+        let mut push = |pending: &mut Vec<Pending>, rank: u8, op: Op| {
+            op_of_row[i] = pending.len() as u32;
+            pending.push(Pending { rank, op });
         };
+        let new_role = |r: &str| !p.new_roles.is_empty() && p.new_roles.contains_key(&normalize(r));
         let planned = match d {
             Disp::Pending | Disp::Skip => Planned::Skip,
             Disp::Fail => {
@@ -403,23 +419,21 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                 Planned::Fail
             }
             Disp::Unchanged => Planned::Unchanged,
-            Disp::Create { user, notify, .. } => {
-                roles_needed.extend(
-                    user.roles()
-                        .filter(|r| p.new_roles.contains_key(&normalize(r)))
-                        .map(str::to_owned),
-                );
-                let id = user.user_id().unwrap_or("").to_owned();
+            Disp::Create { notify, .. } => {
+                let taken = std::mem::take(&mut p.v.rows[i].user);
+                let fallback = taken.email().map(normalize);
+                let user = super::diff::for_create(taken, fallback.as_deref());
+                roles_needed.extend(user.roles().filter(|r| new_role(r)).map(str::to_owned));
                 if notify {
                     notices.push(Notice {
-                        line: row.line,
-                        user_id: id.clone(),
+                        line: row_line,
+                        user_id: user.user_id().unwrap_or("").to_owned(),
                         email: user.email().map(str::to_owned),
                         first_name: user.value(Field::FirstName).map(str::to_owned),
                         last_name: user.value(Field::LastName).map(str::to_owned),
                     });
                 }
-                push(&mut pending, 1, &id, Op::Create { line, user });
+                push(&mut pending, 1, Op::Create { line, user });
                 Planned::Create
             }
             Disp::Update {
@@ -433,16 +447,14 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                     .filter(|c| c.field == Attribute::Field(Field::Roles))
                 {
                     for r in c.new.as_deref().unwrap_or("").split('|') {
-                        if p.new_roles.contains_key(&normalize(r)) {
+                        if new_role(r) {
                             roles_needed.push(r.to_owned());
                         }
                     }
                 }
-                let id = user_id.clone();
                 push(
                     &mut pending,
                     2,
-                    &id,
                     Op::Update {
                         line,
                         user_id,
@@ -455,11 +467,9 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
             Disp::Delete {
                 user_id, version, ..
             } => {
-                let id = user_id.clone();
                 push(
                     &mut pending,
                     3,
-                    &id,
                     Op::Delete {
                         line,
                         user_id,
@@ -470,21 +480,26 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
             }
         };
         rows.push(PlannedRow {
-            line: row.line,
-            key: row.key(key).map(str::to_owned),
+            line: row_line,
+            key: row_key,
             planned,
         });
     }
     // Ordering edges: each prerequisite's op before its dependant's.
+    let op_at = |row: u32| {
+        op_of_row
+            .get(row as usize)
+            .copied()
+            .filter(|&k| k != u32::MAX)
+    };
     let mut after: Vec<(usize, usize)> = edges
         .iter()
-        .filter_map(|e| Some((*op_of_row.get(&e.to)?, *op_of_row.get(&e.from)?)))
+        .filter_map(|e| Some((op_at(e.to)? as usize, op_at(e.from)? as usize)))
         .collect();
     // Mirror mode's changes to users the file does not name.
     for (id, version, old) in std::mem::take(&mut p.mirror_disable) {
         pending.push(Pending {
             rank: 2,
-            id: normalize(&id),
             op: Op::Update {
                 line: None,
                 user_id: id,
@@ -503,7 +518,6 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     for (id, version, _) in mirror_deletes {
         pending.push(Pending {
             rank: 3,
-            id: normalize(&id),
             op: Op::Delete {
                 line: None,
                 user_id: id,
@@ -512,8 +526,8 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         });
     }
     // A deleted manager goes after their deleted reports.
-    let deleted: HashMap<&str, usize> = (mirror_start..pending.len())
-        .map(|k| (pending[k].id.as_str(), k))
+    let deleted: HashMap<String, usize> = (mirror_start..pending.len())
+        .map(|k| (normalize(pending[k].id()), k))
         .collect();
     for (k, m) in managers.iter().enumerate() {
         if let Some(&mk) = m.as_deref().and_then(|m| deleted.get(m)) {
@@ -576,36 +590,70 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
 }
 
 /// Kahn's algorithm: `before → after` edges respected, ties broken by
-/// (rank, id). Ops left in a cycle (which the checks rule out) follow in key
-/// order.
+/// (rank, normalized id). Ops left in a cycle (which the checks rule out)
+/// follow in key order.
 fn topological(items: &[Pending], edges: &[(usize, usize)]) -> Vec<usize> {
     let n = items.len();
+    // Each op's place in key order: the heap then compares integers.
+    // Sort by (rank, the first 8 bytes of the normalized id) first: most
+    // ids differ there, and only ties compare whole ids.
+    // The prefix is taken from the normalized id, so that it orders exactly
+    // as `cmp_ids` does.
+    let prefix = |k: usize| {
+        let id = crate::record::trim(items[k].id());
+        let mut p = [0u8; 8];
+        if id.is_ascii() {
+            for (slot, c) in p.iter_mut().zip(id.bytes()) {
+                *slot = c.to_ascii_lowercase();
+            }
+        } else {
+            for (slot, c) in p.iter_mut().zip(normalize(id).bytes()) {
+                *slot = c;
+            }
+        }
+        (u64::from(items[k].rank) << 56) | (u64::from_be_bytes(p) >> 8)
+    };
+    let mut by_key: Vec<(u64, usize)> = (0..n).map(|k| (prefix(k), k)).collect();
+    by_key.sort_unstable_by(|&(pa, a), &(pb, b)| {
+        pa.cmp(&pb)
+            .then_with(|| cmp_ids(items[a].id(), items[b].id()))
+            .then(a.cmp(&b))
+    });
+    let by_key: Vec<usize> = by_key.into_iter().map(|(_, k)| k).collect();
+    let mut place = vec![0u32; n];
+    for (p, &k) in by_key.iter().enumerate() {
+        place[k] = p as u32;
+    }
     let mut indegree = vec![0u32; n];
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); if edges.is_empty() { 0 } else { n }];
     for &(a, b) in edges {
         if a != b {
             out[a].push(b);
             indegree[b] += 1;
         }
     }
-    let key = |k: usize| Reverse((items[k].rank, items[k].id.as_str(), k));
-    let mut ready: BinaryHeap<_> = (0..n).filter(|&k| indegree[k] == 0).map(key).collect();
+    if edges.is_empty() {
+        return by_key;
+    }
+    let mut ready: BinaryHeap<Reverse<u32>> = (0..n)
+        .filter(|&k| indegree[k] == 0)
+        .map(|k| Reverse(place[k]))
+        .collect();
     let mut order = Vec::with_capacity(n);
     let mut placed = vec![false; n];
-    while let Some(Reverse((_, _, k))) = ready.pop() {
+    while let Some(Reverse(p)) = ready.pop() {
+        let k = by_key[p as usize];
         order.push(k);
         placed[k] = true;
         for &m in &out[k] {
             indegree[m] -= 1;
             if indegree[m] == 0 {
-                ready.push(key(m));
+                ready.push(Reverse(place[m]));
             }
         }
     }
     if order.len() < n {
-        let mut rest: Vec<usize> = (0..n).filter(|&k| !placed[k]).collect();
-        rest.sort_by(|&a, &b| (items[a].rank, &items[a].id).cmp(&(items[b].rank, &items[b].id)));
-        order.extend(rest);
+        order.extend(by_key.iter().copied().filter(|&k| !placed[k]));
     }
     order
 }
@@ -617,8 +665,11 @@ mod tests {
     fn item(rank: u8, id: &str) -> Pending {
         Pending {
             rank,
-            id: id.into(),
-            op: Op::CreateRole { name: id.into() },
+            op: Op::Delete {
+                line: None,
+                user_id: id.into(),
+                version: 0,
+            },
         }
     }
 
@@ -628,6 +679,19 @@ mod tests {
         // z must come before b; a (a delete) before c (an update).
         let order = topological(&items, &[(1, 2), (0, 3)]);
         assert_eq!(order, [1, 2, 0, 3]);
+    }
+
+    #[test]
+    fn non_ascii_ids_order_as_normalized() {
+        let items = [
+            item(1, "Émile"),
+            item(1, "élise"),
+            item(1, "zed"),
+            item(1, "ÉMILE2"),
+        ];
+        let order = topological(&items, &[]);
+        let ids: Vec<&str> = order.iter().map(|&k| items[k].id()).collect();
+        assert_eq!(ids, ["zed", "élise", "Émile", "ÉMILE2"]);
     }
 
     #[test]

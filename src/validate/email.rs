@@ -53,7 +53,71 @@ impl EmailPolicy {
     }
 }
 
+/// The common case in one pass: a plain address that the full check would
+/// accept. Anything else goes through the full check, which says why.
+fn plainly_valid(b: &[u8]) -> bool {
+    let n = b.len();
+    if n > 254 {
+        return false;
+    }
+    let mut i = 0;
+    let mut after_dot = true; // no leading dot
+    while i < n && b[i] != b'@' {
+        let c = b[i];
+        if c == b'.' {
+            if after_dot {
+                return false;
+            }
+            after_dot = true;
+        } else if is_atext(c) {
+            after_dot = false;
+        } else {
+            return false;
+        }
+        i += 1;
+    }
+    if i == 0 || i > 64 || i == n || after_dot {
+        return false;
+    }
+    // The domain: labels of letters, digits and inner hyphens.
+    let mut labels = 0;
+    let mut len = 0;
+    let mut digits_only = true;
+    let mut last = 0u8;
+    for &c in &b[i + 1..] {
+        if c == b'.' {
+            if len == 0 || last == b'-' {
+                return false;
+            }
+            labels += 1;
+            len = 0;
+            digits_only = true;
+        } else if c.is_ascii_alphanumeric() || c == b'-' {
+            if len == 0 && c == b'-' {
+                return false;
+            }
+            len += 1;
+            if len > 63 {
+                return false;
+            }
+            digits_only &= c.is_ascii_digit();
+        } else {
+            return false;
+        }
+        last = c;
+    }
+    len > 0 && last != b'-' && labels >= 1 && !digits_only
+}
+
 fn strict(email: &str) -> Result<(), &'static str> {
+    if plainly_valid(email.as_bytes()) {
+        return Ok(());
+    }
+    strict_checks(email)
+}
+
+/// The full strict check, which names the first problem.
+fn strict_checks(email: &str) -> Result<(), &'static str> {
     if email.len() > 254 {
         return Err("longer than 254 characters");
     }
@@ -133,6 +197,22 @@ fn strict(email: &str) -> Result<(), &'static str> {
 
 fn is_atext(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+}
+
+#[cfg(test)]
+mod fast_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass check never accepts what the full check refuses.
+        #[test]
+        fn plainly_valid_implies_strict(s in "[a-zA-Z0-9.@_+-]{0,20}(\\.[a-z0-9-]{0,5})?") {
+            if plainly_valid(s.as_bytes()) {
+                prop_assert_eq!(strict_checks(&s), Ok(()));
+            }
+        }
+    }
 }
 
 fn rfc(email: &str) -> Result<(), &'static str> {

@@ -38,7 +38,9 @@ pub struct Row {
     /// `notifyIfNewUser=true`.
     pub notify: bool,
     /// The valid values of the row, canonicalized. Values that failed a check
-    /// are left out; a blank cell is an empty value.
+    /// are left out; so are blank cells under the default blank policy (they
+    /// change nothing), while under `BlankPolicy::Clear` a blank cell is an
+    /// empty value.
     pub user: User,
     /// Whether the row has at least one error.
     pub error: bool,
@@ -536,122 +538,53 @@ fn read_rows(
         tenant,
         catalog: index.as_ref(),
     };
-    let width = header.names.len();
-    let mut builder = UserBuilder::default();
-    let mut owned: Vec<Vec<u8>> = Vec::new();
-    let mut spare: Vec<Option<&str>> = Vec::with_capacity(width);
-    let mut row_count: u64 = 0;
-    while tok.next_record(&mut rec) {
-        if is_blank(data, &rec) {
-            continue;
-        }
-        row_count += 1;
-        if row_count > limits.rows {
-            v.file_issues.push(
-                Issue::error(
-                    Code::LimitExceeded,
-                    format!("the file has more than {} rows (the limit)", limits.rows),
-                )
-                .at(rec.line),
-            );
+    let body = Body {
+        data,
+        text,
+        checker: &checker,
+        folded_header: &folded_header,
+        delimiter,
+    };
+    // Where the records start after the header, and on which line.
+    let (start, line) = (tok.position(), tok.line());
+    let threads = profile.threads.clamp(1, 16);
+    let mut chunks = if threads > 1 && data.len() - start >= PARALLEL_BYTES {
+        let splits = split_points(data, start, line, delimiter, &limits, threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = splits
+                .windows(2)
+                .map(|w| {
+                    let (from, to) = (w[0], w[1]);
+                    let body = &body;
+                    scope.spawn(move || body.read(from, to, limits.rows))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect::<Vec<Chunk>>()
+        })
+    } else {
+        vec![body.read((start, line), (data.len(), u64::MAX), limits.rows)]
+    };
+    let total: usize = chunks.iter().map(|c| c.rows.len()).sum();
+    v.rows.reserve_exact(total);
+    v.row_issues
+        .reserve(chunks.iter().map(|c| c.issues.len()).sum());
+    for chunk in &mut chunks {
+        if let Some(line) = chunk.over_limit {
+            v.file_issues.push(over_limit(limits.rows, line));
             return None;
         }
-        let mut sink = row::Sink {
-            line: rec.line,
-            issues: &mut v.row_issues,
-            error: false,
-        };
-        if let Some(problem) = rec.problem {
-            sink.push(problem_issue(problem, &header.names, rec.line));
-        } else if rec.field_count != width {
-            sink.push(Issue::error(
-                Code::MalformedRow,
-                format!(
-                    "the row has {} cells but the header has {}",
-                    rec.field_count, width
-                ),
-            ));
+        v.rows.append(&mut chunk.rows);
+        v.row_issues.append(&mut chunk.issues);
+        if v.rows.len() as u64 > limits.rows {
+            let line = v.rows[limits.rows as usize].line;
+            v.file_issues.push(over_limit(limits.rows, line));
+            v.rows.clear();
+            v.row_issues.clear();
+            return None;
         }
-        // Decode the cells; escaped cells need an owned copy.
-        owned.resize_with(width.max(owned.len()), Vec::new);
-        for (col, s) in rec.fields.iter().enumerate().take(width) {
-            if s.escaped {
-                unescape(&data[s.start..s.end], &mut owned[col]);
-            }
-        }
-        let mut cells = recycle(std::mem::take(&mut spare));
-        let mut bad_encoding = false;
-        for (col, s) in rec.fields.iter().enumerate().take(width) {
-            // A file that is valid UTF-8 as a whole needs no check per cell
-            // (the tokenizer splits at ASCII bytes, always char boundaries).
-            if let (false, Some(text)) = (s.escaped, text)
-                && let Some(t) = text.get(s.start..s.end)
-            {
-                cells.push(Some(t));
-                continue;
-            }
-            let bytes = if s.escaped {
-                &owned[col][..]
-            } else {
-                &data[s.start..s.end]
-            };
-            match std::str::from_utf8(bytes) {
-                Ok(t) => cells.push(Some(t)),
-                Err(e) => {
-                    bad_encoding = true;
-                    sink.push(
-                        Issue::error(
-                            Code::InvalidEncoding,
-                            format!(
-                                "not valid UTF-8 (byte {} of the cell); save the file as UTF-8, or read it as Windows-1252 if it came from an older Excel",
-                                e.valid_up_to() + 1
-                            ),
-                        )
-                        .column(header.names.get(col).cloned().unwrap_or_default()),
-                    );
-                    cells.push(None);
-                }
-            }
-        }
-        let structural = sink.error;
-        let repeats_header = !structural
-            && !bad_encoding
-            && width > 1
-            && cells
-                .iter()
-                .zip(&folded_header)
-                .all(|(c, h)| c.is_some_and(|c| folds_to(c, h)));
-        let out = if structural || repeats_header {
-            if repeats_header {
-                sink.push(Issue::error(
-                    Code::MalformedRow,
-                    "this row repeats the header (were two files joined?)",
-                ));
-            }
-            // Keep the key for the report, nothing else.
-            if let Some(k) = header
-                .column_of(profile.key.field())
-                .and_then(|c| cells.get(c).copied().flatten())
-            {
-                builder.put(profile.key.field(), k);
-            }
-            row::RowOut {
-                action: Action::Upsert,
-                notify: false,
-                error: true,
-            }
-        } else {
-            checker.check(&cells, &mut builder, &mut sink)
-        };
-        let error = out.error || sink.error;
-        v.rows.push(Row {
-            line: rec.line,
-            action: out.action,
-            notify: out.notify,
-            user: builder.take(),
-            error,
-        });
-        spare = recycle(cells);
     }
     if v.rows.is_empty() && !v.file_error() {
         v.file_issues
@@ -661,6 +594,197 @@ fn read_rows(
         v.file_issues.extend(missing);
     }
     Some(header)
+}
+
+/// Files smaller than this are read on one thread whatever `Profile::threads` says.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+fn over_limit(rows: u64, line: u64) -> Issue {
+    Issue::error(
+        Code::LimitExceeded,
+        format!("the file has more than {rows} rows (the limit)"),
+    )
+    .at(line)
+}
+
+/// `threads + 1` record boundaries `(byte, line)` cutting the body into
+/// pieces of about the same size. Finding a boundary takes tokenizing up to
+/// it (the quotes decide where records end), which costs little beside
+/// validating.
+fn split_points(
+    data: &[u8],
+    start: usize,
+    line: u64,
+    delimiter: u8,
+    limits: &crate::Limits,
+    threads: usize,
+) -> Vec<(usize, u64)> {
+    let mut points = vec![(start, line)];
+    let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
+    tok.resume(start, line);
+    let mut rec = Record::default();
+    let piece = (data.len() - start) / threads;
+    for k in 1..threads {
+        let target = start + k * piece;
+        while tok.position() < target && tok.next_record(&mut rec) {}
+        if tok.position() >= data.len() {
+            break;
+        }
+        points.push((tok.position(), tok.line()));
+    }
+    points.push((data.len(), u64::MAX));
+    points
+}
+
+/// The rows of one piece of the body, read on one thread.
+struct Chunk {
+    rows: Vec<Row>,
+    issues: Vec<Issue>,
+    /// The line of the first row past the row limit, if the piece has one.
+    over_limit: Option<u64>,
+}
+
+/// What reading the body needs, shared by the threads.
+struct Body<'a> {
+    data: &'a [u8],
+    /// The body as text when the whole file is valid UTF-8.
+    text: Option<&'a str>,
+    checker: &'a row::RowChecker<'a>,
+    folded_header: &'a [String],
+    delimiter: u8,
+}
+
+impl Body<'_> {
+    /// Reads and checks the records from `from` up to `to` (record
+    /// boundaries), stopping after `max_rows` rows.
+    fn read(&self, from: (usize, u64), to: (usize, u64), max_rows: u64) -> Chunk {
+        let data = self.data;
+        let checker = self.checker;
+        let header = checker.header;
+        let profile = checker.profile;
+        let limits = profile.limits;
+        let width = header.names.len();
+        let mut tok = Tokenizer::new(data, self.delimiter, limits.field_bytes, limits.columns);
+        tok.resume(from.0, from.1);
+        tok.stop_at(to.0);
+        // Roughly one row per line.
+        let lines = memchr::memchr_iter(b'\n', &data[from.0..to.0]).count();
+        let mut chunk = Chunk {
+            rows: Vec::with_capacity(lines.min(max_rows as usize + 1)),
+            issues: Vec::new(),
+            over_limit: None,
+        };
+        let mut rec = Record::default();
+        let mut builder = UserBuilder::default();
+        let mut owned: Vec<Vec<u8>> = Vec::new();
+        let mut spare: Vec<Option<&str>> = Vec::with_capacity(width);
+        while tok.next_record(&mut rec) {
+            if is_blank(data, &rec) {
+                continue;
+            }
+            if chunk.rows.len() as u64 >= max_rows {
+                chunk.over_limit = Some(rec.line);
+                return chunk;
+            }
+            let mut sink = row::Sink {
+                line: rec.line,
+                issues: &mut chunk.issues,
+                error: false,
+            };
+            if let Some(problem) = rec.problem {
+                sink.push(problem_issue(problem, &header.names, rec.line));
+            } else if rec.field_count != width {
+                sink.push(Issue::error(
+                    Code::MalformedRow,
+                    format!(
+                        "the row has {} cells but the header has {}",
+                        rec.field_count, width
+                    ),
+                ));
+            }
+            // Decode the cells; escaped cells need an owned copy.
+            owned.resize_with(width.max(owned.len()), Vec::new);
+            for (col, s) in rec.fields.iter().enumerate().take(width) {
+                if s.escaped {
+                    unescape(&data[s.start..s.end], &mut owned[col]);
+                }
+            }
+            let mut cells = recycle(std::mem::take(&mut spare));
+            let mut bad_encoding = false;
+            for (col, s) in rec.fields.iter().enumerate().take(width) {
+                // A file that is valid UTF-8 as a whole needs no check per cell
+                // (the tokenizer splits at ASCII bytes, always char boundaries).
+                if let (false, Some(text)) = (s.escaped, self.text)
+                    && let Some(t) = text.get(s.start..s.end)
+                {
+                    cells.push(Some(t));
+                    continue;
+                }
+                let bytes = if s.escaped {
+                    &owned[col][..]
+                } else {
+                    &data[s.start..s.end]
+                };
+                match std::str::from_utf8(bytes) {
+                    Ok(t) => cells.push(Some(t)),
+                    Err(e) => {
+                        bad_encoding = true;
+                        sink.push(
+                            Issue::error(
+                                Code::InvalidEncoding,
+                                format!(
+                                    "not valid UTF-8 (byte {} of the cell); save the file as UTF-8, or read it as Windows-1252 if it came from an older Excel",
+                                    e.valid_up_to() + 1
+                                ),
+                            )
+                            .column(header.names.get(col).cloned().unwrap_or_default()),
+                        );
+                        cells.push(None);
+                    }
+                }
+            }
+            let structural = sink.error;
+            let repeats_header = !structural
+                && !bad_encoding
+                && width > 1
+                && cells
+                    .iter()
+                    .zip(self.folded_header)
+                    .all(|(c, h)| c.is_some_and(|c| folds_to(c, h)));
+            let out = if structural || repeats_header {
+                if repeats_header {
+                    sink.push(Issue::error(
+                        Code::MalformedRow,
+                        "this row repeats the header (were two files joined?)",
+                    ));
+                }
+                // Keep the key for the report, nothing else.
+                if let Some(k) = header
+                    .column_of(profile.key.field())
+                    .and_then(|c| cells.get(c).copied().flatten())
+                {
+                    builder.put(profile.key.field(), k);
+                }
+                row::RowOut {
+                    action: Action::Upsert,
+                    notify: false,
+                    error: true,
+                }
+            } else {
+                checker.check(&cells, &mut builder, &mut sink)
+            };
+            let error = out.error || sink.error;
+            chunk.rows.push(Row {
+                line: rec.line,
+                action: out.action,
+                notify: out.notify,
+                user: builder.take(),
+                error,
+            });
+            spare = recycle(cells);
+        }
+        chunk
+    }
 }
 
 /// Empties a vector of borrowed cells so its allocation can be reused with

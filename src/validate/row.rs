@@ -42,15 +42,19 @@ impl Sink<'_> {
     }
 }
 
-/// Why a text value is not acceptable.
+/// Why a text value is not acceptable (one pass over the bytes).
 fn text_problem(v: &str) -> Option<(Code, &'static str)> {
-    if v.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        if v.contains(['\n', '\r']) {
-            return Some((Code::InvalidValue, "contains a line break"));
+    let mut high = false;
+    for &b in v.as_bytes() {
+        if b < 0x20 || b == 0x7f {
+            if b == b'\n' || b == b'\r' || v.contains(['\n', '\r']) {
+                return Some((Code::InvalidValue, "contains a line break"));
+            }
+            return Some((Code::InvalidValue, "contains a control character"));
         }
-        return Some((Code::InvalidValue, "contains a control character"));
+        high |= b >= 0x80;
     }
-    if !v.is_ascii() && v.contains('\u{feff}') {
+    if high && v.contains('\u{feff}') {
         return Some((
             Code::InvalidEncoding,
             "contains a byte order mark in the middle of the file (were two files joined?)",
@@ -174,7 +178,9 @@ impl RowChecker<'_> {
                         Issue::error(Code::MissingValue, "missing required value")
                             .column(self.col(f)),
                     );
-                } else {
+                } else if p.blank == crate::BlankPolicy::Clear {
+                    // Under the default policy a blank cell is no value at
+                    // all (it changes nothing); to clear, it must be kept.
                     builder.put(f, "");
                 }
                 continue;
@@ -415,7 +421,7 @@ impl RowChecker<'_> {
                     sink.push(
                         Issue::error(Code::MissingValue, "missing required value").column(name),
                     );
-                } else {
+                } else if self.profile.blank == crate::BlankPolicy::Clear {
                     builder.put_custom(attr.name.clone(), "");
                 }
                 continue;
