@@ -76,6 +76,9 @@ pub struct Pipeline {
     pub add_only: bool,
     pub batch: u8,
     pub acting: Option<String>,
+    /// Sometimes a wholly arbitrary profile (what a downstream fuzz target
+    /// would use): then only "never panic, every row once" is checked.
+    pub profile: Option<user_import::Profile>,
 }
 
 pub fn pipeline(data: &[u8]) {

@@ -33,6 +33,29 @@
 //! Every finding is an [`Issue`] with a stable [`Code`]; the list, with what
 //! each code means, is the documentation of [`Code`].
 //!
+//! ## Fuzzing and property tests of your own
+//!
+//! With the `arbitrary` feature, a service's fuzz target drives the whole
+//! pipeline against an arbitrary directory and profile in three lines:
+//!
+//! ```
+//! # #[cfg(feature = "arbitrary")] {
+//! # use arbitrary::{Arbitrary, Unstructured};
+//! # let data = [7u8; 64];
+//! # let input = <(Vec<u8>, user_import::Directory, user_import::Profile)>::arbitrary(&mut Unstructured::new(&data)).unwrap();
+//! // fuzz_target!(|input: (Vec<u8>, user_import::Directory, user_import::Profile)| {
+//!     let (file, directory, profile) = input;
+//!     let mut store = user_import::InMemoryStore::from_directory("acme", &directory);
+//!     let _ = user_import::Importer::with_profile("acme", profile).run(&file, None, &mut store);
+//! // });
+//! # }
+//! ```
+//!
+//! With the `testkit` feature, `testkit::strategies` gives proptest
+//! strategies for valid files, files with a chosen defect (and the issues it
+//! must produce) and directory states, and `testkit::conformance` checks a
+//! `UserStore` implementation against the trait's contract.
+//!
 //! ## Matching policy
 //!
 //! Keys, emails, roles and references are matched after [`normalize`]:

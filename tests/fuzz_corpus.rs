@@ -40,3 +40,29 @@ fn pipeline_corpus() {
 fn ops_corpus() {
     assert!(replay("ops", checks::ops) > 5);
 }
+
+/// What a downstream fuzz target does in three lines — arbitrary file,
+/// directory and profile through the whole pipeline — on a few thousand
+/// pseudo-random inputs: it must never panic.
+#[test]
+fn arbitrary_file_directory_and_profile_never_panic() {
+    use arbitrary::{Arbitrary, Unstructured};
+    use user_import::{Directory, Importer, InMemoryStore, Profile};
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..3000 {
+        let len = (next() % 2048) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let mut u = Unstructured::new(&bytes);
+        let Ok((file, dir, profile)) = <(Vec<u8>, Directory, Profile)>::arbitrary(&mut u) else {
+            continue;
+        };
+        let mut store = InMemoryStore::from_directory("t", &dir);
+        let _ = Importer::with_profile("t", profile).run(&file, None, &mut store);
+    }
+}
