@@ -217,7 +217,8 @@ impl<'p> Applier<'p> {
         if self.stopped || self.next >= self.plan.ops.len() {
             return None;
         }
-        let end = (self.next + self.plan.batch_size).min(self.plan.ops.len());
+        // A stored plan may say anything: never a batch of nothing.
+        let end = (self.next + self.plan.batch_size.max(1)).min(self.plan.ops.len());
         Some(self.next..end)
     }
 

@@ -41,6 +41,8 @@ struct Tenant {
     emails: HashMap<String, String, Fast>,
     reports: HashMap<String, BTreeSet<String>, Fast>,
     catalog: Catalog,
+    /// The catalog's roles, normalized, for constant-time checks.
+    role_set: std::collections::HashSet<String, Fast>,
 }
 
 impl Default for Tenant {
@@ -52,6 +54,7 @@ impl Default for Tenant {
             reports: HashMap::default(),
             // Roles are checked (and created on demand) by default, as in S4.
             catalog: Catalog::new().roles(Vec::<String>::new()),
+            role_set: Default::default(),
         }
     }
 }
@@ -86,19 +89,31 @@ impl Tenant {
     }
 
     fn has_role(&self, role: &str) -> bool {
-        match &self.catalog.roles {
-            None => true,
-            Some(_) => self.catalog.find_role(role).is_some(),
+        self.catalog.roles.is_none() || self.role_set.contains(&normalize(role))
+    }
+
+    /// Adds a role to the catalog (if roles are checked and it is new).
+    fn add_role(&mut self, role: &str) {
+        if let Some(roles) = self.catalog.roles.as_mut()
+            && self.role_set.insert(normalize(role))
+        {
+            roles.push(role.to_owned());
         }
+    }
+
+    fn set_catalog(&mut self, catalog: Catalog) {
+        self.role_set = catalog
+            .roles
+            .iter()
+            .flatten()
+            .map(|r| normalize(r))
+            .collect();
+        self.catalog = catalog;
     }
 
     fn add_roles(&mut self, user: &User) {
         for r in user.roles() {
-            if !self.has_role(r)
-                && let Some(roles) = self.catalog.roles.as_mut()
-            {
-                roles.push(r.to_owned());
-            }
+            self.add_role(r);
         }
     }
 }
@@ -293,7 +308,7 @@ impl InMemoryStore {
     /// assert_eq!(s.roles("t"), ["Admin"]);
     /// ```
     pub fn set_catalog(&mut self, tenant: &str, catalog: Catalog) {
-        self.tenant(tenant).catalog = catalog;
+        self.tenant(tenant).set_catalog(catalog);
     }
 
     /// The tenant's known roles, sorted.
@@ -425,11 +440,7 @@ impl InMemoryStore {
 fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
     match op {
         Op::CreateRole { name } => {
-            if !t.has_role(name)
-                && let Some(roles) = t.catalog.roles.as_mut()
-            {
-                roles.push(name.clone());
-            }
+            t.add_role(name);
             OpOutcome::Applied
         }
         Op::Create { user, .. } => {

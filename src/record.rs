@@ -21,7 +21,8 @@ const SLOTS: usize = Field::ATTRIBUTES.len();
 /// values are trimmed; booleans are `true`/`false`; `taskNotification` is
 /// `OFF`/`Email`; lists (`roles`, `permissions`, list attributes) are sorted,
 /// de-duplicated and joined by their separator (`|` for roles, `,` for
-/// permissions). A value that is absent and a blank value compare equal.
+/// permissions). Planning treats an absent value and a blank one alike
+/// (`==` on two users does not: it compares what was given).
 ///
 /// Internally the values share one allocation; a user costs a few dozen bytes
 /// more than its text.

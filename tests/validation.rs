@@ -163,16 +163,54 @@ fn catalog_checks_with_closest_names() {
     let b = &v.rows()[1].user;
     assert_eq!(b.get(Field::Location), Some("Berlin HQ"));
 
-    // Fallback policy: a warning, and the fallback role instead.
+    // Fallback policy: a warning; the row keeps the file's role until
+    // planning, which replaces it with the fallback.
     let mut p = Profile::default();
     p.unknown_roles = RolePolicy::Fallback("Standard".into());
-    let v = Importer::with_profile("t", p)
-        .catalog(catalog)
-        .validate(b"userId,email,roles\na,a@x.io,Superuser|Admin\n", None);
+    let importer = Importer::with_profile("t", p).catalog(catalog.clone());
+    let v = importer.validate(b"userId,email,roles\na,a@x.io,Superuser|Admin\n", None);
     let w = only(&v, Code::UnknownRole);
     assert_eq!(w.severity, Severity::Warning);
     assert!(!v.has_errors());
-    assert_eq!(v.rows()[0].user.get(Field::Roles), Some("Admin|Standard"));
+    assert_eq!(v.rows()[0].user.get(Field::Roles), Some("Admin|Superuser"));
+    let mut store = user_import::InMemoryStore::new();
+    store.set_catalog("t", catalog);
+    let plan = importer.plan(v, &mut store).unwrap();
+    let user_import::Op::Create { user, .. } = &plan.ops()[0] else {
+        panic!()
+    };
+    assert_eq!(user.get(Field::Roles), Some("Admin|Standard"));
+    assert_eq!(plan.row_issues(2)[0].code, Code::UnknownRole);
+}
+
+/// A catalog given to validation does not hide anything from planning: the
+/// unknown values stay in the row, and the store's catalog decides.
+#[test]
+fn validating_with_a_catalog_never_lets_unknown_names_through() {
+    let catalog = Catalog::new()
+        .roles(["Admin", "Tester"])
+        .locations([Location::new("Paris")]);
+    let mut store = user_import::InMemoryStore::new();
+    store.set_catalog("t", catalog.clone());
+    store.insert(
+        "t",
+        user_import::User::builder()
+            .set(Field::UserId, "a")
+            .set(Field::Email, "a@x.io")
+            .set(Field::Roles, "Admin|Tester")
+            .build(),
+    );
+    let mut p = Profile::default();
+    p.on_error = user_import::ErrorPolicy::SkipInvalid;
+    let importer = Importer::with_profile("t", p).catalog(catalog);
+    let file = b"userId,email,roles,location\na,a@x.io,Admin|Bogus,\nb,b@x.io,Bogus,\nc,c@x.io,Tester,Atlantis\n";
+    let report = importer.run(file, None, &mut store).unwrap();
+    assert_eq!(report.summary.failed, 3, "{}", report.render_text());
+    assert_eq!(
+        store.get("t", "a").unwrap().user.get(Field::Roles),
+        Some("Admin|Tester")
+    );
+    assert!(store.get("t", "b").is_none() && store.get("t", "c").is_none());
 }
 
 #[test]

@@ -99,7 +99,13 @@ pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Result<(Cow<'_, [u8]>,
             Ok((Cow::Owned(out.into_bytes()), encoding))
         }
         Encoding::Utf16Le | Encoding::Utf16Be => {
-            let body = bytes.get(2..).unwrap_or(&[]);
+            // The byte order mark, when there is one, is not text.
+            let bom: &[u8] = if encoding == Encoding::Utf16Le {
+                &[0xFF, 0xFE]
+            } else {
+                &[0xFE, 0xFF]
+            };
+            let body = bytes.strip_prefix(bom).unwrap_or(bytes);
             if body.len() % 2 != 0 {
                 let line = 1 + body.iter().filter(|&&b| b == b'\n').count() as u64 / 2;
                 return Err(Issue::error(

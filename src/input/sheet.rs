@@ -135,6 +135,7 @@ pub(crate) fn read(bytes: &[u8], name: Option<&str>, limits: &Limits) -> Result<
         .collect();
     // Rows in sheet order; cells as (column, text).
     let mut rows: Vec<(u32, Vec<(u32, String)>)> = Vec::new();
+    let mut produced: u64 = 0;
     loop {
         let next = reader
             .next_cell_with_style_id()
@@ -162,6 +163,19 @@ pub(crate) fn read(bytes: &[u8], name: Option<&str>, limits: &Limits) -> Result<
         if value.trim().is_empty() {
             continue;
         }
+        // Shared strings let a small workbook name the same long text in
+        // many cells: what the sheet expands to is bounded like a file.
+        produced = produced.saturating_add(value.len() as u64 + 1);
+        if produced > limits.file_bytes {
+            return Err(Issue::error(
+                Code::LimitExceeded,
+                format!(
+                    "the sheet expands to more than the limit of {} bytes of text",
+                    limits.file_bytes
+                ),
+            )
+            .at(u64::from(row) + 1));
+        }
         if value.len() > limits.field_bytes {
             return Err(Issue::error(
                 Code::LimitExceeded,
@@ -187,15 +201,20 @@ pub(crate) fn read(bytes: &[u8], name: Option<&str>, limits: &Limits) -> Result<
             }
         }
     }
-    // The header row fixes the columns: from its first to its last cell.
-    let Some((_, header)) = rows.first() else {
+    // The columns: from the leftmost to the rightmost cell of any row (a
+    // value left of the header is a column without a header, and says so).
+    if rows.is_empty() {
         return Ok(Sheet {
             name: sheet,
             text: Vec::new(),
             lines: Vec::new(),
         });
-    };
-    let first_col = header.iter().map(|c| c.0).min().unwrap_or(0);
+    }
+    let first_col = rows
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|c| c.0))
+        .min()
+        .unwrap_or(0);
     let last_col = rows
         .iter()
         .flat_map(|(_, c)| c.iter().map(|c| c.0))

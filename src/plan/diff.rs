@@ -51,6 +51,32 @@ fn differs(old: Option<&str>, new: Option<&str>) -> bool {
     old.unwrap_or("") != new.unwrap_or("")
 }
 
+/// Names of things the directory knows (roles, location, department,
+/// group, permissions) are matched without regard to case: `admin` and
+/// `Admin` are the same role, and re-importing an export must not "change"
+/// one into the other.
+fn same_reference(f: Field, old: Option<&str>, new: Option<&str>) -> bool {
+    let (old, new) = (old.unwrap_or(""), new.unwrap_or(""));
+    match f {
+        Field::Location | Field::DepartmentId | Field::GroupName => crate::record::same(old, new),
+        Field::Roles | Field::Permissions => {
+            let sep = f.list_separator().unwrap_or('|');
+            let set = |v: &str| {
+                let mut items: Vec<String> = v
+                    .split(sep)
+                    .filter(|s| !s.is_empty())
+                    .map(crate::record::normalize)
+                    .collect();
+                items.sort();
+                items.dedup();
+                items
+            };
+            set(old) == set(new)
+        }
+        _ => false,
+    }
+}
+
 /// The changes `row` makes to `existing`. Changes to locked fields are left
 /// out, with a `field_locked` warning each (pushed to `warnings`, without line).
 pub(crate) fn changes(
@@ -69,8 +95,15 @@ pub(crate) fn changes(
             continue; // the identity; never changed by an import
         }
         let current = existing.user.value(f);
+        // SPEC §2: a blank `enabled` leaves an existing user as they are, and a
+        // blank `taskNotification` means Email, whatever the blank policy.
+        let file = match (f, row.get(f)) {
+            (Field::Enabled, Some("")) => None,
+            (Field::TaskNotification, Some("")) if blank == BlankPolicy::Clear => Some("Email"),
+            (_, v) => v,
+        };
         let Some(new) = wanted(
-            row.get(f),
+            file,
             current,
             f.list_separator(),
             blank,
@@ -79,7 +112,7 @@ pub(crate) fn changes(
         ) else {
             continue;
         };
-        if !differs(current, new) {
+        if !differs(current, new) || same_reference(f, current, new) {
             continue;
         }
         if existing.locked.contains(&f) {

@@ -120,7 +120,9 @@ pub struct Notice {
 ///
 /// A plan can be stored (serde) and applied later; updates and deletes carry
 /// the version they were planned against, so a user who changed since gets a
-/// `conflict`, never a silent overwrite.
+/// `conflict`, never a silent overwrite. A stored plan is applied as it is
+/// (its checks and guards ran when it was made): keep it where only trusted
+/// code can change it, or plan again from the file.
 ///
 /// ```
 /// use user_import::{Importer, InMemoryStore, Op};

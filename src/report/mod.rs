@@ -378,10 +378,33 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
         });
     }
     let mut directory = Vec::new();
+    let mut role_issues = Vec::new();
     for (k, op) in plan.ops.iter().enumerate() {
         let ok = !plan.blocked && (dry_run || matches!(status_of(k), OpStatus::Applied));
         match op {
             Op::CreateRole { .. } if ok => summary.roles_added += 1,
+            // A role that could not be created is the file's problem: the
+            // rows that need it fail (or are skipped) on their own, but the
+            // report must say why.
+            Op::CreateRole { name } => match status_of(k) {
+                OpStatus::Failed(i) => role_issues.push(Issue::error(
+                    crate::Code::StoreError,
+                    format!(
+                        "role {:?} could not be created: {}",
+                        crate::printable(name),
+                        i.message
+                    ),
+                )),
+                OpStatus::Skipped(i) if !plan.blocked => role_issues.push(Issue::warning(
+                    i.code,
+                    format!(
+                        "role {:?} was not created: {}",
+                        crate::printable(name),
+                        i.message
+                    ),
+                )),
+                _ => {}
+            },
             Op::Update {
                 line: None,
                 user_id,
@@ -421,6 +444,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
         }
     }
     let mut issues = plan.file_issues.clone();
+    issues.append(&mut role_issues);
     if cancelled {
         issues.push(Issue::warning(
             crate::Code::Cancelled,

@@ -502,7 +502,7 @@ fn read_rows(
             raw
         };
         match std::str::from_utf8(bytes) {
-            Ok(t) => header_cells.push(t.to_owned()),
+            Ok(t) => header_cells.push(crate::report::restore_cell(t).to_owned()),
             Err(e) => {
                 v.file_issues.push(
                     Issue::error(
@@ -518,6 +518,25 @@ fn read_rows(
                 return None;
             }
         }
+    }
+    // A header names a column; a long one is a mistake (or an attack: every
+    // issue of that column would carry it).
+    if let Some((col, _)) = header_cells
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.len() > MAX_HEADER_BYTES)
+    {
+        v.file_issues.push(
+            Issue::error(
+                Code::LimitExceeded,
+                format!(
+                    "the header of column {} is longer than {MAX_HEADER_BYTES} bytes",
+                    col + 1
+                ),
+            )
+            .at(rec.line),
+        );
+        return None;
     }
     let header = header::resolve(
         &header_cells,
@@ -572,14 +591,17 @@ fn read_rows(
     v.row_issues
         .reserve(chunks.iter().map(|c| c.issues.len()).sum());
     for chunk in &mut chunks {
-        if let Some(line) = chunk.over_limit {
-            v.file_issues.push(over_limit(limits.rows, line));
-            return None;
-        }
         v.rows.append(&mut chunk.rows);
         v.row_issues.append(&mut chunk.issues);
-        if v.rows.len() as u64 > limits.rows {
-            let line = v.rows[limits.rows as usize].line;
+        // The first row past the limit, counted over the whole file: a
+        // piece stops after `limit` rows of its own, so either the merged
+        // rows pass the limit, or this piece alone reached it.
+        let past = if v.rows.len() as u64 > limits.rows {
+            v.rows.get(limits.rows as usize).map(|r| r.line)
+        } else {
+            chunk.over_limit
+        };
+        if let Some(line) = past {
             v.file_issues.push(over_limit(limits.rows, line));
             v.rows.clear();
             v.row_issues.clear();
@@ -595,6 +617,9 @@ fn read_rows(
     }
     Some(header)
 }
+
+/// The longest header cell.
+const MAX_HEADER_BYTES: usize = 256;
 
 /// Files smaller than this are read on one thread whatever `Profile::threads` says.
 const PARALLEL_BYTES: usize = 1 << 20;

@@ -321,48 +321,42 @@ impl RowChecker<'_> {
             let resolved = match self.catalog.map(|c| c.lookup(RefKind::Role, role)) {
                 None | Some(Lookup::Unchecked) => role,
                 Some(Lookup::Found(r)) => r,
-                Some(Lookup::Missing(suggestion)) => match &self.profile.unknown_roles {
-                    RolePolicy::Reject => {
-                        sink.push(
+                // An unknown role is reported, and kept in the row: planning
+                // checks it again against the store's catalog (which has the
+                // last word) and applies the policy there.
+                Some(Lookup::Missing(suggestion)) => {
+                    match &self.profile.unknown_roles {
+                        RolePolicy::Reject => sink.push(
                             Issue::error(Code::UnknownRole, "unknown role")
                                 .column(col.clone())
                                 .value(role)
                                 .maybe_suggest(suggestion),
-                        );
-                        continue;
-                    }
-                    RolePolicy::Create => role,
-                    RolePolicy::Fallback(fallback) => {
-                        let fallback = match self.catalog.map(|c| c.lookup(RefKind::Role, fallback))
-                        {
-                            Some(Lookup::Found(f)) => f,
-                            Some(Lookup::Missing(_)) => {
-                                sink.push(
+                        ),
+                        RolePolicy::Create => {}
+                        RolePolicy::Fallback(fallback) => {
+                            match self.catalog.map(|c| c.lookup(RefKind::Role, fallback)) {
+                                Some(Lookup::Missing(_)) => sink.push(
                                     Issue::error(
                                         Code::UnknownRole,
                                         format!("unknown role, and the fallback role {fallback:?} does not exist either"),
                                     )
                                     .column(col.clone())
                                     .value(role),
-                                );
-                                continue;
-                            }
-                            _ => fallback.as_str(),
-                        };
-                        sink.push(
-                            Issue::warning(
-                                Code::UnknownRole,
-                                format!(
-                                    "unknown role; the user gets the role {fallback:?} instead"
                                 ),
-                            )
-                            .column(col.clone())
-                            .value(role)
-                            .maybe_suggest(suggestion),
-                        );
-                        fallback
+                                _ => sink.push(
+                                    Issue::warning(
+                                        Code::UnknownRole,
+                                        format!("unknown role; the user gets the role {fallback:?} instead"),
+                                    )
+                                    .column(col.clone())
+                                    .value(role)
+                                    .maybe_suggest(suggestion),
+                                ),
+                            }
+                        }
                     }
-                },
+                    role
+                }
             };
             if !kept.is_empty() {
                 kept.push('|');
@@ -401,7 +395,8 @@ impl RowChecker<'_> {
                         .value(v)
                         .maybe_suggest(suggestion),
                 );
-                false
+                // Kept in the row: planning checks it again.
+                true
             }
         }
     }
