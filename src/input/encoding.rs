@@ -106,7 +106,7 @@ pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Result<(Cow<'_, [u8]>,
                 &[0xFE, 0xFF]
             };
             let body = bytes.strip_prefix(bom).unwrap_or(bytes);
-            if body.len() % 2 != 0 {
+            if !body.len().is_multiple_of(2) {
                 let line = 1 + body.iter().filter(|&&b| b == b'\n').count() as u64 / 2;
                 return Err(Issue::error(
                     Code::InvalidEncoding,
