@@ -240,8 +240,8 @@ pub(crate) enum Lookup<'a> {
     Unchecked,
     /// Found, in the catalog's spelling.
     Found(&'a str),
-    /// Not found; the closest known name, if any is close.
-    Missing(Option<String>),
+    /// Not found (see [`CatalogIndex::suggest`] for the closest name).
+    Missing,
 }
 
 impl<'a> CatalogIndex<'a> {
@@ -258,11 +258,17 @@ impl<'a> CatalogIndex<'a> {
         let Some(map) = self.map(kind) else {
             return Lookup::Unchecked;
         };
-        if let Some(found) = map.get(&normalize(name)) {
-            return Lookup::Found(found);
+        match map.get(&normalize(name)) {
+            Some(found) => Lookup::Found(found),
+            None => Lookup::Missing,
         }
+    }
+
+    /// The known name closest to `name`, for a "did you mean" (costly with a
+    /// large catalog: ask only when an issue is reported).
+    pub fn suggest(&self, kind: RefKind, name: &str) -> Option<String> {
         let c = self.catalog;
-        let suggestion = match kind {
+        match kind {
             RefKind::Role => c.suggest_role(name),
             RefKind::Location => closest(
                 name,
@@ -276,7 +282,6 @@ impl<'a> CatalogIndex<'a> {
                 closest(name, c.departments.iter().flatten().map(String::as_str))
             }
             RefKind::Group => closest(name, c.groups.iter().flatten().map(String::as_str)),
-        };
-        Lookup::Missing(suggestion)
+        }
     }
 }

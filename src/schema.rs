@@ -478,13 +478,20 @@ pub(crate) fn closest<'a>(
         return None;
     }
     let mut best: Option<(usize, &str)> = None;
+    let len = folded.chars().count();
     for c in candidates {
         let fc = fold_header(c);
         if fc.len() > 200 {
             continue;
         }
+        let clen = fc.chars().count();
+        let allowed = (len.max(clen) / 3).max(1);
+        // The distance is at least the difference in length: most candidates
+        // are ruled out without computing it.
+        if len.abs_diff(clen) > allowed {
+            continue;
+        }
         let d = edit_distance(&folded, &fc);
-        let allowed = (folded.chars().count().max(fc.chars().count()) / 3).max(1);
         if d <= allowed && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }

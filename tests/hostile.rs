@@ -291,3 +291,56 @@ fn a_valid_file_is_written() {
     assert!(r.is_success());
     assert_eq!(store.len(T), 1);
 }
+
+/// One manager named by tens of thousands of rows (here on duplicate DELETE
+/// rows too): each lookup stops at the second match, so this stays linear.
+#[test]
+fn one_manager_on_many_rows_stays_linear() {
+    let n = 30_000;
+    let mut store = InMemoryStore::new();
+    store.insert(
+        T,
+        User::builder()
+            .set(Field::UserId, "boss")
+            .set(Field::Email, "boss@x.io")
+            .build(),
+    );
+    let mut file = String::from("userId,email,reportsTo,transaction\n");
+    for _ in 0..n {
+        file.push_str("boss,,,DELETE\n");
+    }
+    for k in 0..n {
+        file.push_str(&format!("u{k},u{k}@x.io,boss,\n"));
+    }
+    let importer = Importer::new(T);
+    let plan = importer
+        .plan(importer.validate(file.as_bytes(), None), &mut store)
+        .unwrap();
+    assert_eq!(plan.rows().len(), 2 * n);
+    assert!(plan.is_blocked(), "the duplicate DELETE rows are errors");
+}
+
+/// Thousands of distinct new roles against a large catalog: "did you mean"
+/// is computed only for reported issues, once per distinct value.
+#[test]
+fn many_unknown_roles_against_a_large_catalog() {
+    let mut store = InMemoryStore::new();
+    let roles: Vec<String> = (0..1000)
+        .map(|k| format!("Role{k:04}WithALongishName"))
+        .collect();
+    store.set_catalog(T, user_import::Catalog::new().roles(roles));
+    let mut file = String::from("userId,email,roles\n");
+    for k in 0..5000 {
+        file.push_str(&format!(
+            "u{k},u{k}@x.io,New{k}RoleWithAnotherName|Role0001WithALongishName\n"
+        ));
+    }
+    let mut p = user_import::Profile::default();
+    p.unknown_roles = user_import::RolePolicy::Create;
+    let importer = Importer::with_profile(T, p);
+    let report = importer.run(file.as_bytes(), None, &mut store).unwrap();
+    assert_eq!(
+        (report.summary.added, report.summary.roles_added),
+        (5000, 5000)
+    );
+}

@@ -9,7 +9,7 @@
 mod diff;
 mod order;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -652,6 +652,15 @@ impl Planner {
             .flatten()
             .map(String::as_str)
             .collect();
+        // "Did you mean" costs a comparison with every catalog entry: once
+        // per distinct unknown value.
+        let mut suggestions: HashMap<(u8, String), Option<String>> = HashMap::new();
+        let suggest =
+            |memo: &mut HashMap<(u8, String), Option<String>>, kind: RefKind, value: &str| {
+                memo.entry((kind as u8, normalize(value)))
+                    .or_insert_with(|| index.suggest(kind, value))
+                    .clone()
+            };
         let roles_checked = self.catalog.roles.is_some();
         let others_checked = self.catalog.locations.is_some()
             || self.catalog.departments.is_some()
@@ -672,9 +681,10 @@ impl Planner {
                 match index.lookup(RefKind::Role, role) {
                     Lookup::Unchecked => out.push(role.clone()),
                     Lookup::Found(r) => out.push(r.to_owned()),
-                    Lookup::Missing(suggestion) => {
+                    Lookup::Missing => {
                         match &self.profile.unknown_roles {
                             RolePolicy::Reject => {
+                                let suggestion = suggest(&mut suggestions, RefKind::Role, role);
                                 issues.push(
                                     Issue::error(Code::UnknownRole, "unknown role")
                                         .at(row.line)
@@ -698,7 +708,7 @@ impl Planner {
                                 let fallback = match index.lookup(RefKind::Role, fallback) {
                                     Lookup::Found(f) => f.to_owned(),
                                     Lookup::Unchecked => fallback.clone(),
-                                    Lookup::Missing(_) => {
+                                    Lookup::Missing => {
                                         issues.push(
                                             Issue::error(
                                                 Code::UnknownRole,
@@ -712,6 +722,7 @@ impl Planner {
                                         continue;
                                     }
                                 };
+                                let suggestion = suggest(&mut suggestions, RefKind::Role, role);
                                 issues.push(
                                 Issue::warning(
                                     Code::UnknownRole,
@@ -752,7 +763,8 @@ impl Planner {
                             fixed.push((f, name.to_owned()));
                         }
                     }
-                    Lookup::Missing(suggestion) => {
+                    Lookup::Missing => {
+                        let suggestion = suggest(&mut suggestions, kind, value);
                         issues.push(
                             Issue::error(Code::UnknownReference, what)
                                 .at(row.line)
@@ -1000,12 +1012,11 @@ impl Planner {
         // The manager must exist, in the directory or in the file.
         let mut manager_row = None;
         if let Some(m) = row.user.value(Field::ReportsTo) {
-            let in_dir = dir.by_id(m).is_some();
-            let in_file = self
-                .ids
-                .find(&self.v.rows, Field::UserId, m)
-                .find(|&r| self.v.rows[r].action == Action::Upsert);
-            if !in_dir {
+            if dir.by_id(m).is_none() {
+                let in_file = self
+                    .ids
+                    .unique(&self.v.rows, Field::UserId, m)
+                    .filter(|&r| self.v.rows[r].action == Action::Upsert);
                 match in_file {
                     Some(r) => manager_row = Some(r as u32),
                     None => {
@@ -1108,8 +1119,8 @@ impl Planner {
     /// holder (changes the holder's email, or deletes them), if any.
     fn releaser(&self, holder: &str, email: &str) -> Option<usize> {
         self.ids
-            .find(&self.v.rows, Field::UserId, holder)
-            .find(|&r| {
+            .unique(&self.v.rows, Field::UserId, holder)
+            .filter(|&r| {
                 let row = &self.v.rows[r];
                 !row.error
                     && (row.action == Action::Delete
@@ -1197,14 +1208,17 @@ impl Planner {
         };
         for u in users {
             let id = u.user_id();
+            // Rows naming this user (two of each kind at most: more are
+            // duplicates, errors all).
             let rows: Vec<usize> = self
                 .ids
                 .find(&self.v.rows, Field::UserId, id)
+                .take(2)
                 .chain(
                     u.user
                         .email()
                         .into_iter()
-                        .flat_map(|e| emails.find(&self.v.rows, Field::Email, e)),
+                        .flat_map(|e| emails.find(&self.v.rows, Field::Email, e).take(2)),
                 )
                 .collect();
             if !rows.is_empty() {

@@ -186,8 +186,8 @@ fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
     for r in reports {
         let leaving = p
             .ids
-            .find(&p.v.rows, Field::UserId, r)
-            .find(|&row| match &p.disp[row] {
+            .unique(&p.v.rows, Field::UserId, r)
+            .filter(|&row| match &p.disp[row] {
                 Disp::Delete { .. } => true,
                 d => changes_field(d, Field::ReportsTo)
                     .is_some_and(|c| !c.new.as_deref().is_some_and(|m| same(m, &id))),

@@ -77,6 +77,16 @@ impl KeyIndex {
             })
     }
 
+    /// The one row whose value equals `value`; `None` when no row or several
+    /// rows have it (several rows with one key are all errors anyway). Looks
+    /// at two matches at most, so a value repeated on a million rows costs
+    /// no more than a unique one.
+    pub fn unique(&self, rows: &[Row], field: Field, value: &str) -> Option<usize> {
+        let mut found = self.find(rows, field, value);
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
+    }
+
     /// Groups of two or more rows with equal values (each group sorted by row).
     pub fn duplicates(&self, rows: &[Row], field: Field) -> Vec<Vec<usize>> {
         let mut groups = Vec::new();

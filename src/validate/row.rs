@@ -324,18 +324,19 @@ impl RowChecker<'_> {
                 // An unknown role is reported, and kept in the row: planning
                 // checks it again against the store's catalog (which has the
                 // last word) and applies the policy there.
-                Some(Lookup::Missing(suggestion)) => {
+                Some(Lookup::Missing) => {
+                    let suggestion = || self.catalog.and_then(|c| c.suggest(RefKind::Role, role));
                     match &self.profile.unknown_roles {
                         RolePolicy::Reject => sink.push(
                             Issue::error(Code::UnknownRole, "unknown role")
                                 .column(col.clone())
                                 .value(role)
-                                .maybe_suggest(suggestion),
+                                .maybe_suggest(suggestion()),
                         ),
                         RolePolicy::Create => {}
                         RolePolicy::Fallback(fallback) => {
                             match self.catalog.map(|c| c.lookup(RefKind::Role, fallback)) {
-                                Some(Lookup::Missing(_)) => sink.push(
+                                Some(Lookup::Missing) => sink.push(
                                     Issue::error(
                                         Code::UnknownRole,
                                         format!("unknown role, and the fallback role {fallback:?} does not exist either"),
@@ -350,7 +351,7 @@ impl RowChecker<'_> {
                                     )
                                     .column(col.clone())
                                     .value(role)
-                                    .maybe_suggest(suggestion),
+                                    .maybe_suggest(suggestion()),
                                 ),
                             }
                         }
@@ -383,7 +384,8 @@ impl RowChecker<'_> {
                 builder.put(f, name);
                 false
             }
-            Some(Lookup::Missing(suggestion)) => {
+            Some(Lookup::Missing) => {
+                let suggestion = self.catalog.and_then(|c| c.suggest(kind, v));
                 let what = match kind {
                     RefKind::Location => "unknown location",
                     RefKind::Department => "unknown department",
