@@ -1011,23 +1011,23 @@ impl Planner {
         }
         // The manager must exist, in the directory or in the file.
         let mut manager_row = None;
-        if let Some(m) = row.user.value(Field::ReportsTo) {
-            if dir.by_id(m).is_none() {
-                let in_file = self
-                    .ids
-                    .unique(&self.v.rows, Field::UserId, m)
-                    .filter(|&r| self.v.rows[r].action == Action::Upsert);
-                match in_file {
-                    Some(r) => manager_row = Some(r as u32),
-                    None => {
-                        let issue = Issue::error(
-                            Code::UnknownReference,
-                            "the manager is neither in the directory nor in the file",
-                        )
-                        .column(self.column(Field::ReportsTo))
-                        .value(m);
-                        return self.row_error(i, issue);
-                    }
+        if let Some(m) = row.user.value(Field::ReportsTo)
+            && dir.by_id(m).is_none()
+        {
+            let in_file = self
+                .ids
+                .unique(&self.v.rows, Field::UserId, m)
+                .filter(|&r| self.v.rows[r].action == Action::Upsert);
+            match in_file {
+                Some(r) => manager_row = Some(r as u32),
+                None => {
+                    let issue = Issue::error(
+                        Code::UnknownReference,
+                        "the manager is neither in the directory nor in the file",
+                    )
+                    .column(self.column(Field::ReportsTo))
+                    .value(m);
+                    return self.row_error(i, issue);
                 }
             }
         }
