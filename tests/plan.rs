@@ -611,3 +611,69 @@ fn a_created_user_reporting_to_a_deleted_manager_stops_the_delete() {
     assert_eq!(planned(&plan), [Planned::Create, Planned::Fail]);
     assert_eq!(codes(&plan, 3), [Code::HasReports]);
 }
+
+#[test]
+fn a_delete_found_by_email_still_checks_the_reports() {
+    let mut store = store_with(&[
+        person("boss"),
+        person("emp")
+            .to_builder()
+            .set(Field::ReportsTo, "boss")
+            .build(),
+    ]);
+    let p = plan(
+        "userId,email,transaction\n,boss@example.com,DELETE\n",
+        &mut store,
+    );
+    assert_eq!(codes(&p, 2), [Code::HasReports]);
+    let mut k = Profile::default();
+    k.key = KeyField::Email;
+    k.required = vec![Field::Email];
+    let p = plan_with(
+        k,
+        "email,transaction\nboss@example.com,DELETE\n",
+        &mut store,
+    );
+    assert_eq!(codes(&p, 2), [Code::HasReports]);
+}
+
+#[test]
+fn mirror_delete_keeps_every_manager_someone_who_stays_reports_to() {
+    let mut store = store_with(&[
+        person("c"),
+        person("b").to_builder().set(Field::ReportsTo, "c").build(),
+        person("a").to_builder().set(Field::ReportsTo, "b").build(),
+        person("me")
+            .to_builder()
+            .set(Field::ReportsTo, "mgr")
+            .build(),
+        person("mgr"),
+        person("m"),
+        person("gone"),
+    ]);
+    let mut p = Profile::default();
+    p.mode = Mode::Mirror;
+    p.mirror = MirrorAction::Delete;
+    p.guards.max_delete_share = None;
+    let importer = Importer::with_profile(T, p).acting_user("me");
+    let plan = importer
+        .plan(
+            importer.validate(
+                b"userId,email,reportsTo\na,a@example.com,b\nnew1,new1@x.io,m\n",
+                None,
+            ),
+            &mut store,
+        )
+        .unwrap();
+    let deleted: Vec<&str> = plan
+        .ops()
+        .iter()
+        .filter(|o| matches!(o, Op::Delete { .. }))
+        .filter_map(Op::user_id)
+        .collect();
+    assert_eq!(
+        deleted,
+        ["gone"],
+        "b and c (a's chain), mgr (mine) and m (new1's) stay"
+    );
+}

@@ -430,6 +430,8 @@ pub struct Planner {
     directory_size: Option<u64>,
     /// The column of each field, by `Field::ALL` index.
     column_names: Vec<String>,
+    /// Delete rows whose reports must still be asked for: (row, normalized id).
+    pending_reports: Vec<(usize, String)>,
 }
 
 impl Planner {
@@ -485,6 +487,7 @@ impl Planner {
             mirror_kept_managers: Default::default(),
             directory_size: None,
             column_names: Vec::new(),
+            pending_reports: Vec::new(),
         }
         .with_column_names()
     }
@@ -537,6 +540,13 @@ impl Planner {
                     };
                 }
                 Stage::Rows => {
+                    // Deletes found by email: their reports were not asked
+                    // for with the chunk (the user id was not known yet).
+                    if !self.pending_reports.is_empty() {
+                        let mut f = Fetch::new(self.tenant.clone());
+                        f.managers = self.pending_reports.iter().map(|p| p.1.clone()).collect();
+                        break Request::Fetch(f);
+                    }
                     if self.cursor >= self.v.rows.len() {
                         self.stage = Stage::Mirror;
                         continue;
@@ -598,6 +608,14 @@ impl Planner {
                 self.catalog = c;
                 self.resolve_roles();
                 self.stage = Stage::Rows;
+            }
+            (Request::Fetch(_), Response::Users(users)) if !self.pending_reports.is_empty() => {
+                let dir = Dir::new(&users);
+                for (i, id) in std::mem::take(&mut self.pending_reports) {
+                    if let Disp::Delete { reports, .. } = &mut self.disp[i] {
+                        *reports = dir.reports_of(&id);
+                    }
+                }
             }
             (Request::Fetch(_), Response::Users(users)) => self.process_chunk(users),
             (Request::Scan { limit, .. }, Response::Users(users)) => {
@@ -1187,6 +1205,11 @@ impl Planner {
             return self.row_error(i, issue);
         }
         let reports = dir.reports_of(t.user_id());
+        let by_id = row.user.user_id().is_some_and(|id| same(id, t.user_id()));
+        if !by_id {
+            // The chunk asked for the reports of the row's user id only.
+            self.pending_reports.push((i, normalize(t.user_id())));
+        }
         self.disp[i] = Disp::Delete {
             user_id: t.user_id().to_owned(),
             version: t.version,
@@ -1242,6 +1265,10 @@ impl Planner {
                         crate::printable(id)
                     ),
                 ));
+                // Kept, so their manager is kept too.
+                if let Some(m) = u.user.value(Field::ReportsTo) {
+                    self.mirror_kept_managers.insert(normalize(m));
+                }
                 continue;
             }
             match self.profile.mirror {

@@ -147,8 +147,32 @@ pub(super) fn finish(mut p: Planner) -> Plan {
     email_swaps(&mut p, &edges);
     propagate(&mut p, &edges);
 
-    // Mirror deletes of users someone who stays reports to are skipped.
-    let kept_managers = std::mem::take(&mut p.mirror_kept_managers);
+    // Mirror deletes of users someone who stays reports to are skipped: the
+    // managers of the directory users who stay, of the users the file
+    // creates, and — a kept manager staying in turn — of those managers.
+    let mut kept_managers = std::mem::take(&mut p.mirror_kept_managers);
+    if !p.mirror_delete.is_empty() {
+        for (i, d) in p.disp.iter().enumerate() {
+            if matches!(d, Disp::Create { .. })
+                && let Some(m) = p.v.rows[i].user.value(Field::ReportsTo)
+            {
+                kept_managers.insert(normalize(m));
+            }
+        }
+        let manager_of: HashMap<String, Option<String>> = p
+            .mirror_delete
+            .iter()
+            .map(|(id, _, m)| (normalize(id), m.clone()))
+            .collect();
+        let mut work: Vec<String> = kept_managers.iter().cloned().collect();
+        while let Some(id) = work.pop() {
+            if let Some(Some(m)) = manager_of.get(&id)
+                && kept_managers.insert(m.clone())
+            {
+                work.push(m.clone());
+            }
+        }
+    }
     let mut file_issues = std::mem::take(&mut p.v.file_issues);
     p.mirror_delete.retain(|(id, _, _)| {
         let keep = kept_managers.contains(&normalize(id));
