@@ -677,3 +677,29 @@ fn mirror_delete_keeps_every_manager_someone_who_stays_reports_to() {
         "b and c (a's chain), mgr (mine) and m (new1's) stay"
     );
 }
+
+#[test]
+fn two_rows_about_one_directory_user_both_fail_whatever_their_order() {
+    let mut store = store_with(&[person("x")]);
+    for file in [
+        "userId,email,lastName,transaction\nx,x@example.com,New,\n,x@example.com,,DELETE\n",
+        "userId,email,lastName,transaction\n,x@example.com,,DELETE\nx,x@example.com,New,\n",
+        "userId,email,transaction\nx,,DELETE\n,x@example.com,DELETE\n",
+    ] {
+        let mut p = Profile::default();
+        p.required = vec![Field::Email];
+        let plan = plan_with(p, file, &mut store);
+        assert_eq!(planned(&plan), [Planned::Fail, Planned::Fail], "{file}");
+        assert_eq!(codes(&plan, 2), [Code::DuplicateKey]);
+        assert!(plan.ops().is_empty());
+    }
+    // With email as the key, two rows may not share a user id either.
+    let mut p = Profile::default();
+    p.key = KeyField::Email;
+    p.required = vec![Field::Email];
+    let v = Importer::with_profile(T, p).validate(b"userId,email\nu1,a@x.io\nU1,b@x.io\n", None);
+    assert_eq!(
+        v.issues().filter(|i| i.code == Code::DuplicateKey).count(),
+        2
+    );
+}

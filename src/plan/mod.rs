@@ -432,6 +432,9 @@ pub struct Planner {
     column_names: Vec<String>,
     /// Delete rows whose reports must still be asked for: (row, normalized id).
     pending_reports: Vec<(usize, String)>,
+    /// The directory user each row resolved to: (hash of the normalized
+    /// user id, row), to catch two rows about one user.
+    targets: Vec<(u64, u32)>,
 }
 
 impl Planner {
@@ -488,6 +491,7 @@ impl Planner {
             directory_size: None,
             column_names: Vec::new(),
             pending_reports: Vec::new(),
+            targets: Vec::new(),
         }
         .with_column_names()
     }
@@ -1118,6 +1122,7 @@ impl Planner {
                     return self.row_error(i, issue);
                 }
                 let user_id = t.user_id().to_owned();
+                self.note_target(i, &user_id);
                 if changes.is_empty() {
                     self.disp[i] = Disp::Unchanged;
                 } else {
@@ -1131,6 +1136,11 @@ impl Planner {
                 }
             }
         }
+    }
+
+    fn note_target(&mut self, row: usize, user_id: &str) {
+        let state = foldhash::fast::FixedState::with_seed(TARGET_SEED);
+        self.targets.push((key_hash(&state, user_id), row as u32));
     }
 
     /// The row of this file that moves `email` away from its current
@@ -1205,6 +1215,9 @@ impl Planner {
             return self.row_error(i, issue);
         }
         let reports = dir.reports_of(t.user_id());
+        let target = t.user_id().to_owned();
+        self.note_target(i, &target);
+        let row = &self.v.rows[i];
         let by_id = row.user.user_id().is_some_and(|id| same(id, t.user_id()));
         if !by_id {
             // The chunk asked for the reports of the row's user id only.
@@ -1317,6 +1330,8 @@ impl Planner {
         order::finish(self)
     }
 }
+
+pub(crate) const TARGET_SEED: u64 = 0x7a29_e7f1;
 
 /// The users fetched for one chunk, indexed by the hash of their normalized
 /// user id, email and manager (no string is allocated to look one up).

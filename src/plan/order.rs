@@ -110,6 +110,7 @@ pub(super) fn finish(mut p: Planner) -> Plan {
             };
         }
     }
+    same_user_rows(&mut p);
     if p.managers.is_none() && p.disp.iter().any(|d| matches!(d, Disp::Delete { .. })) {
         p.managers = Some(crate::validate::file::KeyIndex::build(
             &p.v.rows,
@@ -193,6 +194,47 @@ pub(super) fn finish(mut p: Planner) -> Plan {
     }
     p.plan_issues.retain(|i| i.line.is_some());
     build(p, file_issues, &edges)
+}
+
+/// Two rows that resolved to the same directory user (one by user id, one by
+/// email; or two deletes) would race each other: every such row fails,
+/// naming the others, whatever their order.
+fn same_user_rows(p: &mut Planner) {
+    let mut targets = std::mem::take(&mut p.targets);
+    targets.sort_unstable();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for run in targets.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            groups.push(run.iter().map(|t| t.1 as usize).collect());
+        }
+    }
+    for group in groups {
+        let lines: Vec<String> = group
+            .iter()
+            .map(|&r| p.v.rows[r].line.to_string())
+            .collect();
+        let col = p.column(p.key_field()).to_owned();
+        for &r in &group {
+            let others: Vec<&str> = group
+                .iter()
+                .zip(&lines)
+                .filter(|(o, _)| **o != r)
+                .map(|(_, l)| l.as_str())
+                .collect();
+            p.row_error(
+                r,
+                Issue::error(
+                    Code::DuplicateKey,
+                    format!(
+                        "this row and line{} {} are about the same user of the directory",
+                        if others.len() > 1 { "s" } else { "" },
+                        others.join(", ")
+                    ),
+                )
+                .column(col.clone()),
+            );
+        }
+    }
 }
 
 /// The static part of the "a manager who keeps reports cannot be deleted"

@@ -887,7 +887,19 @@ fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
     let ids = if key_field == Field::UserId {
         keys
     } else {
-        file::KeyIndex::build(&v.rows, Field::UserId, |_| true)
+        // With another key, a user id is still one user's: two rows may not
+        // share it either.
+        let ids = file::KeyIndex::build(&v.rows, Field::UserId, |_| true);
+        let id_col = header.name_of(Field::UserId).to_owned();
+        file::duplicates(
+            &mut v.rows,
+            &ids,
+            Field::UserId,
+            Code::DuplicateKey,
+            &id_col,
+            &mut v.row_issues,
+        );
+        ids
     };
     file::cycles(
         &mut v.rows,
