@@ -96,9 +96,24 @@ fn too_many_and_too_few_cells_on_cr_only_lines() {
 
 #[test]
 fn ragged_row_after_a_quoted_multiline_field() {
-    let text = "userId,lastName,email\na,\"Doe\n(née Smith)\",a@x.io\nb,b@x.io\n";
+    // Notes (a column the import ignores) may run over lines.
+    let text = "userId,notes,email\na,\"Doe\n(née Smith)\",a@x.io\nb,b@x.io\n";
     let v = validate(text);
     assert_eq!(only(&v, Code::MalformedRow).line, Some(4));
+}
+
+#[test]
+fn an_unterminated_quote_closed_at_the_end_of_a_later_line_does_not_swallow_it() {
+    // The csv crate reads one record: line 3 disappears into a last name.
+    let text = "userId,email,lastName\nu1,u1@x.io,\"O'Neil\nu2,u2@x.io,Smith\"\nu3,u3@x.io,Kim\n";
+    let seen = csv_crate(text, true).unwrap();
+    assert_eq!(seen.len(), 3);
+    let v = validate(text);
+    let i = only(&v, Code::MalformedRow);
+    assert_eq!((i.line, i.column.as_deref()), (Some(2), Some("lastName")));
+    assert!(i.message.contains("closing quote missing"), "{}", i.message);
+    let lines: Vec<u64> = v.rows().iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 3, 4], "u2 is a row of its own");
 }
 
 #[test]

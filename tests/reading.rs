@@ -119,14 +119,26 @@ fn invalid_utf8_is_an_error_of_that_row_with_line_and_column() {
 
 #[test]
 fn line_numbers_are_physical_across_quoted_newlines() {
+    // Multi-line notes, in a column the import does not read.
     let v = validate(
-        "userId,lastName,email\na,\"two\nlines\",a@x.io\n\nb,Plain,b@x.io\nc,\"x\r\ny\r\nz\",c@x.io\nd,bad,nope\n",
+        "userId,notes,email\na,\"two\nlines\",a@x.io\n\nb,Plain,b@x.io\nc,\"x\r\ny\r\nz\",c@x.io\nd,bad,nope\n",
     );
     let lines: Vec<u64> = v.rows().iter().map(|r| r.line).collect();
     assert_eq!(lines, [2, 5, 6, 9]);
-    assert_eq!(only(&v, Code::InvalidEmail).line, Some(9));
-    // A line break inside a name is itself refused.
-    assert_eq!(v.row_issues(2)[0].code, Code::InvalidValue);
+    assert_eq!(
+        codes(&v),
+        [
+            (Some(1), Code::UnknownColumn),
+            (Some(9), Code::InvalidEmail)
+        ]
+    );
+    // In a column it reads, a value over several lines is a broken row, and
+    // the lines after it are read as rows.
+    let v = validate("userId,lastName,email\na,\"two\nlines\",a@x.io\n");
+    assert_eq!(
+        codes(&v),
+        [(Some(2), Code::MalformedRow), (Some(3), Code::MalformedRow)]
+    );
 }
 
 #[test]

@@ -29,6 +29,10 @@ pub(crate) enum Problem {
     TextAfterQuote { column: usize, line: u64 },
     /// A NUL byte in `column`.
     Nul { column: usize, line: u64 },
+    /// A quoted value in `column` runs from `line` over several lines, in a
+    /// column that takes one line: most likely a closing quote is missing and
+    /// later rows were swallowed, so they are read as rows again.
+    Multiline { column: usize, line: u64 },
     /// A field longer than the field limit.
     FieldTooLong {
         column: usize,
@@ -63,6 +67,8 @@ pub(crate) struct Tokenizer<'a> {
     max_columns: usize,
     /// Bytes that end an unquoted field.
     stops: [bool; 256],
+    /// Columns whose quoted values may not span lines (empty: all may).
+    single_line: &'a [bool],
 }
 
 impl<'a> Tokenizer<'a> {
@@ -80,7 +86,14 @@ impl<'a> Tokenizer<'a> {
             max_field,
             max_columns,
             stops,
+            single_line: &[],
         }
+    }
+
+    /// Quoted values in these columns (`true`) may not span lines: one that
+    /// does is a broken row, and reading resumes on its next line.
+    pub fn single_line(&mut self, columns: &'a [bool]) {
+        self.single_line = columns;
     }
 
     /// Continues from byte `pos` (a record boundary), counting lines from `line`.
@@ -288,6 +301,14 @@ impl<'a> Tokenizer<'a> {
                     end: tail.end,
                     escaped,
                 });
+            }
+            if lines > 0 && self.single_line.get(column).copied().unwrap_or(false) {
+                rec.problem = Some(Problem::Multiline {
+                    column,
+                    line: open_line,
+                });
+                self.recover(open);
+                return None;
             }
             self.line += lines;
             self.pos = q + 1;

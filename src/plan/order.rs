@@ -646,6 +646,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         on_error: p.profile.on_error,
         batch_size: p.profile.batch_size.max(1),
         limits: p.profile.limits,
+        single_line: std::mem::take(&mut p.v.single_line),
         rows,
         ops,
         notices,

@@ -195,6 +195,8 @@ pub struct Report {
     pub(crate) columns: Vec<String>,
     #[serde(skip)]
     pub(crate) limits: crate::Limits,
+    #[serde(skip)]
+    pub(crate) single_line: Vec<bool>,
 }
 
 impl Report {
@@ -297,7 +299,14 @@ impl Report {
                     .collect();
                 (r.line, msgs.join("; "))
             });
-        csv_out::write_error_rows(source, &self.input, &self.limits, failed, out)
+        csv_out::write_error_rows(
+            source,
+            &self.input,
+            &self.limits,
+            &self.single_line,
+            failed,
+            out,
+        )
     }
 }
 
@@ -476,6 +485,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
         notices,
         columns: plan.columns.clone(),
         limits: plan.limits,
+        single_line: plan.single_line.clone(),
     }
 }
 

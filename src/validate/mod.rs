@@ -87,6 +87,8 @@ pub struct Validation {
     pub(crate) profile: Profile,
     /// The rows indexed by user id, kept for planning.
     pub(crate) ids: Option<file::KeyIndex>,
+    /// The columns whose values must stay on one line (see `RawRows`).
+    pub(crate) single_line: Vec<bool>,
 }
 
 impl Serialize for Validation {
@@ -319,6 +321,7 @@ impl Validation {
             source,
             &self.input,
             &self.profile.limits,
+            &self.single_line,
             failed,
             out,
         )
@@ -383,6 +386,7 @@ pub(crate) fn run(
         row_issues: Vec::new(),
         profile: profile.clone(),
         ids: None,
+        single_line: Vec::new(),
     };
     let mut lines = None;
     let header = read_rows(&mut v, profile, tenant, catalog, bytes, name, &mut lines);
@@ -557,18 +561,35 @@ fn read_rows(
         tenant,
         catalog: index.as_ref(),
     };
+    // Line breaks are never valid in a column the import reads: a quoted
+    // value running over lines there is a missing closing quote (columns
+    // it ignores may hold notes with line breaks).
+    v.single_line = header
+        .targets
+        .iter()
+        .map(|t| !matches!(t, header::Target::Ignore))
+        .collect();
     let body = Body {
         data,
         text,
         checker: &checker,
         folded_header: &folded_header,
         delimiter,
+        single_line: &v.single_line,
     };
     // Where the records start after the header, and on which line.
     let (start, line) = (tok.position(), tok.line());
     let threads = profile.threads.clamp(1, 16);
     let mut chunks = if threads > 1 && data.len() - start >= PARALLEL_BYTES {
-        let splits = split_points(data, start, line, delimiter, &limits, threads);
+        let splits = split_points(
+            data,
+            start,
+            line,
+            delimiter,
+            &limits,
+            threads,
+            body.single_line,
+        );
         std::thread::scope(|scope| {
             let handles: Vec<_> = splits
                 .windows(2)
@@ -643,9 +664,11 @@ fn split_points(
     delimiter: u8,
     limits: &crate::Limits,
     threads: usize,
+    single_line: &[bool],
 ) -> Vec<(usize, u64)> {
     let mut points = vec![(start, line)];
     let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
+    tok.single_line(single_line);
     tok.resume(start, line);
     let mut rec = Record::default();
     let piece = (data.len() - start) / threads;
@@ -677,6 +700,7 @@ struct Body<'a> {
     checker: &'a row::RowChecker<'a>,
     folded_header: &'a [String],
     delimiter: u8,
+    single_line: &'a [bool],
 }
 
 impl Body<'_> {
@@ -692,6 +716,7 @@ impl Body<'_> {
         let mut tok = Tokenizer::new(data, self.delimiter, limits.field_bytes, limits.columns);
         tok.resume(from.0, from.1);
         tok.stop_at(to.0);
+        tok.single_line(self.single_line);
         // Roughly one row per line.
         let lines = memchr::memchr_iter(b'\n', &data[from.0..to.0]).count();
         let mut chunk = Chunk {
@@ -849,6 +874,13 @@ fn problem_issue(problem: Problem, names: &[String], record_line: u64) -> Issue 
         Problem::Nul { column, .. } => {
             Issue::error(Code::MalformedRow, "contains a NUL byte").column(col(column))
         }
+        Problem::Multiline { column, line } => Issue::error(
+            Code::MalformedRow,
+            format!(
+                "a quoted value starting on line {line} runs over several lines, and this column takes one line: is a closing quote missing? (the lines after it are read as rows)"
+            ),
+        )
+        .column(col(column)),
         Problem::FieldTooLong { column, bytes, .. } => Issue::error(
             Code::LimitExceeded,
             format!("the field is {bytes} bytes, more than the limit"),
