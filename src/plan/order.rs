@@ -434,16 +434,62 @@ fn guards(p: &Planner, file_issues: &mut Vec<Issue>) {
     }
 }
 
-/// An op with its kind (0 roles, 1 creates, 2 updates, 3 deletes), the
-/// first part of its sort key; the second is its normalized user id.
+/// The ops of a plan before they are ordered, each with its kind (0 roles,
+/// 1 creates, 2 updates, 3 deletes), the first part of its sort key; the
+/// second is its normalized user id. Kept as two arrays so the ops can be
+/// put in order in place (no second array of a million ops).
+#[derive(Default)]
 struct Pending {
-    rank: u8,
-    op: Op,
+    ranks: Vec<u8>,
+    ops: Vec<Op>,
 }
 
 impl Pending {
-    fn id(&self) -> &str {
-        self.op.user_id().unwrap_or("")
+    fn with_capacity(n: usize) -> Pending {
+        Pending {
+            ranks: Vec::with_capacity(n),
+            ops: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, rank: u8, op: Op) {
+        self.ranks.push(rank);
+        self.ops.push(op);
+    }
+
+    fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn id(&self, k: usize) -> &str {
+        self.ops[k].user_id().unwrap_or("")
+    }
+
+    /// The ops in `order` (a permutation of their indexes), rearranged in
+    /// place by following its cycles.
+    fn into_ordered(self, order: &[usize]) -> Vec<Op> {
+        let mut ops = self.ops;
+        debug_assert_eq!(order.len(), ops.len());
+        let mut done = vec![false; order.len()];
+        for start in 0..order.len() {
+            if done[start] {
+                continue;
+            }
+            // Position p receives the op at order[p]: walk the cycle, moving
+            // each op into place with one swap.
+            let mut p = start;
+            done[p] = true;
+            loop {
+                let from = order[p];
+                if from == start || done[from] {
+                    break;
+                }
+                ops.swap(p, from);
+                done[from] = true;
+                p = from;
+            }
+        }
+        ops
     }
 }
 
@@ -464,7 +510,20 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let key = p.profile.key;
     let mut rows = Vec::with_capacity(n);
     let mut roles_needed: Vec<String> = Vec::new();
-    let mut pending: Vec<Pending> = Vec::with_capacity(n);
+    // Sized exactly: a third of the rows of a typical file make no op.
+    let op_count = p
+        .disp
+        .iter()
+        .filter(|d| {
+            matches!(
+                d,
+                Disp::Create { .. } | Disp::Update { .. } | Disp::Delete { .. }
+            )
+        })
+        .count()
+        + p.mirror_disable.len()
+        + p.mirror_delete.len();
+    let mut pending = Pending::with_capacity(op_count);
     let mut op_of_row: Vec<u32> = vec![u32::MAX; n];
     let mut notices = Vec::new();
     let mut failed = 0u64;
@@ -473,9 +532,9 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         let row_key = p.v.rows[i].key(key).map(str::to_owned);
         let row_line = p.v.rows[i].line;
         let line = Some(row_line);
-        let mut push = |pending: &mut Vec<Pending>, rank: u8, op: Op| {
+        let mut push = |pending: &mut Pending, rank: u8, op: Op| {
             op_of_row[i] = pending.len() as u32;
-            pending.push(Pending { rank, op });
+            pending.push(rank, op);
         };
         let new_role = |r: &str| !p.new_roles.is_empty() && p.new_roles.contains_key(&normalize(r));
         let planned = match d {
@@ -564,9 +623,9 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         .collect();
     // Mirror mode's changes to users the file does not name.
     for (id, version, old) in std::mem::take(&mut p.mirror_disable) {
-        pending.push(Pending {
-            rank: 2,
-            op: Op::Update {
+        pending.push(
+            2,
+            Op::Update {
                 line: None,
                 user_id: id,
                 version,
@@ -576,24 +635,24 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                     Some("false"),
                 )],
             },
-        });
+        );
     }
     let mirror_start = pending.len();
     let mirror_deletes = std::mem::take(&mut p.mirror_delete);
     let managers: Vec<Option<String>> = mirror_deletes.iter().map(|d| d.2.clone()).collect();
     for (id, version, _) in mirror_deletes {
-        pending.push(Pending {
-            rank: 3,
-            op: Op::Delete {
+        pending.push(
+            3,
+            Op::Delete {
                 line: None,
                 user_id: id,
                 version,
             },
-        });
+        );
     }
     // A deleted manager goes after their deleted reports.
     let deleted: HashMap<String, usize> = (mirror_start..pending.len())
-        .map(|k| (normalize(pending[k].id()), k))
+        .map(|k| (normalize(pending.id(k)), k))
         .collect();
     for (k, m) in managers.iter().enumerate() {
         if let Some(&mk) = m.as_deref().and_then(|m| deleted.get(m)) {
@@ -602,12 +661,14 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     }
     let order = topological(&pending, &after);
 
-    let mut ops = Vec::with_capacity(pending.len() + roles_needed.len());
+    let mut ops = pending.into_ordered(&order);
+    drop(order);
     roles_needed.sort();
     roles_needed.dedup_by(|a, b| same(a, b));
+    // The roles are created first.
+    let roles = roles_needed.len();
     ops.extend(roles_needed.into_iter().map(|name| Op::CreateRole { name }));
-    let mut slots: Vec<Option<Op>> = pending.into_iter().map(|x| Some(x.op)).collect();
-    ops.extend(order.into_iter().filter_map(|k| slots[k].take()));
+    ops.rotate_right(roles);
     notices.sort_by_cached_key(|n| normalize(&n.user_id));
 
     let mut row_issues = std::mem::take(&mut p.v.row_issues);
@@ -659,7 +720,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
 /// Kahn's algorithm: `before → after` edges respected, ties broken by
 /// (rank, normalized id). Ops left in a cycle (which the checks rule out)
 /// follow in key order.
-fn topological(items: &[Pending], edges: &[(usize, usize)]) -> Vec<usize> {
+fn topological(items: &Pending, edges: &[(usize, usize)]) -> Vec<usize> {
     let n = items.len();
     // Each op's place in key order: the heap then compares integers.
     // Sort by (rank, the first 8 bytes of the normalized id) first: most
@@ -667,7 +728,7 @@ fn topological(items: &[Pending], edges: &[(usize, usize)]) -> Vec<usize> {
     // The prefix is taken from the normalized id, so that it orders exactly
     // as `cmp_ids` does.
     let prefix = |k: usize| {
-        let id = crate::record::trim(items[k].id());
+        let id = crate::record::trim(items.id(k));
         let mut p = [0u8; 8];
         if id.is_ascii() {
             for (slot, c) in p.iter_mut().zip(id.bytes()) {
@@ -678,30 +739,44 @@ fn topological(items: &[Pending], edges: &[(usize, usize)]) -> Vec<usize> {
                 *slot = c;
             }
         }
-        (u64::from(items[k].rank) << 56) | (u64::from_be_bytes(p) >> 8)
+        (u64::from(items.ranks[k]) << 56) | (u64::from_be_bytes(p) >> 8)
     };
     let mut by_key: Vec<(u64, usize)> = (0..n).map(|k| (prefix(k), k)).collect();
     by_key.sort_unstable_by(|&(pa, a), &(pb, b)| {
         pa.cmp(&pb)
-            .then_with(|| cmp_ids(items[a].id(), items[b].id()))
+            .then_with(|| cmp_ids(items.id(a), items.id(b)))
             .then(a.cmp(&b))
     });
     let by_key: Vec<usize> = by_key.into_iter().map(|(_, k)| k).collect();
+    if edges.is_empty() {
+        return by_key;
+    }
     let mut place = vec![0u32; n];
     for (p, &k) in by_key.iter().enumerate() {
         place[k] = p as u32;
     }
+    // The edges as one array grouped by source (`out[start[a]..start[a + 1]]`
+    // are a's successors): two allocations instead of one per op.
     let mut indegree = vec![0u32; n];
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); if edges.is_empty() { 0 } else { n }];
+    let mut start = vec![0u32; n + 1];
     for &(a, b) in edges {
         if a != b {
-            out[a].push(b);
+            start[a + 1] += 1;
             indegree[b] += 1;
         }
     }
-    if edges.is_empty() {
-        return by_key;
+    for k in 0..n {
+        start[k + 1] += start[k];
     }
+    let mut fill = start.clone();
+    let mut out = vec![0u32; start[n] as usize];
+    for &(a, b) in edges {
+        if a != b {
+            out[fill[a] as usize] = b as u32;
+            fill[a] += 1;
+        }
+    }
+    drop(fill);
     let mut ready: BinaryHeap<Reverse<u32>> = (0..n)
         .filter(|&k| indegree[k] == 0)
         .map(|k| Reverse(place[k]))
@@ -712,7 +787,8 @@ fn topological(items: &[Pending], edges: &[(usize, usize)]) -> Vec<usize> {
         let k = by_key[p as usize];
         order.push(k);
         placed[k] = true;
-        for &m in &out[k] {
+        for &m in &out[start[k] as usize..start[k + 1] as usize] {
+            let m = m as usize;
             indegree[m] -= 1;
             if indegree[m] == 0 {
                 ready.push(Reverse(place[m]));
@@ -729,20 +805,24 @@ fn topological(items: &[Pending], edges: &[(usize, usize)]) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn item(rank: u8, id: &str) -> Pending {
-        Pending {
-            rank,
-            op: Op::Delete {
-                line: None,
-                user_id: id.into(),
-                version: 0,
-            },
+    fn items(list: &[(u8, &str)]) -> Pending {
+        let mut p = Pending::default();
+        for &(rank, id) in list {
+            p.push(
+                rank,
+                Op::Delete {
+                    line: None,
+                    user_id: id.into(),
+                    version: 0,
+                },
+            );
         }
+        p
     }
 
     #[test]
     fn topological_order_breaks_ties_by_rank_then_id() {
-        let items = [item(3, "a"), item(1, "z"), item(1, "b"), item(2, "c")];
+        let items = items(&[(3, "a"), (1, "z"), (1, "b"), (2, "c")]);
         // z must come before b; a (a delete) before c (an update).
         let order = topological(&items, &[(1, 2), (0, 3)]);
         assert_eq!(order, [1, 2, 0, 3]);
@@ -750,24 +830,50 @@ mod tests {
 
     #[test]
     fn non_ascii_ids_order_as_normalized() {
-        let items = [
-            item(1, "Émile"),
-            item(1, "élise"),
-            item(1, "zed"),
-            item(1, "ÉMILE2"),
-        ];
+        let items = items(&[(1, "Émile"), (1, "élise"), (1, "zed"), (1, "ÉMILE2")]);
         let order = topological(&items, &[]);
-        let ids: Vec<&str> = order.iter().map(|&k| items[k].id()).collect();
+        let ids: Vec<&str> = order.iter().map(|&k| items.id(k)).collect();
         assert_eq!(ids, ["zed", "élise", "Émile", "ÉMILE2"]);
     }
 
     #[test]
     fn a_long_chain_is_ordered_without_recursion() {
-        let items: Vec<Pending> = (0..100_000)
-            .map(|i| item(1, &format!("{:06}", 100_000 - i)))
+        let ids: Vec<String> = (0..100_000)
+            .map(|i| format!("{:06}", 100_000 - i))
             .collect();
+        let list: Vec<(u8, &str)> = ids.iter().map(|id| (1, id.as_str())).collect();
+        let items = items(&list);
         let edges: Vec<(usize, usize)> = (1..items.len()).map(|i| (i - 1, i)).collect();
         let order = topological(&items, &edges);
         assert!(order.iter().copied().eq(0..items.len()));
+    }
+
+    #[test]
+    fn ops_are_put_in_order_in_place() {
+        // Every permutation of five ops (cycles of every length).
+        let ids = ["a", "b", "c", "d", "e"];
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        let mut seen = 0;
+        permutations(&mut order, 0, &mut |order| {
+            seen += 1;
+            let list: Vec<(u8, &str)> = ids.iter().map(|&id| (1, id)).collect();
+            let ops = items(&list).into_ordered(order);
+            let got: Vec<&str> = ops.iter().filter_map(Op::user_id).collect();
+            let want: Vec<&str> = order.iter().map(|&k| ids[k]).collect();
+            assert_eq!(got, want, "order {order:?}");
+        });
+        assert_eq!(seen, 120);
+    }
+
+    fn permutations(v: &mut Vec<usize>, k: usize, f: &mut dyn FnMut(&[usize])) {
+        if k == v.len() {
+            f(v);
+            return;
+        }
+        for i in k..v.len() {
+            v.swap(k, i);
+            permutations(v, k + 1, f);
+            v.swap(k, i);
+        }
     }
 }
