@@ -364,19 +364,31 @@ enum Disp {
         /// The row that moves this row's email away from its current holder.
         email_from: Option<u32>,
     },
+    /// The update itself is boxed: most rows are creates or unchanged, and
+    /// an unboxed update would make every row's entry three times larger.
     Update {
-        user_id: String,
-        version: u64,
-        changes: Vec<Change>,
         manager_row: Option<u32>,
         email_from: Option<u32>,
+        update: Box<UpdateDisp>,
     },
-    Delete {
-        user_id: String,
-        version: u64,
-        /// Directory users reporting to this user (normalized ids).
-        reports: Vec<String>,
-    },
+    Delete(Box<DeleteDisp>),
+}
+
+/// An update planned for a row.
+#[derive(Debug)]
+struct UpdateDisp {
+    user_id: String,
+    version: u64,
+    changes: Vec<Change>,
+}
+
+/// A delete planned for a row.
+#[derive(Debug)]
+struct DeleteDisp {
+    user_id: String,
+    version: u64,
+    /// Directory users reporting to this user (normalized ids).
+    reports: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -620,8 +632,8 @@ impl Planner {
             (Request::Fetch(_), Response::Users(users)) if !self.pending_reports.is_empty() => {
                 let dir = Dir::new(&users);
                 for (i, id) in std::mem::take(&mut self.pending_reports) {
-                    if let Disp::Delete { reports, .. } = &mut self.disp[i] {
-                        *reports = dir.reports_of(&id);
+                    if let Disp::Delete(delete) = &mut self.disp[i] {
+                        delete.reports = dir.reports_of(&id);
                     }
                 }
             }
@@ -1131,11 +1143,13 @@ impl Planner {
                     self.disp[i] = Disp::Unchanged;
                 } else {
                     self.disp[i] = Disp::Update {
-                        user_id,
-                        version: t.version,
-                        changes,
                         manager_row,
                         email_from,
+                        update: Box::new(UpdateDisp {
+                            user_id,
+                            version: t.version,
+                            changes,
+                        }),
                     };
                 }
             }
@@ -1227,11 +1241,11 @@ impl Planner {
             // The chunk asked for the reports of the row's user id only.
             self.pending_reports.push((i, normalize(t.user_id())));
         }
-        self.disp[i] = Disp::Delete {
+        self.disp[i] = Disp::Delete(Box::new(DeleteDisp {
             user_id: t.user_id().to_owned(),
             version: t.version,
             reports,
-        };
+        }));
     }
 
     /// A page of the directory in mirror mode.
@@ -1418,3 +1432,19 @@ const _: () = {
     is_send::<Planner>();
     is_send::<Plan>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::Disp;
+
+    #[test]
+    fn a_rows_entry_stays_small() {
+        // One entry per row of the file: a million rows should cost tens of
+        // megabytes here, not a hundred (updates and deletes are boxed).
+        assert!(
+            std::mem::size_of::<Disp>() <= 24,
+            "{}",
+            std::mem::size_of::<Disp>()
+        );
+    }
+}

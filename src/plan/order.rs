@@ -41,7 +41,7 @@ struct Edge {
 
 fn changes_of(d: &Disp) -> &[Change] {
     match d {
-        Disp::Update { changes, .. } => changes,
+        Disp::Update { update, .. } => &update.changes,
         _ => &[],
     }
 }
@@ -58,11 +58,11 @@ fn holds(p: &Planner, e: &Edge) -> bool {
     match e.need {
         Need::Manager => matches!(d, Disp::Create { .. }),
         Need::Email => {
-            matches!(d, Disp::Delete { .. })
+            matches!(d, Disp::Delete(_))
                 || changes_field(d, Field::Email).is_some_and(|c| c.new.is_some())
         }
         Need::Report => {
-            matches!(d, Disp::Delete { .. }) || changes_field(d, Field::ReportsTo).is_some()
+            matches!(d, Disp::Delete(_)) || changes_field(d, Field::ReportsTo).is_some()
         }
     }
 }
@@ -111,7 +111,7 @@ pub(super) fn finish(mut p: Planner) -> Plan {
         }
     }
     same_user_rows(&mut p);
-    if p.managers.is_none() && p.disp.iter().any(|d| matches!(d, Disp::Delete { .. })) {
+    if p.managers.is_none() && p.disp.iter().any(|d| matches!(d, Disp::Delete(_))) {
         p.managers = Some(crate::validate::file::KeyIndex::build(
             &p.v.rows,
             Field::ReportsTo,
@@ -141,7 +141,7 @@ pub(super) fn finish(mut p: Planner) -> Plan {
                     }
                 }
             }
-            Disp::Delete { .. } => delete_edges(&mut p, i, &mut edges),
+            Disp::Delete(_) => delete_edges(&mut p, i, &mut edges),
             _ => {}
         }
     }
@@ -240,12 +240,10 @@ fn same_user_rows(p: &mut Planner) {
 /// The static part of the "a manager who keeps reports cannot be deleted"
 /// check, and an edge to every row the delete relies on.
 fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
-    let Disp::Delete {
-        user_id, reports, ..
-    } = &p.disp[i]
-    else {
+    let Disp::Delete(delete) = &p.disp[i] else {
         return;
     };
+    let (user_id, reports) = (&delete.user_id, &delete.reports);
     let id = normalize(user_id);
     let mut kept: Vec<String> = Vec::new();
     let mut needs: Vec<u32> = Vec::new();
@@ -254,7 +252,7 @@ fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
             .ids
             .unique(&p.v.rows, Field::UserId, r)
             .filter(|&row| match &p.disp[row] {
-                Disp::Delete { .. } => true,
+                Disp::Delete(_) => true,
                 d => changes_field(d, Field::ReportsTo)
                     .is_some_and(|c| !c.new.as_deref().is_some_and(|m| same(m, &id))),
             });
@@ -389,7 +387,7 @@ pub(super) fn removals(p: &Planner) -> u64 {
         .disp
         .iter()
         .filter(|d| {
-            matches!(d, Disp::Delete { .. })
+            matches!(d, Disp::Delete(_))
                 || changes_field(d, Field::Enabled)
                     .is_some_and(|c| c.new.as_deref() == Some("false"))
         })
@@ -517,7 +515,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         .filter(|d| {
             matches!(
                 d,
-                Disp::Create { .. } | Disp::Update { .. } | Disp::Delete { .. }
+                Disp::Create { .. } | Disp::Update { .. } | Disp::Delete(_)
             )
         })
         .count()
@@ -561,12 +559,12 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                 push(&mut pending, 1, Op::Create { line, user });
                 Planned::Create
             }
-            Disp::Update {
-                user_id,
-                version,
-                changes,
-                ..
-            } => {
+            Disp::Update { update, .. } => {
+                let super::UpdateDisp {
+                    user_id,
+                    version,
+                    changes,
+                } = *update;
                 for c in changes
                     .iter()
                     .filter(|c| c.field == Attribute::Field(Field::Roles))
@@ -589,9 +587,10 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                 );
                 Planned::Update
             }
-            Disp::Delete {
-                user_id, version, ..
-            } => {
+            Disp::Delete(delete) => {
+                let super::DeleteDisp {
+                    user_id, version, ..
+                } = *delete;
                 push(
                     &mut pending,
                     3,
