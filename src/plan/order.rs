@@ -722,25 +722,29 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
 fn topological(items: &Pending, edges: &[(usize, usize)]) -> Vec<usize> {
     let n = items.len();
     // Each op's place in key order: the heap then compares integers.
-    // Sort by (rank, the first 8 bytes of the normalized id) first: most
-    // ids differ there, and only ties compare whole ids.
-    // The prefix is taken from the normalized id, so that it orders exactly
-    // as `cmp_ids` does.
+    // Sort by (rank, the first 15 bytes of the normalized id) first, as two
+    // integers: ids that share a surname and an initial ("jgarcia…") still
+    // differ there, and only ties compare whole ids. The prefix is taken
+    // from the normalized id, zero-padded, so that it orders exactly as
+    // `cmp_ids` does (a shorter id sorts first; equal prefixes fall through).
     let prefix = |k: usize| {
         let id = crate::record::trim(items.id(k));
-        let mut p = [0u8; 8];
+        let mut p = [0u8; 16];
+        p[0] = items.ranks[k];
         if id.is_ascii() {
-            for (slot, c) in p.iter_mut().zip(id.bytes()) {
+            for (slot, c) in p[1..].iter_mut().zip(id.bytes()) {
                 *slot = c.to_ascii_lowercase();
             }
         } else {
-            for (slot, c) in p.iter_mut().zip(normalize(id).bytes()) {
+            for (slot, c) in p[1..].iter_mut().zip(normalize(id).bytes()) {
                 *slot = c;
             }
         }
-        (u64::from(items.ranks[k]) << 56) | (u64::from_be_bytes(p) >> 8)
+        let (hi, lo) = p.split_at(8);
+        let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+        (word(hi), word(lo))
     };
-    let mut by_key: Vec<(u64, usize)> = (0..n).map(|k| (prefix(k), k)).collect();
+    let mut by_key: Vec<((u64, u64), usize)> = (0..n).map(|k| (prefix(k), k)).collect();
     by_key.sort_unstable_by(|&(pa, a), &(pb, b)| {
         pa.cmp(&pb)
             .then_with(|| cmp_ids(items.id(a), items.id(b)))
@@ -833,6 +837,35 @@ mod tests {
         let order = topological(&items, &[]);
         let ids: Vec<&str> = order.iter().map(|&k| items.id(k)).collect();
         assert_eq!(ids, ["zed", "élise", "Émile", "ÉMILE2"]);
+    }
+
+    #[test]
+    fn the_order_is_rank_then_normalized_id_whatever_the_prefixes() {
+        // Ids that share long prefixes, differ in case, are prefixes of
+        // each other, are not ASCII, or are padded: the integer prefix must
+        // never decide differently from a comparison of normalized ids.
+        let stems = [
+            "jgarcia",
+            "jgarciamartinezlopez",
+            "JGarciaMartinezLopez",
+            "é",
+            "É",
+        ];
+        let tails = ["", "1", "10", "2", "a", "B", " ", "\u{e9}", "\0"];
+        let mut list: Vec<(u8, String)> = Vec::new();
+        for (i, stem) in stems.iter().enumerate() {
+            for (j, tail) in tails.iter().enumerate() {
+                list.push((((i + j) % 3) as u8 + 1, format!(" {stem}{tail}")));
+            }
+        }
+        let refs: Vec<(u8, &str)> = list.iter().map(|(r, id)| (*r, id.as_str())).collect();
+        let items = items(&refs);
+        let order = topological(&items, &[]);
+        let mut want: Vec<usize> = (0..list.len()).collect();
+        want.sort_by(|&a, &b| {
+            (list[a].0, normalize(&list[a].1), a).cmp(&(list[b].0, normalize(&list[b].1), b))
+        });
+        assert_eq!(order, want);
     }
 
     #[test]
