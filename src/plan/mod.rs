@@ -1157,8 +1157,8 @@ impl Planner {
     }
 
     fn note_target(&mut self, row: usize, user_id: &str) {
-        let state = foldhash::fast::FixedState::with_seed(TARGET_SEED);
-        self.targets.push((key_hash(&state, user_id), row as u32));
+        self.targets
+            .push((key_hash(TARGET_SEED, user_id), row as u32));
     }
 
     /// The row of this file that moves `email` away from its current
@@ -1355,7 +1355,7 @@ pub(crate) const TARGET_SEED: u64 = 0x7a29_e7f1;
 /// user id, email and manager (no string is allocated to look one up).
 struct Dir<'a> {
     users: &'a [ExistingUser],
-    state: foldhash::fast::FixedState,
+    seed: u64,
     ids: Vec<(u64, u32)>,
     emails: Vec<(u64, u32)>,
     managers: Vec<(u64, u32)>,
@@ -1363,12 +1363,12 @@ struct Dir<'a> {
 
 impl<'a> Dir<'a> {
     fn new(users: &'a [ExistingUser]) -> Dir<'a> {
-        let state = foldhash::fast::FixedState::with_seed(0x0d1c_7a11);
+        let seed = 0x0d1c_7a11;
         let index = |get: &dyn Fn(&'a User) -> Option<&'a str>| {
             let mut v: Vec<(u64, u32)> = users
                 .iter()
                 .enumerate()
-                .filter_map(|(i, u)| Some((key_hash(&state, get(&u.user)?), i as u32)))
+                .filter_map(|(i, u)| Some((key_hash(seed, get(&u.user)?), i as u32)))
                 .collect();
             v.sort_unstable();
             v
@@ -1378,7 +1378,7 @@ impl<'a> Dir<'a> {
             ids: index(&|u| u.user_id()),
             emails: index(&|u| u.email()),
             managers: index(&|u| u.value(Field::ReportsTo)),
-            state,
+            seed,
         }
     }
 
@@ -1388,7 +1388,7 @@ impl<'a> Dir<'a> {
         value: &'s str,
         get: fn(&User) -> Option<&str>,
     ) -> impl Iterator<Item = &'a ExistingUser> + 's {
-        let h = key_hash(&self.state, value);
+        let h = key_hash(self.seed, value);
         let start = index.partition_point(|e| e.0 < h);
         let users = self.users;
         index[start..]

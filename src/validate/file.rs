@@ -2,8 +2,6 @@
 //! cycles. Both work on a compact sorted index (hash, row) rather than a map
 //! of owned strings, so a million rows cost 16 MB here, not hundreds.
 
-use std::hash::{BuildHasher, Hasher};
-
 use crate::issue::{Code, Issue, Severity};
 use crate::record::{Action, normalize};
 use crate::schema::Field;
@@ -13,21 +11,59 @@ use super::Row;
 /// At most this many other lines are named in a duplicate or cycle message.
 const MAX_NAMED: usize = 10;
 
-/// The hash of a value's normalized form (see [`normalize`]); allocation-free
-/// for ASCII values up to 256 bytes.
-pub(crate) fn key_hash(state: &foldhash::fast::FixedState, value: &str) -> u64 {
+/// The hash of a value's normalized form (see [`normalize`]) under `seed`;
+/// allocation-free for ASCII values, which are lower-cased eight bytes at a
+/// time as they are hashed. Only compared within one process (sorted
+/// indexes, where equal hashes are then compared as values), never stored.
+pub(crate) fn key_hash(seed: u64, value: &str) -> u64 {
     let v = crate::record::trim(value);
-    let mut h = state.build_hasher();
-    if v.is_ascii() && v.len() <= 256 {
-        let mut buf = [0u8; 256];
-        let lower = &mut buf[..v.len()];
-        lower.copy_from_slice(v.as_bytes());
-        lower.make_ascii_lowercase();
-        h.write(lower);
+    if v.is_ascii() {
+        hash_words(seed, v.as_bytes(), true)
     } else {
-        h.write(normalize(v).as_bytes());
+        // Already lower case: the same bytes an ASCII value lower-cases to.
+        hash_words(seed, normalize(v).as_bytes(), false)
     }
-    h.finish()
+}
+
+/// A folded-multiply hash (as foldhash's) of `bytes` read as little-endian
+/// words, the last one zero-padded, with the length mixed in first;
+/// each word ASCII-lower-cased first when `lower`.
+#[inline]
+fn hash_words(seed: u64, bytes: &[u8], lower: bool) -> u64 {
+    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+    let fold = |a: u64, b: u64| {
+        let p = u128::from(a) * u128::from(b);
+        (p as u64) ^ ((p >> 64) as u64)
+    };
+    let word = |chunk: &[u8]| {
+        let mut buf = [0u8; 8];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let w = u64::from_le_bytes(buf);
+        if lower { ascii_lowercase_word(w) } else { w }
+    };
+    let mut acc = fold(seed ^ K1, bytes.len() as u64 ^ K2);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        acc = fold(acc ^ word(chunk), K1);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        acc = fold(acc ^ word(rest), K1);
+    }
+    fold(acc, K2)
+}
+
+/// `w`'s eight bytes, all ASCII, with `A`–`Z` lower-cased (a SWAR version of
+/// `u8::to_ascii_lowercase`: no byte's sum carries into the next, as every
+/// byte is below 0x80).
+fn ascii_lowercase_word(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x80 * ONES;
+    let at_least_a = w.wrapping_add((0x80 - u64::from(b'A')) * ONES);
+    let above_z = w.wrapping_add((0x80 - u64::from(b'Z') - 1) * ONES);
+    let upper = at_least_a & !above_z & HIGH;
+    w | (upper >> 2)
 }
 
 /// Rows indexed by the normalized value of one field, sorted by hash.
@@ -42,14 +78,13 @@ impl KeyIndex {
     /// value is not blank.
     pub fn build(rows: &[Row], field: Field, include: impl Fn(&Row) -> bool) -> KeyIndex {
         let seed = 0x005e_ed0f_u64 ^ field as u64;
-        let state = foldhash::fast::FixedState::with_seed(seed);
         let mut entries: Vec<(u64, u32)> = rows
             .iter()
             .enumerate()
             .filter(|(_, r)| include(r))
             .filter_map(|(i, r)| {
                 let v = r.user.value(field)?;
-                Some((key_hash(&state, v), u32::try_from(i).ok()?))
+                Some((key_hash(seed, v), u32::try_from(i).ok()?))
             })
             .collect();
         entries.sort_unstable();
@@ -63,7 +98,7 @@ impl KeyIndex {
         field: Field,
         value: &'a str,
     ) -> impl Iterator<Item = usize> + 'a {
-        let h = key_hash(&foldhash::fast::FixedState::with_seed(self.seed), value);
+        let h = key_hash(self.seed, value);
         let start = self.entries.partition_point(|e| e.0 < h);
         self.entries[start..]
             .iter()
@@ -264,6 +299,62 @@ pub(crate) fn cycles(
                 .value(&value),
             );
             rows[r].error = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_lower_cased_like_bytes() {
+        for b in 0u8..0x80 {
+            for pos in 0..8 {
+                let mut bytes = *b"xYz09_@Q";
+                bytes[pos] = b;
+                let want = u64::from_le_bytes(bytes.map(|c| c.to_ascii_lowercase()));
+                assert_eq!(
+                    ascii_lowercase_word(u64::from_le_bytes(bytes)),
+                    want,
+                    "{b:#x} at {pos}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_hash_is_of_the_normalized_value() {
+        let h = |v: &str| key_hash(7, v);
+        for (a, b) in [
+            ("  JDoe ", "jdoe"),
+            ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"),
+            ("ÉMILE", "émile"),
+            (
+                "Søren.Okafor@Corp.Example.ORG",
+                "søren.okafor@corp.example.org",
+            ),
+            ("", "  "),
+        ] {
+            assert_eq!(h(a), h(b), "{a:?} vs {b:?}");
+            assert_eq!(h(a), h(&normalize(a)), "{a:?}");
+        }
+        // Different values, including ones that pad to the same words.
+        let values = [
+            "a",
+            "a\u{1}",
+            "ab",
+            "b",
+            "abcdefgh",
+            "abcdefgh\u{1}",
+            "abcdefghi",
+            "émile",
+            "emile",
+        ];
+        for (i, a) in values.iter().enumerate() {
+            for b in &values[i + 1..] {
+                assert_ne!(h(a), h(b), "{a:?} vs {b:?}");
+            }
         }
     }
 }
