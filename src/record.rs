@@ -502,10 +502,38 @@ pub fn normalize(value: &str) -> String {
 pub(crate) fn same(a: &str, b: &str) -> bool {
     let (a, b) = (trim(a), trim(b));
     if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
+        // Lower-casing ASCII keeps the length; compare a word at a time.
+        a.len() == b.len() && eq_ascii_fold(a.as_bytes(), b.as_bytes())
     } else {
         normalize(a) == normalize(b)
     }
+}
+
+/// `a.eq_ignore_ascii_case(b)` for ASCII slices of equal length, eight bytes
+/// at a time.
+fn eq_ascii_fold(a: &[u8], b: &[u8]) -> bool {
+    let word = |chunk: &[u8]| {
+        let mut buf = [0u8; 8];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        ascii_lowercase_word(u64::from_le_bytes(buf))
+    };
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    (&mut ca)
+        .zip(&mut cb)
+        .all(|(x, y)| x == y || word(x) == word(y))
+        && word(ca.remainder()) == word(cb.remainder())
+}
+
+/// `w`'s eight bytes, all ASCII, with `A`–`Z` lower-cased (a SWAR version of
+/// `u8::to_ascii_lowercase`: no byte's sum carries into the next, as every
+/// byte is below 0x80).
+pub(crate) fn ascii_lowercase_word(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x80 * ONES;
+    let at_least_a = w.wrapping_add((0x80 - u64::from(b'A')) * ONES);
+    let above_z = w.wrapping_add((0x80 - u64::from(b'Z') - 1) * ONES);
+    let upper = at_least_a & !above_z & HIGH;
+    w | (upper >> 2)
 }
 
 /// Whether a row creates-or-updates its user or deletes it (S4's
@@ -574,6 +602,39 @@ impl<'de> Deserialize<'de> for User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_is_equality_of_normalized_values() {
+        let base = "Jo.Garcia-Martinez_07@Example.ORG";
+        let mut values: Vec<String> = Vec::new();
+        for len in 0..=base.len() {
+            let v = &base[..len];
+            values.push(v.to_owned());
+            values.push(v.to_ascii_lowercase());
+            values.push(format!("  {v} "));
+            // One byte changed at each position, in and out of the letters.
+            for pos in 0..len {
+                for c in ['@', '[', '`', '{', 'z', 'Z', '0'] {
+                    let mut w = v.to_owned();
+                    w.replace_range(pos..pos + 1, &c.to_string());
+                    values.push(w);
+                }
+            }
+        }
+        values.extend([
+            "\u{212a}".into(),
+            "k".into(),
+            "K".into(),
+            "Émile".into(),
+            "émile".into(),
+        ]);
+        for a in &values {
+            for b in values.iter().step_by(7) {
+                assert_eq!(same(a, b), normalize(a) == normalize(b), "{a:?} vs {b:?}");
+                assert_eq!(same(b, a), same(a, b), "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn absent_fields_stay_absent_between_present_ones() {

@@ -40,7 +40,11 @@ fn hash_words(seed: u64, bytes: &[u8], lower: bool) -> u64 {
         let mut buf = [0u8; 8];
         buf[..chunk.len()].copy_from_slice(chunk);
         let w = u64::from_le_bytes(buf);
-        if lower { ascii_lowercase_word(w) } else { w }
+        if lower {
+            crate::record::ascii_lowercase_word(w)
+        } else {
+            w
+        }
     };
     let mut acc = fold(seed ^ K1, bytes.len() as u64 ^ K2);
     let mut chunks = bytes.chunks_exact(8);
@@ -52,18 +56,6 @@ fn hash_words(seed: u64, bytes: &[u8], lower: bool) -> u64 {
         acc = fold(acc ^ word(rest), K1);
     }
     fold(acc, K2)
-}
-
-/// `w`'s eight bytes, all ASCII, with `A`–`Z` lower-cased (a SWAR version of
-/// `u8::to_ascii_lowercase`: no byte's sum carries into the next, as every
-/// byte is below 0x80).
-fn ascii_lowercase_word(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x80 * ONES;
-    let at_least_a = w.wrapping_add((0x80 - u64::from(b'A')) * ONES);
-    let above_z = w.wrapping_add((0x80 - u64::from(b'Z') - 1) * ONES);
-    let upper = at_least_a & !above_z & HIGH;
-    w | (upper >> 2)
 }
 
 /// Rows indexed by the normalized value of one field, sorted by hash.
@@ -306,6 +298,7 @@ pub(crate) fn cycles(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::ascii_lowercase_word;
 
     #[test]
     fn words_are_lower_cased_like_bytes() {
