@@ -62,10 +62,48 @@ struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// With `PIPELINE_TRACE_PEAK` set, the stack of the allocation that last
+// raised the plan step's peak (by a MiB or more) is kept, and printed after
+// the run: where the peak heap is reached.
+static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static TRACED: AtomicUsize = AtomicUsize::new(0);
+type Traced = Option<(usize, std::backtrace::Backtrace)>;
+static TRACE_AT: std::sync::Mutex<Traced> = std::sync::Mutex::new(None);
+thread_local!(static IN_TRACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+
+/// Keeps the stack of this allocation (never from inside itself).
+fn trace_peak(now: usize) {
+    if now > TRACED.load(Ordering::Relaxed) + (1 << 20) && !IN_TRACE.with(|c| c.replace(true)) {
+        TRACED.store(now, Ordering::Relaxed);
+        // Captured unresolved: resolving reads debug info (tens of MB).
+        let bt = std::backtrace::Backtrace::force_capture();
+        if let Ok(mut at) = TRACE_AT.lock() {
+            *at = Some((now, bt));
+        }
+        IN_TRACE.with(|c| c.set(false));
+    }
+}
+
+/// Prints the kept stack's frames in this crate and the bench.
+fn print_peak_trace() {
+    let Some((bytes, bt)) = TRACE_AT.lock().ok().and_then(|mut t| t.take()) else {
+        return;
+    };
+    eprintln!("plan step's peak heap reached near {bytes} bytes in use, at:");
+    for line in bt.to_string().lines() {
+        if line.contains("user_import") || line.contains("pipeline::") {
+            eprintln!("{line}");
+        }
+    }
+}
+
 fn grew(by: usize) {
     let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
     if now > PEAK.load(Ordering::Relaxed) {
         PEAK.fetch_max(now, Ordering::Relaxed);
+        if TRACE.load(Ordering::Relaxed) {
+            trace_peak(now);
+        }
     }
 }
 
@@ -1036,10 +1074,17 @@ fn run_validate(importer: &Importer, bytes: &[u8]) -> Validation {
 
 #[inline(never)]
 fn run_plan(importer: &Importer, bytes: &[u8], store: &mut InMemoryStore) -> Plan {
+    TRACED.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
+    TRACE.store(
+        std::env::var_os("PIPELINE_TRACE_PEAK").is_some(),
+        Ordering::Relaxed,
+    );
     let v = importer.validate(bytes, Some("users.csv"));
-    importer
+    let plan = importer
         .plan(v, store)
-        .expect("planning against InMemoryStore")
+        .expect("planning against InMemoryStore");
+    TRACE.store(false, Ordering::Relaxed);
+    plan
 }
 
 #[inline(never)]
@@ -1662,6 +1707,7 @@ fn main() {
     }
     if steps.contains(&Step::Plan) {
         let bound = n.div_ceil(batch.max(1)) as u64;
+        print_peak_trace();
         println!(
             "plan: store fetch calls={fetch_calls} (ceil(rows/batch)={bound}; goal <= {bound} + a constant)"
         );

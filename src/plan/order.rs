@@ -443,11 +443,9 @@ struct Pending {
 }
 
 impl Pending {
-    fn with_capacity(n: usize) -> Pending {
-        Pending {
-            ranks: Vec::with_capacity(n),
-            ops: Vec::with_capacity(n),
-        }
+    fn reserve_exact(&mut self, more: usize) {
+        self.ranks.reserve_exact(more);
+        self.ops.reserve_exact(more);
     }
 
     fn push(&mut self, rank: u8, op: Op) {
@@ -503,111 +501,138 @@ fn cmp_ids(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+fn makes_op(d: &Disp) -> bool {
+    matches!(
+        d,
+        Disp::Create { .. } | Disp::Update { .. } | Disp::Delete(_)
+    )
+}
+
 fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
+    // The lookups are done: free them before the plan's own arrays grow.
+    p.ids = crate::validate::file::KeyIndex::default();
+    p.emails = None;
+    p.managers = None;
+    p.targets = Vec::new();
     let n = p.v.rows.len();
     let key = p.profile.key;
-    let mut rows = Vec::with_capacity(n);
+    let mut rows = Vec::new();
     let mut roles_needed: Vec<String> = Vec::new();
-    // Sized exactly: a third of the rows of a typical file make no op.
-    let op_count = p
-        .disp
-        .iter()
-        .filter(|d| {
-            matches!(
-                d,
-                Disp::Create { .. } | Disp::Update { .. } | Disp::Delete(_)
-            )
-        })
-        .count()
-        + p.mirror_disable.len()
-        + p.mirror_delete.len();
-    let mut pending = Pending::with_capacity(op_count);
+    // Grown as the rows are released (not presized: the whole array beside
+    // every row would be the step's peak), and trimmed to size after.
+    let mut pending = Pending::default();
     let mut op_of_row: Vec<u32> = vec![u32::MAX; n];
     let mut notices = Vec::new();
     let mut failed = 0u64;
-    let disp = std::mem::take(&mut p.disp);
-    for (i, d) in disp.into_iter().enumerate() {
-        let row_key = p.v.rows[i].key(key).map(str::to_owned);
-        let row_line = p.v.rows[i].line;
-        let line = Some(row_line);
-        let mut push = |pending: &mut Pending, rank: u8, op: Op| {
-            op_of_row[i] = pending.len() as u32;
-            pending.push(rank, op);
-        };
-        let new_role = |r: &str| !p.new_roles.is_empty() && p.new_roles.contains_key(&normalize(r));
-        let planned = match d {
-            Disp::Pending | Disp::Skip => Planned::Skip,
-            Disp::Fail => {
-                failed += 1;
-                Planned::Fail
-            }
-            Disp::Unchanged => Planned::Unchanged,
-            Disp::Create { notify, .. } => {
-                let taken = std::mem::take(&mut p.v.rows[i].user);
-                let fallback = taken.email().map(normalize);
-                let user = super::diff::for_create(taken, fallback.as_deref());
-                roles_needed.extend(user.roles().filter(|r| new_role(r)).map(str::to_owned));
-                if notify {
-                    notices.push(Notice {
-                        line: row_line,
-                        user_id: user.user_id().unwrap_or("").to_owned(),
-                        email: user.email().map(str::to_owned),
-                        first_name: user.value(Field::FirstName).map(str::to_owned),
-                        last_name: user.value(Field::LastName).map(str::to_owned),
-                    });
+    // The rows are taken from the back, an eighth of what is left at a time:
+    // the plan's arrays grow by what that part makes and the rows' arrays
+    // shrink by as much, so the file's rows and the plan are never both
+    // held whole (the plan's arrays are put back in file order after).
+    let mut disp = std::mem::take(&mut p.disp);
+    let mut source = std::mem::take(&mut p.v.rows);
+    let mut end = n;
+    while end > 0 {
+        let start = end - end.div_ceil(8);
+        rows.reserve_exact(end - start);
+        pending.reserve_exact(disp[start..end].iter().filter(|d| makes_op(d)).count());
+        for i in (start..end).rev() {
+            let (Some(row), Some(d)) = (source.pop(), disp.pop()) else {
+                break;
+            };
+            let row_key = row.key(key).map(str::to_owned);
+            let row_line = row.line;
+            let line = Some(row_line);
+            let mut push = |pending: &mut Pending, rank: u8, op: Op| {
+                op_of_row[i] = pending.len() as u32;
+                pending.push(rank, op);
+            };
+            let new_role =
+                |r: &str| !p.new_roles.is_empty() && p.new_roles.contains_key(&normalize(r));
+            let planned = match d {
+                Disp::Pending | Disp::Skip => Planned::Skip,
+                Disp::Fail => {
+                    failed += 1;
+                    Planned::Fail
                 }
-                push(&mut pending, 1, Op::Create { line, user });
-                Planned::Create
-            }
-            Disp::Update { update, .. } => {
-                let super::UpdateDisp {
-                    user_id,
-                    version,
-                    changes,
-                } = *update;
-                for c in changes
-                    .iter()
-                    .filter(|c| c.field == Attribute::Field(Field::Roles))
-                {
-                    for r in c.new.as_deref().unwrap_or("").split('|') {
-                        if new_role(r) {
-                            roles_needed.push(r.to_owned());
-                        }
+                Disp::Unchanged => Planned::Unchanged,
+                Disp::Create { notify, .. } => {
+                    let taken = row.user;
+                    let fallback = taken.email().map(normalize);
+                    let user = super::diff::for_create(taken, fallback.as_deref());
+                    roles_needed.extend(user.roles().filter(|r| new_role(r)).map(str::to_owned));
+                    if notify {
+                        notices.push(Notice {
+                            line: row_line,
+                            user_id: user.user_id().unwrap_or("").to_owned(),
+                            email: user.email().map(str::to_owned),
+                            first_name: user.value(Field::FirstName).map(str::to_owned),
+                            last_name: user.value(Field::LastName).map(str::to_owned),
+                        });
                     }
+                    push(&mut pending, 1, Op::Create { line, user });
+                    Planned::Create
                 }
-                push(
-                    &mut pending,
-                    2,
-                    Op::Update {
-                        line,
+                Disp::Update { update, .. } => {
+                    let super::UpdateDisp {
                         user_id,
                         version,
                         changes,
-                    },
-                );
-                Planned::Update
-            }
-            Disp::Delete(delete) => {
-                let super::DeleteDisp {
-                    user_id, version, ..
-                } = *delete;
-                push(
-                    &mut pending,
-                    3,
-                    Op::Delete {
-                        line,
-                        user_id,
-                        version,
-                    },
-                );
-                Planned::Delete
-            }
-        };
-        rows.push(PlannedRow {
-            line: row_line,
-            key: row_key,
-            planned,
-        });
+                    } = *update;
+                    for c in changes
+                        .iter()
+                        .filter(|c| c.field == Attribute::Field(Field::Roles))
+                    {
+                        for r in c.new.as_deref().unwrap_or("").split('|') {
+                            if new_role(r) {
+                                roles_needed.push(r.to_owned());
+                            }
+                        }
+                    }
+                    push(
+                        &mut pending,
+                        2,
+                        Op::Update {
+                            line,
+                            user_id,
+                            version,
+                            changes,
+                        },
+                    );
+                    Planned::Update
+                }
+                Disp::Delete(delete) => {
+                    let super::DeleteDisp {
+                        user_id, version, ..
+                    } = *delete;
+                    push(
+                        &mut pending,
+                        3,
+                        Op::Delete {
+                            line,
+                            user_id,
+                            version,
+                        },
+                    );
+                    Planned::Delete
+                }
+            };
+            rows.push(PlannedRow {
+                line: row_line,
+                key: row_key,
+                planned,
+            });
+        }
+        source.shrink_to_fit();
+        disp.shrink_to_fit();
+        end = start;
+    }
+    rows.reverse();
+    notices.reverse();
+    pending.ranks.reverse();
+    pending.ops.reverse();
+    let last = pending.len().wrapping_sub(1) as u32;
+    for k in op_of_row.iter_mut().filter(|k| **k != u32::MAX) {
+        *k = last - *k;
     }
     // Ordering edges: each prerequisite's op before its dependant's.
     let op_at = |row: u32| {
@@ -668,6 +693,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let roles = roles_needed.len();
     ops.extend(roles_needed.into_iter().map(|name| Op::CreateRole { name }));
     ops.rotate_right(roles);
+    ops.shrink_to_fit();
     notices.sort_by_cached_key(|n| normalize(&n.user_id));
 
     let mut row_issues = std::mem::take(&mut p.v.row_issues);

@@ -59,7 +59,7 @@ fn hash_words(seed: u64, bytes: &[u8], lower: bool) -> u64 {
 }
 
 /// Rows indexed by the normalized value of one field, sorted by hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct KeyIndex {
     seed: u64,
     entries: Vec<(u64, u32)>,

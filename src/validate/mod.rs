@@ -580,7 +580,7 @@ fn read_rows(
     // Where the records start after the header, and on which line.
     let (start, line) = (tok.position(), tok.line());
     let threads = profile.threads.clamp(1, 16);
-    let mut chunks = if threads > 1 && data.len() - start >= PARALLEL_BYTES {
+    let chunks = if threads > 1 && data.len() - start >= PARALLEL_BYTES {
         let splits = split_points(
             data,
             start,
@@ -607,12 +607,19 @@ fn read_rows(
     } else {
         vec![body.read((start, line), (data.len(), u64::MAX), limits.rows)]
     };
-    let total: usize = chunks.iter().map(|c| c.rows.len()).sum();
-    v.rows.reserve_exact(total);
     v.row_issues
         .reserve(chunks.iter().map(|c| c.issues.len()).sum());
-    for chunk in &mut chunks {
-        v.rows.append(&mut chunk.rows);
+    for mut chunk in chunks {
+        // The first piece's rows become the file's (trimmed to size, not
+        // copied); each later piece is appended and freed, so the rows are
+        // never held twice over.
+        if v.rows.capacity() == 0 {
+            chunk.rows.shrink_to_fit();
+            v.rows = std::mem::take(&mut chunk.rows);
+        } else {
+            v.rows.reserve_exact(chunk.rows.len());
+            v.rows.append(&mut chunk.rows);
+        }
         v.row_issues.append(&mut chunk.issues);
         // The first row past the limit, counted over the whole file: a
         // piece stops after `limit` rows of its own, so either the merged
