@@ -90,9 +90,22 @@ fn print_peak_trace() {
         return;
     };
     eprintln!("plan step's peak heap reached near {bytes} bytes in use, at:");
-    for line in bt.to_string().lines() {
-        if line.contains("user_import") || line.contains("pipeline::") {
+    // Frames from the allocator up, to `main`; source lines in the crate
+    // and the bench only.
+    let text = bt.to_string();
+    let mut frames = text
+        .lines()
+        .skip_while(|l| !l.contains("__rust_alloc") && !l.contains("__rust_realloc"));
+    for line in frames.by_ref() {
+        if line.trim_start().starts_with("at ") {
+            if line.contains("/src/") || line.contains("benches/") {
+                eprintln!("{line}");
+            }
+        } else {
             eprintln!("{line}");
+            if line.ends_with(": main") || line.contains("pipeline::main") {
+                break;
+            }
         }
     }
 }

@@ -43,11 +43,20 @@ const SLOTS: usize = Field::ATTRIBUTES.len();
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct User {
     text: Box<str>,
-    ends: [u32; SLOTS],
+    /// Where each slot's value ends in `text`; all zero when the text is
+    /// longer than `u16::MAX` bytes (`extra.wide_ends` has them then).
+    ends: [u16; SLOTS],
     present: u16,
-    // Boxed so a user without custom attributes pays 8 bytes, not 24.
-    #[allow(clippy::box_collection)]
-    custom: Option<Box<BTreeMap<String, String>>>,
+    /// What few users have, boxed so the others pay 8 bytes for it.
+    extra: Option<Box<Extra>>,
+}
+
+/// Custom attributes, and the value ends of a user whose text is longer
+/// than `u16::MAX` bytes.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+struct Extra {
+    custom: BTreeMap<String, String>,
+    wide_ends: Option<[u32; SLOTS]>,
 }
 
 impl User {
@@ -75,8 +84,16 @@ impl User {
         if self.present & (1 << slot) == 0 {
             return None;
         }
-        let start = if slot == 0 { 0 } else { self.ends[slot - 1] } as usize;
-        let end = self.ends[slot] as usize;
+        let (start, end) = match self.extra.as_deref().and_then(|e| e.wide_ends.as_ref()) {
+            None => (
+                if slot == 0 { 0 } else { self.ends[slot - 1] } as usize,
+                self.ends[slot] as usize,
+            ),
+            Some(wide) => (
+                if slot == 0 { 0 } else { wide[slot - 1] } as usize,
+                wide[slot] as usize,
+            ),
+        };
         self.text.get(start..end)
     }
 
@@ -146,7 +163,7 @@ impl User {
     /// assert_eq!(u.custom("costCenter"), Some("42"));
     /// ```
     pub fn custom(&self, name: &str) -> Option<&str> {
-        self.custom.as_ref()?.get(name).map(String::as_str)
+        self.extra.as_ref()?.custom.get(name).map(String::as_str)
     }
 
     /// All custom attributes, sorted by name.
@@ -156,9 +173,9 @@ impl User {
     /// assert_eq!(u.customs().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
     /// ```
     pub fn customs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.custom
+        self.extra
             .iter()
-            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .flat_map(|e| e.custom.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// The standard fields that are present, in canonical order, with their values.
@@ -187,8 +204,8 @@ impl User {
         for (f, v) in self.fields() {
             b.put_canonical(f, v);
         }
-        if let Some(c) = &self.custom {
-            b.custom = (**c).clone();
+        if let Some(e) = &self.extra {
+            b.custom = e.custom.clone();
         }
         b
     }
@@ -197,8 +214,12 @@ impl User {
     #[doc(hidden)]
     pub fn heap_size(&self) -> usize {
         self.text.len()
-            + self.custom.as_ref().map_or(0, |m| {
-                m.iter().map(|(k, v)| k.len() + v.len() + 48).sum::<usize>() + 24
+            + self.extra.as_ref().map_or(0, |e| {
+                std::mem::size_of::<Extra>()
+                    + e.custom
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 48)
+                        .sum::<usize>()
             })
     }
 }
@@ -377,7 +398,7 @@ impl UserBuilder {
             .map(|&(s, e)| (e - s) as usize)
             .sum();
         let mut text = String::with_capacity(total);
-        let mut ends = [0u32; SLOTS];
+        let mut wide_ends = [0u32; SLOTS];
         let mut present = 0u16;
         for (slot, span) in self.spans.iter_mut().enumerate() {
             if let Some((s, e)) = span.take() {
@@ -385,19 +406,29 @@ impl UserBuilder {
                 present |= 1 << slot;
             }
             // `total` fits in u32 because every span end did.
-            ends[slot] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            wide_ends[slot] = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
         self.scratch.clear();
-        let custom = if self.custom.is_empty() {
+        let mut ends = [0u16; SLOTS];
+        let wide = u16::try_from(text.len()).is_err();
+        if !wide {
+            for (e, &w) in ends.iter_mut().zip(&wide_ends) {
+                *e = u16::try_from(w).unwrap_or(u16::MAX);
+            }
+        }
+        let extra = if self.custom.is_empty() && !wide {
             None
         } else {
-            Some(Box::new(std::mem::take(&mut self.custom)))
+            Some(Box::new(Extra {
+                custom: std::mem::take(&mut self.custom),
+                wide_ends: wide.then_some(wide_ends),
+            }))
         };
         User {
             text: text.into_boxed_str(),
             ends,
             present,
-            custom,
+            extra,
         }
     }
 }
@@ -650,6 +681,38 @@ mod tests {
         assert_eq!(u.get(Field::Email), Some("e@x.io"));
         assert_eq!(u.get(Field::TaskNotification), Some("Email"));
         assert_eq!(u.get(Field::Tenant), None);
+    }
+
+    #[test]
+    fn values_past_64_kib_keep_their_bounds() {
+        // Ends are stored as u16; a longer text keeps them as u32 aside.
+        for len in [u16::MAX as usize - 10, u16::MAX as usize, 70_000, 300_000] {
+            let long = "x".repeat(len);
+            for custom in [false, true] {
+                let mut b = User::builder()
+                    .set(Field::UserId, "u")
+                    .set(Field::LastName, &long)
+                    .set(Field::Email, "e@x.io")
+                    .set(Field::TaskNotification, "off");
+                if custom {
+                    b = b.custom("costCenter", "42");
+                }
+                let u = b.build();
+                assert_eq!(u.get(Field::UserId), Some("u"), "{len}");
+                assert_eq!(u.get(Field::LastName), Some(long.as_str()), "{len}");
+                assert_eq!(u.get(Field::FirstName), None, "{len}");
+                assert_eq!(u.email(), Some("e@x.io"), "{len}");
+                assert_eq!(u.get(Field::TaskNotification), Some("OFF"), "{len}");
+                assert_eq!(u.custom("costCenter"), custom.then_some("42"));
+                assert_eq!(u.to_builder().build(), u, "{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_user_stays_small() {
+        // Rows and create ops hold a user each: a million of them.
+        assert!(std::mem::size_of::<User>() <= 56);
     }
 
     #[test]
