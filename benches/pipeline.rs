@@ -56,11 +56,39 @@ use user_import::{
 
 // ---------------------------------------------------------------------------
 // A counting allocator: current and peak bytes in use.
+//
+// Each thread keeps its own tally and adds it to the shared counter once it
+// passes 16 KiB either way: one shared counter touched by every allocation
+// cost 5% of a one-thread run and made two threads wait on each other's
+// cache line. Bytes in use are therefore known to within 16 KiB per thread.
 
 struct Counting;
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+const TALLY: isize = 16 << 10;
+thread_local!(static LOCAL: std::cell::Cell<isize> = const { std::cell::Cell::new(0) });
+
+/// Adds `delta` to this thread's tally, and the tally to the shared
+/// counter when it passes `TALLY`.
+fn tally(delta: isize) {
+    let pending = LOCAL.with(|l| {
+        let v = l.get() + delta;
+        if v.abs() >= TALLY {
+            l.set(0);
+            v
+        } else {
+            l.set(v);
+            0
+        }
+    });
+    if pending > 0 {
+        grew(pending.unsigned_abs());
+    } else if pending < 0 {
+        CURRENT.fetch_sub(pending.unsigned_abs(), Ordering::Relaxed);
+    }
+}
 
 // With `PIPELINE_TRACE_PEAK` set, the stack of the allocation that last
 // raised the plan step's peak (by a MiB or more) is kept, and printed after
@@ -120,10 +148,6 @@ fn grew(by: usize) {
     }
 }
 
-fn shrank(by: usize) {
-    CURRENT.fetch_sub(by, Ordering::Relaxed);
-}
-
 // SAFETY: every method forwards to `System` with the same arguments and only
 // adds bookkeeping on the side.
 unsafe impl GlobalAlloc for Counting {
@@ -131,7 +155,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            grew(layout.size());
+            tally(layout.size() as isize);
         }
         p
     }
@@ -140,7 +164,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: as for `alloc`.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            grew(layout.size());
+            tally(layout.size() as isize);
         }
         p
     }
@@ -148,7 +172,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` was allocated by `System` (through us) with `layout`.
         unsafe { System.dealloc(ptr, layout) };
-        shrank(layout.size());
+        tally(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -156,9 +180,9 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size >= layout.size() {
-                grew(new_size - layout.size());
+                tally((new_size - layout.size()) as isize);
             } else {
-                shrank(layout.size() - new_size);
+                tally(-((layout.size() - new_size) as isize));
             }
         }
         p

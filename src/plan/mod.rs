@@ -630,7 +630,7 @@ impl Planner {
                 self.stage = Stage::Rows;
             }
             (Request::Fetch(_), Response::Users(users)) if !self.pending_reports.is_empty() => {
-                let dir = Dir::new(&users);
+                let dir = Dir::new(&users, true);
                 for (i, id) in std::mem::take(&mut self.pending_reports) {
                     if let Disp::Delete(delete) = &mut self.disp[i] {
                         delete.reports = dir.reports_of(&id);
@@ -908,8 +908,12 @@ impl Planner {
 
     /// Plans the rows of the current chunk with the users fetched for it.
     fn process_chunk(&mut self, users: Vec<ExistingUser>) {
-        let dir = Dir::new(&users);
         let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
+        // Only deletes ask who reports to a user.
+        let deletes = self.v.rows[start..end]
+            .iter()
+            .any(|r| r.action == Action::Delete);
+        let dir = Dir::new(&users, deletes);
         for i in start..end {
             if self.v.rows[i].error {
                 self.disp[i] = Disp::Fail;
@@ -1077,18 +1081,19 @@ impl Planner {
             .column(id_col);
             return self.row_error(i, issue);
         }
-        // Roles this row grants.
-        let current_roles: Vec<&str> = target.map(|t| t.user.roles().collect()).unwrap_or_default();
-        let granted: Vec<&str> = row
-            .user
-            .roles()
-            .filter(|r| !current_roles.iter().any(|c| same(c, r)))
-            .collect();
-        if let Some(grantable) = &self.profile.guards.grantable_roles
-            && let Some(bad) = granted
-                .iter()
-                .find(|r| !grantable.iter().any(|g| same(g, r)))
-        {
+        // Roles this row grants that the guard does not allow.
+        let not_grantable = self
+            .profile
+            .guards
+            .grantable_roles
+            .as_ref()
+            .and_then(|grantable| {
+                row.user.roles().find(|r| {
+                    !target.is_some_and(|t| t.user.roles().any(|c| same(c, r)))
+                        && !grantable.iter().any(|g| same(g, r))
+                })
+            });
+        if let Some(bad) = not_grantable {
             let issue = Issue::error(
                 Code::RoleNotGrantable,
                 "this import may not grant this role",
@@ -1137,8 +1142,7 @@ impl Planner {
                     ));
                     return self.row_error(i, issue);
                 }
-                let user_id = t.user_id().to_owned();
-                self.note_target(i, &user_id);
+                self.note_target(i, t.user_id());
                 if changes.is_empty() {
                     self.disp[i] = Disp::Unchanged;
                 } else {
@@ -1146,7 +1150,7 @@ impl Planner {
                         manager_row,
                         email_from,
                         update: Box::new(UpdateDisp {
-                            user_id,
+                            user_id: t.user_id().to_owned(),
                             version: t.version,
                             changes,
                         }),
@@ -1362,7 +1366,8 @@ struct Dir<'a> {
 }
 
 impl<'a> Dir<'a> {
-    fn new(users: &'a [ExistingUser]) -> Dir<'a> {
+    /// Indexes `users` by id and email, and by manager when `managers`.
+    fn new(users: &'a [ExistingUser], managers: bool) -> Dir<'a> {
         let seed = 0x0d1c_7a11;
         let index = |get: &dyn Fn(&'a User) -> Option<&'a str>| {
             let mut v: Vec<(u64, u32)> = users
@@ -1377,7 +1382,11 @@ impl<'a> Dir<'a> {
             users,
             ids: index(&|u| u.user_id()),
             emails: index(&|u| u.email()),
-            managers: index(&|u| u.value(Field::ReportsTo)),
+            managers: if managers {
+                index(&|u| u.value(Field::ReportsTo))
+            } else {
+                Vec::new()
+            },
             seed,
         }
     }

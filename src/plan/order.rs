@@ -557,7 +557,11 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                 Disp::Unchanged => Planned::Unchanged,
                 Disp::Create { notify, .. } => {
                     let taken = row.user;
-                    let fallback = taken.email().map(normalize);
+                    // A new user without an id gets their normalized email as id.
+                    let fallback = match taken.user_id() {
+                        None => taken.email().map(normalize),
+                        Some(_) => None,
+                    };
                     let user = super::diff::for_create(taken, fallback.as_deref());
                     roles_needed.extend(user.roles().filter(|r| new_role(r)).map(str::to_owned));
                     if notify {
