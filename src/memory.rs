@@ -384,27 +384,28 @@ impl InMemoryStore {
         let Some(t) = self.tenants.get(&normalize(&request.tenant)) else {
             return Vec::new();
         };
-        let mut ids: Vec<&str> = Vec::with_capacity(request.user_ids.len() + request.emails.len());
-        for id in &request.user_ids {
-            if let Some((k, _)) = t.users.get_key_value(id) {
-                ids.push(k);
-            }
-        }
-        for e in &request.emails {
-            if let Some(id) = t.emails.get(e) {
-                ids.push(id);
-            }
-        }
+        // Each user is looked up once, and told apart from the others by
+        // where it is stored (not by hashing its id again).
+        let mut found: Vec<&ExistingUser> =
+            Vec::with_capacity(request.user_ids.len() + request.emails.len());
+        found.extend(request.user_ids.iter().filter_map(|id| t.users.get(id)));
+        found.extend(
+            request
+                .emails
+                .iter()
+                .filter_map(|e| t.users.get(t.emails.get(e)?)),
+        );
         for m in &request.managers {
             if let Some(set) = t.reports.get(m) {
-                ids.extend(set.iter().map(String::as_str));
+                found.extend(set.iter().filter_map(|id| t.users.get(id)));
             }
         }
-        let mut seen: std::collections::HashSet<&str, Fast> =
-            std::collections::HashSet::with_capacity_and_hasher(ids.len(), Fast::default());
-        ids.into_iter()
-            .filter(|id| seen.insert(id))
-            .filter_map(|id| t.users.get(id).cloned())
+        let mut seen: std::collections::HashSet<usize, Fast> =
+            std::collections::HashSet::with_capacity_and_hasher(found.len(), Fast::default());
+        found
+            .into_iter()
+            .filter(|u| seen.insert(std::ptr::from_ref::<ExistingUser>(u) as usize))
+            .cloned()
             .collect()
     }
 
