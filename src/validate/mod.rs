@@ -590,18 +590,24 @@ fn read_rows(
             threads,
             body.single_line,
         );
+        let pieces: Vec<_> = splits.windows(2).map(|w| (w[0], w[1])).collect();
+        // The last piece is read on this thread, the others on new ones.
+        let (last, others) = pieces
+            .split_last()
+            .map_or((None, &[][..]), |(l, o)| (Some(*l), o));
         std::thread::scope(|scope| {
-            let handles: Vec<_> = splits
-                .windows(2)
-                .map(|w| {
-                    let (from, to) = (w[0], w[1]);
+            let handles: Vec<_> = others
+                .iter()
+                .map(|&(from, to)| {
                     let body = &body;
                     scope.spawn(move || body.read(from, to, limits.rows))
                 })
                 .collect();
+            let last = last.map(|(from, to)| body.read(from, to, limits.rows));
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .chain(last)
                 .collect::<Vec<Chunk>>()
         })
     } else {
