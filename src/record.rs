@@ -409,6 +409,19 @@ impl UserBuilder {
             wide_ends[slot] = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
         self.scratch.clear();
+        User::from_parts(text, wide_ends, present, std::mem::take(&mut self.custom))
+    }
+}
+
+impl User {
+    /// A user from its values laid end to end in slot order (`ends[slot]`
+    /// where each slot's value ends; absent slots have `present` bit clear).
+    fn from_parts(
+        text: String,
+        wide_ends: [u32; SLOTS],
+        present: u16,
+        custom: BTreeMap<String, String>,
+    ) -> User {
         let mut ends = [0u16; SLOTS];
         let wide = u16::try_from(text.len()).is_err();
         if !wide {
@@ -416,11 +429,11 @@ impl UserBuilder {
                 *e = u16::try_from(w).unwrap_or(u16::MAX);
             }
         }
-        let extra = if self.custom.is_empty() && !wide {
+        let extra = if custom.is_empty() && !wide {
             None
         } else {
             Some(Box::new(Extra {
-                custom: std::mem::take(&mut self.custom),
+                custom,
                 wide_ends: wide.then_some(wide_ends),
             }))
         };
@@ -430,6 +443,32 @@ impl UserBuilder {
             present,
             extra,
         }
+    }
+
+    /// This user without its blank values (standard and custom), with
+    /// `fill` given to the standard fields it then lacks. Values are taken
+    /// as they are, so `fill` must be canonical (see [`User`]).
+    pub(crate) fn without_blanks_filled(&self, fill: &[(Field, &str)]) -> User {
+        let extra: usize = fill.iter().map(|(_, v)| v.len()).sum();
+        let mut text = String::with_capacity(self.text.len() + extra);
+        let mut wide_ends = [0u32; SLOTS];
+        let mut present = 0u16;
+        for (slot, &f) in Field::ATTRIBUTES.iter().enumerate() {
+            let value = self
+                .value(f)
+                .or_else(|| fill.iter().find(|(g, _)| *g == f).map(|(_, v)| *v));
+            if let Some(v) = value {
+                text.push_str(v);
+                present |= 1 << slot;
+            }
+            wide_ends[slot] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        let custom = self
+            .customs()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        User::from_parts(text, wide_ends, present, custom)
     }
 }
 

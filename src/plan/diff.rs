@@ -3,7 +3,7 @@
 
 use crate::issue::{Code, Issue};
 use crate::profile::{BlankPolicy, ListPolicy};
-use crate::record::{User, UserBuilder};
+use crate::record::User;
 use crate::schema::{AttributeKind, CustomAttribute, Field};
 use crate::store::{Attribute, Change, ExistingUser};
 
@@ -161,35 +161,105 @@ pub(crate) fn changes(
 /// The user to create from a row: blank values dropped, S4's defaults
 /// (`enabled` = true, `taskNotification` = Email) filled in.
 pub(crate) fn for_create(row: User, fallback_id: Option<&str>) -> User {
-    let needs_defaults = row.value(Field::Enabled).is_none()
-        || row.value(Field::TaskNotification).is_none()
-        || row.user_id().is_none()
-        || row.fields().any(|(_, v)| v.is_empty())
-        || row.customs().any(|(_, v)| v.is_empty());
-    if !needs_defaults {
+    let mut fill = [(Field::UserId, ""); 3];
+    let mut n = 0;
+    for (field, missing, default) in [
+        (Field::UserId, row.user_id().is_none(), fallback_id),
+        (
+            Field::Enabled,
+            row.value(Field::Enabled).is_none(),
+            Some("true"),
+        ),
+        (
+            Field::TaskNotification,
+            row.value(Field::TaskNotification).is_none(),
+            Some("Email"),
+        ),
+    ] {
+        if let (true, Some(value)) = (missing, default) {
+            fill[n] = (field, value);
+            n += 1;
+        }
+    }
+    let blanks =
+        row.fields().any(|(_, v)| v.is_empty()) || row.customs().any(|(_, v)| v.is_empty());
+    if n == 0 && !blanks {
         return row;
     }
-    let mut b = UserBuilder::default();
-    for (f, v) in row.fields() {
-        if !v.is_empty() {
-            b.put_canonical(f, v);
+    row.without_blanks_filled(&fill[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::UserBuilder;
+
+    /// What `for_create` did before it built the user in one pass: rebuild
+    /// through the builder, which canonicalizes every value again.
+    fn rebuilt(row: &User, fallback_id: Option<&str>) -> User {
+        let mut b = UserBuilder::default();
+        for (f, v) in row.fields().filter(|(_, v)| !v.is_empty()) {
+            b.put(f, v);
         }
-    }
-    for (k, v) in row.customs() {
-        if !v.is_empty() {
+        for (k, v) in row.customs().filter(|(_, v)| !v.is_empty()) {
             b.put_custom(k.to_owned(), v);
         }
+        if row.user_id().is_none()
+            && let Some(id) = fallback_id
+        {
+            b.put(Field::UserId, id);
+        }
+        if row.value(Field::Enabled).is_none() {
+            b.put(Field::Enabled, "true");
+        }
+        if row.value(Field::TaskNotification).is_none() {
+            b.put(Field::TaskNotification, "Email");
+        }
+        b.build()
     }
-    if row.user_id().is_none()
-        && let Some(id) = fallback_id
-    {
-        b.put(Field::UserId, id);
+
+    #[test]
+    fn a_new_user_gets_the_defaults_and_loses_its_blanks() {
+        let cells: [(Field, &[&str]); 6] = [
+            (Field::UserId, &["", "jdoe"]),
+            (Field::FirstName, &["", "Ann"]),
+            (Field::Enabled, &["", "no"]),
+            (Field::Roles, &["", "b|A"]),
+            (Field::TaskNotification, &["", "off"]),
+            (Field::Location, &["", "Łódź"]),
+        ];
+        // Every combination of absent, blank and set for each field, with
+        // and without a custom attribute (blank or set) and a fallback id.
+        let mut combos = 0;
+        for mask in 0..3usize.pow(cells.len() as u32) {
+            let mut b = UserBuilder::default().set(Field::Email, "a@x.io");
+            let mut m = mask;
+            for (f, values) in cells {
+                match m % 3 {
+                    0 => {}
+                    k => {
+                        b.put(f, values[k - 1]);
+                    }
+                }
+                m /= 3;
+            }
+            for custom in [None, Some(""), Some("42")] {
+                let mut b = b.clone();
+                if let Some(c) = custom {
+                    b.put_custom("costCenter".to_owned(), c);
+                }
+                let row = b.build();
+                for fallback in [None, Some("a@x.io")] {
+                    let want = rebuilt(&row, fallback);
+                    assert_eq!(
+                        for_create(row.clone(), fallback),
+                        want,
+                        "{row:?} {fallback:?}"
+                    );
+                    combos += 1;
+                }
+            }
+        }
+        assert_eq!(combos, 729 * 6);
     }
-    if row.value(Field::Enabled).is_none() {
-        b.put(Field::Enabled, "true");
-    }
-    if row.value(Field::TaskNotification).is_none() {
-        b.put(Field::TaskNotification, "Email");
-    }
-    b.build()
 }

@@ -532,7 +532,9 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let mut source = std::mem::take(&mut p.v.rows);
     let mut end = n;
     while end > 0 {
-        let start = end - end.div_ceil(8);
+        // An eighth of what is left, but no less than a 32nd of the file:
+        // a few dozen steps, each of which may move the arrays it grows.
+        let start = end - end.div_ceil(8).max(n / 32).min(end);
         rows.reserve_exact(end - start);
         pending.reserve_exact(disp[start..end].iter().filter(|d| makes_op(d)).count());
         for i in (start..end).rev() {
