@@ -251,7 +251,9 @@ fn reading_past_the_byte_limit_stops_early() {
 
 /// Reading a large file on several threads gives exactly what one thread
 /// gives: rows, lines, issues, in the same order — also when a quoted field
-/// spans lines, a quote is left open, and the row limit falls in a piece.
+/// spans lines, a quote is left open, and the row limit falls in a piece;
+/// and the file checks (duplicate keys and emails, cycles), which use
+/// threads too from 50,000 rows, find the same.
 #[test]
 fn threads_read_exactly_what_one_thread_reads() {
     let mut file = String::from("userId,email,lastName,reportsTo\n");
@@ -262,6 +264,9 @@ fn threads_read_exactly_what_one_thread_reads() {
             2 => file.push_str(&format!("u{i},u{i}@x.io,\"open,\n")),
             3 => file.push_str("\n\n"),
             4 => file.push_str(&format!("U{},dup{i}@x.io,Dup,\n", i - 4)),
+            // Two rows reporting to each other, the second with the first's email.
+            5 => file.push_str(&format!("u{i},u{i}@x.io,Cycle,u{}\n", i + 1)),
+            6 => file.push_str(&format!("u{i},U{}@x.io,Cycle,u{}\n", i - 1, i - 1)),
             _ => file.push_str(&format!("u{i},u{i}@x.io,\"Last, {i}\",u{}\n", i / 2)),
         }
     }
@@ -283,10 +288,13 @@ fn threads_read_exactly_what_one_thread_reads() {
             );
         }
     }
-    assert!(
-        run(1, 1_000_000)
-            .issues()
-            .any(|i| i.code == Code::DuplicateKey)
-    );
+    let codes: Vec<Code> = run(1, 1_000_000).issues().map(|i| i.code).collect();
+    for code in [
+        Code::DuplicateKey,
+        Code::DuplicateEmail,
+        Code::ReportsToCycle,
+    ] {
+        assert!(codes.contains(&code), "{code:?}");
+    }
     assert_eq!(run(2, 45_000).file_issues()[0].code, Code::LimitExceeded);
 }

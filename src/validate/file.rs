@@ -11,6 +11,9 @@ use super::Row;
 /// At most this many other lines are named in a duplicate or cycle message.
 const MAX_NAMED: usize = 10;
 
+/// Fewer rows than this are checked on one thread whatever `threads` says.
+const PARALLEL_ROWS: usize = 50_000;
+
 /// The hash of a value's normalized form (see [`normalize`]) under `seed`;
 /// allocation-free for ASCII values, which are lower-cased eight bytes at a
 /// time as they are hashed. Only compared within one process (sorted
@@ -265,6 +268,7 @@ pub(crate) fn cycles(
     key_field: Field,
     column: &str,
     issues: &mut Vec<Issue>,
+    threads: usize,
 ) {
     const UNSEEN: u8 = 0;
     const ON_PATH: u8 = 1;
@@ -277,30 +281,50 @@ pub(crate) fn cycles(
     // cost): a row so linked by a mere hash collision has no real manager
     // in the file, so it is on no real cycle, and a cycle through such a
     // link is dropped below, where every link of a cycle is compared.
-    let next: Vec<Option<u32>> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if !upsert[i] {
-                return None;
-            }
-            let m = r.user.value(Field::ReportsTo)?;
-            let first = match keys.same_hash(m) {
-                [] => return None,
-                [only] => *only as u32 as usize,
-                _ => {
-                    let mut found = keys.find(rows, key_field, m);
-                    let first = found.next()?;
-                    if found.next().is_some() {
-                        return None; // ambiguous (duplicate key)
-                    }
-                    first
+    let rows_now: &[Row] = rows;
+    let successor = |i: usize| -> Option<u32> {
+        if !upsert[i] {
+            return None;
+        }
+        let m = rows_now[i].user.value(Field::ReportsTo)?;
+        let first = match keys.same_hash(m) {
+            [] => return None,
+            [only] => *only as u32 as usize,
+            _ => {
+                let mut found = keys.find(rows_now, key_field, m);
+                let first = found.next()?;
+                if found.next().is_some() {
+                    return None; // ambiguous (duplicate key)
                 }
-            };
-            // Self-references are reported per row.
-            (first != i && upsert[first]).then_some(first as u32)
+                first
+            }
+        };
+        // Self-references are reported per row.
+        (first != i && upsert[first]).then_some(first as u32)
+    };
+    // Each row's successor is found on its own: in parallel when asked.
+    let next: Vec<Option<u32>> = if threads > 1 && n >= PARALLEL_ROWS {
+        let per = n.div_ceil(threads);
+        let successor = &successor;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (per..n)
+                .step_by(per)
+                .map(|from| {
+                    scope.spawn(move || (from..(from + per).min(n)).map(successor).collect())
+                })
+                .collect();
+            let mut next: Vec<Option<u32>> = Vec::with_capacity(n);
+            next.extend((0..per.min(n)).map(successor));
+            for h in handles {
+                let part: Vec<Option<u32>> =
+                    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                next.extend(part);
+            }
+            next
         })
-        .collect();
+    } else {
+        (0..n).map(successor).collect()
+    };
     let mut state = vec![UNSEEN; n];
     let mut path: Vec<usize> = Vec::new();
     let mut on_cycle: Vec<Vec<usize>> = Vec::new();
@@ -492,6 +516,7 @@ mod tests {
             Field::UserId,
             "reportsTo",
             &mut issues,
+            1,
         );
         assert!(issues.is_empty(), "{issues:?}");
         assert!(rows.iter().all(|r| !r.error));
@@ -499,7 +524,14 @@ mod tests {
         // The same rows with a real cycle are reported.
         let mut rows = vec![row(2, "a", Some("b")), row(3, "b", Some("A"))];
         let index = KeyIndex::build(&rows, Field::UserId, |_| true);
-        cycles(&mut rows, &index, Field::UserId, "reportsTo", &mut issues);
+        cycles(
+            &mut rows,
+            &index,
+            Field::UserId,
+            "reportsTo",
+            &mut issues,
+            1,
+        );
         let lines: Vec<_> = issues.iter().map(|i| (i.line, i.code)).collect();
         assert_eq!(
             lines,
@@ -508,5 +540,51 @@ mod tests {
                 (Some(3), Code::ReportsToCycle)
             ]
         );
+    }
+
+    #[test]
+    fn cycles_found_in_parallel_are_the_ones_found_on_one_thread() {
+        // Chains, cycles of several lengths, self-references, duplicates.
+        let n = PARALLEL_ROWS + 1234;
+        let rows: Vec<Row> = (0..n)
+            .map(|i| {
+                let manager = match i % 7 {
+                    0 => None,
+                    1 => Some(format!("u{i}")),
+                    // One cycle through every row 7k + 2, across the pieces.
+                    2 => Some(format!("u{}", if i + 7 < n { i + 7 } else { 2 })),
+                    3 => Some(format!("u{}", (i * 31) % n)),
+                    4 => Some(format!("u{}", i - 4)),
+                    // Pairs reporting to each other.
+                    5 => Some(format!("u{}", i + 1)),
+                    _ => Some(format!("u{}", i - 1)),
+                };
+                let id = if i % 1000 == 999 {
+                    "dup".to_owned()
+                } else {
+                    format!("u{i}")
+                };
+                row(i as u64 + 2, &id, manager.as_deref())
+            })
+            .collect();
+        let index = KeyIndex::build(&rows, Field::UserId, |_| true);
+        let found = |threads: usize| {
+            let mut rows = rows.clone();
+            let mut issues = Vec::new();
+            cycles(
+                &mut rows,
+                &index,
+                Field::UserId,
+                "reportsTo",
+                &mut issues,
+                threads,
+            );
+            let errors: Vec<bool> = rows.iter().map(|r| r.error).collect();
+            (issues, errors)
+        };
+        let one = found(1);
+        assert!(!one.0.is_empty(), "the rows have cycles");
+        assert_eq!(found(2), one);
+        assert_eq!(found(3), one);
     }
 }

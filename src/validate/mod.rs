@@ -658,6 +658,9 @@ const MAX_HEADER_BYTES: usize = 256;
 /// Files smaller than this are read on one thread whatever `Profile::threads` says.
 const PARALLEL_BYTES: usize = 1 << 20;
 
+/// Fewer rows than this are indexed on one thread whatever `Profile::threads` says.
+const PARALLEL_ROWS: usize = 50_000;
+
 fn over_limit(rows: u64, line: u64) -> Issue {
     Issue::error(
         Code::LimitExceeded,
@@ -908,7 +911,27 @@ fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
     let key_col = header.name_of(key_field).to_owned();
     let email_col = header.name_of(Field::Email).to_owned();
     let reports_col = header.name_of(Field::ReportsTo).to_owned();
-    let keys = file::KeyIndex::build(&v.rows, key_field, |_| true);
+    // The key's index and the emails' are built side by side when asked.
+    let rows = &v.rows;
+    let build_keys = || file::KeyIndex::build(rows, key_field, |_| true);
+    let build_emails = || {
+        (key_field != Field::Email)
+            .then(|| file::KeyIndex::build(rows, Field::Email, |r| r.action == Action::Upsert))
+    };
+    let (keys, emails) = if profile.threads > 1 && rows.len() >= PARALLEL_ROWS {
+        std::thread::scope(|scope| {
+            let emails = scope.spawn(build_emails);
+            let keys = build_keys();
+            (
+                keys,
+                emails
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            )
+        })
+    } else {
+        (build_keys(), build_emails())
+    };
     file::duplicates(
         &mut v.rows,
         &keys,
@@ -917,8 +940,7 @@ fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
         &key_col,
         &mut v.row_issues,
     );
-    if key_field != Field::Email {
-        let emails = file::KeyIndex::build(&v.rows, Field::Email, |r| r.action == Action::Upsert);
+    if let Some(emails) = emails {
         file::duplicates(
             &mut v.rows,
             &emails,
@@ -952,6 +974,7 @@ fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
         Field::UserId,
         &reports_col,
         &mut v.row_issues,
+        profile.threads.clamp(1, 16),
     );
     v.ids = Some(ids);
 }
