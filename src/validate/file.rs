@@ -471,6 +471,20 @@ mod tests {
         }
     }
 
+    /// The cycle issues `cycles` reports for `rows` (marking them).
+    fn cycle_issues(rows: &mut [Row], index: &KeyIndex, threads: usize) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        cycles(
+            rows,
+            index,
+            Field::UserId,
+            "reportsTo",
+            &mut issues,
+            threads,
+        );
+        issues
+    }
+
     #[test]
     fn the_directory_finds_every_value_at_every_size() {
         for n in [0usize, 1, 3, 4, 7, 8, 9, 100, 1000, 5000] {
@@ -509,29 +523,14 @@ mod tests {
             bits: 0,
             starts: Vec::new(),
         };
-        let mut issues = Vec::new();
-        cycles(
-            &mut rows,
-            &colliding,
-            Field::UserId,
-            "reportsTo",
-            &mut issues,
-            1,
-        );
+        let issues = cycle_issues(&mut rows, &colliding, 1);
         assert!(issues.is_empty(), "{issues:?}");
         assert!(rows.iter().all(|r| !r.error));
 
         // The same rows with a real cycle are reported.
         let mut rows = vec![row(2, "a", Some("b")), row(3, "b", Some("A"))];
         let index = KeyIndex::build(&rows, Field::UserId, |_| true);
-        cycles(
-            &mut rows,
-            &index,
-            Field::UserId,
-            "reportsTo",
-            &mut issues,
-            1,
-        );
+        let issues = cycle_issues(&mut rows, &index, 1);
         let lines: Vec<_> = issues.iter().map(|i| (i.line, i.code)).collect();
         assert_eq!(
             lines,
@@ -570,15 +569,7 @@ mod tests {
         let index = KeyIndex::build(&rows, Field::UserId, |_| true);
         let found = |threads: usize| {
             let mut rows = rows.clone();
-            let mut issues = Vec::new();
-            cycles(
-                &mut rows,
-                &index,
-                Field::UserId,
-                "reportsTo",
-                &mut issues,
-                threads,
-            );
+            let issues = cycle_issues(&mut rows, &index, threads);
             let errors: Vec<bool> = rows.iter().map(|r| r.error).collect();
             (issues, errors)
         };
