@@ -703,3 +703,58 @@ fn two_rows_about_one_directory_user_both_fail_whatever_their_order() {
         2
     );
 }
+
+/// A chunk planned in two halves on two threads (`Profile::threads`) gives
+/// exactly the plan one thread gives: rows, ops and their order, issues,
+/// notices — with creates, updates, unchanged rows, deletes (by id and by
+/// email), managers in the file and the directory, email handovers,
+/// identity conflicts and unknown managers in every chunk.
+#[test]
+fn planning_on_several_threads_gives_the_plan_one_thread_gives() {
+    // Half the file's users, and users only the directory has.
+    let existing: Vec<User> = (0..3000)
+        .filter(|i| i % 2 == 0)
+        .map(|i| person(&format!("u{i}")))
+        .chain(
+            (0..3000)
+                .step_by(11)
+                .map(|i| person(&format!("d{}", i + 4))),
+        )
+        .collect();
+    let mut file = String::from("userId,email,lastName,reportsTo,transaction,notifyIfNewUser\n");
+    for i in 0..3000 {
+        let line = match i % 11 {
+            0 => format!("u{i},u{i}@example.com,u{i},,,true\n"),
+            1 => format!("u{i},u{i}@example.com,Changed,u{},,\n", i - 1),
+            2 => format!("u{i},,,,DELETE,\n"),
+            3 => format!(",u{i}@example.com,,,DELETE,\n"),
+            4 => format!("u{i},d{i}@example.com,Taken,,,\n"),
+            5 => format!("u{i},u{i}@example.com,Boss,nobody{i},,\n"),
+            6 => format!("u{i},u{i}@example.com,u{i},u{},,true\n", i + 11),
+            7 => format!("new{i},new{i}@example.com,New,new{},,true\n", i + 11),
+            _ => format!("u{i},U{i}@EXAMPLE.COM,u{i},,,\n"),
+        };
+        file.push_str(&line);
+    }
+    let run = |threads: usize| {
+        let mut profile = Profile::default();
+        profile.threads = threads;
+        profile.on_error = user_import::ErrorPolicy::SkipInvalid;
+        plan_with(profile, &file, &mut store_with(&existing))
+    };
+    let one = run(1);
+    for outcome in [
+        Planned::Create,
+        Planned::Update,
+        Planned::Unchanged,
+        Planned::Delete,
+        Planned::Skip,
+        Planned::Fail,
+    ] {
+        assert!(planned(&one).contains(&outcome), "{outcome:?}");
+    }
+    assert!(!one.notices().is_empty());
+    for threads in [2, 3] {
+        assert_eq!(run(threads), one, "threads={threads}");
+    }
+}
