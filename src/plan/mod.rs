@@ -391,34 +391,6 @@ struct DeleteDisp {
     reports: Vec<String>,
 }
 
-/// What planning some rows of a chunk gives, applied to the planner after
-/// (so rows can be planned on several threads).
-#[derive(Default)]
-struct RowsOut {
-    disp: Vec<(usize, Disp)>,
-    issues: Vec<Issue>,
-    /// (hash of the normalized user id, row): the directory user a row
-    /// resolved to.
-    targets: Vec<(u64, u32)>,
-    pending_reports: Vec<(usize, String)>,
-}
-
-impl RowsOut {
-    /// The row fails with `issue`.
-    fn fail(&mut self, line: u64, issue: Issue) -> Disp {
-        self.issues.push(issue.at(line));
-        Disp::Fail
-    }
-
-    fn target(&mut self, row: usize, user_id: &str) {
-        self.targets
-            .push((key_hash(TARGET_SEED, user_id), row as u32));
-    }
-}
-
-/// Chunks with fewer rows than this are planned on one thread.
-const PARALLEL_CHUNK_ROWS: usize = 256;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Catalog,
@@ -934,9 +906,7 @@ impl Planner {
         row.user.value(Field::UserId).map(normalize)
     }
 
-    /// Plans the rows of the current chunk with the users fetched for it:
-    /// in two halves on two threads when `Profile::threads` asks (each row
-    /// is planned on its own; the halves' results are applied in row order).
+    /// Plans the rows of the current chunk with the users fetched for it.
     fn process_chunk(&mut self, users: Vec<ExistingUser>) {
         let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
         // Only deletes ask who reports to a user.
@@ -944,51 +914,20 @@ impl Planner {
             .iter()
             .any(|r| r.action == Action::Delete);
         let dir = Dir::new(&users, deletes);
-        let outs = if self.profile.threads > 1 && end - start >= PARALLEL_CHUNK_ROWS {
-            let mid = start + (end - start) / 2;
-            let (this, dir) = (&*self, &dir);
-            std::thread::scope(|scope| {
-                let second = scope.spawn(move || this.plan_rows(mid..end, dir));
-                let first = this.plan_rows(start..mid, dir);
-                let second = second
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                [first, second]
-            })
-            .into_iter()
-            .collect::<Vec<_>>()
-        } else {
-            vec![self.plan_rows(start..end, &dir)]
-        };
-        for out in outs {
-            for (i, d) in out.disp {
-                self.disp[i] = d;
-            }
-            self.plan_issues.extend(out.issues);
-            self.targets.extend(out.targets);
-            self.pending_reports.extend(out.pending_reports);
-        }
-        self.cursor = end;
-    }
-
-    /// Plans the rows `range` of the current chunk.
-    fn plan_rows(&self, range: std::ops::Range<usize>, dir: &Dir<'_>) -> RowsOut {
-        let mut out = RowsOut::default();
-        for i in range {
+        for i in start..end {
             if self.v.rows[i].error {
-                out.disp.push((i, Disp::Fail));
+                self.disp[i] = Disp::Fail;
                 continue;
             }
             if matches!(self.disp[i], Disp::Fail) {
                 continue;
             }
-            let d = match self.v.rows[i].action {
-                Action::Upsert => self.plan_upsert(i, dir, &mut out),
-                Action::Delete => self.plan_delete(i, dir, &mut out),
-            };
-            out.disp.push((i, d));
+            match self.v.rows[i].action {
+                Action::Upsert => self.plan_upsert(i, &dir),
+                Action::Delete => self.plan_delete(i, &dir),
+            }
         }
-        out
+        self.cursor = end;
     }
 
     /// Finds the existing user a row is about: `(by user id, by email)`.
@@ -1002,7 +941,7 @@ impl Planner {
         (by_id, by_email)
     }
 
-    fn plan_upsert(&self, i: usize, dir: &Dir<'_>, out: &mut RowsOut) -> Disp {
+    fn plan_upsert(&mut self, i: usize, dir: &Dir<'_>) {
         let row = &self.v.rows[i];
         let line = row.line;
         let (by_id, by_email) = self.identify(row, dir);
@@ -1031,7 +970,7 @@ impl Planner {
                         )
                         .column(email_col)
                         .value(email);
-                    return out.fail(self.v.rows[i].line, issue);
+                    return self.row_error(i, issue);
                 }
             }
         }
@@ -1044,7 +983,7 @@ impl Planner {
                     )
                     .column(id_col)
                     .value(row.user.user_id().unwrap_or(""));
-                    return out.fail(self.v.rows[i].line, issue);
+                    return self.row_error(i, issue);
                 }
                 if let (Some(t), Some(id)) = (by_email, row.user.user_id())
                     && !same(t.user_id(), id)
@@ -1058,7 +997,7 @@ impl Planner {
                     )
                     .column(id_col)
                     .value(id);
-                    return out.fail(self.v.rows[i].line, issue);
+                    return self.row_error(i, issue);
                 }
                 by_email
             }
@@ -1079,7 +1018,7 @@ impl Planner {
                                 )
                                 .column(email_col)
                                 .value(email);
-                                return out.fail(self.v.rows[i].line, issue);
+                                return self.row_error(i, issue);
                             }
                         }
                     }
@@ -1099,7 +1038,7 @@ impl Planner {
                     ),
                 )
                 .column(self.column(key_field));
-                return out.fail(self.v.rows[i].line, issue);
+                return self.row_error(i, issue);
             }
             (Mode::UpdateOnly, None) => {
                 let issue = Issue::error(
@@ -1108,7 +1047,7 @@ impl Planner {
                 )
                 .column(self.column(key_field))
                 .value(row.key(self.profile.key).unwrap_or(""));
-                return out.fail(self.v.rows[i].line, issue);
+                return self.row_error(i, issue);
             }
             _ => {}
         }
@@ -1130,7 +1069,7 @@ impl Planner {
                     )
                     .column(self.column(Field::ReportsTo))
                     .value(m);
-                    return out.fail(self.v.rows[i].line, issue);
+                    return self.row_error(i, issue);
                 }
             }
         }
@@ -1140,7 +1079,7 @@ impl Planner {
                 "a new user needs a userId (no existing user has this email)",
             )
             .column(id_col);
-            return out.fail(self.v.rows[i].line, issue);
+            return self.row_error(i, issue);
         }
         // Roles this row grants that the guard does not allow.
         let not_grantable = self
@@ -1161,17 +1100,17 @@ impl Planner {
             )
             .column(self.column(Field::Roles))
             .value(bad);
-            return out.fail(self.v.rows[i].line, issue);
+            return self.row_error(i, issue);
         }
         match target {
             None => {
                 // The user stays in the row until the plan is built.
                 let notify = row.notify;
-                Disp::Create {
+                self.disp[i] = Disp::Create {
                     notify,
                     manager_row,
                     email_from,
-                }
+                };
             }
             Some(t) => {
                 let mut warnings = Vec::new();
@@ -1188,7 +1127,7 @@ impl Planner {
                     )
                 };
                 for w in warnings {
-                    out.issues.push(w.at(line));
+                    self.plan_issues.push(w.at(line));
                 }
                 // The acting administrator cannot lock themselves out.
                 if self.acting.as_deref().is_some_and(|a| same(a, t.user_id()))
@@ -1201,13 +1140,13 @@ impl Planner {
                             Field::Enabled
                         },
                     ));
-                    return out.fail(self.v.rows[i].line, issue);
+                    return self.row_error(i, issue);
                 }
-                out.target(i, t.user_id());
+                self.note_target(i, t.user_id());
                 if changes.is_empty() {
-                    Disp::Unchanged
+                    self.disp[i] = Disp::Unchanged;
                 } else {
-                    Disp::Update {
+                    self.disp[i] = Disp::Update {
                         manager_row,
                         email_from,
                         update: Box::new(UpdateDisp {
@@ -1215,10 +1154,15 @@ impl Planner {
                             version: t.version,
                             changes,
                         }),
-                    }
+                    };
                 }
             }
         }
+    }
+
+    fn note_target(&mut self, row: usize, user_id: &str) {
+        self.targets
+            .push((key_hash(TARGET_SEED, user_id), row as u32));
     }
 
     /// The row of this file that moves `email` away from its current
@@ -1258,7 +1202,7 @@ impl Planner {
         None
     }
 
-    fn plan_delete(&self, i: usize, dir: &Dir<'_>, out: &mut RowsOut) -> Disp {
+    fn plan_delete(&mut self, i: usize, dir: &Dir<'_>) {
         let row = &self.v.rows[i];
         let key_col = self.column(self.key_field());
         if self.profile.mode == Mode::CreateOnly {
@@ -1267,7 +1211,7 @@ impl Planner {
                 "DELETE rows are not allowed in a create-only import",
             )
             .column(self.column(Field::Transaction));
-            return out.fail(self.v.rows[i].line, issue);
+            return self.row_error(i, issue);
         }
         let (by_id, by_email) = self.identify(row, dir);
         let target = match (self.key_field(), row.user.user_id()) {
@@ -1278,33 +1222,34 @@ impl Planner {
         let Some(t) = target else {
             let line = row.line;
             let key = row.key(self.profile.key).unwrap_or("").to_owned();
-            out.issues.push(
+            self.plan_issues.push(
                 Issue::warning(Code::NotFound, "no such user to delete; nothing to do")
                     .at(line)
                     .column(key_col)
                     .value(&key),
             );
-            return Disp::Skip;
+            self.disp[i] = Disp::Skip;
+            return;
         };
         if self.acting.as_deref().is_some_and(|a| same(a, t.user_id())) {
             let issue = Issue::error(Code::SelfLockout, "you cannot delete your own account")
                 .column(key_col);
-            return out.fail(self.v.rows[i].line, issue);
+            return self.row_error(i, issue);
         }
         let reports = dir.reports_of(t.user_id());
         let target = t.user_id().to_owned();
-        out.target(i, &target);
+        self.note_target(i, &target);
         let row = &self.v.rows[i];
         let by_id = row.user.user_id().is_some_and(|id| same(id, t.user_id()));
         if !by_id {
             // The chunk asked for the reports of the row's user id only.
-            out.pending_reports.push((i, normalize(t.user_id())));
+            self.pending_reports.push((i, normalize(t.user_id())));
         }
-        Disp::Delete(Box::new(DeleteDisp {
+        self.disp[i] = Disp::Delete(Box::new(DeleteDisp {
             user_id: t.user_id().to_owned(),
             version: t.version,
             reports,
-        }))
+        }));
     }
 
     /// A page of the directory in mirror mode.
