@@ -253,10 +253,13 @@ pub struct Profile {
     pub guards: Guards,
     /// Users fetched from and written to the store per call.
     pub batch_size: usize,
-    /// Threads that read and check a large file (over 1 MiB) in pieces.
+    /// Threads for large files: reading and checking a file over 1 MiB in
+    /// pieces, and from 50,000 rows the file-wide checks (duplicate keys and
+    /// emails, `reportsTo` cycles). The result is the same whatever the
+    /// number; planning itself runs on the calling thread.
     /// Default 1: the library starts no thread unless asked; 2 (or the
-    /// machine's core count) reads a large file up to that many times faster.
-    /// The threads are scoped: they end before `validate` returns.
+    /// machine's core count) makes a large file faster. The threads are
+    /// scoped: they end before the call that started them returns.
     pub threads: usize,
 }
 
