@@ -362,6 +362,12 @@ pub(crate) fn cycles(
             .is_some_and(|(m, id)| crate::record::same(m, id))
     };
     on_cycle.retain(|c| (0..c.len()).all(|k| linked(c[k], c[(k + 1) % c.len()])));
+    for cycle in &mut on_cycle {
+        // Named from its first row in the file, whichever row the walk met
+        // first (a link by hash alone can lead the walk in elsewhere).
+        let first = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
+        cycle.rotate_left(first);
+    }
     for cycle in on_cycle {
         let ids: Vec<String> = cycle
             .iter()
@@ -577,5 +583,38 @@ mod tests {
         assert!(!one.0.is_empty(), "the rows have cycles");
         assert_eq!(found(2), one);
         assert_eq!(found(3), one);
+    }
+
+    #[test]
+    fn a_cycle_is_named_from_its_first_row_however_the_walk_meets_it() {
+        // "m19307" and "k18435" share the 32 bits an index keeps, so line 2
+        // (whose manager is in no row) is linked by hash to line 4, on the
+        // cycle b ↔ k18435, and the walk from line 2 meets the cycle there.
+        let seed = 0x005e_ed0f_u64 ^ Field::UserId as u64;
+        assert_eq!(
+            short(key_hash(seed, "m19307")),
+            short(key_hash(seed, "k18435"))
+        );
+        let mut rows = vec![
+            row(2, "a", Some("m19307")),
+            row(3, "b", Some("k18435")),
+            row(4, "k18435", Some("b")),
+        ];
+        let index = KeyIndex::build(&rows, Field::UserId, |_| true);
+        let issues = cycle_issues(&mut rows, &index, 1);
+        let got: Vec<_> = issues
+            .iter()
+            .map(|i| (i.line, i.message.as_str()))
+            .collect();
+        let message = "reportsTo forms a cycle of 2 users (b → k18435); see line";
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].1.starts_with(message) && got[0].0 == Some(3),
+            "{got:?}"
+        );
+        assert!(
+            got[1].1.starts_with(message) && got[1].0 == Some(4),
+            "{got:?}"
+        );
     }
 }
