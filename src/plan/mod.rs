@@ -472,10 +472,30 @@ impl Planner {
         v.row_issues
             .retain(|i| !matches!(i.code, Code::UnknownRole | Code::UnknownReference));
         let row_issues = std::mem::take(&mut v.row_issues);
+        // Rows and issues are both in line order: one pass over each (a row
+        // out of order, which reading never makes, is looked up instead).
+        let (mut at, mut last) = (0, 0);
         for r in &mut v.rows {
-            r.error = issues_of_line(&row_issues, r.line)
+            if r.line < last {
+                at = 0;
+            }
+            last = r.line;
+            while row_issues
+                .get(at)
+                .is_some_and(|i| i.line.unwrap_or(0) < r.line)
+            {
+                at += 1;
+            }
+            let on_line = row_issues[at..]
                 .iter()
-                .any(Issue::is_error);
+                .take_while(|i| i.line == Some(r.line));
+            let (mut count, mut error) = (0, false);
+            for i in on_line {
+                count += 1;
+                error |= i.is_error();
+            }
+            r.error = error;
+            at += count;
         }
         v.row_issues = row_issues;
         let stage = if v.file_error() || v.rows.is_empty() {
