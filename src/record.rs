@@ -568,6 +568,19 @@ pub fn normalize(value: &str) -> String {
     }
 }
 
+/// [`normalize`] written into `out` (cleared first), reusing its buffer.
+pub(crate) fn normalize_into(value: &str, out: &mut String) {
+    out.clear();
+    let v = trim(value);
+    if v.is_ascii() {
+        out.push_str(v);
+        out.make_ascii_lowercase();
+    } else {
+        // `str::to_lowercase` (final sigma and all), as `normalize` does.
+        out.push_str(&v.to_lowercase());
+    }
+}
+
 /// `normalize(a) == normalize(b)`, without allocating for ASCII.
 pub(crate) fn same(a: &str, b: &str) -> bool {
     let (a, b) = (trim(a), trim(b));
@@ -720,6 +733,24 @@ mod tests {
         assert_eq!(u.get(Field::Email), Some("e@x.io"));
         assert_eq!(u.get(Field::TaskNotification), Some("Email"));
         assert_eq!(u.get(Field::Tenant), None);
+    }
+
+    #[test]
+    fn normalizing_into_a_used_buffer_gives_what_normalize_gives() {
+        let mut out = String::from("left over from before, longer than the values");
+        for v in [
+            "  JDoe ",
+            "",
+            "   ",
+            "ÉLODIE",
+            "ΟΔΥΣΣΕΥΣ",
+            "a@B.io",
+            "Σ",
+            "x\u{a0}",
+        ] {
+            normalize_into(v, &mut out);
+            assert_eq!(out, normalize(v), "{v:?}");
+        }
     }
 
     #[test]

@@ -703,3 +703,48 @@ fn two_rows_about_one_directory_user_both_fail_whatever_their_order() {
         2
     );
 }
+
+/// Each chunk's request names exactly that chunk's values, normalized, even
+/// though a request reuses the previous one's strings: a shorter chunk
+/// after a longer one leaves nothing of it behind.
+#[test]
+fn each_request_names_only_its_own_chunk() {
+    use user_import::{Planner, Request, Response};
+    let file = "userId,email,reportsTo,transaction\n\
+                A1,A1@X.io,Boss,\n\
+                a2,a2@x.io,,\n\
+                b1,,,DELETE\n\
+                bad,not-an-email,,\n\
+                ÜNÏ,C1@X.io,,\n";
+    let mut profile = Profile::default();
+    profile.batch_size = 2;
+    profile.on_error = user_import::ErrorPolicy::SkipInvalid;
+    let importer = Importer::with_profile(T, profile);
+    let mut planner = Planner::new(&importer, importer.validate(file.as_bytes(), None));
+    let mut asked = Vec::new();
+    while let Some(request) = planner.poll() {
+        let answer = match request {
+            Request::Catalog { .. } => Response::Catalog(Catalog::new()),
+            Request::Count { .. } => Response::Count(0),
+            Request::Fetch(f) => {
+                asked.push((f.user_ids.clone(), f.emails.clone(), f.managers.clone()));
+                Response::Users(Vec::new())
+            }
+            _ => Response::Users(Vec::new()),
+        };
+        planner.respond(answer).unwrap();
+    }
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        asked,
+        [
+            (
+                strings(&["a1", "boss", "a2"]),
+                strings(&["a1@x.io", "a2@x.io"]),
+                strings(&[])
+            ),
+            (strings(&["b1"]), strings(&[]), strings(&["b1"])),
+            (strings(&["ünï"]), strings(&["c1@x.io"]), strings(&[])),
+        ]
+    );
+}

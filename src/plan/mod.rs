@@ -391,6 +391,31 @@ struct DeleteDisp {
     reports: Vec<String>,
 }
 
+/// Writes normalized values over a vector's strings in order, reusing
+/// their buffers; `finish` drops the strings left over.
+struct Refill<'a> {
+    values: &'a mut Vec<String>,
+    used: usize,
+}
+
+impl<'a> Refill<'a> {
+    fn new(values: &'a mut Vec<String>) -> Refill<'a> {
+        Refill { values, used: 0 }
+    }
+
+    fn push(&mut self, value: &str) {
+        match self.values.get_mut(self.used) {
+            Some(s) => crate::record::normalize_into(value, s),
+            None => self.values.push(normalize(value)),
+        }
+        self.used += 1;
+    }
+
+    fn finish(self) {
+        self.values.truncate(self.used);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Catalog,
@@ -451,6 +476,8 @@ pub struct Planner {
     /// The directory user each row resolved to: (hash of the normalized
     /// user id, row), to catch two rows about one user.
     targets: Vec<(u64, u32)>,
+    /// The last chunk's request, whose strings the next one reuses.
+    spare: Option<Fetch>,
 }
 
 impl Planner {
@@ -528,6 +555,7 @@ impl Planner {
             column_names: Vec::new(),
             pending_reports: Vec::new(),
             targets: Vec::new(),
+            spare: None,
         }
         .with_column_names()
     }
@@ -594,6 +622,7 @@ impl Planner {
                     let fetch = self.next_fetch();
                     if fetch.is_empty() {
                         // Only failing rows in this chunk: nothing to look up.
+                        self.spare = Some(fetch);
                         self.process_chunk(Vec::new());
                         continue;
                     }
@@ -649,15 +678,19 @@ impl Planner {
                 self.resolve_roles();
                 self.stage = Stage::Rows;
             }
-            (Request::Fetch(_), Response::Users(users)) if !self.pending_reports.is_empty() => {
+            (Request::Fetch(f), Response::Users(users)) if !self.pending_reports.is_empty() => {
                 let dir = Dir::new(&users, true);
                 for (i, id) in std::mem::take(&mut self.pending_reports) {
                     if let Disp::Delete(delete) = &mut self.disp[i] {
                         delete.reports = dir.reports_of(&id);
                     }
                 }
+                self.spare = Some(f);
             }
-            (Request::Fetch(_), Response::Users(users)) => self.process_chunk(users),
+            (Request::Fetch(f), Response::Users(users)) => {
+                self.process_chunk(users);
+                self.spare = Some(f);
+            }
             (Request::Scan { limit, .. }, Response::Users(users)) => {
                 let done = users.len() < limit;
                 self.mirror_page(users);
@@ -887,43 +920,52 @@ impl Planner {
         }
     }
 
-    /// The lookups of the next chunk of rows.
+    /// The lookups of the next chunk of rows, written over the last
+    /// request's strings (no allocation per value once the first chunk has
+    /// sized them).
     fn next_fetch(&mut self) -> Fetch {
         let start = self.cursor;
         let end = (start + self.profile.batch_size.max(1)).min(self.v.rows.len());
         self.chunk_end = end;
-        let mut f = Fetch::new(self.tenant.clone());
+        let mut f = self
+            .spare
+            .take()
+            .unwrap_or_else(|| Fetch::new(self.tenant.clone()));
+        let mut ids = Refill::new(&mut f.user_ids);
+        let mut emails = Refill::new(&mut f.emails);
+        let mut managers = Refill::new(&mut f.managers);
         for i in start..end {
             let row = &self.v.rows[i];
             if row.error || matches!(self.disp[i], Disp::Fail) {
                 continue;
             }
             if let Some(id) = row.user.value(Field::UserId) {
-                f.user_ids.push(normalize(id));
+                ids.push(id);
             }
             if let Some(e) = row.user.value(Field::Email) {
-                f.emails.push(normalize(e));
+                emails.push(e);
             }
             match row.action {
                 Action::Upsert => {
                     if let Some(m) = row.user.value(Field::ReportsTo) {
-                        f.user_ids.push(normalize(m));
+                        ids.push(m);
                     }
                 }
                 Action::Delete => {
-                    if let Some(id) = self.target_id_hint(row) {
-                        f.managers.push(id);
+                    // Who reports to the user the row deletes (by id; one
+                    // found by email is asked for after).
+                    if let Some(id) = row.user.value(Field::UserId) {
+                        managers.push(id);
                     }
                 }
             }
         }
+        ids.finish();
+        emails.finish();
+        managers.finish();
         // Duplicates are allowed in a request (the contract says so); not
         // removing them saves sorting strings for every batch.
         f
-    }
-
-    fn target_id_hint(&self, row: &Row) -> Option<String> {
-        row.user.value(Field::UserId).map(normalize)
     }
 
     /// Plans the rows of the current chunk with the users fetched for it.
