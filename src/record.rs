@@ -201,6 +201,7 @@ impl User {
     /// ```
     pub fn to_builder(&self) -> UserBuilder {
         let mut b = UserBuilder::default();
+        b.scratch.reserve(self.text.len());
         for (f, v) in self.fields() {
             b.put_canonical(f, v);
         }

@@ -406,7 +406,13 @@ impl<'a> Refill<'a> {
     fn push(&mut self, value: &str) {
         match self.values.get_mut(self.used) {
             Some(s) => crate::record::normalize_into(value, s),
-            None => self.values.push(normalize(value)),
+            None => {
+                // Room for most ids and emails, so that the next chunks'
+                // values rarely need to grow the buffer.
+                let mut s = String::with_capacity(value.len().max(48));
+                crate::record::normalize_into(value, &mut s);
+                self.values.push(s);
+            }
         }
         self.used += 1;
     }
