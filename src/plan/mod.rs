@@ -1428,64 +1428,106 @@ pub(crate) const TARGET_SEED: u64 = 0x7a29_e7f1;
 struct Dir<'a> {
     users: &'a [ExistingUser],
     seed: u64,
-    ids: Vec<(u64, u32)>,
-    emails: Vec<(u64, u32)>,
+    ids: Probe,
+    emails: Probe,
     managers: Vec<(u64, u32)>,
+}
+
+/// An open-addressing table of (hash, user) for one chunk's users: built in
+/// one pass (no sort), looked up in a probe or two. Users with equal hashes
+/// sit along the probe sequence in the order they were added, so the first
+/// match is the first such user, as a sorted index would give.
+struct Probe {
+    slots: Vec<(u64, u32)>,
+    mask: usize,
+}
+
+impl Probe {
+    const EMPTY: u32 = u32::MAX;
+
+    fn new(entries: impl Iterator<Item = (u64, u32)>, count: usize) -> Probe {
+        let size = (count * 2).next_power_of_two().max(8);
+        let mut slots = vec![(0, Probe::EMPTY); size];
+        let mask = size - 1;
+        for (h, i) in entries {
+            let mut at = h as usize & mask;
+            while slots[at].1 != Probe::EMPTY {
+                at = (at + 1) & mask;
+            }
+            slots[at] = (h, i);
+        }
+        Probe { slots, mask }
+    }
+
+    /// The users whose hash is `h`, in the order they were added.
+    fn with_hash(&self, h: u64) -> impl Iterator<Item = u32> + '_ {
+        let start = h as usize & self.mask;
+        (0..self.slots.len())
+            .map(move |k| self.slots[(start + k) & self.mask])
+            .take_while(|e| e.1 != Probe::EMPTY)
+            .filter(move |e| e.0 == h)
+            .map(|e| e.1)
+    }
 }
 
 impl<'a> Dir<'a> {
     /// Indexes `users` by id and email, and by manager when `managers`.
     fn new(users: &'a [ExistingUser], managers: bool) -> Dir<'a> {
         let seed = 0x0d1c_7a11;
-        let index = |get: &dyn Fn(&'a User) -> Option<&'a str>| {
-            let mut v: Vec<(u64, u32)> = users
+        let hashed = move |get: fn(&User) -> Option<&str>| {
+            users
                 .iter()
                 .enumerate()
-                .filter_map(|(i, u)| Some((key_hash(seed, get(&u.user)?), i as u32)))
-                .collect();
+                .filter_map(move |(i, u)| Some((key_hash(seed, get(&u.user)?), i as u32)))
+        };
+        let managers = if managers {
+            let mut v: Vec<(u64, u32)> = hashed(|u| u.value(Field::ReportsTo)).collect();
             v.sort_unstable();
             v
+        } else {
+            Vec::new()
         };
         Dir {
             users,
-            ids: index(&|u| u.user_id()),
-            emails: index(&|u| u.email()),
-            managers: if managers {
-                index(&|u| u.value(Field::ReportsTo))
-            } else {
-                Vec::new()
-            },
+            ids: Probe::new(hashed(User::user_id), users.len()),
+            emails: Probe::new(hashed(User::email), users.len()),
+            managers,
             seed,
         }
     }
 
-    fn matches<'s>(
-        &'s self,
-        index: &'s [(u64, u32)],
-        value: &'s str,
+    /// The first user whose value (`get`) equals `value`, in `probe`.
+    fn first(
+        &self,
+        probe: &Probe,
+        value: &str,
         get: fn(&User) -> Option<&str>,
-    ) -> impl Iterator<Item = &'a ExistingUser> + 's {
-        let h = key_hash(self.seed, value);
-        let start = index.partition_point(|e| e.0 < h);
+    ) -> Option<&'a ExistingUser> {
         let users = self.users;
-        index[start..]
-            .iter()
-            .take_while(move |e| e.0 == h)
-            .map(move |e| &users[e.1 as usize])
-            .filter(move |u| get(&u.user).is_some_and(|v| same(v, value)))
+        probe
+            .with_hash(key_hash(self.seed, value))
+            .map(|i| &users[i as usize])
+            .find(|u| get(&u.user).is_some_and(|v| same(v, value)))
     }
 
     fn by_id(&self, id: &str) -> Option<&'a ExistingUser> {
-        self.matches(&self.ids, id, User::user_id).next()
+        self.first(&self.ids, id, User::user_id)
     }
 
     fn by_email(&self, email: &str) -> Option<&'a ExistingUser> {
-        self.matches(&self.emails, email, User::email).next()
+        self.first(&self.emails, email, User::email)
     }
 
     /// The normalized ids of the users who report to `id` (not `id` itself).
     fn reports_of(&self, id: &str) -> Vec<String> {
-        self.matches(&self.managers, id, |u| u.value(Field::ReportsTo))
+        let h = key_hash(self.seed, id);
+        let start = self.managers.partition_point(|e| e.0 < h);
+        let users = self.users;
+        self.managers[start..]
+            .iter()
+            .take_while(|e| e.0 == h)
+            .map(|e| &users[e.1 as usize])
+            .filter(|u| u.user.value(Field::ReportsTo).is_some_and(|m| same(m, id)))
             .filter_map(|u| u.user.user_id())
             .filter(|r| !same(r, id))
             .map(normalize)
