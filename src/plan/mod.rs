@@ -1554,7 +1554,22 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
-    use super::Disp;
+    use super::{Disp, Probe};
+
+    #[test]
+    fn a_probe_table_gives_equal_hashes_in_the_order_they_were_added() {
+        // An 8-slot table: 7 and 15 share slot 7, the later ones wrap round.
+        let p = Probe::new(
+            [(7u64, 0u32), (15, 1), (7, 2), (3, 3), (7, 4)].into_iter(),
+            4,
+        );
+        assert_eq!(p.slots.len(), 8);
+        assert_eq!(p.with_hash(7).collect::<Vec<_>>(), [0, 2, 4]);
+        assert_eq!(p.with_hash(15).collect::<Vec<_>>(), [1]);
+        assert_eq!(p.with_hash(3).collect::<Vec<_>>(), [3]);
+        assert_eq!(p.with_hash(11).count(), 0);
+        assert_eq!(Probe::new(std::iter::empty(), 0).with_hash(0).count(), 0);
+    }
 
     #[test]
     fn a_rows_entry_stays_small() {
