@@ -54,6 +54,9 @@ use user_import::{
     Catalog, Code, Field, Importer, InMemoryStore, Limits, Plan, Planned, User, Validation,
 };
 
+mod common;
+use common::*;
+
 // ---------------------------------------------------------------------------
 // A counting allocator: current and peak bytes in use.
 //
@@ -208,35 +211,6 @@ fn heap_since(mark: usize) -> (usize, isize) {
 }
 
 // ---------------------------------------------------------------------------
-// A small deterministic PRNG (splitmix64).
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-
-    /// True with probability `per_10k / 10,000`.
-    fn chance(&mut self, per_10k: usize) -> bool {
-        self.below(10_000) < per_10k
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-// ---------------------------------------------------------------------------
 // The generator.
 
 const TENANT: &str = "acme";
@@ -265,88 +239,7 @@ const C_TASK: usize = 8;
 const C_TRANSACTION: usize = 9;
 const C_NOTIFY: usize = 10;
 
-const ROLES: [&str; 12] = [
-    "Admin",
-    "Auditor",
-    "Coordinator",
-    "Developer",
-    "Finance",
-    "Guest",
-    "HR",
-    "Manager",
-    "Reviewer",
-    "Sales",
-    "Support",
-    "Tester",
-];
-const FIRST: [&str; 30] = [
-    "James",
-    "Mary",
-    "José",
-    "Zoë",
-    "Łukasz",
-    "Søren",
-    "François",
-    "Ana María",
-    "Nguyễn",
-    "Dmitrij",
-    "Άννα",
-    "Yuki",
-    "李",
-    "Mohammed",
-    "Siobhán",
-    "Björn",
-    "Chloé",
-    "Raj",
-    "Olga",
-    "Ngozi",
-    "Mateus",
-    "Aoife",
-    "Jürgen",
-    "Maëlle",
-    "Ólafur",
-    "Priya",
-    "Élodie",
-    "Kofi",
-    "Hana",
-    "Zeynep",
-];
-const LAST: [&str; 26] = [
-    "Smith",
-    "García",
-    "Müller",
-    "O'Brien",
-    "Ødegaard",
-    "Nowak",
-    "Dupont",
-    "Kowalski",
-    "van der Berg",
-    "Smith, Jr.",
-    "Núñez",
-    "Иванов",
-    "Tanaka",
-    "王",
-    "Okafor",
-    "Schröder",
-    "D'Angelo",
-    "Lefèvre",
-    "Hernández",
-    "Johansson",
-    "Nakamura-Lee",
-    "Brown",
-    "Østergård",
-    "Çelik",
-    "Dubois, PhD",
-    "Wójcik",
-];
 const NICKS: [&str; 4] = ["Bob", "Bill", "Liz", "Kate"];
-const DOMAINS: [&str; 5] = [
-    "example.com",
-    "corp.example.org",
-    "mail.acme.io",
-    "eu.example.net",
-    "research.example.edu",
-];
 /// Deepest manager chain the generator builds (an org chart, not a linked list).
 const MAX_DEPTH: u32 = 12;
 
@@ -452,38 +345,6 @@ struct Gen {
     /// Directory-only users whose email a conflicting row may borrow (once).
     borrowable: Vec<usize>,
     rows: Vec<GenRow>,
-}
-
-fn fold_ascii(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let m = match c {
-            'a'..='z' | '0'..='9' => c,
-            'A'..='Z' => c.to_ascii_lowercase(),
-            'á' | 'à' | 'ä' | 'â' | 'ã' | 'å' | 'Á' => 'a',
-            'é' | 'è' | 'ë' | 'ê' | 'ễ' | 'É' => 'e',
-            'í' | 'ì' | 'ï' | 'î' => 'i',
-            'ó' | 'ò' | 'ö' | 'ô' | 'ø' | 'Ø' | 'Ó' => 'o',
-            'ú' | 'ù' | 'ü' | 'û' => 'u',
-            'ñ' => 'n',
-            'ç' | 'Ç' => 'c',
-            'ł' | 'Ł' => 'l',
-            _ => continue,
-        };
-        out.push(m);
-    }
-    if out.is_empty() {
-        out.push_str("user");
-    }
-    out
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 /// Flips the case of the first ASCII letter.
@@ -1344,20 +1205,6 @@ struct Args {
     write: Option<String>,
 }
 
-fn parse_count(s: &str) -> usize {
-    let t = s.trim().replace('_', "").to_ascii_lowercase();
-    let (num, mul) = if let Some(n) = t.strip_suffix('m') {
-        (n.to_owned(), 1_000_000)
-    } else if let Some(n) = t.strip_suffix('k') {
-        (n.to_owned(), 1_000)
-    } else {
-        (t.clone(), 1)
-    };
-    num.parse::<usize>()
-        .map(|n| n * mul)
-        .unwrap_or_else(|_| panic!("not a count: {s:?}"))
-}
-
 fn parse_args() -> Args {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`) we
@@ -1543,18 +1390,6 @@ impl Measure {
             .filter(|_| self.best.is_some_and(|b| b >= Duration::from_millis(50)))
             .map(|b| self.units as f64 / b.as_secs_f64().max(1e-9))
     }
-}
-
-fn thousands(n: f64) -> String {
-    let s = format!("{:.0}", n);
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 fn main() {

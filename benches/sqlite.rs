@@ -68,34 +68,8 @@ mod sqlite_store;
 
 use sqlite_store::SqliteStore;
 
-// ---------------------------------------------------------------------------
-// A small deterministic PRNG (splitmix64).
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-
-    /// True with probability `per_10k / 10,000`.
-    fn chance(&mut self, per_10k: usize) -> bool {
-        self.below(10_000) < per_10k
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+mod common;
+use common::*;
 
 // ---------------------------------------------------------------------------
 // The generator: N new users, all valid.
@@ -103,87 +77,6 @@ impl Rng {
 const TENANT: &str = "acme";
 const HEADER: &str = "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser";
 
-const ROLES: [&str; 12] = [
-    "Admin",
-    "Auditor",
-    "Coordinator",
-    "Developer",
-    "Finance",
-    "Guest",
-    "HR",
-    "Manager",
-    "Reviewer",
-    "Sales",
-    "Support",
-    "Tester",
-];
-const FIRST: [&str; 30] = [
-    "James",
-    "Mary",
-    "José",
-    "Zoë",
-    "Łukasz",
-    "Søren",
-    "François",
-    "Ana María",
-    "Nguyễn",
-    "Dmitrij",
-    "Άννα",
-    "Yuki",
-    "李",
-    "Mohammed",
-    "Siobhán",
-    "Björn",
-    "Chloé",
-    "Raj",
-    "Olga",
-    "Ngozi",
-    "Mateus",
-    "Aoife",
-    "Jürgen",
-    "Maëlle",
-    "Ólafur",
-    "Priya",
-    "Élodie",
-    "Kofi",
-    "Hana",
-    "Zeynep",
-];
-const LAST: [&str; 26] = [
-    "Smith",
-    "García",
-    "Müller",
-    "O'Brien",
-    "Ødegaard",
-    "Nowak",
-    "Dupont",
-    "Kowalski",
-    "van der Berg",
-    "Smith, Jr.",
-    "Núñez",
-    "Иванов",
-    "Tanaka",
-    "王",
-    "Okafor",
-    "Schröder",
-    "D'Angelo",
-    "Lefèvre",
-    "Hernández",
-    "Johansson",
-    "Nakamura-Lee",
-    "Brown",
-    "Østergård",
-    "Çelik",
-    "Dubois, PhD",
-    "Wójcik",
-];
-const DOMAINS: [&str; 5] = [
-    "example.com",
-    "corp.example.org",
-    "mail.acme.io",
-    "eu.example.net",
-    "research.example.edu",
-];
 /// Deepest manager chain (an org chart, not a linked list).
 const MAX_DEPTH: u32 = 12;
 
@@ -216,38 +109,6 @@ struct Dataset {
     persons: Vec<Person>,
     /// The roles the file uses, sorted.
     roles: Vec<&'static str>,
-}
-
-fn fold_ascii(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let m = match c {
-            'a'..='z' | '0'..='9' => c,
-            'A'..='Z' => c.to_ascii_lowercase(),
-            'á' | 'à' | 'ä' | 'â' | 'ã' | 'å' | 'Á' => 'a',
-            'é' | 'è' | 'ë' | 'ê' | 'ễ' | 'É' => 'e',
-            'í' | 'ì' | 'ï' | 'î' => 'i',
-            'ó' | 'ò' | 'ö' | 'ô' | 'ø' | 'Ø' | 'Ó' => 'o',
-            'ú' | 'ù' | 'ü' | 'û' => 'u',
-            'ñ' => 'n',
-            'ç' | 'Ç' => 'c',
-            'ł' | 'Ł' => 'l',
-            _ => continue,
-        };
-        out.push(m);
-    }
-    if out.is_empty() {
-        out.push_str("user");
-    }
-    out
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 /// Appends one CSV cell, quoted when it must be.
@@ -1030,18 +891,6 @@ impl Measure {
     }
 }
 
-fn thousands(n: f64) -> String {
-    let s = format!("{:.0}", n);
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------
 // Arguments.
 
@@ -1084,20 +933,6 @@ struct Args {
     batch: Option<usize>,
     threads: usize,
     only: Option<Vec<Step>>,
-}
-
-fn parse_count(s: &str) -> usize {
-    let t = s.trim().replace('_', "").to_ascii_lowercase();
-    let (num, mul) = if let Some(n) = t.strip_suffix('m') {
-        (n.to_owned(), 1_000_000)
-    } else if let Some(n) = t.strip_suffix('k') {
-        (n.to_owned(), 1_000)
-    } else {
-        (t.clone(), 1)
-    };
-    num.parse::<usize>()
-        .map(|n| n * mul)
-        .unwrap_or_else(|_| panic!("not a count: {s:?}"))
 }
 
 fn parse_args() -> Args {
