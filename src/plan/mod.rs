@@ -1430,13 +1430,13 @@ struct Dir<'a> {
     seed: u64,
     ids: Probe,
     emails: Probe,
-    managers: Vec<(u64, u32)>,
+    managers: Probe,
 }
 
 /// An open-addressing table of (hash, user) for one chunk's users: built in
 /// one pass (no sort), looked up in a probe or two. Users with equal hashes
 /// sit along the probe sequence in the order they were added, so the first
-/// match is the first such user, as a sorted index would give.
+/// match is the first such user, and all matches come in the users' order.
 struct Probe {
     slots: Vec<(u64, u32)>,
     mask: usize,
@@ -1481,11 +1481,9 @@ impl<'a> Dir<'a> {
                 .filter_map(move |(i, u)| Some((key_hash(seed, get(&u.user)?), i as u32)))
         };
         let managers = if managers {
-            let mut v: Vec<(u64, u32)> = hashed(|u| u.value(Field::ReportsTo)).collect();
-            v.sort_unstable();
-            v
+            Probe::new(hashed(|u| u.value(Field::ReportsTo)), users.len())
         } else {
-            Vec::new()
+            Probe::new(std::iter::empty(), 0)
         };
         Dir {
             users,
@@ -1520,13 +1518,10 @@ impl<'a> Dir<'a> {
 
     /// The normalized ids of the users who report to `id` (not `id` itself).
     fn reports_of(&self, id: &str) -> Vec<String> {
-        let h = key_hash(self.seed, id);
-        let start = self.managers.partition_point(|e| e.0 < h);
         let users = self.users;
-        self.managers[start..]
-            .iter()
-            .take_while(|e| e.0 == h)
-            .map(|e| &users[e.1 as usize])
+        self.managers
+            .with_hash(key_hash(self.seed, id))
+            .map(|i| &users[i as usize])
             .filter(|u| u.user.value(Field::ReportsTo).is_some_and(|m| same(m, id)))
             .filter_map(|u| u.user.user_id())
             .filter(|r| !same(r, id))
