@@ -77,6 +77,7 @@ mod record;
 mod report;
 mod schema;
 mod store;
+mod text;
 mod validate;
 
 #[cfg(feature = "testkit")]
@@ -104,6 +105,7 @@ pub use schema::{
 pub use store::{
     AsyncUserStore, Attribute, Change, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes,
 };
+pub use text::Text;
 pub use validate::{EmailPolicy, Row, Validation, ValidationCounts};
 
 /// The README's examples, compiled and run as doc tests so the README stays true.

@@ -22,6 +22,7 @@ use crate::profile::{ErrorPolicy, MirrorAction, Mode, Profile, RolePolicy};
 use crate::record::{Action, User, normalize, same};
 use crate::schema::{Field, KeyField};
 use crate::store::{Attribute, Change, ExistingUser, Fetch, Op};
+use crate::text::Text;
 use crate::validate::file::{KeyIndex, key_hash};
 use crate::validate::{Row, Validation, issues_of_line};
 
@@ -82,7 +83,7 @@ pub struct PlannedRow {
     /// The row's line.
     pub line: u64,
     /// The row's key as written.
-    pub key: Option<String>,
+    pub key: Option<Text>,
     /// What the plan does with it.
     pub planned: Planned,
 }
@@ -104,13 +105,13 @@ pub struct Notice {
     /// The row's line.
     pub line: u64,
     /// The new user's id.
-    pub user_id: String,
+    pub user_id: Text,
     /// The new user's email.
-    pub email: Option<String>,
+    pub email: Option<Text>,
     /// The new user's first name.
-    pub first_name: Option<String>,
+    pub first_name: Option<Text>,
     /// The new user's last name.
-    pub last_name: Option<String>,
+    pub last_name: Option<Text>,
 }
 
 /// A serializable, reviewable plan: one [`PlannedRow`] per input row, the

@@ -20,6 +20,7 @@ use crate::schema::Field;
 use crate::store::{Attribute, Change, Op};
 
 use super::{Disp, Notice, Plan, Planned, PlannedRow, Planner};
+use crate::text::Text;
 
 /// Why row `from` needs row `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -541,7 +542,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
             let (Some(row), Some(d)) = (source.pop(), disp.pop()) else {
                 break;
             };
-            let row_key = row.key(key).map(str::to_owned);
+            let row_key = row.key(key).map(Text::from);
             let row_line = row.line;
             let line = Some(row_line);
             let mut push = |pending: &mut Pending, rank: u8, op: Op| {
@@ -569,10 +570,10 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                     if notify {
                         notices.push(Notice {
                             line: row_line,
-                            user_id: user.user_id().unwrap_or("").to_owned(),
-                            email: user.email().map(str::to_owned),
-                            first_name: user.value(Field::FirstName).map(str::to_owned),
-                            last_name: user.value(Field::LastName).map(str::to_owned),
+                            user_id: Text::from(user.user_id().unwrap_or("")),
+                            email: user.email().map(Text::from),
+                            first_name: user.value(Field::FirstName).map(Text::from),
+                            last_name: user.value(Field::LastName).map(Text::from),
                         });
                     }
                     push(&mut pending, 1, Op::Create { line, user });

@@ -14,6 +14,7 @@ use crate::input::InputInfo;
 use crate::issue::{Issue, Severity};
 use crate::plan::{Notice, Plan, Planned};
 use crate::store::{Change, Op};
+use crate::text::Text;
 
 /// What happened to a row (SPEC §6).
 ///
@@ -74,7 +75,7 @@ pub struct RowReport {
     /// The row's line (header = 1).
     pub line: u64,
     /// The row's key as written.
-    pub key: Option<String>,
+    pub key: Option<Text>,
     /// What happened.
     pub outcome: Outcome,
     /// For updates: the field-level changes.
