@@ -11,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::record::{User, normalize};
 use crate::schema::Field;
 use crate::store::{AsyncUserStore, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes};
+use crate::text::Text;
 
 /// How often each method of an [`InMemoryStore`] was called (to check batching).
 ///
@@ -35,11 +36,22 @@ pub struct Calls {
 
 #[derive(Debug, Clone)]
 struct Tenant {
-    users: HashMap<String, ExistingUser, Fast>,
+    /// The users, each in a slot the indexes below point to; `None` where a
+    /// user was removed (the slot is reused, see `free`).
+    slots: Vec<Option<ExistingUser>>,
+    free: Vec<u32>,
+    /// Normalized user id → slot. The ids are kept inline when short, so a
+    /// lookup reads the table and the slot, not a third place for the key.
+    ids: HashMap<Text, u32, Fast>,
     /// The normalized user ids, in order (for `scan`).
     order: BTreeSet<String>,
-    emails: HashMap<String, String, Fast>,
+    /// Normalized email → the slot of the user holding it.
+    emails: HashMap<Text, u32, Fast>,
     reports: HashMap<String, BTreeSet<String>, Fast>,
+    /// `seen[slot] == fetches` once a fetch has taken that slot's user: a
+    /// user named by id, email and manager is returned once, without a set.
+    seen: Vec<u32>,
+    fetches: u32,
     catalog: Catalog,
     /// The catalog's roles, normalized, for constant-time checks.
     role_set: std::collections::HashSet<String, Fast>,
@@ -48,10 +60,14 @@ struct Tenant {
 impl Default for Tenant {
     fn default() -> Tenant {
         Tenant {
-            users: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            ids: HashMap::default(),
             order: BTreeSet::new(),
             emails: HashMap::default(),
             reports: HashMap::default(),
+            seen: Vec::new(),
+            fetches: 0,
             // Roles are checked (and created on demand) by default, as in S4.
             catalog: Catalog::new().roles(Vec::<String>::new()),
             role_set: Default::default(),
@@ -60,11 +76,32 @@ impl Default for Tenant {
 }
 
 impl Tenant {
+    /// The user with this normalized id.
+    fn user(&self, id: &str) -> Option<&ExistingUser> {
+        let &slot = self.ids.get(id)?;
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    fn user_mut(&mut self, id: &str) -> Option<&mut ExistingUser> {
+        let &slot = self.ids.get(id)?;
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// Whether this normalized email belongs to a user other than the one
+    /// with this normalized id.
+    fn email_taken_from(&self, email: &str, id: &str) -> bool {
+        self.emails
+            .get(email)
+            .is_some_and(|holder| self.ids.get(id) != Some(holder))
+    }
+
     fn unindex(&mut self, id: &str) -> Option<ExistingUser> {
-        let old = self.users.remove(id)?;
+        let slot = self.ids.remove(id)?;
+        let old = self.slots.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
         self.order.remove(id);
         if let Some(e) = old.user.email() {
-            self.emails.remove(&normalize(e));
+            self.emails.remove(normalize(e).as_str());
         }
         if let Some(m) = old.user.value(Field::ReportsTo)
             && let Some(set) = self.reports.get_mut(&normalize(m))
@@ -75,8 +112,15 @@ impl Tenant {
     }
 
     fn index(&mut self, id: String, user: ExistingUser) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
         if let Some(e) = user.user.email() {
-            self.emails.insert(normalize(e), id.clone());
+            self.emails.insert(Text::from(normalize(e)), slot);
         }
         if let Some(m) = user.user.value(Field::ReportsTo) {
             self.reports
@@ -85,7 +129,55 @@ impl Tenant {
                 .insert(id.clone());
         }
         self.order.insert(id.clone());
-        self.users.insert(id, user);
+        self.ids.insert(Text::from(id), slot);
+        self.slots[slot as usize] = Some(user);
+    }
+
+    /// The users a fetch names, each once, in the order first named.
+    fn fetch(&mut self, request: &Fetch) -> Vec<ExistingUser> {
+        self.fetches = self.fetches.wrapping_add(1);
+        if self.fetches == 0 {
+            self.seen.fill(0);
+            self.fetches = 1;
+        }
+        self.seen.resize(self.slots.len(), 0);
+        let Tenant {
+            slots,
+            ids,
+            emails,
+            reports,
+            seen,
+            fetches,
+            ..
+        } = self;
+        let mut found = Vec::with_capacity(request.user_ids.len() + request.emails.len());
+        let mut take = |slot: u32| {
+            let slot = slot as usize;
+            if let (Some(mark), Some(Some(user))) = (seen.get_mut(slot), slots.get(slot))
+                && *mark != *fetches
+            {
+                *mark = *fetches;
+                found.push(user.clone());
+            }
+        };
+        for id in &request.user_ids {
+            if let Some(&slot) = ids.get(id.as_str()) {
+                take(slot);
+            }
+        }
+        for e in &request.emails {
+            if let Some(&slot) = emails.get(e.as_str()) {
+                take(slot);
+            }
+        }
+        for m in &request.managers {
+            for id in reports.get(m).into_iter().flatten() {
+                if let Some(&slot) = ids.get(id.as_str()) {
+                    take(slot);
+                }
+            }
+        }
+        found
     }
 
     fn has_role(&self, role: &str) -> bool {
@@ -228,9 +320,7 @@ impl InMemoryStore {
         let id = normalize(user.user_id()?);
         let t = self.tenant(tenant);
         if let Some(e) = user.email()
-            && t.emails
-                .get(&normalize(e))
-                .is_some_and(|owner| *owner != id)
+            && t.email_taken_from(&normalize(e), &id)
         {
             return None;
         }
@@ -250,8 +340,7 @@ impl InMemoryStore {
     pub fn get(&self, tenant: &str, user_id: &str) -> Option<&ExistingUser> {
         self.tenants
             .get(&normalize(tenant))?
-            .users
-            .get(&normalize(user_id))
+            .user(&normalize(user_id))
     }
 
     /// Locks a field of a user; `false` when there is no such user.
@@ -265,7 +354,7 @@ impl InMemoryStore {
     /// ```
     pub fn lock(&mut self, tenant: &str, user_id: &str, field: Field) -> bool {
         let t = self.tenant(tenant);
-        match t.users.get_mut(&normalize(user_id)) {
+        match t.user_mut(&normalize(user_id)) {
             Some(u) => {
                 if !u.locked.contains(&field) {
                     u.locked.push(field);
@@ -335,7 +424,7 @@ impl InMemoryStore {
         self.tenants
             .get(&normalize(tenant))
             .into_iter()
-            .flat_map(|t| t.order.iter().filter_map(|id| t.users.get(id)))
+            .flat_map(|t| t.order.iter().filter_map(|id| t.user(id)))
     }
 
     /// Number of users of the tenant.
@@ -346,7 +435,7 @@ impl InMemoryStore {
     pub fn len(&self, tenant: &str) -> usize {
         self.tenants
             .get(&normalize(tenant))
-            .map_or(0, |t| t.users.len())
+            .map_or(0, |t| t.ids.len())
     }
 
     /// `true` when the tenant has no users.
@@ -381,32 +470,10 @@ impl InMemoryStore {
 
     fn do_fetch(&mut self, request: &Fetch) -> Vec<ExistingUser> {
         self.calls.fetch += 1;
-        let Some(t) = self.tenants.get(&normalize(&request.tenant)) else {
-            return Vec::new();
-        };
-        // Each user is looked up once, and told apart from the others by
-        // where it is stored (not by hashing its id again).
-        let mut found: Vec<&ExistingUser> =
-            Vec::with_capacity(request.user_ids.len() + request.emails.len());
-        found.extend(request.user_ids.iter().filter_map(|id| t.users.get(id)));
-        found.extend(
-            request
-                .emails
-                .iter()
-                .filter_map(|e| t.users.get(t.emails.get(e)?)),
-        );
-        for m in &request.managers {
-            if let Some(set) = t.reports.get(m) {
-                found.extend(set.iter().filter_map(|id| t.users.get(id)));
-            }
+        match self.tenants.get_mut(&normalize(&request.tenant)) {
+            Some(t) => t.fetch(request),
+            None => Vec::new(),
         }
-        let mut seen: std::collections::HashSet<usize, Fast> =
-            std::collections::HashSet::with_capacity_and_hasher(found.len(), Fast::default());
-        found
-            .into_iter()
-            .filter(|u| seen.insert(std::ptr::from_ref::<ExistingUser>(u) as usize))
-            .cloned()
-            .collect()
     }
 
     fn do_scan(&mut self, tenant: &str, after: Option<&str>, limit: usize) -> Vec<ExistingUser> {
@@ -422,7 +489,7 @@ impl InMemoryStore {
         t.order
             .range((lower, Bound::Unbounded))
             .take(limit)
-            .filter_map(|id| t.users.get(id).cloned())
+            .filter_map(|id| t.user(id).cloned())
             .collect()
     }
 
@@ -450,8 +517,8 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
             };
             let email_taken = user
                 .email()
-                .is_some_and(|e| t.emails.contains_key(&normalize(e)));
-            if t.users.contains_key(&id) || email_taken {
+                .is_some_and(|e| t.emails.contains_key(normalize(e).as_str()));
+            if t.ids.contains_key(id.as_str()) || email_taken {
                 return OpOutcome::AlreadyExists;
             }
             if let Some(r) = user.roles().find(|r| !t.has_role(r)) {
@@ -467,7 +534,7 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
             ..
         } => {
             let id = normalize(user_id);
-            let Some(current) = t.users.get(&id) else {
+            let Some(current) = t.user(&id) else {
                 return OpOutcome::NotFound;
             };
             if current.version != *planned {
@@ -475,7 +542,7 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
             }
             let updated = apply_changes(&current.user, changes);
             if let Some(e) = updated.email().map(normalize)
-                && t.emails.get(&e).is_some_and(|owner| *owner != id)
+                && t.email_taken_from(&e, &id)
             {
                 return OpOutcome::Failed("the email is used by another user".into());
             }
@@ -495,7 +562,7 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
             ..
         } => {
             let id = normalize(user_id);
-            match t.users.get(&id) {
+            match t.user(&id) {
                 None => OpOutcome::NotFound,
                 Some(u) if u.version != *planned => OpOutcome::Conflict,
                 Some(_) => {
@@ -603,5 +670,97 @@ impl AsyncUserStore for InMemoryStore {
 
     fn rollback(&mut self) -> impl Future<Output = Result<(), Infallible>> + Send {
         ready(UserStore::rollback(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, email: &str, manager: Option<&str>) -> User {
+        let b = User::builder()
+            .set(Field::UserId, id)
+            .set(Field::Email, email);
+        match manager {
+            Some(m) => b.set(Field::ReportsTo, m).build(),
+            None => b.build(),
+        }
+    }
+
+    fn ids(found: &[ExistingUser]) -> Vec<&str> {
+        found.iter().filter_map(|u| u.user.user_id()).collect()
+    }
+
+    fn fetch(
+        s: &mut InMemoryStore,
+        ids: &[&str],
+        emails: &[&str],
+        managers: &[&str],
+    ) -> Vec<ExistingUser> {
+        let mut f = Fetch::new("t");
+        f.user_ids = ids.iter().map(|s| s.to_string()).collect();
+        f.emails = emails.iter().map(|s| s.to_string()).collect();
+        f.managers = managers.iter().map(|s| s.to_string()).collect();
+        UserStore::fetch(s, &f).unwrap()
+    }
+
+    #[test]
+    fn a_user_named_several_ways_is_fetched_once_in_the_order_first_named() {
+        let mut s = InMemoryStore::new();
+        s.insert("t", user("Boss", "boss@x.io", None));
+        s.insert("t", user("Ann", "ann@x.io", Some("boss")));
+        s.insert("t", user("Bob", "bob@x.io", Some("boss")));
+        let found = fetch(
+            &mut s,
+            &["bob", "nobody"],
+            &["ann@x.io", "bob@x.io"],
+            &["boss"],
+        );
+        assert_eq!(ids(&found), ["Bob", "Ann"]);
+        // Every fetch starts afresh: the same request gives the same users.
+        let again = fetch(&mut s, &["bob"], &["ann@x.io"], &["boss"]);
+        assert_eq!(ids(&again), ["Bob", "Ann"]);
+    }
+
+    #[test]
+    fn fetches_stay_right_when_their_counter_wraps_round() {
+        let mut s = InMemoryStore::new();
+        s.insert("t", user("a", "a@x.io", None));
+        s.insert("t", user("b", "b@x.io", None));
+        s.tenant("t").fetches = u32::MAX - 1;
+        let found = fetch(&mut s, &["a", "b"], &["b@x.io", "a@x.io"], &[]);
+        assert_eq!(ids(&found), ["a", "b"]);
+        // A user whose mark is still zero when the counter wraps to zero.
+        s.insert("t", user("c", "c@x.io", None));
+        for _ in 0..3 {
+            let found = fetch(&mut s, &["a", "b"], &["b@x.io", "c@x.io", "a@x.io"], &[]);
+            assert_eq!(ids(&found), ["a", "b", "c"]);
+        }
+    }
+
+    #[test]
+    fn a_removed_users_slot_is_reused_and_their_keys_find_nothing() {
+        let mut s = InMemoryStore::new();
+        s.insert("t", user("old", "old@x.io", Some("m")));
+        let v = s.get("t", "old").unwrap().version;
+        let outcome = UserStore::apply(
+            &mut s,
+            "t",
+            &[Op::Delete {
+                line: None,
+                user_id: "old".into(),
+                version: v,
+            }],
+        )
+        .unwrap();
+        assert_eq!(outcome, [OpOutcome::Applied]);
+        s.insert("t", user("new", "new@x.io", None));
+        assert_eq!(s.tenant("t").slots.len(), 1, "the slot is reused");
+        assert!(fetch(&mut s, &["old"], &["old@x.io"], &["m"]).is_empty());
+        assert_eq!(ids(&fetch(&mut s, &["new"], &[], &[])), ["new"]);
+        // The email is free again for someone else.
+        assert!(s.insert("t", user("other", "old@x.io", None)).is_some());
+        assert!(s.insert("t", user("third", "NEW@x.io", None)).is_none());
+        assert_eq!(s.len("t"), 2);
     }
 }
