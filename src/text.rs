@@ -10,17 +10,20 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The longest string kept inline, in bytes.
-const INLINE: usize = 22;
+/// The longest string kept inline, in bytes (24 on 64-bit targets).
+const INLINE: usize = std::mem::size_of::<String>();
 
-/// An immutable string that keeps up to 22 bytes inline (no allocation) and
-/// longer ones on the heap; 24 bytes either way, like a `String`.
+/// An immutable string that keeps up to 24 bytes inline (no allocation) and
+/// longer ones on the heap; 24 bytes either way, like a `String` (and an
+/// `Option<Text>` too). (12 bytes on 32-bit targets.)
 ///
 /// Plans and reports hold one or more per row (the row's key, a notice's
 /// name and email): user ids and most emails are short, so a million-row
 /// plan does not pay a million allocations for them. It reads like a `&str`
-/// (`Deref<Target = str>`), compares and hashes as its text, and serializes
-/// as a plain string.
+/// (`Deref<Target = str>`, without re-checking the bytes), compares and
+/// hashes as its text, and serializes as a plain string. (Inside, a
+/// [`compact_str`](https://docs.rs/compact_str) string; that type is not
+/// part of this API.)
 ///
 /// ```
 /// use user_import::Text;
@@ -33,17 +36,7 @@ const INLINE: usize = 22;
 /// assert_eq!(String::from(long), "a.rather.long.address@example.com");
 /// ```
 #[derive(Clone)]
-pub struct Text(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    /// `bytes[..len]` is valid UTF-8 (only ever copied from a `&str`).
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE],
-    },
-    Heap(Box<str>),
-}
+pub struct Text(compact_str::CompactString);
 
 impl Text {
     /// The text as a string slice.
@@ -52,14 +45,7 @@ impl Text {
     /// assert_eq!(user_import::Text::from("a").as_str(), "a");
     /// ```
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            // The bytes were copied whole from a `str` (never cut inside a
-            // character), so this always succeeds; "" is unreachable.
-            Repr::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
-            Repr::Heap(s) => s,
-        }
+        self.0.as_str()
     }
 
     /// Whether the text is stored inline (short enough not to allocate).
@@ -70,22 +56,13 @@ impl Text {
     /// assert!(!Text::from("someone.with.a.long.name@example.com").is_inline());
     /// ```
     pub fn is_inline(&self) -> bool {
-        matches!(self.0, Repr::Inline { .. })
+        !self.0.is_heap_allocated()
     }
 }
 
 impl From<&str> for Text {
     fn from(s: &str) -> Text {
-        if s.len() <= INLINE {
-            let mut bytes = [0u8; INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            Text(Repr::Inline {
-                len: s.len() as u8,
-                bytes,
-            })
-        } else {
-            Text(Repr::Heap(s.into()))
-        }
+        Text(compact_str::CompactString::new(s))
     }
 }
 
@@ -94,7 +71,8 @@ impl From<String> for Text {
         if s.len() <= INLINE {
             Text::from(s.as_str())
         } else {
-            Text(Repr::Heap(s.into_boxed_str()))
+            // Keeps the string's buffer.
+            Text(compact_str::CompactString::from(s))
         }
     }
 }
@@ -107,10 +85,7 @@ impl From<&String> for Text {
 
 impl From<Text> for String {
     fn from(t: Text) -> String {
-        match t.0 {
-            Repr::Heap(s) => s.into_string(),
-            Repr::Inline { .. } => t.as_str().to_owned(),
-        }
+        t.0.into_string()
     }
 }
 
@@ -251,8 +226,11 @@ mod tests {
 
     #[test]
     fn is_as_small_as_a_string_and_an_option_of_it_too() {
-        assert_eq!(std::mem::size_of::<Text>(), 24);
-        assert_eq!(std::mem::size_of::<Option<Text>>(), 24);
+        assert_eq!(std::mem::size_of::<Text>(), std::mem::size_of::<String>());
+        assert_eq!(
+            std::mem::size_of::<Option<Text>>(),
+            std::mem::size_of::<String>()
+        );
     }
 
     #[test]
