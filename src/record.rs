@@ -585,6 +585,10 @@ pub(crate) fn normalize_into(value: &str, out: &mut String) {
 
 /// `normalize(a) == normalize(b)`, without allocating for ASCII.
 pub(crate) fn same(a: &str, b: &str) -> bool {
+    // Most values compared are found by an equal hash and written alike.
+    if a == b {
+        return true;
+    }
     let (a, b) = (trim(a), trim(b));
     if a.is_ascii() && b.is_ascii() {
         // Lower-casing ASCII keeps the length; compare a word at a time.

@@ -748,3 +748,48 @@ fn each_request_names_only_its_own_chunk() {
         ]
     );
 }
+
+#[test]
+fn each_new_role_is_created_once_whatever_its_spellings_and_only_when_an_op_needs_it() {
+    let mut store = store_with(&[person("ann"), person("bob")]);
+    store.set_catalog(T, Catalog::new().roles(["Staff"]));
+    let mut p = Profile::default();
+    p.unknown_roles = RolePolicy::Create;
+    // Coach in three spellings, from a create and two updates; Nurse only
+    // on a row that fails (a bad email), so no op needs it.
+    let file = "userId,email,roles\n\
+                cat,cat@x.io,coach|Staff\n\
+                ann,ann@example.com,Coach\n\
+                bob,bob@example.com,COACH|Pilot\n\
+                dan,not-an-email,Nurse\n";
+    let plan = plan_with(p, file, &mut store);
+    assert_eq!(
+        planned(&plan),
+        [
+            Planned::Create,
+            Planned::Update,
+            Planned::Update,
+            Planned::Fail
+        ]
+    );
+    let created: Vec<&str> = plan
+        .ops()
+        .iter()
+        .filter_map(|o| match o {
+            Op::CreateRole { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    // One op per role, first in the plan, in order of their names; each
+    // in the one spelling the rows were given (the first in byte order).
+    assert_eq!(created, ["COACH", "Pilot"]);
+    assert!(
+        plan.ops()[..2]
+            .iter()
+            .all(|o| matches!(o, Op::CreateRole { .. }))
+    );
+    let Op::Create { user, .. } = &plan.ops()[2] else {
+        panic!("{:?}", plan.ops())
+    };
+    assert_eq!(user.get(Field::Roles), Some("COACH|Staff"));
+}

@@ -94,14 +94,14 @@ pub(crate) fn changes(
         if f == Field::UserId {
             continue; // the identity; never changed by an import
         }
-        let current = existing.user.value(f);
         // SPEC §2: a blank `enabled` leaves an existing user as they are, and a
         // blank `taskNotification` means Email, whatever the blank policy.
         let file = match (f, row.get(f)) {
-            (Field::Enabled, Some("")) => None,
+            (Field::Enabled, Some("")) | (_, None) => continue, // no change asked
             (Field::TaskNotification, Some("")) if blank == BlankPolicy::Clear => Some("Email"),
             (_, v) => v,
         };
+        let current = existing.user.value(f);
         let Some(new) = wanted(
             file,
             current,

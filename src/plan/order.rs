@@ -518,7 +518,20 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let n = p.v.rows.len();
     let key = p.profile.key;
     let mut rows = Vec::new();
-    let mut roles_needed: Vec<String> = Vec::new();
+    // The new roles an op names (by normalized name), each with the first
+    // of its spellings in byte order; names are normalized into one buffer.
+    let new_roles = std::mem::take(&mut p.new_roles);
+    let mut needed: HashMap<&str, Option<String>> =
+        new_roles.keys().map(|r| (r.as_str(), None)).collect();
+    let mut folded = String::new();
+    let mut need = |r: &str| {
+        crate::record::normalize_into(r, &mut folded);
+        if let Some(spelling) = needed.get_mut(folded.as_str())
+            && spelling.as_deref().is_none_or(|s| r < s)
+        {
+            *spelling = Some(r.to_owned());
+        }
+    };
     // Grown as the rows are released (not presized: the whole array beside
     // every row would be the step's peak), and trimmed to size after.
     let mut pending = Pending::default();
@@ -549,8 +562,6 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                 op_of_row[i] = pending.len() as u32;
                 pending.push(rank, op);
             };
-            let new_role =
-                |r: &str| !p.new_roles.is_empty() && p.new_roles.contains_key(&normalize(r));
             let planned = match d {
                 Disp::Pending | Disp::Skip => Planned::Skip,
                 Disp::Fail => {
@@ -566,7 +577,9 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                         Some(_) => None,
                     };
                     let user = super::diff::for_create(taken, fallback.as_deref());
-                    roles_needed.extend(user.roles().filter(|r| new_role(r)).map(str::to_owned));
+                    if !new_roles.is_empty() {
+                        user.roles().for_each(&mut need);
+                    }
                     if notify {
                         notices.push(Notice {
                             line: row_line,
@@ -585,15 +598,14 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
                         version,
                         changes,
                     } = *update;
-                    for c in changes
-                        .iter()
-                        .filter(|c| c.field == Attribute::Field(Field::Roles))
-                    {
-                        for r in c.new.as_deref().unwrap_or("").split('|') {
-                            if new_role(r) {
-                                roles_needed.push(r.to_owned());
-                            }
-                        }
+                    for c in changes.iter().filter(|c| {
+                        !new_roles.is_empty() && c.field == Attribute::Field(Field::Roles)
+                    }) {
+                        c.new
+                            .as_deref()
+                            .unwrap_or("")
+                            .split('|')
+                            .for_each(&mut need);
                     }
                     push(
                         &mut pending,
@@ -694,9 +706,9 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
 
     let mut ops = pending.into_ordered(&order);
     drop(order);
-    roles_needed.sort();
-    roles_needed.dedup_by(|a, b| same(a, b));
-    // The roles are created first.
+    // The roles some op needs are created first, in order of their names.
+    let mut roles_needed: Vec<String> = needed.into_values().flatten().collect();
+    roles_needed.sort_unstable();
     let roles = roles_needed.len();
     ops.extend(roles_needed.into_iter().map(|name| Op::CreateRole { name }));
     ops.rotate_right(roles);
