@@ -392,6 +392,29 @@ struct DeleteDisp {
     reports: Vec<String>,
 }
 
+/// What planning one chunk of rows decided, kept apart from the planner
+/// so a chunk can be planned while the next one's users are fetched.
+#[derive(Default)]
+struct ChunkOut {
+    /// (row, its disposition).
+    disp: Vec<(u32, Disp)>,
+    issues: Vec<Issue>,
+    targets: Vec<(u64, u32)>,
+    pending_reports: Vec<(usize, String)>,
+}
+
+impl ChunkOut {
+    fn set(&mut self, row: usize, disp: Disp) {
+        self.disp.push((row as u32, disp));
+    }
+
+    /// Row `row` resolved to the directory user `user_id`.
+    fn note_target(&mut self, row: usize, user_id: &str) {
+        self.targets
+            .push((key_hash(TARGET_SEED, user_id), row as u32));
+    }
+}
+
 /// Writes normalized values over a vector's strings in order, reusing
 /// their buffers; `finish` drops the strings left over.
 struct Refill<'a> {
@@ -733,6 +756,12 @@ impl Planner {
         self.disp[i] = Disp::Fail;
     }
 
+    /// Row `i` of the chunk being planned fails with `issue`.
+    fn chunk_error(&self, out: &mut ChunkOut, i: usize, issue: Issue) {
+        out.issues.push(issue.at(self.v.rows[i].line));
+        out.set(i, Disp::Fail);
+    }
+
     /// Checks roles and references of every row against the store's catalog;
     /// collects the roles to create.
     fn resolve_roles(&mut self) {
@@ -978,25 +1007,44 @@ impl Planner {
     /// Plans the rows of the current chunk with the users fetched for it.
     fn process_chunk(&mut self, users: Vec<ExistingUser>) {
         let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
+        let out = self.plan_chunk(start, end, &users);
+        self.merge(out);
+        self.cursor = end;
+    }
+
+    /// What the rows `start..end` come to, given the users fetched for
+    /// them. Reads the planner only, so it can run beside `fetch_for`.
+    fn plan_chunk(&self, start: usize, end: usize, users: &[ExistingUser]) -> ChunkOut {
         // Only deletes ask who reports to a user.
         let deletes = self.v.rows[start..end]
             .iter()
             .any(|r| r.action == Action::Delete);
-        let dir = Dir::new(&users, deletes);
+        let dir = Dir::new(users, deletes);
+        let mut out = ChunkOut::default();
         for i in start..end {
             if self.v.rows[i].error {
-                self.disp[i] = Disp::Fail;
+                out.set(i, Disp::Fail);
                 continue;
             }
             if matches!(self.disp[i], Disp::Fail) {
                 continue;
             }
             match self.v.rows[i].action {
-                Action::Upsert => self.plan_upsert(i, &dir),
-                Action::Delete => self.plan_delete(i, &dir),
+                Action::Upsert => self.plan_upsert(i, &dir, &mut out),
+                Action::Delete => self.plan_delete(i, &dir, &mut out),
             }
         }
-        self.cursor = end;
+        out
+    }
+
+    /// Records what a chunk came to (chunks are merged in file order).
+    fn merge(&mut self, out: ChunkOut) {
+        for (i, d) in out.disp {
+            self.disp[i as usize] = d;
+        }
+        self.plan_issues.extend(out.issues);
+        self.targets.extend(out.targets);
+        self.pending_reports.extend(out.pending_reports);
     }
 
     /// Finds the existing user a row is about: `(by user id, by email)`.
@@ -1010,7 +1058,7 @@ impl Planner {
         (by_id, by_email)
     }
 
-    fn plan_upsert(&mut self, i: usize, dir: &Dir<'_>) {
+    fn plan_upsert(&self, i: usize, dir: &Dir<'_>, out: &mut ChunkOut) {
         let row = &self.v.rows[i];
         let line = row.line;
         let (by_id, by_email) = self.identify(row, dir);
@@ -1039,7 +1087,7 @@ impl Planner {
                         )
                         .column(email_col)
                         .value(email);
-                    return self.row_error(i, issue);
+                    return self.chunk_error(out, i, issue);
                 }
             }
         }
@@ -1052,7 +1100,7 @@ impl Planner {
                     )
                     .column(id_col)
                     .value(row.user.user_id().unwrap_or(""));
-                    return self.row_error(i, issue);
+                    return self.chunk_error(out, i, issue);
                 }
                 if let (Some(t), Some(id)) = (by_email, row.user.user_id())
                     && !same(t.user_id(), id)
@@ -1066,7 +1114,7 @@ impl Planner {
                     )
                     .column(id_col)
                     .value(id);
-                    return self.row_error(i, issue);
+                    return self.chunk_error(out, i, issue);
                 }
                 by_email
             }
@@ -1087,7 +1135,7 @@ impl Planner {
                                 )
                                 .column(email_col)
                                 .value(email);
-                                return self.row_error(i, issue);
+                                return self.chunk_error(out, i, issue);
                             }
                         }
                     }
@@ -1107,7 +1155,7 @@ impl Planner {
                     ),
                 )
                 .column(self.column(key_field));
-                return self.row_error(i, issue);
+                return self.chunk_error(out, i, issue);
             }
             (Mode::UpdateOnly, None) => {
                 let issue = Issue::error(
@@ -1116,7 +1164,7 @@ impl Planner {
                 )
                 .column(self.column(key_field))
                 .value(row.key(self.profile.key).unwrap_or(""));
-                return self.row_error(i, issue);
+                return self.chunk_error(out, i, issue);
             }
             _ => {}
         }
@@ -1138,7 +1186,7 @@ impl Planner {
                     )
                     .column(self.column(Field::ReportsTo))
                     .value(m);
-                    return self.row_error(i, issue);
+                    return self.chunk_error(out, i, issue);
                 }
             }
         }
@@ -1148,7 +1196,7 @@ impl Planner {
                 "a new user needs a userId (no existing user has this email)",
             )
             .column(id_col);
-            return self.row_error(i, issue);
+            return self.chunk_error(out, i, issue);
         }
         // Roles this row grants that the guard does not allow.
         let not_grantable = self
@@ -1169,17 +1217,20 @@ impl Planner {
             )
             .column(self.column(Field::Roles))
             .value(bad);
-            return self.row_error(i, issue);
+            return self.chunk_error(out, i, issue);
         }
         match target {
             None => {
                 // The user stays in the row until the plan is built.
                 let notify = row.notify;
-                self.disp[i] = Disp::Create {
-                    notify,
-                    manager_row,
-                    email_from,
-                };
+                out.set(
+                    i,
+                    Disp::Create {
+                        notify,
+                        manager_row,
+                        email_from,
+                    },
+                );
             }
             Some(t) => {
                 let mut warnings = Vec::new();
@@ -1196,7 +1247,7 @@ impl Planner {
                     )
                 };
                 for w in warnings {
-                    self.plan_issues.push(w.at(line));
+                    out.issues.push(w.at(line));
                 }
                 // The acting administrator cannot lock themselves out.
                 if self.acting.as_deref().is_some_and(|a| same(a, t.user_id()))
@@ -1209,29 +1260,27 @@ impl Planner {
                             Field::Enabled
                         },
                     ));
-                    return self.row_error(i, issue);
+                    return self.chunk_error(out, i, issue);
                 }
-                self.note_target(i, t.user_id());
+                out.note_target(i, t.user_id());
                 if changes.is_empty() {
-                    self.disp[i] = Disp::Unchanged;
+                    out.set(i, Disp::Unchanged);
                 } else {
-                    self.disp[i] = Disp::Update {
-                        manager_row,
-                        email_from,
-                        update: Box::new(UpdateDisp {
-                            user_id: t.user_id().to_owned(),
-                            version: t.version,
-                            changes,
-                        }),
-                    };
+                    out.set(
+                        i,
+                        Disp::Update {
+                            manager_row,
+                            email_from,
+                            update: Box::new(UpdateDisp {
+                                user_id: t.user_id().to_owned(),
+                                version: t.version,
+                                changes,
+                            }),
+                        },
+                    );
                 }
             }
         }
-    }
-
-    fn note_target(&mut self, row: usize, user_id: &str) {
-        self.targets
-            .push((key_hash(TARGET_SEED, user_id), row as u32));
     }
 
     /// The row of this file that moves `email` away from its current
@@ -1271,7 +1320,7 @@ impl Planner {
         None
     }
 
-    fn plan_delete(&mut self, i: usize, dir: &Dir<'_>) {
+    fn plan_delete(&self, i: usize, dir: &Dir<'_>, out: &mut ChunkOut) {
         let row = &self.v.rows[i];
         let key_col = self.column(self.key_field());
         if self.profile.mode == Mode::CreateOnly {
@@ -1280,7 +1329,7 @@ impl Planner {
                 "DELETE rows are not allowed in a create-only import",
             )
             .column(self.column(Field::Transaction));
-            return self.row_error(i, issue);
+            return self.chunk_error(out, i, issue);
         }
         let (by_id, by_email) = self.identify(row, dir);
         let target = match (self.key_field(), row.user.user_id()) {
@@ -1291,34 +1340,37 @@ impl Planner {
         let Some(t) = target else {
             let line = row.line;
             let key = row.key(self.profile.key).unwrap_or("").to_owned();
-            self.plan_issues.push(
+            out.issues.push(
                 Issue::warning(Code::NotFound, "no such user to delete; nothing to do")
                     .at(line)
                     .column(key_col)
                     .value(&key),
             );
-            self.disp[i] = Disp::Skip;
+            out.set(i, Disp::Skip);
             return;
         };
         if self.acting.as_deref().is_some_and(|a| same(a, t.user_id())) {
             let issue = Issue::error(Code::SelfLockout, "you cannot delete your own account")
                 .column(key_col);
-            return self.row_error(i, issue);
+            return self.chunk_error(out, i, issue);
         }
         let reports = dir.reports_of(t.user_id());
         let target = t.user_id().to_owned();
-        self.note_target(i, &target);
+        out.note_target(i, &target);
         let row = &self.v.rows[i];
         let by_id = row.user.user_id().is_some_and(|id| same(id, t.user_id()));
         if !by_id {
             // The chunk asked for the reports of the row's user id only.
-            self.pending_reports.push((i, normalize(t.user_id())));
+            out.pending_reports.push((i, normalize(t.user_id())));
         }
-        self.disp[i] = Disp::Delete(Box::new(DeleteDisp {
-            user_id: t.user_id().to_owned(),
-            version: t.version,
-            reports,
-        }));
+        out.set(
+            i,
+            Disp::Delete(Box::new(DeleteDisp {
+                user_id: t.user_id().to_owned(),
+                version: t.version,
+                reports,
+            })),
+        );
     }
 
     /// A page of the directory in mirror mode.
