@@ -91,6 +91,23 @@ pub(crate) fn plan_sync<S: UserStore + ?Sized>(
 ) -> Result<Plan, Error> {
     loop {
         let progress = planning_progress(&planner);
+        if planner.overlap_ready() {
+            // With a second thread, each chunk is planned while the next
+            // chunk's users are fetched (same plan; see the method).
+            let total = progress.rows_total;
+            planner.plan_rows_overlapped(&mut |f, done| {
+                let progress = Progress {
+                    rows_done: done,
+                    rows_total: total,
+                    ..progress
+                };
+                if on_progress(&progress).is_break() {
+                    return Err(Error::cancelled());
+                }
+                store.fetch(f).map_err(Error::store)
+            })?;
+            continue;
+        }
         let Some(request) = planner.poll() else {
             break;
         };

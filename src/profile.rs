@@ -254,9 +254,14 @@ pub struct Profile {
     /// Users fetched from and written to the store per call.
     pub batch_size: usize,
     /// Threads for large files: reading and checking a file over 1 MiB in
-    /// pieces, and from 50,000 rows the file-wide checks (duplicate keys and
-    /// emails, `reportsTo` cycles). The result is the same whatever the
-    /// number; planning itself runs on the calling thread.
+    /// pieces, from 50,000 rows the file-wide checks (duplicate keys and
+    /// emails, `reportsTo` cycles), and, when a sync store plans more than
+    /// one batch (of 64 rows or more), planning each batch on a second
+    /// thread while the next batch's users are fetched. The store is only
+    /// ever called from the calling thread (it need not be `Send`), and the
+    /// result is the same whatever the number (only the order of the
+    /// store's calls may differ). The async planner runs on the calling
+    /// task.
     /// Default 1: the library starts no thread unless asked; 2 (or the
     /// machine's core count) makes a large file faster. The threads are
     /// scoped: they end before the call that started them returns.

@@ -392,6 +392,13 @@ struct DeleteDisp {
     reports: Vec<String>,
 }
 
+/// Answers a chunk's request, given the rows planned so far.
+pub(crate) type FetchFn<'a> = dyn FnMut(&Fetch, u64) -> Result<Vec<ExistingUser>, Error> + 'a;
+
+/// The smallest batch planned on a second thread (a thread is started per
+/// chunk: for smaller chunks that costs more than it saves).
+const OVERLAP_MIN_BATCH: usize = 64;
+
 /// What planning one chunk of rows decided, kept apart from the planner
 /// so a chunk can be planned while the next one's users are fetched.
 #[derive(Default)]
@@ -641,9 +648,7 @@ impl Planner {
                     // Deletes found by email: their reports were not asked
                     // for with the chunk (the user id was not known yet).
                     if !self.pending_reports.is_empty() {
-                        let mut f = Fetch::new(self.tenant.clone());
-                        f.managers = self.pending_reports.iter().map(|p| p.1.clone()).collect();
-                        break Request::Fetch(f);
+                        break Request::Fetch(self.reports_fetch());
                     }
                     if self.cursor >= self.v.rows.len() {
                         self.stage = Stage::Mirror;
@@ -709,12 +714,7 @@ impl Planner {
                 self.stage = Stage::Rows;
             }
             (Request::Fetch(f), Response::Users(users)) if !self.pending_reports.is_empty() => {
-                let dir = Dir::new(&users, true);
-                for (i, id) in std::mem::take(&mut self.pending_reports) {
-                    if let Disp::Delete(delete) = &mut self.disp[i] {
-                        delete.reports = dir.reports_of(&id);
-                    }
-                }
+                self.fill_reports(&users);
                 self.spare = Some(f);
             }
             (Request::Fetch(f), Response::Users(users)) => {
@@ -963,10 +963,13 @@ impl Planner {
         let start = self.cursor;
         let end = (start + self.profile.batch_size.max(1)).min(self.v.rows.len());
         self.chunk_end = end;
-        let mut f = self
-            .spare
-            .take()
-            .unwrap_or_else(|| Fetch::new(self.tenant.clone()));
+        let spare = self.spare.take();
+        self.fetch_for(start, end, spare)
+    }
+
+    /// The lookups of rows `start..end`, written over `spare`'s strings.
+    fn fetch_for(&self, start: usize, end: usize, spare: Option<Fetch>) -> Fetch {
+        let mut f = spare.unwrap_or_else(|| Fetch::new(self.tenant.clone()));
         let mut ids = Refill::new(&mut f.user_ids);
         let mut emails = Refill::new(&mut f.emails);
         let mut managers = Refill::new(&mut f.managers);
@@ -1045,6 +1048,99 @@ impl Planner {
         self.plan_issues.extend(out.issues);
         self.targets.extend(out.targets);
         self.pending_reports.extend(out.pending_reports);
+    }
+
+    /// Gives the deletes found by email the reports `users` holds.
+    fn fill_reports(&mut self, users: &[ExistingUser]) {
+        let dir = Dir::new(users, true);
+        for (i, id) in std::mem::take(&mut self.pending_reports) {
+            if let Disp::Delete(delete) = &mut self.disp[i] {
+                delete.reports = dir.reports_of(&id);
+            }
+        }
+    }
+
+    /// The request asking for the reports of the deletes found by email.
+    fn reports_fetch(&self) -> Fetch {
+        let mut f = Fetch::new(self.tenant.clone());
+        f.managers = self.pending_reports.iter().map(|p| p.1.clone()).collect();
+        f
+    }
+
+    /// Whether [`Planner::plan_rows_overlapped`] applies now: the rows are
+    /// next, nothing is asked, the profile allows a second thread and the
+    /// file has more than one chunk of rows (large enough that a thread per
+    /// chunk pays).
+    pub(crate) fn overlap_ready(&self) -> bool {
+        let batch = self.profile.batch_size.max(1);
+        self.stage == Stage::Rows
+            && self.asked.is_none()
+            && self.pending_reports.is_empty()
+            && self.profile.threads > 1
+            && batch >= OVERLAP_MIN_BATCH
+            && self.v.rows.len() - self.cursor > batch
+    }
+
+    /// Plans the remaining rows, chunk by chunk, planning each chunk on a
+    /// second thread while this one builds the next chunk's request and
+    /// has `fetch` answer it (`fetch` is given the rows planned so far).
+    /// The plan is the one the request-by-request protocol makes: a chunk
+    /// reads only the rows, the indexes and its own users, and what it
+    /// decides is merged in file order. Only the order of the store's
+    /// calls differs (the next chunk's users are asked for before the
+    /// reports of this chunk's deletes found by email).
+    pub(crate) fn plan_rows_overlapped(&mut self, fetch: &mut FetchFn<'_>) -> Result<(), Error> {
+        let n = self.v.rows.len();
+        let batch = self.profile.batch_size.max(1);
+        let mut spare = self.spare.take();
+        // The chunk in hand: its rows and its users.
+        let mut next: Option<(usize, usize, Vec<ExistingUser>)> = None;
+        while self.cursor < n {
+            let (start, end, users) = match next.take() {
+                Some(chunk) => chunk,
+                None => {
+                    let end = (self.cursor + batch).min(n);
+                    let f = self.fetch_for(self.cursor, end, spare.take());
+                    let users = if f.is_empty() {
+                        Vec::new()
+                    } else {
+                        fetch(&f, self.cursor as u64)?
+                    };
+                    spare = Some(f);
+                    (self.cursor, end, users)
+                }
+            };
+            let after = (end < n).then(|| (end, (end + batch).min(n)));
+            let this = &*self;
+            let (out, ahead) = std::thread::scope(|scope| {
+                let worker = scope.spawn(move || this.plan_chunk(start, end, &users));
+                let ahead = after.map(|(s, e)| {
+                    let f = this.fetch_for(s, e, spare.take());
+                    let users = if f.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        fetch(&f, start as u64)
+                    };
+                    spare = Some(f);
+                    users.map(|u| (s, e, u))
+                });
+                let out = worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (out, ahead)
+            });
+            self.merge(out);
+            self.cursor = end;
+            self.chunk_end = end;
+            if !self.pending_reports.is_empty() {
+                let f = self.reports_fetch();
+                let users = fetch(&f, end as u64)?;
+                self.fill_reports(&users);
+            }
+            next = ahead.transpose()?;
+        }
+        self.spare = spare;
+        Ok(())
     }
 
     /// Finds the existing user a row is about: `(by user id, by email)`.
@@ -1598,6 +1694,9 @@ const _: () = {
     const fn is_send<T: Send>() {}
     is_send::<Planner>();
     is_send::<Plan>();
+    // A chunk is planned on a second thread while this one reads the planner.
+    const fn is_sync<T: Sync>() {}
+    is_sync::<Planner>();
 };
 
 #[cfg(test)]

@@ -1,0 +1,174 @@
+//! Planning on two threads (`Profile::threads` > 1: each batch of rows is
+//! planned while the next batch's users are fetched) makes exactly the plan
+//! one thread makes, asks the store as often, and stops as one thread does.
+
+use std::fmt::Write as _;
+use std::ops::ControlFlow;
+
+use user_import::{
+    Catalog, ErrorKind, Field, Importer, InMemoryStore, Op, Plan, Profile, RolePolicy, User,
+};
+
+const T: &str = "acme";
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A directory of 300 users (ids `u0`…`u299`, some with managers) and a file
+/// of `rows` rows, mostly one per id from `u0` on: creates, updates, unchanged rows,
+/// deletes by id and by email (whose reports are asked for afterwards),
+/// duplicate ids and emails, invalid emails, unknown and new managers, new
+/// roles in several spellings.
+fn case(seed: u64, rows: usize) -> (InMemoryStore, String) {
+    let mut rng = Rng(seed);
+    let mut store = InMemoryStore::new();
+    store.set_catalog(T, Catalog::new().roles(["Staff", "Admin"]));
+    for k in 0..300 {
+        let mut b = User::builder()
+            .set(Field::UserId, &format!("u{k}"))
+            .set(Field::Email, &format!("u{k}@example.com"))
+            .set(Field::FirstName, "First")
+            .set(Field::LastName, &format!("Last{}", k % 7))
+            .set(Field::Roles, "Staff");
+        if k % 3 != 0 {
+            b = b.set(Field::ReportsTo, &format!("u{}", k % 10));
+        }
+        store.insert(T, b.build());
+    }
+    let mut file = String::from("userId,email,firstName,lastName,reportsTo,roles,transaction\n");
+    for i in 0..rows as u64 {
+        // Mostly one row per user (a few rows repeat an id: errors both).
+        let k = if rng.below(40) == 0 {
+            rng.below(rows as u64)
+        } else {
+            i
+        };
+        let id = match rng.below(20) {
+            0 => String::new(), // found by email (or a new user without an id)
+            1 => format!("U{k}"),
+            _ => format!("u{k}"),
+        };
+        let email = match rng.below(25) {
+            0 => "not-an-email".to_owned(),
+            1 => format!("u{}@example.com", rng.below(rows as u64)), // someone else's
+            2 => format!("U{k}@Example.com"),
+            _ => format!("u{k}@example.com"),
+        };
+        let last = format!("Last{}", rng.below(9));
+        let manager = match rng.below(6) {
+            0 => format!("nobody{k}"),
+            1 | 2 => String::new(),
+            _ => format!("u{}", rng.below(rows as u64)),
+        };
+        let roles =
+            ["Staff", "Admin|Staff", "coach", "Coach|Staff", "Pilot"][rng.below(5) as usize];
+        let transaction = if rng.below(14) == 0 { "DELETE" } else { "" };
+        writeln!(
+            file,
+            "{id},{email},First,{last},{manager},{roles},{transaction}"
+        )
+        .unwrap();
+    }
+    (store, file)
+}
+
+fn plan(file: &str, store: &mut InMemoryStore, threads: usize, batch: usize) -> Plan {
+    let mut p = Profile::default();
+    p.threads = threads;
+    p.batch_size = batch;
+    p.unknown_roles = RolePolicy::Create;
+    p.on_error = user_import::ErrorPolicy::SkipInvalid;
+    let importer = Importer::with_profile(T, p);
+    importer
+        .plan(importer.validate(file.as_bytes(), None), store)
+        .unwrap()
+}
+
+#[test]
+fn two_threads_make_the_plan_one_thread_makes() {
+    let mut deletes_by_email = 0;
+    for (seed, rows, batch) in [(1, 700, 64), (2, 1000, 100), (3, 300, 64), (4, 129, 64)] {
+        let (mut one_store, file) = case(seed, rows);
+        let (mut two_store, _) = case(seed, rows);
+        let one = plan(&file, &mut one_store, 1, batch);
+        let two = plan(&file, &mut two_store, 2, batch);
+        assert_eq!(one, two, "seed {seed}, {rows} rows, batches of {batch}");
+        assert_eq!(
+            one_store.calls().fetch,
+            two_store.calls().fetch,
+            "as many store calls"
+        );
+        assert!(
+            one.ops().len() > rows / 2,
+            "a plan with work in it: {}",
+            one.ops().len()
+        );
+        // Deletes found by email ask for their reports after the batch.
+        deletes_by_email += file
+            .lines()
+            .filter(|l| l.starts_with(',') && l.ends_with("DELETE"))
+            .count();
+    }
+    assert!(deletes_by_email > 0);
+}
+
+#[test]
+fn one_batch_is_planned_on_the_calling_thread_as_before() {
+    let (mut store, file) = case(5, 60);
+    let one = plan(&file, &mut store, 1, 64);
+    let (mut store, _) = case(5, 60);
+    assert_eq!(plan(&file, &mut store, 2, 64), one);
+}
+
+#[test]
+fn cancelling_stops_planning_on_two_threads_too() {
+    let (mut store, file) = case(6, 1000);
+    let mut p = Profile::default();
+    p.threads = 2;
+    p.batch_size = 64;
+    let importer = Importer::with_profile(T, p);
+    let mut asked = 0;
+    let mut last_done = 0;
+    let result = importer.plan_with_progress(
+        importer.validate(file.as_bytes(), None),
+        &mut store,
+        &mut |progress| {
+            assert!(progress.rows_done >= last_done, "progress never goes back");
+            last_done = progress.rows_done;
+            asked += 1;
+            if asked == 4 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    );
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
+    assert_eq!(asked, 4);
+    assert!(store.calls().fetch <= 3, "no fetch after the cancel");
+}
+
+#[test]
+fn new_roles_and_deletes_are_all_there_on_two_threads() {
+    let (mut store, file) = case(7, 700);
+    let two = plan(&file, &mut store, 2, 64);
+    let roles: Vec<&str> = two
+        .ops()
+        .iter()
+        .filter_map(|o| match o {
+            Op::CreateRole { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(roles, ["Coach", "Pilot"]);
+    assert!(two.ops().iter().any(|o| matches!(o, Op::Delete { .. })));
+}
