@@ -702,7 +702,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
             after.push((mirror_start + k, mk));
         }
     }
-    let order = topological(&pending, &after);
+    let order = topological(&pending, &after, p.profile.threads);
 
     let mut ops = pending.into_ordered(&order);
     drop(order);
@@ -761,17 +761,24 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     }
 }
 
-/// Kahn's algorithm: `before → after` edges respected, ties broken by
-/// (rank, normalized id). Ops left in a cycle (which the checks rule out)
-/// follow in key order.
-fn topological(items: &Pending, edges: &[(usize, usize)]) -> Vec<usize> {
-    let n = items.len();
-    // Each op's place in key order: the heap then compares integers.
-    // Sort by (rank, the first 15 bytes of the normalized id) first, as two
-    // integers: ids that share a surname and an initial ("jgarcia…") still
-    // differ there, and only ties compare whole ids. The prefix is taken
-    // from the normalized id, zero-padded, so that it orders exactly as
-    // `cmp_ids` does (a shorter id sorts first; equal prefixes fall through).
+/// From this many ops, with threads, each half is put in key order on its
+/// own thread and the two are merged.
+const PARALLEL_KEY_ORDER: usize = 50_000;
+
+/// The ops `range` in key order: (rank, normalized id), then place.
+///
+/// Sorted by (rank, the first 15 bytes of the normalized id) first, as two
+/// integers: ids that share a surname and an initial ("jgarcia…") still
+/// differ there, and only ties compare whole ids. The prefix is taken from
+/// the normalized id, zero-padded, so that it orders exactly as `cmp_ids`
+/// does (a shorter id sorts first; equal prefixes fall through).
+fn key_order(
+    items: &Pending,
+    range: std::ops::Range<usize>,
+    threads: usize,
+    parallel_from: usize,
+) -> Vec<usize> {
+    type Keyed = ((u64, u64), usize);
     let prefix = |k: usize| {
         let id = crate::record::trim(items.id(k));
         let mut p = [0u8; 16];
@@ -789,13 +796,58 @@ fn topological(items: &Pending, edges: &[(usize, usize)]) -> Vec<usize> {
         let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
         (word(hi), word(lo))
     };
-    let mut by_key: Vec<((u64, u64), usize)> = (0..n).map(|k| (prefix(k), k)).collect();
-    by_key.sort_unstable_by(|&(pa, a), &(pb, b)| {
+    let cmp = |&(pa, a): &Keyed, &(pb, b): &Keyed| {
         pa.cmp(&pb)
             .then_with(|| cmp_ids(items.id(a), items.id(b)))
             .then(a.cmp(&b))
+    };
+    let sorted = |r: std::ops::Range<usize>| {
+        let mut v: Vec<Keyed> = r.map(|k| (prefix(k), k)).collect();
+        v.sort_unstable_by(cmp);
+        v
+    };
+    if threads < 2 || range.len() < parallel_from.max(2) {
+        return sorted(range).into_iter().map(|(_, k)| k).collect();
+    }
+    let mid = range.start + range.len() / 2;
+    let (low, high) = std::thread::scope(|scope| {
+        let high = scope.spawn(|| sorted(mid..range.end));
+        let low = sorted(range.start..mid);
+        let high = high
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (low, high)
     });
-    let by_key: Vec<usize> = by_key.into_iter().map(|(_, k)| k).collect();
+    // Merge: every key is distinct (the place breaks ties), so this is the
+    // order one sort of the whole range gives.
+    let mut out = Vec::with_capacity(low.len() + high.len());
+    let (mut l, mut h) = (low.iter().peekable(), high.iter().peekable());
+    loop {
+        let next = match (l.peek(), h.peek()) {
+            (Some(a), Some(b)) => {
+                if cmp(a, b).is_lt() {
+                    l.next()
+                } else {
+                    h.next()
+                }
+            }
+            (Some(_), None) => l.next(),
+            (None, Some(_)) => h.next(),
+            (None, None) => break,
+        };
+        if let Some(&(_, k)) = next {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// Kahn's algorithm: `before → after` edges respected, ties broken by
+/// (rank, normalized id). Ops left in a cycle (which the checks rule out)
+/// follow in key order.
+fn topological(items: &Pending, edges: &[(usize, usize)], threads: usize) -> Vec<usize> {
+    let n = items.len();
+    let by_key = key_order(items, 0..n, threads, PARALLEL_KEY_ORDER);
     if edges.is_empty() {
         return by_key;
     }
@@ -889,14 +941,14 @@ mod tests {
     fn topological_order_breaks_ties_by_rank_then_id() {
         let items = items(&[(3, "a"), (1, "z"), (1, "b"), (2, "c")]);
         // z must come before b; a (a delete) before c (an update).
-        let order = topological(&items, &[(1, 2), (0, 3)]);
+        let order = topological(&items, &[(1, 2), (0, 3)], 1);
         assert_eq!(order, [1, 2, 0, 3]);
     }
 
     #[test]
     fn non_ascii_ids_order_as_normalized() {
         let items = items(&[(1, "Émile"), (1, "élise"), (1, "zed"), (1, "ÉMILE2")]);
-        let order = topological(&items, &[]);
+        let order = topological(&items, &[], 1);
         let ids: Vec<&str> = order.iter().map(|&k| items.id(k)).collect();
         assert_eq!(ids, ["zed", "élise", "Émile", "ÉMILE2"]);
     }
@@ -922,12 +974,42 @@ mod tests {
         }
         let refs: Vec<(u8, &str)> = list.iter().map(|(r, id)| (*r, id.as_str())).collect();
         let items = items(&refs);
-        let order = topological(&items, &[]);
+        let order = topological(&items, &[], 1);
         let mut want: Vec<usize> = (0..list.len()).collect();
         want.sort_by(|&a, &b| {
             (list[a].0, normalize(&list[a].1), a).cmp(&(list[b].0, normalize(&list[b].1), b))
         });
         assert_eq!(order, want);
+    }
+
+    #[test]
+    fn two_sorted_halves_merge_into_the_order_one_sort_gives() {
+        // Ties on every level: equal ids (place decides), ids equal but for
+        // case or padding, long shared prefixes, non-ASCII ids, all ranks.
+        let stems = [
+            "jgarcia",
+            "JGarcia",
+            "jgarciamartinezlopez",
+            "é",
+            "É",
+            "zed",
+        ];
+        let tails = ["", "1", "10", " ", "\u{e9}", "a"];
+        let mut list: Vec<(u8, String)> = Vec::new();
+        for round in 0..4 {
+            for (i, stem) in stems.iter().enumerate() {
+                for (j, tail) in tails.iter().enumerate() {
+                    list.push((((i + j + round) % 3) as u8 + 1, format!("{stem}{tail}")));
+                }
+            }
+        }
+        let refs: Vec<(u8, &str)> = list.iter().map(|(r, id)| (*r, id.as_str())).collect();
+        let items = items(&refs);
+        for end in [2, 3, 17, 64, list.len()] {
+            let one = key_order(&items, 0..end, 1, 2);
+            assert_eq!(key_order(&items, 0..end, 2, 2), one, "{end} ops");
+            assert_eq!(one.len(), end);
+        }
     }
 
     #[test]
@@ -938,7 +1020,7 @@ mod tests {
         let list: Vec<(u8, &str)> = ids.iter().map(|id| (1, id.as_str())).collect();
         let items = items(&list);
         let edges: Vec<(usize, usize)> = (1..items.len()).map(|i| (i - 1, i)).collect();
-        let order = topological(&items, &edges);
+        let order = topological(&items, &edges, 1);
         assert!(order.iter().copied().eq(0..items.len()));
     }
 
@@ -981,7 +1063,7 @@ mod tests {
             let mut rest: Vec<usize> = (0..n).filter(|&k| !placed[k]).collect();
             rest.sort_by_key(|&k| key(k));
             want.extend(rest);
-            assert_eq!(topological(&items, &edges), want, "{list:?} {edges:?}");
+            assert_eq!(topological(&items, &edges, 1), want, "{list:?} {edges:?}");
         }
     }
 
