@@ -172,3 +172,15 @@ fn new_roles_and_deletes_are_all_there_on_two_threads() {
     assert_eq!(roles, ["Coach", "Pilot"]);
     assert!(two.ops().iter().any(|o| matches!(o, Op::Delete { .. })));
 }
+
+#[test]
+fn a_large_plan_is_built_the_same_on_two_threads() {
+    // Large enough that the plan's entries are made in halves side by side
+    // (parts of 4,096 rows or more).
+    let (mut one_store, file) = case(8, 60_000);
+    let (mut two_store, _) = case(8, 60_000);
+    let one = plan(&file, &mut one_store, 1, 1000);
+    let two = plan(&file, &mut two_store, 2, 1000);
+    assert!(one.ops().len() > 20_000, "{}", one.ops().len());
+    assert_eq!(one, two);
+}

@@ -12,7 +12,7 @@
 //! the order of unrelated rows.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use crate::issue::{Code, Issue, sort_issues};
 use crate::record::{normalize, same};
@@ -21,6 +21,7 @@ use crate::store::{Attribute, Change, Op};
 
 use super::{Disp, Notice, Plan, Planned, PlannedRow, Planner};
 use crate::text::Text;
+use crate::validate::Row;
 
 /// Why row `from` needs row `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -509,6 +510,142 @@ fn makes_op(d: &Disp) -> bool {
     )
 }
 
+/// From this many rows in a part, with threads, its two halves are made
+/// into the plan's entries side by side.
+const PARALLEL_BUILD: usize = 4_096;
+
+/// The plan's entries for some rows, made from the last row back.
+#[derive(Default)]
+struct Built {
+    rows: Vec<PlannedRow>,
+    pending: Pending,
+    /// The row of each op in `pending`.
+    op_rows: Vec<u32>,
+    notices: Vec<Notice>,
+    failed: u64,
+    /// New roles named: (normalized name, first spelling in byte order).
+    needed: HashMap<String, String>,
+}
+
+/// Makes the plan's entries for `rows` (row `base` first) with their
+/// dispositions, from the last row back, releasing each row as it goes.
+fn convert(
+    mut rows: Vec<Row>,
+    mut disp: Vec<Disp>,
+    base: usize,
+    key: crate::KeyField,
+    new_roles: &BTreeMap<String, String>,
+) -> Built {
+    let mut out = Built::default();
+    out.rows.reserve_exact(rows.len());
+    let ops = disp.iter().filter(|d| makes_op(d)).count();
+    out.pending.reserve_exact(ops);
+    out.op_rows.reserve_exact(ops);
+    let mut folded = String::new();
+    let mut need = |needed: &mut HashMap<String, String>, r: &str| {
+        crate::record::normalize_into(r, &mut folded);
+        if new_roles.contains_key(folded.as_str()) {
+            match needed.get_mut(folded.as_str()) {
+                Some(first) if r < first.as_str() => *first = r.to_owned(),
+                Some(_) => {}
+                None => {
+                    needed.insert(folded.clone(), r.to_owned());
+                }
+            }
+        }
+    };
+    while let (Some(row), Some(d)) = (rows.pop(), disp.pop()) {
+        let i = base + rows.len();
+        let row_key = row.key(key).map(Text::from);
+        let row_line = row.line;
+        let line = Some(row_line);
+        let push = |out: &mut Built, rank: u8, op: Op| {
+            out.op_rows.push(i as u32);
+            out.pending.push(rank, op);
+        };
+        let planned = match d {
+            Disp::Pending | Disp::Skip => Planned::Skip,
+            Disp::Fail => {
+                out.failed += 1;
+                Planned::Fail
+            }
+            Disp::Unchanged => Planned::Unchanged,
+            Disp::Create { notify, .. } => {
+                let taken = row.user;
+                // A new user without an id gets their normalized email as id.
+                let fallback = match taken.user_id() {
+                    None => taken.email().map(normalize),
+                    Some(_) => None,
+                };
+                let user = super::diff::for_create(taken, fallback.as_deref());
+                if !new_roles.is_empty() {
+                    for r in user.roles() {
+                        need(&mut out.needed, r);
+                    }
+                }
+                if notify {
+                    out.notices.push(Notice {
+                        line: row_line,
+                        user_id: Text::from(user.user_id().unwrap_or("")),
+                        email: user.email().map(Text::from),
+                        first_name: user.value(Field::FirstName).map(Text::from),
+                        last_name: user.value(Field::LastName).map(Text::from),
+                    });
+                }
+                push(&mut out, 1, Op::Create { line, user });
+                Planned::Create
+            }
+            Disp::Update { update, .. } => {
+                let super::UpdateDisp {
+                    user_id,
+                    version,
+                    changes,
+                } = *update;
+                for c in changes
+                    .iter()
+                    .filter(|c| !new_roles.is_empty() && c.field == Attribute::Field(Field::Roles))
+                {
+                    for r in c.new.as_deref().unwrap_or("").split('|') {
+                        need(&mut out.needed, r);
+                    }
+                }
+                push(
+                    &mut out,
+                    2,
+                    Op::Update {
+                        line,
+                        user_id,
+                        version,
+                        changes,
+                    },
+                );
+                Planned::Update
+            }
+            Disp::Delete(delete) => {
+                let super::DeleteDisp {
+                    user_id, version, ..
+                } = *delete;
+                push(
+                    &mut out,
+                    3,
+                    Op::Delete {
+                        line,
+                        user_id,
+                        version,
+                    },
+                );
+                Planned::Delete
+            }
+        };
+        out.rows.push(PlannedRow {
+            line: row_line,
+            key: row_key,
+            planned,
+        });
+    }
+    out
+}
+
 fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     // The lookups are done: free them before the plan's own arrays grow.
     p.ids = crate::validate::file::KeyIndex::default();
@@ -517,28 +654,41 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     p.targets = Vec::new();
     let n = p.v.rows.len();
     let key = p.profile.key;
+    let threads = p.profile.threads;
     let mut rows = Vec::new();
     // The new roles an op names (by normalized name), each with the first
-    // of its spellings in byte order; names are normalized into one buffer.
+    // of its spellings in byte order.
     let new_roles = std::mem::take(&mut p.new_roles);
     let mut needed: HashMap<&str, Option<String>> =
         new_roles.keys().map(|r| (r.as_str(), None)).collect();
-    let mut folded = String::new();
-    let mut need = |r: &str| {
-        crate::record::normalize_into(r, &mut folded);
-        if let Some(spelling) = needed.get_mut(folded.as_str())
-            && spelling.as_deref().is_none_or(|s| r < s)
-        {
-            *spelling = Some(r.to_owned());
-        }
-    };
     // Grown as the rows are released (not presized: the whole array beside
     // every row would be the step's peak), and trimmed to size after.
     let mut pending = Pending::default();
     let mut op_of_row: Vec<u32> = vec![u32::MAX; n];
     let mut notices = Vec::new();
     let mut failed = 0u64;
-    // The rows are taken from the back, an eighth of what is left at a time:
+    let mut take = |part: Built, room: Option<(usize, usize)>| {
+        if let Some((more_rows, more_ops)) = room {
+            rows.reserve_exact(more_rows);
+            pending.reserve_exact(more_ops);
+        }
+        for (&row, k) in part.op_rows.iter().zip(pending.len()..) {
+            op_of_row[row as usize] = k as u32;
+        }
+        rows.extend(part.rows);
+        pending.ranks.extend(part.pending.ranks);
+        pending.ops.extend(part.pending.ops);
+        notices.extend(part.notices);
+        failed += part.failed;
+        for (folded, spelling) in part.needed {
+            if let Some(first) = needed.get_mut(folded.as_str())
+                && first.as_deref().is_none_or(|s| spelling.as_str() < s)
+            {
+                *first = Some(spelling);
+            }
+        }
+    };
+    // The rows are taken from the back, a sixteenth of what is left at a time:
     // the plan's arrays grow by what that part makes and the rows' arrays
     // shrink by as much, so the file's rows and the plan are never both
     // held whole (the plan's arrays are put back in file order after).
@@ -546,103 +696,39 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let mut source = std::mem::take(&mut p.v.rows);
     let mut end = n;
     while end > 0 {
-        // An eighth of what is left, but no less than a 32nd of the file:
-        // a few dozen steps, each of which may move the arrays it grows.
-        let start = end - end.div_ceil(8).max(n / 32).min(end);
-        rows.reserve_exact(end - start);
-        pending.reserve_exact(disp[start..end].iter().filter(|d| makes_op(d)).count());
-        for i in (start..end).rev() {
-            let (Some(row), Some(d)) = (source.pop(), disp.pop()) else {
-                break;
-            };
-            let row_key = row.key(key).map(Text::from);
-            let row_line = row.line;
-            let line = Some(row_line);
-            let mut push = |pending: &mut Pending, rank: u8, op: Op| {
-                op_of_row[i] = pending.len() as u32;
-                pending.push(rank, op);
-            };
-            let planned = match d {
-                Disp::Pending | Disp::Skip => Planned::Skip,
-                Disp::Fail => {
-                    failed += 1;
-                    Planned::Fail
-                }
-                Disp::Unchanged => Planned::Unchanged,
-                Disp::Create { notify, .. } => {
-                    let taken = row.user;
-                    // A new user without an id gets their normalized email as id.
-                    let fallback = match taken.user_id() {
-                        None => taken.email().map(normalize),
-                        Some(_) => None,
-                    };
-                    let user = super::diff::for_create(taken, fallback.as_deref());
-                    if !new_roles.is_empty() {
-                        user.roles().for_each(&mut need);
-                    }
-                    if notify {
-                        notices.push(Notice {
-                            line: row_line,
-                            user_id: Text::from(user.user_id().unwrap_or("")),
-                            email: user.email().map(Text::from),
-                            first_name: user.value(Field::FirstName).map(Text::from),
-                            last_name: user.value(Field::LastName).map(Text::from),
-                        });
-                    }
-                    push(&mut pending, 1, Op::Create { line, user });
-                    Planned::Create
-                }
-                Disp::Update { update, .. } => {
-                    let super::UpdateDisp {
-                        user_id,
-                        version,
-                        changes,
-                    } = *update;
-                    for c in changes.iter().filter(|c| {
-                        !new_roles.is_empty() && c.field == Attribute::Field(Field::Roles)
-                    }) {
-                        c.new
-                            .as_deref()
-                            .unwrap_or("")
-                            .split('|')
-                            .for_each(&mut need);
-                    }
-                    push(
-                        &mut pending,
-                        2,
-                        Op::Update {
-                            line,
-                            user_id,
-                            version,
-                            changes,
-                        },
-                    );
-                    Planned::Update
-                }
-                Disp::Delete(delete) => {
-                    let super::DeleteDisp {
-                        user_id, version, ..
-                    } = *delete;
-                    push(
-                        &mut pending,
-                        3,
-                        Op::Delete {
-                            line,
-                            user_id,
-                            version,
-                        },
-                    );
-                    Planned::Delete
-                }
-            };
-            rows.push(PlannedRow {
-                line: row_line,
-                key: row_key,
-                planned,
-            });
-        }
+        // A sixteenth of what is left, but no less than a 64th of the file:
+        // a few dozen steps, each of which may move the arrays it grows (and
+        // whose entries are made apart, then appended: small parts keep
+        // that second copy small).
+        let start = end - end.div_ceil(16).max(n / 64).min(end);
+        let mut part_rows = source.split_off(start);
+        let mut part_disp = disp.split_off(start);
         source.shrink_to_fit();
         disp.shrink_to_fit();
+        let room = Some((
+            end - start,
+            part_disp.iter().filter(|d| makes_op(d)).count(),
+        ));
+        if threads > 1 && end - start >= PARALLEL_BUILD {
+            // The upper half on a second thread: both halves' results are
+            // taken upper first, as one thread would have made them.
+            let mid = start + (end - start) / 2;
+            let high_rows = part_rows.split_off(mid - start);
+            let high_disp = part_disp.split_off(mid - start);
+            let (high, low) = std::thread::scope(|scope| {
+                let new_roles = &new_roles;
+                let high = scope.spawn(move || convert(high_rows, high_disp, mid, key, new_roles));
+                let low = convert(part_rows, part_disp, start, key, new_roles);
+                let high = high
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (high, low)
+            });
+            take(high, room);
+            take(low, None);
+        } else {
+            take(convert(part_rows, part_disp, start, key, &new_roles), room);
+        }
         end = start;
     }
     rows.reverse();
