@@ -467,27 +467,31 @@ impl Pending {
     /// place by following its cycles.
     fn into_ordered(self, order: &[usize]) -> Vec<Op> {
         let mut ops = self.ops;
-        debug_assert_eq!(order.len(), ops.len());
-        let mut done = vec![false; order.len()];
-        for start in 0..order.len() {
-            if done[start] {
-                continue;
-            }
-            // Position p receives the op at order[p]: walk the cycle, moving
-            // each op into place with one swap.
-            let mut p = start;
-            done[p] = true;
-            loop {
-                let from = order[p];
-                if from == start || done[from] {
-                    break;
-                }
-                ops.swap(p, from);
-                done[from] = true;
-                p = from;
-            }
-        }
+        permute(&mut ops, order);
         ops
+    }
+}
+
+/// Puts `items[order[p]]` at `p` for every `p` (`order` is a permutation of
+/// the indexes), in place, by following its cycles: one swap per item.
+fn permute<T>(items: &mut [T], order: &[usize]) {
+    debug_assert_eq!(order.len(), items.len());
+    let mut done = vec![false; order.len()];
+    for start in 0..order.len() {
+        if done[start] {
+            continue;
+        }
+        let mut p = start;
+        done[p] = true;
+        loop {
+            let from = order[p];
+            if from == start || done[from] {
+                break;
+            }
+            items.swap(p, from);
+            done[from] = true;
+            p = from;
+        }
     }
 }
 
@@ -795,11 +799,15 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     // The roles some op needs are created first, in order of their names.
     let mut roles_needed: Vec<String> = needed.into_values().flatten().collect();
     roles_needed.sort_unstable();
-    let roles = roles_needed.len();
-    ops.extend(roles_needed.into_iter().map(|name| Op::CreateRole { name }));
-    ops.rotate_right(roles);
+    if !roles_needed.is_empty() {
+        // Room for exactly these (not the doubling a push would reserve).
+        ops.reserve_exact(roles_needed.len());
+        let roles = roles_needed.len();
+        ops.extend(roles_needed.into_iter().map(|name| Op::CreateRole { name }));
+        ops.rotate_right(roles);
+    }
     ops.shrink_to_fit();
-    notices.sort_by_cached_key(|n| normalize(&n.user_id));
+    sort_notices(&mut notices);
 
     let mut row_issues = std::mem::take(&mut p.v.row_issues);
     row_issues.append(&mut p.plan_issues);
@@ -851,6 +859,44 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
 /// own thread and the two are merged.
 const PARALLEL_KEY_ORDER: usize = 50_000;
 
+/// `rank` and the first 15 bytes of the normalized `id`, zero-padded, as
+/// two integers that order as (rank, `cmp_ids`) does as far as they go (a
+/// shorter id sorts first; equal prefixes must compare whole ids).
+fn id_prefix(rank: u8, id: &str) -> (u64, u64) {
+    let id = crate::record::trim(id);
+    let mut p = [0u8; 16];
+    p[0] = rank;
+    if id.is_ascii() {
+        for (slot, c) in p[1..].iter_mut().zip(id.bytes()) {
+            *slot = c.to_ascii_lowercase();
+        }
+    } else {
+        for (slot, c) in p[1..].iter_mut().zip(normalize(id).bytes()) {
+            *slot = c;
+        }
+    }
+    let (hi, lo) = p.split_at(8);
+    let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+    (word(hi), word(lo))
+}
+
+/// Welcome notices by normalized user id; notices about one id keep their
+/// file order.
+fn sort_notices(notices: &mut [Notice]) {
+    let mut keyed: Vec<((u64, u64), usize)> = notices
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (id_prefix(0, &n.user_id), i))
+        .collect();
+    keyed.sort_unstable_by(|&(pa, a), &(pb, b)| {
+        pa.cmp(&pb)
+            .then_with(|| cmp_ids(&notices[a].user_id, &notices[b].user_id))
+            .then(a.cmp(&b))
+    });
+    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    permute(notices, &order);
+}
+
 /// The ops `range` in key order: (rank, normalized id), then place.
 ///
 /// Sorted by (rank, the first 15 bytes of the normalized id) first, as two
@@ -865,23 +911,7 @@ fn key_order(
     parallel_from: usize,
 ) -> Vec<usize> {
     type Keyed = ((u64, u64), usize);
-    let prefix = |k: usize| {
-        let id = crate::record::trim(items.id(k));
-        let mut p = [0u8; 16];
-        p[0] = items.ranks[k];
-        if id.is_ascii() {
-            for (slot, c) in p[1..].iter_mut().zip(id.bytes()) {
-                *slot = c.to_ascii_lowercase();
-            }
-        } else {
-            for (slot, c) in p[1..].iter_mut().zip(normalize(id).bytes()) {
-                *slot = c;
-            }
-        }
-        let (hi, lo) = p.split_at(8);
-        let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-        (word(hi), word(lo))
-    };
+    let prefix = |k: usize| id_prefix(items.ranks[k], items.id(k));
     let cmp = |&(pa, a): &Keyed, &(pb, b): &Keyed| {
         pa.cmp(&pb)
             .then_with(|| cmp_ids(items.id(a), items.id(b)))
@@ -1096,6 +1126,42 @@ mod tests {
             assert_eq!(key_order(&items, 0..end, 2, 2), one, "{end} ops");
             assert_eq!(one.len(), end);
         }
+    }
+
+    #[test]
+    fn notices_are_ordered_by_normalized_id_and_keep_file_order_on_ties() {
+        let ids = [
+            "bob",
+            "Bob",
+            " bob",
+            "ann",
+            "Émile",
+            "émile",
+            "zed",
+            "b",
+            "bobby",
+            "jgarciamartinezlopez2",
+            "JGarciaMartinezLopez1",
+            "ann",
+            "",
+        ];
+        let notices: Vec<Notice> = ids
+            .iter()
+            .enumerate()
+            .map(|(line, id)| Notice {
+                line: line as u64,
+                user_id: Text::from(*id),
+                email: None,
+                first_name: None,
+                last_name: None,
+            })
+            .collect();
+        let mut want = notices.clone();
+        want.sort_by_cached_key(|n| normalize(&n.user_id));
+        let mut got = notices;
+        sort_notices(&mut got);
+        let lines = |v: &[Notice]| v.iter().map(|n| n.line).collect::<Vec<_>>();
+        assert_eq!(lines(&got), lines(&want));
     }
 
     #[test]
