@@ -184,3 +184,49 @@ fn a_large_plan_is_built_the_same_on_two_threads() {
     assert!(one.ops().len() > 20_000, "{}", one.ops().len());
     assert_eq!(one, two);
 }
+
+#[test]
+fn roles_are_checked_in_two_halves_with_the_same_outcome() {
+    // 60,000 rows (the halves are checked side by side from 50,000): a new
+    // role spelled "Coach" in the first half and "COACH" (first in byte
+    // order) only in the second; an unknown role under a fallback policy,
+    // with its suggestion, in both halves.
+    let mut file = String::from("userId,email,roles\n");
+    for i in 0..60_000 {
+        let roles = match i % 5 {
+            0 if i < 30_000 => "Coach",
+            0 => "COACH|Staff",
+            1 => "Staf",
+            _ => "Staff",
+        };
+        writeln!(file, "u{i},u{i}@example.com,{roles}").unwrap();
+    }
+    let run = |threads: usize, policy: RolePolicy| {
+        let mut store = InMemoryStore::new();
+        store.set_catalog(T, Catalog::new().roles(["Staff", "Admin"]));
+        let mut p = Profile::default();
+        p.threads = threads;
+        p.unknown_roles = policy;
+        p.on_error = user_import::ErrorPolicy::SkipInvalid;
+        let importer = Importer::with_profile(T, p);
+        importer
+            .plan(importer.validate(file.as_bytes(), None), &mut store)
+            .unwrap()
+    };
+    let one = run(1, RolePolicy::Create);
+    let two = run(2, RolePolicy::Create);
+    assert_eq!(one, two);
+    assert!(matches!(&two.ops()[0], Op::CreateRole { name } if name == "COACH"));
+    assert!(matches!(&two.ops()[1], Op::CreateRole { name } if name == "Staf"));
+    let Op::Create { user, .. } = &two.ops()[2] else {
+        panic!("{:?}", &two.ops()[..3])
+    };
+    assert_eq!(user.get(Field::Roles), Some("COACH"), "{user:?}");
+    let one = run(1, RolePolicy::Fallback("Admin".into()));
+    let two = run(2, RolePolicy::Fallback("Admin".into()));
+    assert_eq!(one, two);
+    let warned = two.row_issues(3);
+    assert_eq!(warned[0].suggestion.as_deref(), Some("Staff"));
+    // A warning on every row naming Coach or Staf: two rows in five.
+    assert_eq!(two.issues().count(), 24_000);
+}

@@ -392,6 +392,209 @@ struct DeleteDisp {
     reports: Vec<String>,
 }
 
+/// From this many rows, with threads, the two halves of the rows are
+/// checked against the catalog side by side.
+const PARALLEL_REFS: usize = 50_000;
+
+/// What checking rows against the catalog needs.
+struct Refs<'a> {
+    index: &'a crate::catalog::CatalogIndex<'a>,
+    exact: &'a std::collections::HashSet<&'a str, foldhash::fast::RandomState>,
+    profile: &'a Profile,
+    columns: &'a [String],
+    roles_col: String,
+    roles_checked: bool,
+    others_checked: bool,
+}
+
+/// What checking some rows against the catalog found.
+#[derive(Default)]
+struct RefsOut {
+    /// New roles (`RolePolicy::Create`): normalized name → first spelling.
+    new_roles: BTreeMap<String, String>,
+    issues: Vec<Issue>,
+    /// Rows (indexes into the file's rows) that fail.
+    failed: Vec<usize>,
+}
+
+impl RefsOut {
+    /// Adds what the rows after these found.
+    fn absorb(&mut self, later: RefsOut) {
+        for (name, spelling) in later.new_roles {
+            let e = self
+                .new_roles
+                .entry(name)
+                .or_insert_with(|| spelling.clone());
+            if spelling < *e {
+                *e = spelling;
+            }
+        }
+        self.issues.extend(later.issues);
+        self.failed.extend(later.failed);
+    }
+}
+
+impl Refs<'_> {
+    /// Checks `rows` (the first being row `base`) and rewrites their
+    /// references in the catalog's spelling.
+    fn check(&self, rows: &mut [Row], base: usize) -> RefsOut {
+        let index = self.index;
+        let exact = self.exact;
+        let roles_col = &self.roles_col;
+        let roles_checked = self.roles_checked;
+        let others_checked = self.others_checked;
+        let mut new_roles: BTreeMap<String, String> = BTreeMap::new();
+        let mut issues = Vec::new();
+        let mut failed = Vec::new();
+        // "Did you mean" costs a comparison with every catalog entry: once
+        // per distinct unknown value.
+        let mut suggestions: HashMap<(u8, String), Option<String>> = HashMap::new();
+        let suggest =
+            |memo: &mut HashMap<(u8, String), Option<String>>, kind: RefKind, value: &str| {
+                memo.entry((kind as u8, normalize(value)))
+                    .or_insert_with(|| index.suggest(kind, value))
+                    .clone()
+            };
+        for (i, row) in rows.iter_mut().enumerate() {
+            let i = base + i;
+            if row.error || row.action != Action::Upsert {
+                continue;
+            }
+            let roles_fine = !roles_checked || row.user.roles().all(|r| exact.contains(r));
+            if roles_fine && !others_checked {
+                continue;
+            }
+            let mut rewrite: Option<Vec<String>> = None;
+            let roles: Vec<String> = row.user.roles().map(str::to_owned).collect();
+            let mut out = Vec::with_capacity(roles.len());
+            let mut row_failed = false;
+            for role in &roles {
+                match index.lookup(RefKind::Role, role) {
+                    Lookup::Unchecked => out.push(role.clone()),
+                    Lookup::Found(r) => out.push(r.to_owned()),
+                    Lookup::Missing => {
+                        match &self.profile.unknown_roles {
+                            RolePolicy::Reject => {
+                                let suggestion = suggest(&mut suggestions, RefKind::Role, role);
+                                issues.push(
+                                    Issue::error(Code::UnknownRole, "unknown role")
+                                        .at(row.line)
+                                        .column(roles_col.clone())
+                                        .value(role)
+                                        .maybe_suggest(suggestion),
+                                );
+                                row_failed = true;
+                            }
+                            RolePolicy::Create => {
+                                let e = new_roles
+                                    .entry(normalize(role))
+                                    .or_insert_with(|| role.clone());
+                                if role < e {
+                                    *e = role.clone();
+                                }
+                                out.push(role.clone());
+                            }
+                            RolePolicy::Fallback(fallback) => {
+                                // The fallback must exist itself (in the catalog's spelling).
+                                let fallback = match index.lookup(RefKind::Role, fallback) {
+                                    Lookup::Found(f) => f.to_owned(),
+                                    Lookup::Unchecked => fallback.clone(),
+                                    Lookup::Missing => {
+                                        issues.push(
+                                            Issue::error(
+                                                Code::UnknownRole,
+                                                format!("unknown role, and the fallback role {fallback:?} does not exist either"),
+                                            )
+                                            .at(row.line)
+                                            .column(roles_col.clone())
+                                            .value(role),
+                                        );
+                                        row_failed = true;
+                                        continue;
+                                    }
+                                };
+                                let suggestion = suggest(&mut suggestions, RefKind::Role, role);
+                                issues.push(
+                                Issue::warning(
+                                    Code::UnknownRole,
+                                    format!("unknown role; the user gets the role {fallback:?} instead"),
+                                )
+                                .at(row.line)
+                                .column(roles_col.clone())
+                                .value(role)
+                                .maybe_suggest(suggestion),
+                            );
+                                out.push(fallback.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            if out != roles {
+                rewrite = Some(out);
+            }
+            // Locations, departments, groups.
+            let mut fixed: Vec<(Field, String)> = Vec::new();
+            for (f, kind, what) in [
+                (Field::Location, RefKind::Location, "unknown location"),
+                (
+                    Field::DepartmentId,
+                    RefKind::Department,
+                    "unknown department",
+                ),
+                (Field::GroupName, RefKind::Group, "unknown permission group"),
+            ] {
+                let Some(value) = row.user.value(f) else {
+                    continue;
+                };
+                match index.lookup(kind, value) {
+                    Lookup::Unchecked => {}
+                    Lookup::Found(name) => {
+                        if name != value {
+                            fixed.push((f, name.to_owned()));
+                        }
+                    }
+                    Lookup::Missing => {
+                        let suggestion = suggest(&mut suggestions, kind, value);
+                        issues.push(
+                            Issue::error(Code::UnknownReference, what)
+                                .at(row.line)
+                                .column(
+                                    self.columns
+                                        .iter()
+                                        .find(|c| Field::from_header(c) == Some(f))
+                                        .cloned()
+                                        .unwrap_or_else(|| f.header().to_owned()),
+                                )
+                                .value(value)
+                                .maybe_suggest(suggestion),
+                        );
+                        row_failed = true;
+                    }
+                }
+            }
+            if rewrite.is_some() || !fixed.is_empty() {
+                let mut b = row.user.to_builder();
+                if let Some(roles) = rewrite {
+                    b.put(Field::Roles, &roles.join("|"));
+                }
+                for (f, v) in fixed {
+                    b.put(f, &v);
+                }
+                row.user = b.build();
+            }
+            if row_failed {
+                failed.push(i);
+            }
+        }
+        RefsOut {
+            new_roles,
+            issues,
+            failed,
+        }
+    }
+}
+
 /// Answers a chunk's request, given the rows planned so far.
 pub(crate) type FetchFn<'a> = dyn FnMut(&Fetch, u64) -> Result<Vec<ExistingUser>, Error> + 'a;
 
@@ -763,13 +966,10 @@ impl Planner {
     }
 
     /// Checks roles and references of every row against the store's catalog;
-    /// collects the roles to create.
+    /// collects the roles to create. With threads, from 50,000 rows, the two
+    /// halves of the rows are checked side by side.
     fn resolve_roles(&mut self) {
         let index = self.catalog.index();
-        let mut new_roles: BTreeMap<String, String> = BTreeMap::new();
-        let mut issues = Vec::new();
-        let mut failed = Vec::new();
-        let roles_col = self.column(Field::Roles).to_owned();
         // Most rows name roles exactly as the catalog spells them: check
         // that first, without allocating.
         let exact: std::collections::HashSet<&str, foldhash::fast::RandomState> = self
@@ -779,151 +979,43 @@ impl Planner {
             .flatten()
             .map(String::as_str)
             .collect();
-        // "Did you mean" costs a comparison with every catalog entry: once
-        // per distinct unknown value.
-        let mut suggestions: HashMap<(u8, String), Option<String>> = HashMap::new();
-        let suggest =
-            |memo: &mut HashMap<(u8, String), Option<String>>, kind: RefKind, value: &str| {
-                memo.entry((kind as u8, normalize(value)))
-                    .or_insert_with(|| index.suggest(kind, value))
-                    .clone()
-            };
-        let roles_checked = self.catalog.roles.is_some();
-        let others_checked = self.catalog.locations.is_some()
-            || self.catalog.departments.is_some()
-            || self.catalog.groups.is_some();
-        for (i, row) in self.v.rows.iter_mut().enumerate() {
-            if row.error || row.action != Action::Upsert {
-                continue;
-            }
-            let roles_fine = !roles_checked || row.user.roles().all(|r| exact.contains(r));
-            if roles_fine && !others_checked {
-                continue;
-            }
-            let mut rewrite: Option<Vec<String>> = None;
-            let roles: Vec<String> = row.user.roles().map(str::to_owned).collect();
-            let mut out = Vec::with_capacity(roles.len());
-            let mut row_failed = false;
-            for role in &roles {
-                match index.lookup(RefKind::Role, role) {
-                    Lookup::Unchecked => out.push(role.clone()),
-                    Lookup::Found(r) => out.push(r.to_owned()),
-                    Lookup::Missing => {
-                        match &self.profile.unknown_roles {
-                            RolePolicy::Reject => {
-                                let suggestion = suggest(&mut suggestions, RefKind::Role, role);
-                                issues.push(
-                                    Issue::error(Code::UnknownRole, "unknown role")
-                                        .at(row.line)
-                                        .column(roles_col.clone())
-                                        .value(role)
-                                        .maybe_suggest(suggestion),
-                                );
-                                row_failed = true;
-                            }
-                            RolePolicy::Create => {
-                                let e = new_roles
-                                    .entry(normalize(role))
-                                    .or_insert_with(|| role.clone());
-                                if role < e {
-                                    *e = role.clone();
-                                }
-                                out.push(role.clone());
-                            }
-                            RolePolicy::Fallback(fallback) => {
-                                // The fallback must exist itself (in the catalog's spelling).
-                                let fallback = match index.lookup(RefKind::Role, fallback) {
-                                    Lookup::Found(f) => f.to_owned(),
-                                    Lookup::Unchecked => fallback.clone(),
-                                    Lookup::Missing => {
-                                        issues.push(
-                                            Issue::error(
-                                                Code::UnknownRole,
-                                                format!("unknown role, and the fallback role {fallback:?} does not exist either"),
-                                            )
-                                            .at(row.line)
-                                            .column(roles_col.clone())
-                                            .value(role),
-                                        );
-                                        row_failed = true;
-                                        continue;
-                                    }
-                                };
-                                let suggestion = suggest(&mut suggestions, RefKind::Role, role);
-                                issues.push(
-                                Issue::warning(
-                                    Code::UnknownRole,
-                                    format!("unknown role; the user gets the role {fallback:?} instead"),
-                                )
-                                .at(row.line)
-                                .column(roles_col.clone())
-                                .value(role)
-                                .maybe_suggest(suggestion),
-                            );
-                                out.push(fallback.clone());
-                            }
-                        }
-                    }
-                }
-            }
-            if out != roles {
-                rewrite = Some(out);
-            }
-            // Locations, departments, groups.
-            let mut fixed: Vec<(Field, String)> = Vec::new();
-            for (f, kind, what) in [
-                (Field::Location, RefKind::Location, "unknown location"),
-                (
-                    Field::DepartmentId,
-                    RefKind::Department,
-                    "unknown department",
-                ),
-                (Field::GroupName, RefKind::Group, "unknown permission group"),
-            ] {
-                let Some(value) = row.user.value(f) else {
-                    continue;
-                };
-                match index.lookup(kind, value) {
-                    Lookup::Unchecked => {}
-                    Lookup::Found(name) => {
-                        if name != value {
-                            fixed.push((f, name.to_owned()));
-                        }
-                    }
-                    Lookup::Missing => {
-                        let suggestion = suggest(&mut suggestions, kind, value);
-                        issues.push(
-                            Issue::error(Code::UnknownReference, what)
-                                .at(row.line)
-                                .column(
-                                    self.v
-                                        .columns
-                                        .iter()
-                                        .find(|c| Field::from_header(c) == Some(f))
-                                        .cloned()
-                                        .unwrap_or_else(|| f.header().to_owned()),
-                                )
-                                .value(value)
-                                .maybe_suggest(suggestion),
-                        );
-                        row_failed = true;
-                    }
-                }
-            }
-            if rewrite.is_some() || !fixed.is_empty() {
-                let mut b = row.user.to_builder();
-                if let Some(roles) = rewrite {
-                    b.put(Field::Roles, &roles.join("|"));
-                }
-                for (f, v) in fixed {
-                    b.put(f, &v);
-                }
-                row.user = b.build();
-            }
-            if row_failed {
-                failed.push(i);
-            }
-        }
+        let refs = Refs {
+            index: &index,
+            exact: &exact,
+            profile: &self.profile,
+            columns: &self.v.columns,
+            roles_col: self.column_names[crate::input::header::field_index(Field::Roles)].clone(),
+            roles_checked: self.catalog.roles.is_some(),
+            others_checked: self.catalog.locations.is_some()
+                || self.catalog.departments.is_some()
+                || self.catalog.groups.is_some(),
+        };
+        let rows = &mut self.v.rows;
+        let n = rows.len();
+        let out = if self.profile.threads > 1 && n >= PARALLEL_REFS {
+            let (low, high) = rows.split_at_mut(n / 2);
+            let (mut low, high) = std::thread::scope(|scope| {
+                let refs = &refs;
+                let high = scope.spawn(move || refs.check(high, n / 2));
+                let low = refs.check(low, 0);
+                let high = high
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (low, high)
+            });
+            low.absorb(high);
+            low
+        } else {
+            refs.check(rows, 0)
+        };
+        drop(refs);
+        drop(exact);
+        drop(index);
+        let RefsOut {
+            new_roles,
+            issues,
+            failed,
+        } = out;
         // Rows use the chosen spelling of new roles.
         if !new_roles.is_empty() {
             for row in self.v.rows.iter_mut() {
