@@ -208,6 +208,17 @@ impl<'de> Deserialize<'de> for Text {
             fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text, E> {
                 Ok(Text::from(v))
             }
+            // As `String` does: formats that hand strings over as bytes.
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Text, E> {
+                std::str::from_utf8(v)
+                    .map(Text::from)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(v), &self))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Text, E> {
+                String::from_utf8(v).map(Text::from).map_err(|e| {
+                    E::invalid_value(serde::de::Unexpected::Bytes(e.as_bytes()), &self)
+                })
+            }
         }
         deserializer.deserialize_str(Visit)
     }
@@ -272,5 +283,13 @@ mod tests {
         assert_eq!(back, t);
         let short: Text = serde_json::from_str("\"\\u00e9t\\u00e9\"").unwrap();
         assert_eq!(short, "été");
+    }
+
+    #[test]
+    fn deserializes_from_utf8_bytes_as_a_string_does() {
+        use serde::de::value::{BytesDeserializer, Error};
+        let t = Text::deserialize(BytesDeserializer::<Error>::new("jdoé".as_bytes())).unwrap();
+        assert_eq!(t, "jdoé");
+        assert!(Text::deserialize(BytesDeserializer::<Error>::new(&[0xff, 0xfe])).is_err());
     }
 }

@@ -230,3 +230,44 @@ fn roles_are_checked_in_two_halves_with_the_same_outcome() {
     // A warning on every row naming Coach or Staf: two rows in five.
     assert_eq!(two.issues().count(), 24_000);
 }
+
+#[test]
+fn once_cancelled_neither_the_callback_nor_the_store_is_called_again() {
+    // The first batch holds a delete found by email (its reports are asked
+    // for after the batch); the cancel comes on the look-ahead request.
+    let mut file = String::from("userId,email,lastName,transaction\n");
+    for i in 0..200 {
+        if i == 5 {
+            writeln!(file, ",u{i}@example.com,X,DELETE").unwrap();
+        } else {
+            writeln!(file, "u{i},u{i}@example.com,L{i},").unwrap();
+        }
+    }
+    for threads in [1, 2] {
+        let (mut store, _) = case(9, 0);
+        let mut p = Profile::default();
+        p.threads = threads;
+        p.batch_size = 64;
+        let importer = Importer::with_profile(T, p);
+        let mut calls = 0;
+        let result = importer.plan_with_progress(
+            importer.validate(file.as_bytes(), None),
+            &mut store,
+            &mut |_| {
+                calls += 1;
+                if calls == 2 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
+        assert_eq!(calls, 2, "threads {threads}: no call after the cancel");
+        assert_eq!(
+            store.calls().fetch,
+            1,
+            "threads {threads}: one fetch, then the cancel"
+        );
+    }
+}

@@ -1224,12 +1224,15 @@ impl Planner {
             self.merge(out);
             self.cursor = end;
             self.chunk_end = end;
+            // A cancel or a store error on the next chunk's request stops
+            // here: `fetch` is not called again once it has failed.
+            let ahead = ahead.transpose()?;
             if !self.pending_reports.is_empty() {
                 let f = self.reports_fetch();
                 let users = fetch(&f, end as u64)?;
                 self.fill_reports(&users);
             }
-            next = ahead.transpose()?;
+            next = ahead;
         }
         self.spare = spare;
         Ok(())
