@@ -1,6 +1,8 @@
 //! Planning (SPEC §4): matching, modes, deletes, changes, directory checks,
 //! ordering, guards, notices, serialization.
 
+mod common;
+
 use user_import::{
     Attribute, BlankPolicy, Catalog, Code, Field, Importer, InMemoryStore, KeyField, ListPolicy,
     Location, MirrorAction, Mode, Op, Plan, Planned, Profile, RolePolicy, Severity, User,
@@ -772,14 +774,7 @@ fn each_new_role_is_created_once_whatever_its_spellings_and_only_when_an_op_need
             Planned::Fail
         ]
     );
-    let created: Vec<&str> = plan
-        .ops()
-        .iter()
-        .filter_map(|o| match o {
-            Op::CreateRole { name } => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
+    let created = common::created_roles(&plan);
     // One op per role, first in the plan, in order of their names; each
     // in the one spelling the rows were given (the first in byte order).
     assert_eq!(created, ["COACH", "Pilot"]);

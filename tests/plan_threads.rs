@@ -2,6 +2,8 @@
 //! planned while the next batch's users are fetched) makes exactly the plan
 //! one thread makes, asks the store as often, and stops as one thread does.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
@@ -161,14 +163,7 @@ fn cancelling_stops_planning_on_two_threads_too() {
 fn new_roles_and_deletes_are_all_there_on_two_threads() {
     let (mut store, file) = case(7, 700);
     let two = plan(&file, &mut store, 2, 64);
-    let roles: Vec<&str> = two
-        .ops()
-        .iter()
-        .filter_map(|o| match o {
-            Op::CreateRole { name } => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
+    let roles = common::created_roles(&two);
     assert_eq!(roles, ["Coach", "Pilot"]);
     assert!(two.ops().iter().any(|o| matches!(o, Op::Delete { .. })));
 }

@@ -27,3 +27,14 @@ pub fn data(name: &str) -> Vec<u8> {
 }
 
 pub const HEADER: &str = "userId,firstName,lastName,email,roles";
+
+/// The names of the roles a plan creates, in plan order.
+pub fn created_roles(plan: &user_import::Plan) -> Vec<&str> {
+    plan.ops()
+        .iter()
+        .filter_map(|o| match o {
+            user_import::Op::CreateRole { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
