@@ -150,14 +150,16 @@ impl Tenant {
             fetches,
             ..
         } = self;
-        let mut found = Vec::with_capacity(request.user_ids.len() + request.emails.len());
+        // The slots first (4 bytes each), so the users are cloned into a
+        // list of exactly their number.
+        let mut found: Vec<u32> = Vec::with_capacity(request.user_ids.len() + request.emails.len());
         let mut take = |slot: u32| {
-            let slot = slot as usize;
-            if let (Some(mark), Some(Some(user))) = (seen.get_mut(slot), slots.get(slot))
+            if let (Some(mark), Some(Some(_))) =
+                (seen.get_mut(slot as usize), slots.get(slot as usize))
                 && *mark != *fetches
             {
                 *mark = *fetches;
-                found.push(user.clone());
+                found.push(slot);
             }
         };
         for id in &request.user_ids {
@@ -177,7 +179,13 @@ impl Tenant {
                 }
             }
         }
-        found
+        let mut users = Vec::with_capacity(found.len());
+        users.extend(
+            found
+                .iter()
+                .filter_map(|&slot| slots.get(slot as usize)?.clone()),
+        );
+        users
     }
 
     fn has_role(&self, role: &str) -> bool {

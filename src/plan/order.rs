@@ -531,20 +531,50 @@ struct Built {
     needed: HashMap<String, String>,
 }
 
-/// Makes the plan's entries for `rows` (row `base` first) with their
+impl Built {
+    fn reserve(&mut self, rows: usize, ops: usize) {
+        self.rows.reserve_exact(rows);
+        self.pending.reserve_exact(ops);
+        self.op_rows.reserve_exact(ops);
+    }
+
+    /// Adds the entries of the rows before these.
+    fn append(&mut self, part: Built) {
+        self.rows.extend(part.rows);
+        self.pending.ranks.extend(part.pending.ranks);
+        self.pending.ops.extend(part.pending.ops);
+        self.op_rows.extend(part.op_rows);
+        self.notices.extend(part.notices);
+        self.failed += part.failed;
+        for (folded, spelling) in part.needed {
+            match self.needed.get_mut(folded.as_str()) {
+                Some(first) if spelling < *first => *first = spelling,
+                Some(_) => {}
+                None => {
+                    self.needed.insert(folded, spelling);
+                }
+            }
+        }
+    }
+}
+
+/// Makes the plan's entries for the rows of `rows` after the first `keep`
+/// (the first of `rows` being row `base` of the file) with their
 /// dispositions, from the last row back, releasing each row as it goes.
 fn convert(
-    mut rows: Vec<Row>,
-    mut disp: Vec<Disp>,
+    rows: &mut Vec<Row>,
+    disp: &mut Vec<Disp>,
+    keep: usize,
     base: usize,
     key: crate::KeyField,
     new_roles: &BTreeMap<String, String>,
-) -> Built {
-    let mut out = Built::default();
-    out.rows.reserve_exact(rows.len());
-    let ops = disp.iter().filter(|d| makes_op(d)).count();
-    out.pending.reserve_exact(ops);
-    out.op_rows.reserve_exact(ops);
+    out: &mut Built,
+) {
+    let ops = disp[keep.min(disp.len())..]
+        .iter()
+        .filter(|d| makes_op(d))
+        .count();
+    out.reserve(rows.len().saturating_sub(keep), ops);
     let mut folded = String::new();
     let mut need = |needed: &mut HashMap<String, String>, r: &str| {
         crate::record::normalize_into(r, &mut folded);
@@ -558,7 +588,10 @@ fn convert(
             }
         }
     };
-    while let (Some(row), Some(d)) = (rows.pop(), disp.pop()) {
+    while rows.len() > keep {
+        let (Some(row), Some(d)) = (rows.pop(), disp.pop()) else {
+            break;
+        };
         let i = base + rows.len();
         let row_key = row.key(key).map(Text::from);
         let row_line = row.line;
@@ -596,7 +629,7 @@ fn convert(
                         last_name: user.value(Field::LastName).map(Text::from),
                     });
                 }
-                push(&mut out, 1, Op::Create { line, user });
+                push(out, 1, Op::Create { line, user });
                 Planned::Create
             }
             Disp::Update { update, .. } => {
@@ -614,7 +647,7 @@ fn convert(
                     }
                 }
                 push(
-                    &mut out,
+                    out,
                     2,
                     Op::Update {
                         line,
@@ -630,7 +663,7 @@ fn convert(
                     user_id, version, ..
                 } = *delete;
                 push(
-                    &mut out,
+                    out,
                     3,
                     Op::Delete {
                         line,
@@ -647,7 +680,6 @@ fn convert(
             planned,
         });
     }
-    out
 }
 
 fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
@@ -659,39 +691,11 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let n = p.v.rows.len();
     let key = p.profile.key;
     let threads = p.profile.threads;
-    let mut rows = Vec::new();
-    // The new roles an op names (by normalized name), each with the first
-    // of its spellings in byte order.
+    // The new roles (by normalized name) some op names get created.
     let new_roles = std::mem::take(&mut p.new_roles);
-    let mut needed: HashMap<&str, Option<String>> =
-        new_roles.keys().map(|r| (r.as_str(), None)).collect();
     // Grown as the rows are released (not presized: the whole array beside
     // every row would be the step's peak), and trimmed to size after.
-    let mut pending = Pending::default();
-    let mut op_of_row: Vec<u32> = vec![u32::MAX; n];
-    let mut notices = Vec::new();
-    let mut failed = 0u64;
-    let mut take = |part: Built, room: Option<(usize, usize)>| {
-        if let Some((more_rows, more_ops)) = room {
-            rows.reserve_exact(more_rows);
-            pending.reserve_exact(more_ops);
-        }
-        for (&row, k) in part.op_rows.iter().zip(pending.len()..) {
-            op_of_row[row as usize] = k as u32;
-        }
-        rows.extend(part.rows);
-        pending.ranks.extend(part.pending.ranks);
-        pending.ops.extend(part.pending.ops);
-        notices.extend(part.notices);
-        failed += part.failed;
-        for (folded, spelling) in part.needed {
-            if let Some(first) = needed.get_mut(folded.as_str())
-                && first.as_deref().is_none_or(|s| spelling.as_str() < s)
-            {
-                *first = Some(spelling);
-            }
-        }
-    };
+    let mut whole = Built::default();
     // The rows are taken from the back, a sixteenth of what is left at a time:
     // the plan's arrays grow by what that part makes and the rows' arrays
     // shrink by as much, so the file's rows and the plan are never both
@@ -705,44 +709,68 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         // whose entries are made apart, then appended: small parts keep
         // that second copy small).
         let start = end - end.div_ceil(16).max(n / 64).min(end);
-        let mut part_rows = source.split_off(start);
-        let mut part_disp = disp.split_off(start);
-        source.shrink_to_fit();
-        disp.shrink_to_fit();
-        let room = Some((
-            end - start,
-            part_disp.iter().filter(|d| makes_op(d)).count(),
-        ));
         if threads > 1 && end - start >= PARALLEL_BUILD {
             // The upper half on a second thread: both halves' results are
             // taken upper first, as one thread would have made them.
             let mid = start + (end - start) / 2;
-            let high_rows = part_rows.split_off(mid - start);
-            let high_disp = part_disp.split_off(mid - start);
+            let (mut high_rows, mut high_disp) = (source.split_off(mid), disp.split_off(mid));
             let (high, low) = std::thread::scope(|scope| {
                 let new_roles = &new_roles;
-                let high = scope.spawn(move || convert(high_rows, high_disp, mid, key, new_roles));
-                let low = convert(part_rows, part_disp, start, key, new_roles);
+                let high = scope.spawn(move || {
+                    let mut high = Built::default();
+                    let (rows, disp) = (&mut high_rows, &mut high_disp);
+                    convert(rows, disp, 0, mid, key, new_roles, &mut high);
+                    high
+                });
+                let mut low = Built::default();
+                let (rows, disp) = (&mut source, &mut disp);
+                convert(rows, disp, start, 0, key, new_roles, &mut low);
                 let high = high
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (high, low)
             });
-            take(high, room);
-            take(low, None);
+            whole.reserve(
+                high.rows.len() + low.rows.len(),
+                high.pending.len() + low.pending.len(),
+            );
+            whole.append(high);
+            whole.append(low);
         } else {
-            take(convert(part_rows, part_disp, start, key, &new_roles), room);
+            // One thread: straight into the plan's arrays.
+            convert(
+                &mut source,
+                &mut disp,
+                start,
+                0,
+                key,
+                &new_roles,
+                &mut whole,
+            );
         }
+        source.shrink_to_fit();
+        disp.shrink_to_fit();
         end = start;
     }
+    let Built {
+        mut rows,
+        mut pending,
+        op_rows,
+        mut notices,
+        failed,
+        needed,
+    } = whole;
     rows.reverse();
     notices.reverse();
     pending.ranks.reverse();
     pending.ops.reverse();
-    let last = pending.len().wrapping_sub(1) as u32;
-    for k in op_of_row.iter_mut().filter(|k| **k != u32::MAX) {
-        *k = last - *k;
+    // Each row's op, by its place in file order.
+    let mut op_of_row: Vec<u32> = vec![u32::MAX; n];
+    let last = pending.len().wrapping_sub(1);
+    for (k, &row) in op_rows.iter().enumerate() {
+        op_of_row[row as usize] = (last - k) as u32;
     }
+    drop(op_rows);
     // Ordering edges: each prerequisite's op before its dependant's.
     let op_at = |row: u32| {
         op_of_row
@@ -797,7 +825,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
     let mut ops = pending.into_ordered(&order);
     drop(order);
     // The roles some op needs are created first, in order of their names.
-    let mut roles_needed: Vec<String> = needed.into_values().flatten().collect();
+    let mut roles_needed: Vec<String> = needed.into_values().collect();
     roles_needed.sort_unstable();
     if !roles_needed.is_empty() {
         // Room for exactly these (not the doubling a push would reserve).
