@@ -407,6 +407,19 @@ struct Refs<'a> {
     others_checked: bool,
 }
 
+/// Notes `spelling` for the new role whose normalized name is `folded`:
+/// of all the spellings a file gives a new role, the first in byte order is
+/// the one created and written into the rows.
+pub(crate) fn first_spelling(roles: &mut BTreeMap<String, String>, folded: &str, spelling: &str) {
+    match roles.get_mut(folded) {
+        Some(first) if spelling < first.as_str() => spelling.clone_into(first),
+        Some(_) => {}
+        None => {
+            roles.insert(folded.to_owned(), spelling.to_owned());
+        }
+    }
+}
+
 /// What checking some rows against the catalog found.
 #[derive(Default)]
 struct RefsOut {
@@ -421,13 +434,7 @@ impl RefsOut {
     /// Adds what the rows after these found.
     fn absorb(&mut self, later: RefsOut) {
         for (name, spelling) in later.new_roles {
-            let e = self
-                .new_roles
-                .entry(name)
-                .or_insert_with(|| spelling.clone());
-            if spelling < *e {
-                *e = spelling;
-            }
+            first_spelling(&mut self.new_roles, &name, &spelling);
         }
         self.issues.extend(later.issues);
         self.failed.extend(later.failed);
@@ -486,12 +493,7 @@ impl Refs<'_> {
                                 row_failed = true;
                             }
                             RolePolicy::Create => {
-                                let e = new_roles
-                                    .entry(normalize(role))
-                                    .or_insert_with(|| role.clone());
-                                if role < e {
-                                    *e = role.clone();
-                                }
+                                first_spelling(&mut new_roles, &normalize(role), role);
                                 out.push(role.clone());
                             }
                             RolePolicy::Fallback(fallback) => {

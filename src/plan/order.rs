@@ -528,7 +528,7 @@ struct Built {
     notices: Vec<Notice>,
     failed: u64,
     /// New roles named: (normalized name, first spelling in byte order).
-    needed: HashMap<String, String>,
+    needed: BTreeMap<String, String>,
 }
 
 impl Built {
@@ -547,13 +547,7 @@ impl Built {
         self.notices.extend(part.notices);
         self.failed += part.failed;
         for (folded, spelling) in part.needed {
-            match self.needed.get_mut(folded.as_str()) {
-                Some(first) if spelling < *first => *first = spelling,
-                Some(_) => {}
-                None => {
-                    self.needed.insert(folded, spelling);
-                }
-            }
+            super::first_spelling(&mut self.needed, &folded, &spelling);
         }
     }
 }
@@ -576,16 +570,10 @@ fn convert(
         .count();
     out.reserve(rows.len().saturating_sub(keep), ops);
     let mut folded = String::new();
-    let mut need = |needed: &mut HashMap<String, String>, r: &str| {
+    let mut need = |needed: &mut BTreeMap<String, String>, r: &str| {
         crate::record::normalize_into(r, &mut folded);
         if new_roles.contains_key(folded.as_str()) {
-            match needed.get_mut(folded.as_str()) {
-                Some(first) if r < first.as_str() => *first = r.to_owned(),
-                Some(_) => {}
-                None => {
-                    needed.insert(folded.clone(), r.to_owned());
-                }
-            }
+            super::first_spelling(needed, &folded, r);
         }
     };
     while rows.len() > keep {
