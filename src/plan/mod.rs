@@ -1194,13 +1194,8 @@ impl Planner {
                 Some(chunk) => chunk,
                 None => {
                     let end = (self.cursor + batch).min(n);
-                    let f = self.fetch_for(self.cursor, end, spare.take());
-                    let users = if f.is_empty() {
-                        Vec::new()
-                    } else {
-                        fetch(&f, self.cursor as u64)?
-                    };
-                    spare = Some(f);
+                    let done = self.cursor as u64;
+                    let users = self.fetch_chunk(self.cursor, end, &mut spare, fetch, done)?;
                     (self.cursor, end, users)
                 }
             };
@@ -1209,14 +1204,8 @@ impl Planner {
             let (out, ahead) = std::thread::scope(|scope| {
                 let worker = scope.spawn(move || this.plan_chunk(start, end, &users));
                 let ahead = after.map(|(s, e)| {
-                    let f = this.fetch_for(s, e, spare.take());
-                    let users = if f.is_empty() {
-                        Ok(Vec::new())
-                    } else {
-                        fetch(&f, start as u64)
-                    };
-                    spare = Some(f);
-                    users.map(|u| (s, e, u))
+                    this.fetch_chunk(s, e, &mut spare, fetch, start as u64)
+                        .map(|u| (s, e, u))
                 });
                 let out = worker
                     .join()
@@ -1238,6 +1227,27 @@ impl Planner {
         }
         self.spare = spare;
         Ok(())
+    }
+
+    /// The users of rows `start..end`, asked of `fetch` (with `done` rows
+    /// planned) unless the rows need no lookup; the request is written over
+    /// `spare` and kept there.
+    fn fetch_chunk(
+        &self,
+        start: usize,
+        end: usize,
+        spare: &mut Option<Fetch>,
+        fetch: &mut FetchFn<'_>,
+        done: u64,
+    ) -> Result<Vec<ExistingUser>, Error> {
+        let f = self.fetch_for(start, end, spare.take());
+        let users = if f.is_empty() {
+            Ok(Vec::new())
+        } else {
+            fetch(&f, done)
+        };
+        *spare = Some(f);
+        users
     }
 
     /// Finds the existing user a row is about: `(by user id, by email)`.
