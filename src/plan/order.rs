@@ -41,19 +41,6 @@ struct Edge {
     need: Need,
 }
 
-fn changes_of(d: &Disp) -> &[Change] {
-    match d {
-        Disp::Update { update, .. } => &update.changes,
-        _ => &[],
-    }
-}
-
-fn changes_field(d: &Disp, f: Field) -> Option<&Change> {
-    changes_of(d)
-        .iter()
-        .find(|c| c.field == Attribute::Field(f))
-}
-
 /// Whether the prerequisite `to` (in its current state) does what `need` asks.
 fn holds(p: &Planner, e: &Edge) -> bool {
     let d = &p.disp[e.to as usize];
@@ -61,11 +48,9 @@ fn holds(p: &Planner, e: &Edge) -> bool {
         Need::Manager => matches!(d, Disp::Create { .. }),
         Need::Email => {
             matches!(d, Disp::Delete(_))
-                || changes_field(d, Field::Email).is_some_and(|c| c.new.is_some())
+                || d.new_value(Field::Email).is_some_and(|new| new.is_some())
         }
-        Need::Report => {
-            matches!(d, Disp::Delete(_)) || changes_field(d, Field::ReportsTo).is_some()
-        }
+        Need::Report => matches!(d, Disp::Delete(_)) || d.new_value(Field::ReportsTo).is_some(),
     }
 }
 
@@ -122,29 +107,18 @@ pub(super) fn finish(mut p: Planner) -> Plan {
     }
     let mut edges: Vec<Edge> = Vec::new();
     for i in 0..n {
-        match &p.disp[i] {
-            Disp::Create {
-                manager_row,
-                email_from,
-                ..
-            }
-            | Disp::Update {
-                manager_row,
-                email_from,
-                ..
-            } => {
-                for (to, need) in [(*manager_row, Need::Manager), (*email_from, Need::Email)] {
-                    if let Some(to) = to {
-                        edges.push(Edge {
-                            from: i as u32,
-                            to,
-                            need,
-                        });
-                    }
+        if let Some([manager_row, email_from]) = p.disp[i].links() {
+            for (to, need) in [(manager_row, Need::Manager), (email_from, Need::Email)] {
+                if let Some(to) = to.row() {
+                    edges.push(Edge {
+                        from: i as u32,
+                        to,
+                        need,
+                    });
                 }
             }
-            Disp::Delete(_) => delete_edges(&mut p, i, &mut edges),
-            _ => {}
+        } else if matches!(p.disp[i], Disp::Delete(_)) {
+            delete_edges(&mut p, i, &mut edges);
         }
     }
     email_swaps(&mut p, &edges);
@@ -255,8 +229,9 @@ fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
             .unique(&p.v.rows, Field::UserId, r)
             .filter(|&row| match &p.disp[row] {
                 Disp::Delete(_) => true,
-                d => changes_field(d, Field::ReportsTo)
-                    .is_some_and(|c| !c.new.as_deref().is_some_and(|m| same(m, &id))),
+                d => d
+                    .new_value(Field::ReportsTo)
+                    .is_some_and(|new| !new.is_some_and(|m| same(m, &id))),
             });
         match leaving {
             Some(row) => needs.push(row as u32),
@@ -389,9 +364,7 @@ pub(super) fn removals(p: &Planner) -> u64 {
         .disp
         .iter()
         .filter(|d| {
-            matches!(d, Disp::Delete(_))
-                || changes_field(d, Field::Enabled)
-                    .is_some_and(|c| c.new.as_deref() == Some("false"))
+            matches!(d, Disp::Delete(_)) || d.new_value(Field::Enabled) == Some(Some("false"))
         })
         .count() as u64;
     rows + (p.mirror_disable.len() + p.mirror_delete.len()) as u64
@@ -620,17 +593,17 @@ fn convert(
                 push(out, 1, Op::Create { line, user });
                 Planned::Create
             }
-            Disp::Update { update, .. } => {
+            Disp::Update(update) => {
                 let super::UpdateDisp {
                     user_id,
                     version,
                     changes,
+                    ..
                 } = *update;
-                for c in changes
-                    .iter()
-                    .filter(|c| !new_roles.is_empty() && c.field == Attribute::Field(Field::Roles))
+                if !new_roles.is_empty()
+                    && let Some(roles) = changes.new_value(Field::Roles)
                 {
-                    for r in c.new.as_deref().unwrap_or("").split('|') {
+                    for r in roles.unwrap_or("").split('|') {
                         need(&mut out.needed, r);
                     }
                 }
@@ -639,9 +612,9 @@ fn convert(
                     2,
                     Op::Update {
                         line,
-                        user_id,
+                        user_id: String::from(user_id),
                         version,
-                        changes,
+                        changes: changes.into_vec(),
                     },
                 );
                 Planned::Update
