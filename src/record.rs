@@ -446,6 +446,32 @@ impl User {
         }
     }
 
+    /// This user with only the standard fields `keep` (values as they are,
+    /// blank ones too), or `None` when that is already all it has.
+    pub(crate) fn keeping(&self, keep: &[Field]) -> Option<User> {
+        let mask = keep
+            .iter()
+            .filter_map(|f| f.slot())
+            .fold(0u16, |m, slot| m | 1 << slot);
+        if self.present & !mask == 0 && self.extra.as_ref().is_none_or(|e| e.custom.is_empty()) {
+            return None;
+        }
+        let mut text =
+            String::with_capacity(keep.iter().filter_map(|&f| self.get(f)).map(str::len).sum());
+        let mut wide_ends = [0u32; SLOTS];
+        let mut present = 0u16;
+        for (slot, &f) in Field::ATTRIBUTES.iter().enumerate() {
+            if mask & (1 << slot) != 0
+                && let Some(v) = self.get(f)
+            {
+                text.push_str(v);
+                present |= 1 << slot;
+            }
+            wide_ends[slot] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        Some(User::from_parts(text, wide_ends, present, BTreeMap::new()))
+    }
+
     /// This user without its blank values (standard and custom), with
     /// `fill` given to the standard fields it then lacks. Values are taken
     /// as they are, so `fill` must be canonical (see [`User`]).
@@ -691,6 +717,43 @@ impl<'de> Deserialize<'de> for User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_keeping_some_fields_has_those_values_only() {
+        let keep = [Field::UserId, Field::Email, Field::ReportsTo];
+        let long = "x".repeat(70_000); // past the 16-bit value ends
+        for last in ["Doe", long.as_str()] {
+            for blank_manager in [false, true] {
+                let mut b = User::builder()
+                    .set(Field::UserId, "jdoe")
+                    .set(Field::LastName, last)
+                    .set(Field::Email, "J@x.io")
+                    .set(Field::Roles, "b|a")
+                    .custom("costCenter", "42");
+                if blank_manager {
+                    b.put(Field::ReportsTo, "");
+                }
+                let u = b.build();
+                let slim = u.keeping(&keep).expect("it has other values");
+                for &f in Field::ATTRIBUTES {
+                    let want = if keep.contains(&f) { u.get(f) } else { None };
+                    assert_eq!(slim.get(f), want, "{f:?}");
+                }
+                assert_eq!(slim.customs().count(), 0);
+                assert!(slim.heap_size() < 20);
+                assert_eq!(slim.keeping(&keep), None, "nothing left to drop");
+            }
+        }
+        // Custom values alone are dropped too.
+        let u = User::builder()
+            .set(Field::UserId, "a")
+            .custom("k", "v")
+            .build();
+        assert_eq!(
+            u.keeping(&keep),
+            Some(User::builder().set(Field::UserId, "a").build())
+        );
+    }
 
     #[test]
     fn same_is_equality_of_normalized_values() {

@@ -1144,7 +1144,26 @@ impl Planner {
         let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
         let out = self.plan_chunk(start, end, &users);
         self.merge(out);
+        self.release_rows(start, end);
         self.cursor = end;
+    }
+
+    /// Once rows `start..end` are planned, the plan needs only the user id,
+    /// email and manager of those it does not create (to find them, report
+    /// them and order the operations around them); the rest of their values
+    /// is let go, which keeps the peak of a large plan lower.
+    fn release_rows(&mut self, start: usize, end: usize) {
+        const KEPT: [Field; 3] = [Field::UserId, Field::Email, Field::ReportsTo];
+        for (row, disp) in self.v.rows[start..end]
+            .iter_mut()
+            .zip(&self.disp[start..end])
+        {
+            if !matches!(disp, Disp::Create { .. })
+                && let Some(slim) = row.user.keeping(&KEPT)
+            {
+                row.user = slim;
+            }
+        }
     }
 
     /// What the rows `start..end` come to, given the users fetched for
@@ -1251,6 +1270,7 @@ impl Planner {
                 (out, ahead)
             });
             self.merge(out);
+            self.release_rows(start, end);
             self.cursor = end;
             self.chunk_end = end;
             // A cancel or a store error on the next chunk's request stops

@@ -169,7 +169,7 @@ pub(super) fn finish(mut p: Planner) -> Plan {
         file_issues.push(i.clone());
     }
     p.plan_issues.retain(|i| i.line.is_some());
-    build(p, file_issues, &edges)
+    build(p, file_issues, edges)
 }
 
 /// Two rows that resolved to the same directory user (one by user id, one by
@@ -438,7 +438,7 @@ impl Pending {
 
     /// The ops in `order` (a permutation of their indexes), rearranged in
     /// place by following its cycles.
-    fn into_ordered(self, order: &[usize]) -> Vec<Op> {
+    fn into_ordered(self, order: &[u32]) -> Vec<Op> {
         let mut ops = self.ops;
         permute(&mut ops, order);
         ops
@@ -447,7 +447,7 @@ impl Pending {
 
 /// Puts `items[order[p]]` at `p` for every `p` (`order` is a permutation of
 /// the indexes), in place, by following its cycles: one swap per item.
-fn permute<T>(items: &mut [T], order: &[usize]) {
+fn permute<T>(items: &mut [T], order: &[u32]) {
     debug_assert_eq!(order.len(), items.len());
     let mut done = vec![false; order.len()];
     for start in 0..order.len() {
@@ -457,7 +457,7 @@ fn permute<T>(items: &mut [T], order: &[usize]) {
         let mut p = start;
         done[p] = true;
         loop {
-            let from = order[p];
+            let from = order[p] as usize;
             if from == start || done[from] {
                 break;
             }
@@ -643,7 +643,7 @@ fn convert(
     }
 }
 
-fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
+fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
     // The lookups are done: free them before the plan's own arrays grow.
     p.ids = crate::validate::file::KeyIndex::default();
     p.emails = None;
@@ -739,10 +739,13 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
             .copied()
             .filter(|&k| k != u32::MAX)
     };
-    let mut after: Vec<(usize, usize)> = edges
+    let mut after: Vec<(u32, u32)> = edges
         .iter()
-        .filter_map(|e| Some((op_at(e.to)? as usize, op_at(e.from)? as usize)))
+        .filter_map(|e| Some((op_at(e.to)?, op_at(e.from)?)))
         .collect();
+    // Freed before the ops are ordered, which needs a few arrays as long.
+    drop(op_of_row);
+    drop(edges);
     // Mirror mode's changes to users the file does not name.
     for (id, version, old) in std::mem::take(&mut p.mirror_disable) {
         pending.push(
@@ -773,15 +776,15 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
         );
     }
     // A deleted manager goes after their deleted reports.
-    let deleted: HashMap<String, usize> = (mirror_start..pending.len())
-        .map(|k| (normalize(pending.id(k)), k))
+    let deleted: HashMap<String, u32> = (mirror_start..pending.len())
+        .map(|k| (normalize(pending.id(k)), k as u32))
         .collect();
     for (k, m) in managers.iter().enumerate() {
         if let Some(&mk) = m.as_deref().and_then(|m| deleted.get(m)) {
-            after.push((mirror_start + k, mk));
+            after.push(((mirror_start + k) as u32, mk));
         }
     }
-    let order = topological(&pending, &after, p.profile.threads);
+    let order = topological(&pending, after, p.profile.threads);
 
     let mut ops = pending.into_ordered(&order);
     drop(order);
@@ -848,12 +851,13 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: &[Edge]) -> Plan {
 /// own thread and the two are merged.
 const PARALLEL_KEY_ORDER: usize = 50_000;
 
-/// `rank` and the first 15 bytes of the normalized `id`, zero-padded, as
+/// `rank` and the first 11 bytes of the normalized `id`, zero-padded, as
 /// two integers that order as (rank, `cmp_ids`) does as far as they go (a
-/// shorter id sorts first; equal prefixes must compare whole ids).
-fn id_prefix(rank: u8, id: &str) -> (u64, u64) {
+/// shorter id sorts first; equal prefixes must compare whole ids). With an
+/// op's place beside it, a sort key takes 16 bytes.
+fn id_prefix(rank: u8, id: &str) -> (u64, u32) {
     let id = crate::record::trim(id);
-    let mut p = [0u8; 16];
+    let mut p = [0u8; 12];
     p[0] = rank;
     if id.is_ascii() {
         for (slot, c) in p[1..].iter_mut().zip(id.bytes()) {
@@ -865,24 +869,26 @@ fn id_prefix(rank: u8, id: &str) -> (u64, u64) {
         }
     }
     let (hi, lo) = p.split_at(8);
-    let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-    (word(hi), word(lo))
+    (
+        u64::from_be_bytes(hi.try_into().unwrap_or([0; 8])),
+        u32::from_be_bytes(lo.try_into().unwrap_or([0; 4])),
+    )
 }
 
 /// Welcome notices by normalized user id; notices about one id keep their
 /// file order.
 fn sort_notices(notices: &mut [Notice]) {
-    let mut keyed: Vec<((u64, u64), usize)> = notices
+    let mut keyed: Vec<((u64, u32), u32)> = notices
         .iter()
         .enumerate()
-        .map(|(i, n)| (id_prefix(0, &n.user_id), i))
+        .map(|(i, n)| (id_prefix(0, &n.user_id), i as u32))
         .collect();
     keyed.sort_unstable_by(|&(pa, a), &(pb, b)| {
         pa.cmp(&pb)
-            .then_with(|| cmp_ids(&notices[a].user_id, &notices[b].user_id))
+            .then_with(|| cmp_ids(&notices[a as usize].user_id, &notices[b as usize].user_id))
             .then(a.cmp(&b))
     });
-    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
     permute(notices, &order);
 }
 
@@ -898,21 +904,25 @@ fn key_order(
     range: std::ops::Range<usize>,
     threads: usize,
     parallel_from: usize,
-) -> Vec<usize> {
-    type Keyed = ((u64, u64), usize);
+) -> Vec<u32> {
+    type Keyed = ((u64, u32), u32);
     let prefix = |k: usize| id_prefix(items.ranks[k], items.id(k));
     let cmp = |&(pa, a): &Keyed, &(pb, b): &Keyed| {
         pa.cmp(&pb)
-            .then_with(|| cmp_ids(items.id(a), items.id(b)))
+            .then_with(|| cmp_ids(items.id(a as usize), items.id(b as usize)))
             .then(a.cmp(&b))
     };
     let sorted = |r: std::ops::Range<usize>| {
-        let mut v: Vec<Keyed> = r.map(|k| (prefix(k), k)).collect();
+        let mut v: Vec<Keyed> = r.map(|k| (prefix(k), k as u32)).collect();
         v.sort_unstable_by(cmp);
-        v
+        // Only the places are kept (a quarter of the room): the merge below
+        // works out the two heads' prefixes again.
+        let mut places: Vec<u32> = v.into_iter().map(|(_, k)| k).collect();
+        places.shrink_to_fit();
+        places
     };
     if threads < 2 || range.len() < parallel_from.max(2) {
-        return sorted(range).into_iter().map(|(_, k)| k).collect();
+        return sorted(range);
     }
     let mid = range.start + range.len() / 2;
     let (low, high) = std::thread::scope(|scope| {
@@ -925,23 +935,32 @@ fn key_order(
     });
     // Merge: every key is distinct (the place breaks ties), so this is the
     // order one sort of the whole range gives.
+    let keyed = |k: Option<&u32>| k.map(|&k| (prefix(k as usize), k));
     let mut out = Vec::with_capacity(low.len() + high.len());
-    let (mut l, mut h) = (low.iter().peekable(), high.iter().peekable());
+    let (mut l, mut h) = (low.iter(), high.iter());
+    let (mut a, mut b) = (keyed(l.next()), keyed(h.next()));
     loop {
-        let next = match (l.peek(), h.peek()) {
-            (Some(a), Some(b)) => {
-                if cmp(a, b).is_lt() {
-                    l.next()
+        match (a, b) {
+            (Some(x), Some(y)) => {
+                if cmp(&x, &y).is_lt() {
+                    out.push(x.1);
+                    a = keyed(l.next());
                 } else {
-                    h.next()
+                    out.push(y.1);
+                    b = keyed(h.next());
                 }
             }
-            (Some(_), None) => l.next(),
-            (None, Some(_)) => h.next(),
+            (Some(x), None) => {
+                out.push(x.1);
+                out.extend(l.by_ref());
+                break;
+            }
+            (None, Some(y)) => {
+                out.push(y.1);
+                out.extend(h.by_ref());
+                break;
+            }
             (None, None) => break,
-        };
-        if let Some(&(_, k)) = next {
-            out.push(k);
         }
     }
     out
@@ -950,7 +969,7 @@ fn key_order(
 /// Kahn's algorithm: `before → after` edges respected, ties broken by
 /// (rank, normalized id). Ops left in a cycle (which the checks rule out)
 /// follow in key order.
-fn topological(items: &Pending, edges: &[(usize, usize)], threads: usize) -> Vec<usize> {
+fn topological(items: &Pending, edges: Vec<(u32, u32)>, threads: usize) -> Vec<u32> {
     let n = items.len();
     let by_key = key_order(items, 0..n, threads, PARALLEL_KEY_ORDER);
     if edges.is_empty() {
@@ -958,16 +977,16 @@ fn topological(items: &Pending, edges: &[(usize, usize)], threads: usize) -> Vec
     }
     let mut place = vec![0u32; n];
     for (p, &k) in by_key.iter().enumerate() {
-        place[k] = p as u32;
+        place[k as usize] = p as u32;
     }
     // The edges as one array grouped by source (`out[start[a]..start[a + 1]]`
     // are a's successors): two allocations instead of one per op.
     let mut indegree = vec![0u32; n];
     let mut start = vec![0u32; n + 1];
-    for &(a, b) in edges {
+    for &(a, b) in &edges {
         if a != b {
-            start[a + 1] += 1;
-            indegree[b] += 1;
+            start[a as usize + 1] += 1;
+            indegree[b as usize] += 1;
         }
     }
     for k in 0..n {
@@ -975,13 +994,15 @@ fn topological(items: &Pending, edges: &[(usize, usize)], threads: usize) -> Vec
     }
     let mut fill = start.clone();
     let mut out = vec![0u32; start[n] as usize];
-    for &(a, b) in edges {
+    for &(a, b) in &edges {
         if a != b {
-            out[fill[a] as usize] = b as u32;
+            let a = a as usize;
+            out[fill[a] as usize] = b;
             fill[a] += 1;
         }
     }
     drop(fill);
+    drop(edges);
     // The ready op that comes first in key order goes next. Ops that wait
     // for none are taken in key order straight from `by_key`; only those
     // freed by an edge go through a heap (by their place in key order), so
@@ -992,7 +1013,7 @@ fn topological(items: &Pending, edges: &[(usize, usize)], threads: usize) -> Vec
     let mut order = Vec::with_capacity(n);
     let mut placed = vec![false; n];
     loop {
-        while cursor < n && waits[by_key[cursor]] {
+        while cursor < n && waits[by_key[cursor] as usize] {
             cursor += 1;
         }
         let p = match freed.peek() {
@@ -1008,6 +1029,7 @@ fn topological(items: &Pending, edges: &[(usize, usize)], threads: usize) -> Vec
         };
         let k = by_key[p];
         order.push(k);
+        let k = k as usize;
         placed[k] = true;
         for &m in &out[start[k] as usize..start[k + 1] as usize] {
             let m = m as usize;
@@ -1018,7 +1040,7 @@ fn topological(items: &Pending, edges: &[(usize, usize)], threads: usize) -> Vec
         }
     }
     if order.len() < n {
-        order.extend(by_key.iter().copied().filter(|&k| !placed[k]));
+        order.extend(by_key.iter().copied().filter(|&k| !placed[k as usize]));
     }
     order
 }
@@ -1046,15 +1068,15 @@ mod tests {
     fn topological_order_breaks_ties_by_rank_then_id() {
         let items = items(&[(3, "a"), (1, "z"), (1, "b"), (2, "c")]);
         // z must come before b; a (a delete) before c (an update).
-        let order = topological(&items, &[(1, 2), (0, 3)], 1);
+        let order = topological(&items, vec![(1, 2), (0, 3)], 1);
         assert_eq!(order, [1, 2, 0, 3]);
     }
 
     #[test]
     fn non_ascii_ids_order_as_normalized() {
         let items = items(&[(1, "Émile"), (1, "élise"), (1, "zed"), (1, "ÉMILE2")]);
-        let order = topological(&items, &[], 1);
-        let ids: Vec<&str> = order.iter().map(|&k| items.id(k)).collect();
+        let order = topological(&items, Vec::new(), 1);
+        let ids: Vec<&str> = order.iter().map(|&k| items.id(k as usize)).collect();
         assert_eq!(ids, ["zed", "élise", "Émile", "ÉMILE2"]);
     }
 
@@ -1079,10 +1101,11 @@ mod tests {
         }
         let refs: Vec<(u8, &str)> = list.iter().map(|(r, id)| (*r, id.as_str())).collect();
         let items = items(&refs);
-        let order = topological(&items, &[], 1);
-        let mut want: Vec<usize> = (0..list.len()).collect();
-        want.sort_by(|&a, &b| {
-            (list[a].0, normalize(&list[a].1), a).cmp(&(list[b].0, normalize(&list[b].1), b))
+        let order = topological(&items, Vec::new(), 1);
+        let mut want: Vec<u32> = (0..list.len() as u32).collect();
+        want.sort_by_key(|&k| {
+            let k = k as usize;
+            (list[k].0, normalize(&list[k].1), k)
         });
         assert_eq!(order, want);
     }
@@ -1160,9 +1183,9 @@ mod tests {
             .collect();
         let list: Vec<(u8, &str)> = ids.iter().map(|id| (1, id.as_str())).collect();
         let items = items(&list);
-        let edges: Vec<(usize, usize)> = (1..items.len()).map(|i| (i - 1, i)).collect();
-        let order = topological(&items, &edges, 1);
-        assert!(order.iter().copied().eq(0..items.len()));
+        let edges: Vec<(u32, u32)> = (1..items.len() as u32).map(|i| (i - 1, i)).collect();
+        let order = topological(&items, edges, 1);
+        assert!(order.iter().copied().eq(0..items.len() as u32));
     }
 
     #[test]
@@ -1186,8 +1209,8 @@ mod tests {
                 .map(|id| (1 + next(3) as u8, id.as_str()))
                 .collect();
             let items = items(&list);
-            let edges: Vec<(usize, usize)> = (0..next(2 * n as u64))
-                .map(|_| (next(n as u64) as usize, next(n as u64) as usize))
+            let edges: Vec<(u32, u32)> = (0..next(2 * n as u64))
+                .map(|_| (next(n as u64) as u32, next(n as u64) as u32))
                 .collect();
             let key = |k: usize| (list[k].0, normalize(list[k].1), k);
             let mut want = Vec::new();
@@ -1195,7 +1218,11 @@ mod tests {
             loop {
                 let ready = (0..n)
                     .filter(|&k| !placed[k])
-                    .filter(|&k| edges.iter().all(|&(a, b)| b != k || a == b || placed[a]))
+                    .filter(|&k| {
+                        edges
+                            .iter()
+                            .all(|&(a, b)| b as usize != k || a == b || placed[a as usize])
+                    })
                     .min_by_key(|&k| key(k));
                 let Some(k) = ready else { break };
                 placed[k] = true;
@@ -1204,7 +1231,12 @@ mod tests {
             let mut rest: Vec<usize> = (0..n).filter(|&k| !placed[k]).collect();
             rest.sort_by_key(|&k| key(k));
             want.extend(rest);
-            assert_eq!(topological(&items, &edges, 1), want, "{list:?} {edges:?}");
+            let want: Vec<u32> = want.into_iter().map(|k| k as u32).collect();
+            assert_eq!(
+                topological(&items, edges.clone(), 1),
+                want,
+                "{list:?} {edges:?}"
+            );
         }
     }
 
@@ -1212,20 +1244,20 @@ mod tests {
     fn ops_are_put_in_order_in_place() {
         // Every permutation of five ops (cycles of every length).
         let ids = ["a", "b", "c", "d", "e"];
-        let mut order: Vec<usize> = (0..ids.len()).collect();
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
         let mut seen = 0;
         permutations(&mut order, 0, &mut |order| {
             seen += 1;
             let list: Vec<(u8, &str)> = ids.iter().map(|&id| (1, id)).collect();
             let ops = items(&list).into_ordered(order);
             let got: Vec<&str> = ops.iter().filter_map(Op::user_id).collect();
-            let want: Vec<&str> = order.iter().map(|&k| ids[k]).collect();
+            let want: Vec<&str> = order.iter().map(|&k| ids[k as usize]).collect();
             assert_eq!(got, want, "order {order:?}");
         });
         assert_eq!(seen, 120);
     }
 
-    fn permutations(v: &mut Vec<usize>, k: usize, f: &mut dyn FnMut(&[usize])) {
+    fn permutations(v: &mut Vec<u32>, k: usize, f: &mut dyn FnMut(&[u32])) {
         if k == v.len() {
             f(v);
             return;
