@@ -43,20 +43,35 @@ const SLOTS: usize = Field::ATTRIBUTES.len();
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct User {
     text: Box<str>,
-    /// Where each slot's value ends in `text`; all zero when the text is
-    /// longer than `u16::MAX` bytes (`extra.wide_ends` has them then).
-    ends: [u16; SLOTS],
-    present: u16,
+    /// Where each slot but the last ends in `text` (the last ends where the
+    /// text does), in the low 13 bits; the top bit says whether the slot is
+    /// present, and bit 14 of `ends[0]` whether the last slot is. All zero
+    /// when the text is longer than [`NARROW_MAX`] bytes: `extra.wide` has
+    /// the ends and flags then. (So a user takes 48 bytes, not 56.)
+    ends: [u16; SLOTS - 1],
     /// What few users have, boxed so the others pay 8 bytes for it.
     extra: Option<Box<Extra>>,
 }
 
+/// The longest text whose value ends fit the 13 bits `User::ends` gives them.
+const NARROW_MAX: usize = END_BITS as usize;
+const END_BITS: u16 = 0x1fff;
+const PRESENT: u16 = 0x8000;
+const LAST_PRESENT: u16 = 0x4000;
+
 /// Custom attributes, and the value ends of a user whose text is longer
-/// than `u16::MAX` bytes.
+/// than [`NARROW_MAX`] bytes.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 struct Extra {
     custom: BTreeMap<String, String>,
-    wide_ends: Option<[u32; SLOTS]>,
+    wide: Option<Wide>,
+}
+
+/// Where each slot's value ends, and which are present, for a long text.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Wide {
+    ends: [u32; SLOTS],
+    present: u16,
 }
 
 impl User {
@@ -81,20 +96,50 @@ impl User {
     /// ```
     pub fn get(&self, field: Field) -> Option<&str> {
         let slot = field.slot()?;
-        if self.present & (1 << slot) == 0 {
-            return None;
-        }
-        let (start, end) = match self.extra.as_deref().and_then(|e| e.wide_ends.as_ref()) {
-            None => (
-                if slot == 0 { 0 } else { self.ends[slot - 1] } as usize,
-                self.ends[slot] as usize,
-            ),
-            Some(wide) => (
-                if slot == 0 { 0 } else { wide[slot - 1] } as usize,
-                wide[slot] as usize,
-            ),
+        let (start, end) = match self.extra.as_deref().and_then(|e| e.wide.as_ref()) {
+            None => {
+                let (flags, flag) = match self.ends.get(slot) {
+                    Some(&e) => (e, PRESENT),
+                    None => (self.ends[0], LAST_PRESENT),
+                };
+                if flags & flag == 0 {
+                    return None;
+                }
+                (
+                    if slot == 0 {
+                        0
+                    } else {
+                        self.ends[slot - 1] & END_BITS
+                    } as usize,
+                    match self.ends.get(slot) {
+                        Some(&e) => (e & END_BITS) as usize,
+                        None => self.text.len(),
+                    },
+                )
+            }
+            Some(wide) => {
+                if wide.present & (1 << slot) == 0 {
+                    return None;
+                }
+                (
+                    if slot == 0 { 0 } else { wide.ends[slot - 1] } as usize,
+                    wide.ends[slot] as usize,
+                )
+            }
         };
         self.text.get(start..end)
+    }
+
+    /// Which slots are present, one bit each.
+    fn present(&self) -> u16 {
+        if let Some(wide) = self.extra.as_deref().and_then(|e| e.wide.as_ref()) {
+            return wide.present;
+        }
+        let mut present = u16::from(self.ends[0] & LAST_PRESENT != 0) << (SLOTS - 1);
+        for (slot, &e) in self.ends.iter().enumerate() {
+            present |= u16::from(e & PRESENT != 0) << slot;
+        }
+        present
     }
 
     /// The value, with blank values treated as absent.
@@ -423,11 +468,18 @@ impl User {
         present: u16,
         custom: BTreeMap<String, String>,
     ) -> User {
-        let mut ends = [0u16; SLOTS];
-        let wide = u16::try_from(text.len()).is_err();
+        let mut ends = [0u16; SLOTS - 1];
+        let wide = text.len() > NARROW_MAX;
         if !wide {
-            for (e, &w) in ends.iter_mut().zip(&wide_ends) {
-                *e = u16::try_from(w).unwrap_or(u16::MAX);
+            for (slot, (e, &w)) in ends.iter_mut().zip(&wide_ends).enumerate() {
+                // `w` <= the text's length <= NARROW_MAX.
+                *e = u16::try_from(w).unwrap_or(END_BITS) & END_BITS;
+                if present & (1 << slot) != 0 {
+                    *e |= PRESENT;
+                }
+            }
+            if present & (1 << (SLOTS - 1)) != 0 {
+                ends[0] |= LAST_PRESENT;
             }
         }
         let extra = if custom.is_empty() && !wide {
@@ -435,13 +487,15 @@ impl User {
         } else {
             Some(Box::new(Extra {
                 custom,
-                wide_ends: wide.then_some(wide_ends),
+                wide: wide.then_some(Wide {
+                    ends: wide_ends,
+                    present,
+                }),
             }))
         };
         User {
             text: text.into_boxed_str(),
             ends,
-            present,
             extra,
         }
     }
@@ -453,7 +507,7 @@ impl User {
             .iter()
             .filter_map(|f| f.slot())
             .fold(0u16, |m, slot| m | 1 << slot);
-        if self.present & !mask == 0 && self.extra.as_ref().is_none_or(|e| e.custom.is_empty()) {
+        if self.present() & !mask == 0 && self.extra.as_ref().is_none_or(|e| e.custom.is_empty()) {
             return None;
         }
         let mut text =
@@ -827,8 +881,9 @@ mod tests {
 
     #[test]
     fn values_past_64_kib_keep_their_bounds() {
-        // Ends are stored as u16; a longer text keeps them as u32 aside.
-        for len in [u16::MAX as usize - 10, u16::MAX as usize, 70_000, 300_000] {
+        // Ends are stored in 13 bits; a longer text keeps them as u32 aside
+        // (the other values add 10 bytes: 8181 is the longest narrow one).
+        for len in [8_180, 8_181, 8_182, u16::MAX as usize, 70_000, 300_000] {
             let long = "x".repeat(len);
             for custom in [false, true] {
                 let mut b = User::builder()
@@ -854,7 +909,59 @@ mod tests {
     #[test]
     fn a_user_stays_small() {
         // Rows and create ops hold a user each: a million of them.
-        assert!(std::mem::size_of::<User>() <= 56);
+        assert_eq!(std::mem::size_of::<User>(), 48);
+    }
+
+    #[test]
+    fn every_mix_of_absent_blank_and_set_fields_reads_back() {
+        // The first slot and the last (whose presence flags share ends[0]),
+        // and two between, each absent, blank or set; short and long text.
+        let fields = [
+            Field::UserId,
+            Field::Email,
+            Field::Location,
+            Field::TaskNotification,
+        ];
+        assert_eq!(Field::ATTRIBUTES.first(), Some(&Field::UserId));
+        assert_eq!(Field::ATTRIBUTES.last(), Some(&Field::TaskNotification));
+        let long = "y".repeat(NARROW_MAX);
+        for filler in ["", long.as_str()] {
+            for mask in 0..3usize.pow(fields.len() as u32) {
+                let mut b = User::builder();
+                if !filler.is_empty() {
+                    b.put(Field::LastName, filler);
+                }
+                let mut want = Vec::new();
+                let mut m = mask;
+                for f in fields {
+                    let value = match m % 3 {
+                        0 => None,
+                        1 => Some(""),
+                        _ => Some(if f == Field::TaskNotification {
+                            "OFF"
+                        } else {
+                            "v"
+                        }),
+                    };
+                    if let Some(v) = value {
+                        b.put(f, v);
+                    }
+                    want.push((f, value));
+                    m /= 3;
+                }
+                let u = b.build();
+                for (f, value) in want {
+                    assert_eq!(
+                        u.get(f),
+                        value,
+                        "{f:?} mask {mask} long {}",
+                        !filler.is_empty()
+                    );
+                }
+                assert_eq!(u.get(Field::FirstName), None);
+                assert_eq!(u.to_builder().build(), u);
+            }
+        }
     }
 
     #[test]
