@@ -96,38 +96,54 @@ impl User {
     /// ```
     pub fn get(&self, field: Field) -> Option<&str> {
         let slot = field.slot()?;
-        let (start, end) = match self.extra.as_deref().and_then(|e| e.wide.as_ref()) {
-            None => {
-                let (flags, flag) = match self.ends.get(slot) {
-                    Some(&e) => (e, PRESENT),
-                    None => (self.ends[0], LAST_PRESENT),
-                };
-                if flags & flag == 0 {
-                    return None;
-                }
-                (
-                    if slot == 0 {
-                        0
-                    } else {
-                        self.ends[slot - 1] & END_BITS
-                    } as usize,
-                    match self.ends.get(slot) {
-                        Some(&e) => (e & END_BITS) as usize,
-                        None => self.text.len(),
-                    },
-                )
+        if let Some(wide) = self.extra.as_deref().and_then(|e| e.wide.as_ref()) {
+            if wide.present & (1 << slot) == 0 {
+                return None;
             }
-            Some(wide) => {
-                if wide.present & (1 << slot) == 0 {
-                    return None;
-                }
-                (
-                    if slot == 0 { 0 } else { wide.ends[slot - 1] } as usize,
-                    wide.ends[slot] as usize,
-                )
-            }
+            let start = if slot == 0 { 0 } else { wide.ends[slot - 1] };
+            return self.text.get(start as usize..wide.ends[slot] as usize);
+        }
+        let start = match slot.checked_sub(1) {
+            None => 0,
+            Some(before) => (self.ends[before] & END_BITS) as usize,
+        };
+        let end = match self.ends.get(slot) {
+            Some(&e) if e & PRESENT != 0 => (e & END_BITS) as usize,
+            Some(_) => return None,
+            None if self.ends[0] & LAST_PRESENT != 0 => self.text.len(),
+            None => return None,
         };
         self.text.get(start..end)
+    }
+
+    /// Each slot's value in slot order (`None`: absent), read in one pass
+    /// (where `get` for each field would work out every start again).
+    fn slots(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        let present = self.present();
+        let mut ends = [0usize; SLOTS];
+        match self.extra.as_deref().and_then(|e| e.wide.as_ref()) {
+            Some(wide) => {
+                for (e, &w) in ends.iter_mut().zip(&wide.ends) {
+                    *e = w as usize;
+                }
+            }
+            None => {
+                for (e, &n) in ends.iter_mut().zip(&self.ends) {
+                    *e = (n & END_BITS) as usize;
+                }
+                ends[SLOTS - 1] = self.text.len();
+            }
+        }
+        let mut start = 0;
+        ends.into_iter().enumerate().map(move |(slot, end)| {
+            let value = if present & (1 << slot) != 0 {
+                self.text.get(start..end)
+            } else {
+                None
+            };
+            start = end;
+            value
+        })
     }
 
     /// Which slots are present, one bit each.
@@ -233,7 +249,8 @@ impl User {
     pub fn fields(&self) -> impl Iterator<Item = (Field, &str)> + '_ {
         Field::ATTRIBUTES
             .iter()
-            .filter_map(|&f| self.get(f).map(|v| (f, v)))
+            .zip(self.slots())
+            .filter_map(|(&f, v)| v.map(|v| (f, v)))
     }
 
     /// A builder holding this user's values, to change some of them.
@@ -514,9 +531,9 @@ impl User {
             String::with_capacity(keep.iter().filter_map(|&f| self.get(f)).map(str::len).sum());
         let mut wide_ends = [0u32; SLOTS];
         let mut present = 0u16;
-        for (slot, &f) in Field::ATTRIBUTES.iter().enumerate() {
+        for (slot, value) in self.slots().enumerate() {
             if mask & (1 << slot) != 0
-                && let Some(v) = self.get(f)
+                && let Some(v) = value
             {
                 text.push_str(v);
                 present |= 1 << slot;
@@ -534,9 +551,9 @@ impl User {
         let mut text = String::with_capacity(self.text.len() + extra);
         let mut wide_ends = [0u32; SLOTS];
         let mut present = 0u16;
-        for (slot, &f) in Field::ATTRIBUTES.iter().enumerate() {
-            let value = self
-                .value(f)
+        for (slot, (&f, value)) in Field::ATTRIBUTES.iter().zip(self.slots()).enumerate() {
+            let value = value
+                .filter(|v| !v.is_empty())
                 .or_else(|| fill.iter().find(|(g, _)| *g == f).map(|(_, v)| *v));
             if let Some(v) = value {
                 text.push_str(v);
