@@ -89,8 +89,18 @@ pub(crate) fn plan_sync<S: UserStore + ?Sized>(
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
 ) -> Result<Plan, Error> {
+    answer_sync(&mut planner, store, on_progress)?;
+    Ok(planner.finish())
+}
+
+/// Answers a planner's requests with a sync store until it asks no more.
+pub(crate) fn answer_sync<S: UserStore + ?Sized>(
+    planner: &mut Planner,
+    store: &mut S,
+    on_progress: &mut OnProgress<'_>,
+) -> Result<(), Error> {
     loop {
-        let progress = planning_progress(&planner);
+        let progress = planning_progress(planner);
         if planner.overlap_ready() {
             // With a second thread, each chunk is planned while the next
             // chunk's users are fetched (same plan; see the method).
@@ -136,7 +146,7 @@ pub(crate) fn plan_sync<S: UserStore + ?Sized>(
         };
         planner.respond(response)?;
     }
-    Ok(planner.finish())
+    Ok(())
 }
 
 /// Drives a planner with an async store.

@@ -651,6 +651,8 @@ struct ChunkOut {
     issues: Vec<Issue>,
     targets: Vec<(u64, u32)>,
     pending_reports: Vec<(usize, String)>,
+    /// What the rows the chunk does not create keep (see `release_rows`).
+    slim: Vec<(u32, User)>,
 }
 
 impl ChunkOut {
@@ -1143,25 +1145,32 @@ impl Planner {
     fn process_chunk(&mut self, users: Vec<ExistingUser>) {
         let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
         let out = self.plan_chunk(start, end, &users);
-        self.merge(out);
-        self.release_rows(start, end);
+        drop(self.merge(out));
         self.cursor = end;
     }
 
     /// Once rows `start..end` are planned, the plan needs only the user id,
     /// email and manager of those it does not create (to find them, report
-    /// them and order the operations around them); the rest of their values
-    /// is let go, which keeps the peak of a large plan lower.
-    fn release_rows(&mut self, start: usize, end: usize) {
+    /// them and order the operations around them): what they keep is made
+    /// here, beside the chunk's planning, and swapped in by `merge`, so the
+    /// rest of their values is let go, which keeps the peak of a large plan
+    /// lower.
+    fn release_rows(&self, start: usize, end: usize, out: &mut ChunkOut) {
         const KEPT: [Field; 3] = [Field::UserId, Field::Email, Field::ReportsTo];
-        for (row, disp) in self.v.rows[start..end]
-            .iter_mut()
-            .zip(&self.disp[start..end])
-        {
-            if !matches!(disp, Disp::Create { .. })
-                && let Some(slim) = row.user.keeping(&KEPT)
-            {
-                row.user = slim;
+        // The chunk's entries are in row order; rows without one failed
+        // before (they are not created either).
+        let mut creates = out
+            .disp
+            .iter()
+            .filter(|(_, d)| matches!(d, Disp::Create { .. }))
+            .map(|&(i, _)| i as usize)
+            .peekable();
+        for i in start..end {
+            if creates.next_if_eq(&i).is_some() {
+                continue;
+            }
+            if let Some(slim) = self.v.rows[i].user.keeping(&KEPT) {
+                out.slim.push((i as u32, slim));
             }
         }
     }
@@ -1188,17 +1197,25 @@ impl Planner {
                 Action::Delete => self.plan_delete(i, &dir, &mut out),
             }
         }
+        self.release_rows(start, end, &mut out);
         out
     }
 
-    /// Records what a chunk came to (chunks are merged in file order).
-    fn merge(&mut self, out: ChunkOut) {
+    /// Records what a chunk came to (chunks are merged in file order), and
+    /// returns the row values it let go (for the caller to drop where it
+    /// costs least).
+    fn merge(&mut self, out: ChunkOut) -> Vec<User> {
         for (i, d) in out.disp {
             self.disp[i as usize] = d;
+        }
+        let mut old = Vec::with_capacity(out.slim.len());
+        for (i, slim) in out.slim {
+            old.push(std::mem::replace(&mut self.v.rows[i as usize].user, slim));
         }
         self.plan_issues.extend(out.issues);
         self.targets.extend(out.targets);
         self.pending_reports.extend(out.pending_reports);
+        old
     }
 
     /// Gives the deletes found by email the reports `users` holds.
@@ -1246,6 +1263,8 @@ impl Planner {
         let mut spare = self.spare.take();
         // The chunk in hand: its rows and its users.
         let mut next: Option<(usize, usize, Vec<ExistingUser>)> = None;
+        // The row values the last chunk let go: dropped on the second thread.
+        let mut old: Vec<User> = Vec::new();
         while self.cursor < n {
             let (start, end, users) = match next.take() {
                 Some(chunk) => chunk,
@@ -1258,8 +1277,12 @@ impl Planner {
             };
             let after = (end < n).then(|| (end, (end + batch).min(n)));
             let this = &*self;
+            let let_go = std::mem::take(&mut old);
             let (out, ahead) = std::thread::scope(|scope| {
-                let worker = scope.spawn(move || this.plan_chunk(start, end, &users));
+                let worker = scope.spawn(move || {
+                    drop(let_go);
+                    this.plan_chunk(start, end, &users)
+                });
                 let ahead = after.map(|(s, e)| {
                     this.fetch_chunk(s, e, &mut spare, fetch, start as u64)
                         .map(|u| (s, e, u))
@@ -1269,8 +1292,7 @@ impl Planner {
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (out, ahead)
             });
-            self.merge(out);
-            self.release_rows(start, end);
+            old = self.merge(out);
             self.cursor = end;
             self.chunk_end = end;
             // A cancel or a store error on the next chunk's request stops
@@ -1859,7 +1881,7 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
-    use super::{Disp, Link, Probe, UpdateDisp};
+    use super::{Disp, Link, Planner, Probe, UpdateDisp};
 
     #[test]
     fn a_probe_table_gives_equal_hashes_in_the_order_they_were_added() {
@@ -1889,6 +1911,75 @@ mod tests {
             "{}",
             std::mem::size_of::<UpdateDisp>()
         );
+    }
+
+    #[test]
+    fn planned_rows_keep_only_what_finishing_the_plan_reads() {
+        use crate::{Field, Importer, InMemoryStore, Profile, User};
+        // Rows 3k create a user, 3k + 1 update one, 3k + 2 change nothing;
+        // every fifth row deletes a user instead.
+        let mut csv = String::from("userId,firstName,lastName,email,reportsTo,transaction\n");
+        let mut store = InMemoryStore::new();
+        let user = |id: &str, first: &str| {
+            User::builder()
+                .set(Field::UserId, id)
+                .set(Field::FirstName, first)
+                .set(Field::LastName, "Doe")
+                .set(Field::Email, &format!("{id}@x.io"))
+                .set(Field::ReportsTo, "boss")
+                .build()
+        };
+        store.insert("t", User::builder().set(Field::UserId, "boss").build());
+        for i in 0..300 {
+            let (id, first) = (format!("u{i}"), format!("First{i}"));
+            if i % 5 == 4 {
+                csv.push_str(&format!("{id},,,,,DELETE\n"));
+            } else {
+                csv.push_str(&format!("{id},{first},Doe,{id}@x.io,boss,\n"));
+            }
+            match i % 3 {
+                1 => store.insert("t", user(&id, "Before")),
+                2 => store.insert("t", user(&id, &first)),
+                _ => None,
+            };
+        }
+        for threads in [1, 2] {
+            let profile = Profile {
+                threads,
+                batch_size: 64,
+                ..Profile::default()
+            };
+            let importer = Importer::with_profile("t", profile);
+            let mut planner = Planner::new(&importer, importer.validate(csv.as_bytes(), None));
+            crate::apply::answer_sync(&mut planner, &mut store, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("planned");
+            let mut kinds = [0; 3];
+            for (row, disp) in planner.v.rows.iter().zip(&planner.disp) {
+                let kept: Vec<Field> = row.user.fields().map(|(f, _)| f).collect();
+                if matches!(disp, Disp::Create { .. }) {
+                    kinds[0] += 1;
+                    assert!(kept.contains(&Field::FirstName), "line {}", row.line);
+                } else {
+                    kinds[if matches!(disp, Disp::Delete(_)) {
+                        2
+                    } else {
+                        1
+                    }] += 1;
+                    assert!(
+                        kept.iter()
+                            .all(|f| [Field::UserId, Field::Email, Field::ReportsTo].contains(f)),
+                        "line {}: {kept:?}",
+                        row.line
+                    );
+                    assert!(row.user.user_id().is_some(), "line {}", row.line);
+                }
+            }
+            // 20 deletes name nobody (skipped).
+            assert_eq!(kinds, [80, 180, 40], "{threads} threads");
+            assert_eq!(planner.finish().rows().len(), 300);
+        }
     }
 
     #[test]
