@@ -46,7 +46,9 @@ fn case(seed: u64, rows: usize) -> (InMemoryStore, String) {
         }
         store.insert(T, b.build());
     }
-    let mut file = String::from("userId,email,firstName,lastName,reportsTo,roles,transaction\n");
+    let mut file = String::from(
+        "userId,email,firstName,lastName,reportsTo,roles,transaction,notifyIfNewUser\n",
+    );
     for i in 0..rows as u64 {
         // Mostly one row per user (a few rows repeat an id: errors both).
         let k = if rng.below(40) == 0 {
@@ -74,9 +76,10 @@ fn case(seed: u64, rows: usize) -> (InMemoryStore, String) {
         let roles =
             ["Staff", "Admin|Staff", "coach", "Coach|Staff", "Pilot"][rng.below(5) as usize];
         let transaction = if rng.below(14) == 0 { "DELETE" } else { "" };
+        let notify = if rng.below(3) == 0 { "true" } else { "" };
         writeln!(
             file,
-            "{id},{email},First,{last},{manager},{roles},{transaction}"
+            "{id},{email},First,{last},{manager},{roles},{transaction},{notify}"
         )
         .unwrap();
     }
@@ -117,7 +120,7 @@ fn two_threads_make_the_plan_one_thread_makes() {
         // Deletes found by email ask for their reports after the batch.
         deletes_by_email += file
             .lines()
-            .filter(|l| l.starts_with(',') && l.ends_with("DELETE"))
+            .filter(|l| l.starts_with(',') && l.contains(",DELETE,"))
             .count();
     }
     assert!(deletes_by_email > 0);
@@ -177,6 +180,7 @@ fn a_large_plan_is_built_the_same_on_two_threads() {
     let one = plan(&file, &mut one_store, 1, 1000);
     let two = plan(&file, &mut two_store, 2, 1000);
     assert!(one.ops().len() > 20_000, "{}", one.ops().len());
+    assert!(one.notices().len() > 5_000, "{}", one.notices().len());
     assert_eq!(one, two);
 }
 
@@ -185,8 +189,10 @@ fn roles_are_checked_in_two_halves_with_the_same_outcome() {
     // 60,000 rows (the halves are checked side by side from 50,000): a new
     // role spelled "Coach" in the first half and "COACH" (first in byte
     // order) only in the second; an unknown role under a fallback policy,
-    // with its suggestion, in both halves.
-    let mut file = String::from("userId,email,roles\n");
+    // with its suggestion, in both halves. With 50,000 ops or more, the
+    // ops are also sorted in halves, and the welcome notices and the
+    // issues beside their reordering.
+    let mut file = String::from("userId,email,roles,notifyIfNewUser\n");
     for i in 0..60_000 {
         let roles = match i % 5 {
             0 if i < 30_000 => "Coach",
@@ -194,7 +200,8 @@ fn roles_are_checked_in_two_halves_with_the_same_outcome() {
             1 => "Staf",
             _ => "Staff",
         };
-        writeln!(file, "u{i},u{i}@example.com,{roles}").unwrap();
+        let notify = if i % 3 == 0 { "yes" } else { "" };
+        writeln!(file, "u{i},u{i}@example.com,{roles},{notify}").unwrap();
     }
     let run = |threads: usize, policy: RolePolicy| {
         let mut store = InMemoryStore::new();
@@ -210,6 +217,8 @@ fn roles_are_checked_in_two_halves_with_the_same_outcome() {
     };
     let one = run(1, RolePolicy::Create);
     let two = run(2, RolePolicy::Create);
+    assert!(two.ops().len() >= 50_000);
+    assert_eq!(two.notices().len(), 20_000);
     assert_eq!(one, two);
     assert!(matches!(&two.ops()[0], Op::CreateRole { name } if name == "COACH"));
     assert!(matches!(&two.ops()[1], Op::CreateRole { name } if name == "Staf"));

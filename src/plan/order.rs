@@ -786,7 +786,27 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
     }
     let order = topological(&pending, after, p.profile.threads);
 
-    let mut ops = pending.into_ordered(&order);
+    // The notices and the row issues are sorted beside the ops' reordering
+    // (neither needs the other).
+    let mut row_issues = std::mem::take(&mut p.v.row_issues);
+    row_issues.append(&mut p.plan_issues);
+    let columns = &p.v.columns;
+    let mut side = || {
+        sort_notices(&mut notices);
+        sort_issues(&mut row_issues, columns);
+    };
+    let mut ops = if p.profile.threads > 1 && pending.len() >= PARALLEL_KEY_ORDER {
+        std::thread::scope(|scope| {
+            let side = scope.spawn(side);
+            let ops = pending.into_ordered(&order);
+            side.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            ops
+        })
+    } else {
+        side();
+        pending.into_ordered(&order)
+    };
     drop(order);
     // The roles some op needs are created first, in order of their names.
     let mut roles_needed: Vec<String> = needed.into_values().collect();
@@ -799,11 +819,6 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
         ops.rotate_right(roles);
     }
     ops.shrink_to_fit();
-    sort_notices(&mut notices);
-
-    let mut row_issues = std::mem::take(&mut p.v.row_issues);
-    row_issues.append(&mut p.plan_issues);
-    sort_issues(&mut row_issues, &p.v.columns);
     let mut file_issues = file_issues;
     sort_issues(&mut file_issues, &p.v.columns);
     let file_error = file_issues.iter().any(Issue::is_error);
