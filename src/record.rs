@@ -362,7 +362,7 @@ impl UserBuilder {
             }
             let mut items: Vec<&str> = value
                 .split(sep)
-                .map(str::trim)
+                .map(trim)
                 .filter(|s| !s.is_empty())
                 .collect();
             items.sort_unstable();
@@ -611,7 +611,7 @@ fn canonical_scalar(field: Field, value: &str) -> &str {
 /// assert_eq!(parse_bool("maybe"), None);
 /// ```
 pub fn parse_bool(value: &str) -> Option<bool> {
-    let v = value.trim();
+    let v = trim(value);
     const TRUE: [&str; 5] = ["true", "yes", "y", "1", "on"];
     const FALSE: [&str; 5] = ["false", "no", "n", "0", "off"];
     if TRUE.iter().any(|t| t.eq_ignore_ascii_case(v)) {
@@ -625,7 +625,7 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 
 /// `OFF` or `Email` in canonical spelling (any case accepted).
 pub(crate) fn parse_task_notification(value: &str) -> Option<&'static str> {
-    let v = value.trim();
+    let v = trim(value);
     if v.eq_ignore_ascii_case("off") {
         Some("OFF")
     } else if v.eq_ignore_ascii_case("email") {

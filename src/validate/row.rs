@@ -338,7 +338,11 @@ impl RowChecker<'_> {
     fn roles(&self, v: &str, builder: &mut UserBuilder, sink: &mut Sink<'_>) {
         let col = self.col(Field::Roles);
         let mut kept = String::with_capacity(v.len());
-        for role in v.split('|').map(str::trim).filter(|r| !r.is_empty()) {
+        for role in v
+            .split('|')
+            .map(crate::record::trim)
+            .filter(|r| !r.is_empty())
+        {
             if role.contains(char::is_whitespace) {
                 sink.push(
                     Issue::error(Code::InvalidRoleName, "role names cannot contain spaces")
