@@ -252,6 +252,33 @@ fn unknown_location_department_and_manager() {
 }
 
 #[test]
+fn catalog_issues_name_the_files_own_column_when_a_mapping_renames_it() {
+    let mut store = store_with(&[]);
+    store.set_catalog(
+        T,
+        Catalog::new()
+            .roles(["Staff"])
+            .locations([Location::new("Paris")]),
+    );
+    let mut profile = Profile::default();
+    let mut m = user_import::ColumnMapping::new();
+    m.map("Standort", user_import::Column::Field(Field::Location))
+        .map("Rollen", user_import::Column::Field(Field::Roles));
+    profile.mapping = m;
+    let p = plan_with(
+        profile,
+        "userId,email,Standort,Rollen\n\
+         a,a@x.io,Pariss,Staff\n\
+         b,b@x.io,Paris,Stuff\n",
+        &mut store,
+    );
+    assert_eq!(codes(&p, 2), [Code::UnknownReference]);
+    assert_eq!(p.row_issues(2)[0].column.as_deref(), Some("Standort"));
+    assert_eq!(codes(&p, 3), [Code::UnknownRole]);
+    assert_eq!(p.row_issues(3)[0].column.as_deref(), Some("Rollen"));
+}
+
+#[test]
 fn locked_fields_are_kept_with_a_warning() {
     let mut store = store_with(&[person("ann")
         .to_builder()

@@ -439,8 +439,8 @@ struct Refs<'a> {
     index: &'a crate::catalog::CatalogIndex<'a>,
     exact: &'a std::collections::HashSet<&'a str, foldhash::fast::RandomState>,
     profile: &'a Profile,
-    columns: &'a [String],
-    roles_col: String,
+    /// The file's column of each field (`Planner::column_names`).
+    column_names: &'a [String],
     roles_checked: bool,
     others_checked: bool,
 }
@@ -480,12 +480,17 @@ impl RefsOut {
 }
 
 impl Refs<'_> {
+    /// The file's column of `f`, as issues name it.
+    fn column(&self, f: Field) -> &str {
+        &self.column_names[crate::input::header::field_index(f)]
+    }
+
     /// Checks `rows` (the first being row `base`) and rewrites their
     /// references in the catalog's spelling.
     fn check(&self, rows: &mut [Row], base: usize) -> RefsOut {
         let index = self.index;
         let exact = self.exact;
-        let roles_col = &self.roles_col;
+        let roles_col = self.column(Field::Roles);
         let roles_checked = self.roles_checked;
         let others_checked = self.others_checked;
         let mut new_roles: BTreeMap<String, String> = BTreeMap::new();
@@ -524,7 +529,7 @@ impl Refs<'_> {
                                 issues.push(
                                     Issue::error(Code::UnknownRole, "unknown role")
                                         .at(row.line)
-                                        .column(roles_col.clone())
+                                        .column(roles_col)
                                         .value(role)
                                         .maybe_suggest(suggestion),
                                 );
@@ -546,7 +551,7 @@ impl Refs<'_> {
                                                 format!("unknown role, and the fallback role {fallback:?} does not exist either"),
                                             )
                                             .at(row.line)
-                                            .column(roles_col.clone())
+                                            .column(roles_col)
                                             .value(role),
                                         );
                                         row_failed = true;
@@ -560,7 +565,7 @@ impl Refs<'_> {
                                     format!("unknown role; the user gets the role {fallback:?} instead"),
                                 )
                                 .at(row.line)
-                                .column(roles_col.clone())
+                                .column(roles_col)
                                 .value(role)
                                 .maybe_suggest(suggestion),
                             );
@@ -599,13 +604,7 @@ impl Refs<'_> {
                         issues.push(
                             Issue::error(Code::UnknownReference, what)
                                 .at(row.line)
-                                .column(
-                                    self.columns
-                                        .iter()
-                                        .find(|c| Field::from_header(c) == Some(f))
-                                        .cloned()
-                                        .unwrap_or_else(|| f.header().to_owned()),
-                                )
+                                .column(self.column(f))
                                 .value(value)
                                 .maybe_suggest(suggestion),
                         );
@@ -1025,8 +1024,7 @@ impl Planner {
             index: &index,
             exact: &exact,
             profile: &self.profile,
-            columns: &self.v.columns,
-            roles_col: self.column_names[crate::input::header::field_index(Field::Roles)].clone(),
+            column_names: &self.column_names,
             roles_checked: self.catalog.roles.is_some(),
             others_checked: self.catalog.locations.is_some()
                 || self.catalog.departments.is_some()
@@ -1050,7 +1048,6 @@ impl Planner {
         } else {
             refs.check(rows, 0)
         };
-        drop(refs);
         drop(exact);
         drop(index);
         let RefsOut {
