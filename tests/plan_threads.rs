@@ -1,6 +1,7 @@
 //! Planning on two threads (`Profile::threads` > 1: each batch of rows is
-//! planned while the next batch's users are fetched) makes exactly the plan
-//! one thread makes, asks the store as often, and stops as one thread does.
+//! planned while the next batch's users are fetched, and the calling thread
+//! joins in once it has them) makes exactly the plan one thread makes, asks
+//! the store as often, and stops as one thread does.
 
 mod common;
 
@@ -112,6 +113,12 @@ fn two_threads_make_the_plan_one_thread_makes() {
             two_store.calls().fetch,
             "as many store calls"
         );
+        // More threads share each batch's rows in more blocks.
+        for threads in [3, 4] {
+            let (mut store, _) = case(seed, rows);
+            let more = plan(&file, &mut store, threads, batch);
+            assert_eq!(one, more, "seed {seed}, {threads} threads");
+        }
         assert!(
             one.ops().len() > rows / 2,
             "a plan with work in it: {}",
@@ -180,6 +187,8 @@ fn a_large_plan_is_built_the_same_on_two_threads() {
     let one = plan(&file, &mut one_store, 1, 1000);
     let two = plan(&file, &mut two_store, 2, 1000);
     assert!(one.ops().len() > 20_000, "{}", one.ops().len());
+    let (mut four_store, _) = case(8, 60_000);
+    assert_eq!(one, plan(&file, &mut four_store, 4, 1000), "four threads");
     assert!(one.notices().len() > 5_000, "{}", one.notices().len());
     assert_eq!(one, two);
 }

@@ -666,6 +666,63 @@ impl ChunkOut {
     }
 }
 
+/// One chunk's rows, planned in blocks by whichever thread is free: the
+/// threads beside the caller start at once, and the caller joins in once it
+/// has fetched the next chunk's users, so neither idles while the other
+/// works (the store may answer in a moment or take longer than the
+/// planning). Each block's result is kept with its number, and the blocks
+/// are merged in row order: the plan is the one a single thread makes.
+struct SharedChunk<'a> {
+    start: usize,
+    end: usize,
+    block: usize,
+    users: &'a [ExistingUser],
+    deletes: bool,
+    /// The chunk's users, indexed once by the first thread to need them
+    /// (the others wait for it).
+    dir: std::sync::OnceLock<Dir<'a>>,
+    /// The next block to plan.
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> SharedChunk<'a> {
+    /// The blocks of a chunk: a sixteenth of it, but no fewer than
+    /// `MIN_BLOCK` rows.
+    const MIN_BLOCK: usize = 32;
+
+    fn new(
+        planner: &Planner,
+        start: usize,
+        end: usize,
+        users: &'a [ExistingUser],
+    ) -> SharedChunk<'a> {
+        SharedChunk {
+            start,
+            end,
+            block: (end - start).div_ceil(16).max(SharedChunk::MIN_BLOCK),
+            users,
+            deletes: planner.has_deletes(start, end),
+            dir: std::sync::OnceLock::new(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Plans blocks until none is left: (block number, what it came to).
+    fn work(&self, planner: &Planner) -> Vec<(usize, ChunkOut)> {
+        let mut done = Vec::new();
+        loop {
+            let b = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let from = b.saturating_mul(self.block).saturating_add(self.start);
+            if from >= self.end {
+                return done;
+            }
+            let dir = self.dir.get_or_init(|| Dir::new(self.users, self.deletes));
+            let to = from.saturating_add(self.block).min(self.end);
+            done.push((b, planner.plan_rows(from, to, dir)));
+        }
+    }
+}
+
 /// Writes normalized values over a vector's strings in order, reusing
 /// their buffers; `finish` drops the strings left over.
 struct Refill<'a> {
@@ -1142,7 +1199,7 @@ impl Planner {
     fn process_chunk(&mut self, users: Vec<ExistingUser>) {
         let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
         let out = self.plan_chunk(start, end, &users);
-        drop(self.merge(out));
+        self.merge(out, &mut Vec::new());
         self.cursor = end;
     }
 
@@ -1175,11 +1232,21 @@ impl Planner {
     /// What the rows `start..end` come to, given the users fetched for
     /// them. Reads the planner only, so it can run beside `fetch_for`.
     fn plan_chunk(&self, start: usize, end: usize, users: &[ExistingUser]) -> ChunkOut {
-        // Only deletes ask who reports to a user.
-        let deletes = self.v.rows[start..end]
+        let dir = Dir::new(users, self.has_deletes(start, end));
+        self.plan_rows(start, end, &dir)
+    }
+
+    /// Whether rows `start..end` hold a delete: only deletes ask who
+    /// reports to a user.
+    fn has_deletes(&self, start: usize, end: usize) -> bool {
+        self.v.rows[start..end]
             .iter()
-            .any(|r| r.action == Action::Delete);
-        let dir = Dir::new(users, deletes);
+            .any(|r| r.action == Action::Delete)
+    }
+
+    /// What the rows `start..end` come to, with `dir` holding (at least)
+    /// the users fetched for them.
+    fn plan_rows(&self, start: usize, end: usize, dir: &Dir<'_>) -> ChunkOut {
         let mut out = ChunkOut::default();
         for i in start..end {
             if self.v.rows[i].error {
@@ -1190,8 +1257,8 @@ impl Planner {
                 continue;
             }
             match self.v.rows[i].action {
-                Action::Upsert => self.plan_upsert(i, &dir, &mut out),
-                Action::Delete => self.plan_delete(i, &dir, &mut out),
+                Action::Upsert => self.plan_upsert(i, dir, &mut out),
+                Action::Delete => self.plan_delete(i, dir, &mut out),
             }
         }
         self.release_rows(start, end, &mut out);
@@ -1201,18 +1268,17 @@ impl Planner {
     /// Records what a chunk came to (chunks are merged in file order), and
     /// returns the row values it let go (for the caller to drop where it
     /// costs least).
-    fn merge(&mut self, out: ChunkOut) -> Vec<User> {
+    fn merge(&mut self, out: ChunkOut, old: &mut Vec<User>) {
         for (i, d) in out.disp {
             self.disp[i as usize] = d;
         }
-        let mut old = Vec::with_capacity(out.slim.len());
+        old.reserve(out.slim.len());
         for (i, slim) in out.slim {
             old.push(std::mem::replace(&mut self.v.rows[i as usize].user, slim));
         }
         self.plan_issues.extend(out.issues);
         self.targets.extend(out.targets);
         self.pending_reports.extend(out.pending_reports);
-        old
     }
 
     /// Gives the deletes found by email the reports `users` holds.
@@ -1248,7 +1314,9 @@ impl Planner {
 
     /// Plans the remaining rows, chunk by chunk, planning each chunk on a
     /// second thread while this one builds the next chunk's request and
-    /// has `fetch` answer it (`fetch` is given the rows planned so far).
+    /// has `fetch` answer it (`fetch` is given the rows planned so far);
+    /// then this thread plans what is left of the chunk beside the other
+    /// (see `SharedChunk`).
     /// The plan is the one the request-by-request protocol makes: a chunk
     /// reads only the rows, the indexes and its own users, and what it
     /// decides is merged in file order. Only the order of the store's
@@ -1262,6 +1330,8 @@ impl Planner {
         let mut next: Option<(usize, usize, Vec<ExistingUser>)> = None;
         // The row values the last chunk let go: dropped on the second thread.
         let mut old: Vec<User> = Vec::new();
+        // Threads beside this one, planning the chunk in hand.
+        let helpers = self.profile.threads.clamp(2, 16) - 1;
         while self.cursor < n {
             let (start, end, users) = match next.take() {
                 Some(chunk) => chunk,
@@ -1275,21 +1345,40 @@ impl Planner {
             let after = (end < n).then(|| (end, (end + batch).min(n)));
             let this = &*self;
             let let_go = std::mem::take(&mut old);
-            let (out, ahead) = std::thread::scope(|scope| {
-                let worker = scope.spawn(move || {
-                    drop(let_go);
-                    this.plan_chunk(start, end, &users)
-                });
+            let shared = SharedChunk::new(this, start, end, &users);
+            let (mut outs, ahead) = std::thread::scope(|scope| {
+                let shared = &shared;
+                let mut let_go = Some(let_go);
+                let workers: Vec<_> = (0..helpers)
+                    .map(|_| {
+                        let let_go = let_go.take();
+                        scope.spawn(move || {
+                            drop(let_go);
+                            shared.work(this)
+                        })
+                    })
+                    .collect();
                 let ahead = after.map(|(s, e)| {
                     this.fetch_chunk(s, e, &mut spare, fetch, start as u64)
                         .map(|u| (s, e, u))
                 });
-                let out = worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (out, ahead)
+                // Fetched: this thread plans the blocks still left.
+                let mut outs = shared.work(this);
+                for worker in workers {
+                    outs.extend(
+                        worker
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    );
+                }
+                (outs, ahead)
             });
-            old = self.merge(out);
+            // In row order, as one thread makes them (the reports asked for
+            // next list their managers in that order).
+            outs.sort_unstable_by_key(|o| o.0);
+            for (_, out) in outs {
+                self.merge(out, &mut old);
+            }
             self.cursor = end;
             self.chunk_end = end;
             // A cancel or a store error on the next chunk's request stops
