@@ -1330,6 +1330,8 @@ impl Planner {
         let mut next: Option<(usize, usize, Vec<ExistingUser>)> = None;
         // The row values the last chunk let go: dropped on the second thread.
         let mut old: Vec<User> = Vec::new();
+        // The users fetched for the last chunk: dropped there too.
+        let mut spent: Vec<ExistingUser> = Vec::new();
         // Threads beside this one, planning the chunk in hand.
         let helpers = self.profile.threads.clamp(2, 16) - 1;
         while self.cursor < n {
@@ -1344,7 +1346,7 @@ impl Planner {
             };
             let after = (end < n).then(|| (end, (end + batch).min(n)));
             let this = &*self;
-            let let_go = std::mem::take(&mut old);
+            let let_go = (std::mem::take(&mut old), std::mem::take(&mut spent));
             let shared = SharedChunk::new(this, start, end, &users);
             let (mut outs, ahead) = std::thread::scope(|scope| {
                 let shared = &shared;
@@ -1373,6 +1375,8 @@ impl Planner {
                 }
                 (outs, ahead)
             });
+            drop(shared);
+            spent = users;
             // In row order, as one thread makes them (the reports asked for
             // next list their managers in that order).
             outs.sort_unstable_by_key(|o| o.0);
