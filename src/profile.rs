@@ -256,8 +256,9 @@ pub struct Profile {
     /// Threads for large files: reading and checking a file over 1 MiB in
     /// pieces, from 50,000 rows the file-wide checks (duplicate keys and
     /// emails, `reportsTo` cycles), and, when a sync store plans more than
-    /// one batch (of 64 rows or more), planning each batch on a second
-    /// thread while the next batch's users are fetched. The store is only
+    /// one batch (of 64 rows or more), planning each batch on the other
+    /// threads while the next batch's users are fetched (the calling thread
+    /// then plans the rest of the batch beside them). The store is only
     /// ever called from the calling thread (it need not be `Send`), and the
     /// result is the same whatever the number (only the order of the
     /// store's calls may differ). The async planner runs on the calling

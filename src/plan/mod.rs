@@ -1266,8 +1266,8 @@ impl Planner {
     }
 
     /// Records what a chunk came to (chunks are merged in file order), and
-    /// returns the row values it let go (for the caller to drop where it
-    /// costs least).
+    /// adds the row values it let go to `old` (for the caller to drop
+    /// where it costs least).
     fn merge(&mut self, out: ChunkOut, old: &mut Vec<User>) {
         for (i, d) in out.disp {
             self.disp[i as usize] = d;
