@@ -64,8 +64,8 @@ use common::*;
 // passes 16 KiB either way: one shared counter touched by every allocation
 // cost 5% of a one-thread run and made two threads wait on each other's
 // cache line. A thread's tally is also added when the thread ends (the
-// planner starts a thread per chunk: a thousand at a million rows, whose
-// leftover tallies would otherwise be lost). Bytes in use are therefore
+// planner starts threads per chunk: a thousand or more at a million rows,
+// whose leftover tallies would otherwise be lost). Bytes in use are therefore
 // known to within 16 KiB per running thread.
 
 struct Counting;

@@ -637,7 +637,7 @@ impl Refs<'_> {
 /// Answers a chunk's request, given the rows planned so far.
 pub(crate) type FetchFn<'a> = dyn FnMut(&Fetch, u64) -> Result<Vec<ExistingUser>, Error> + 'a;
 
-/// The smallest batch planned on a second thread (a thread is started per
+/// The smallest batch planned on other threads (threads are started per
 /// chunk: for smaller chunks that costs more than it saves).
 const OVERLAP_MIN_BATCH: usize = 64;
 
@@ -705,6 +705,11 @@ impl<'a> SharedChunk<'a> {
             dir: std::sync::OnceLock::new(),
             next: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// How many blocks the chunk is cut into.
+    fn blocks(&self) -> usize {
+        (self.end - self.start).div_ceil(self.block)
     }
 
     /// Plans blocks until none is left: (block number, what it came to).
@@ -1299,9 +1304,9 @@ impl Planner {
     }
 
     /// Whether [`Planner::plan_rows_overlapped`] applies now: the rows are
-    /// next, nothing is asked, the profile allows a second thread and the
-    /// file has more than one chunk of rows (large enough that a thread per
-    /// chunk pays).
+    /// next, nothing is asked, the profile allows more than one thread and
+    /// the file has more than one chunk of rows (large enough that starting
+    /// threads per chunk pays).
     pub(crate) fn overlap_ready(&self) -> bool {
         let batch = self.profile.batch_size.max(1);
         self.stage == Stage::Rows
@@ -1312,11 +1317,11 @@ impl Planner {
             && self.v.rows.len() - self.cursor > batch
     }
 
-    /// Plans the remaining rows, chunk by chunk, planning each chunk on a
-    /// second thread while this one builds the next chunk's request and
+    /// Plans the remaining rows, chunk by chunk, planning each chunk on
+    /// other threads while this one builds the next chunk's request and
     /// has `fetch` answer it (`fetch` is given the rows planned so far);
-    /// then this thread plans what is left of the chunk beside the other
-    /// (see `SharedChunk`).
+    /// then this thread plans what is left of the chunk beside them (see
+    /// `SharedChunk`).
     /// The plan is the one the request-by-request protocol makes: a chunk
     /// reads only the rows, the indexes and its own users, and what it
     /// decides is merged in file order. Only the order of the store's
@@ -1328,7 +1333,7 @@ impl Planner {
         let mut spare = self.spare.take();
         // The chunk in hand: its rows and its users.
         let mut next: Option<(usize, usize, Vec<ExistingUser>)> = None;
-        // The row values the last chunk let go: dropped on the second thread.
+        // The row values the last chunk let go: dropped on another thread.
         let mut old: Vec<User> = Vec::new();
         // The users fetched for the last chunk: dropped there too.
         let mut spent: Vec<ExistingUser> = Vec::new();
@@ -1351,7 +1356,7 @@ impl Planner {
             let (mut outs, ahead) = std::thread::scope(|scope| {
                 let shared = &shared;
                 let mut let_go = Some(let_go);
-                let workers: Vec<_> = (0..helpers)
+                let workers: Vec<_> = (0..helpers.min(shared.blocks()))
                     .map(|_| {
                         let let_go = let_go.take();
                         scope.spawn(move || {
@@ -1964,7 +1969,7 @@ const _: () = {
     const fn is_send<T: Send>() {}
     is_send::<Planner>();
     is_send::<Plan>();
-    // A chunk is planned on a second thread while this one reads the planner.
+    // A chunk is planned on other threads while this one reads the planner.
     const fn is_sync<T: Sync>() {}
     is_sync::<Planner>();
 };

@@ -182,8 +182,8 @@ impl KeyIndex {
 
     /// The rows `include` accepts whose `field` is not blank, as the index
     /// keeps them (the short hash of the value above the row), sorted: what
-    /// [`KeyIndex::join`] takes. The hashes are worked out on `threads`
-    /// threads from [`PARALLEL_ROWS`] rows.
+    /// [`KeyIndex::join`] takes. With `threads` > 1, from [`PARALLEL_ROWS`]
+    /// rows, the hashes are worked out and sorted on two threads.
     pub fn wanted_by(
         &self,
         rows: &[Row],
