@@ -1,7 +1,7 @@
 //! Property tests of planning and applying (SPEC §7): the planner agrees with
 //! a small reference model; re-planning after apply is empty; row order of
-//! independent rows does not change the plan; every row is reported once;
-//! invalid rows produce no operation.
+//! independent rows does not change the plan, nor does the number of
+//! threads; every row is reported once; invalid rows produce no operation.
 
 mod common;
 
@@ -29,6 +29,43 @@ fn row() -> impl Strategy<Value = Row> {
 /// A directory: distinct ids and distinct emails.
 fn directory() -> impl Strategy<Value = Vec<DirUser>> {
     prop::collection::btree_map(0u8..8, (0u8..8, 0u8..3), 0..6).prop_map(|m| {
+        let mut used = std::collections::HashSet::new();
+        m.into_iter()
+            .filter(|(_, (e, _))| used.insert(*e))
+            .map(|(id, (email, last))| DirUser { id, email, last })
+            .collect()
+    })
+}
+
+/// 65 to 200 rows, each about its own user (ids 0, 1, 2, …), a tenth
+/// taking another user's email and a tenth deleting: more than one batch of
+/// 64 rows, most of them planned (not failed as duplicates).
+fn distinct_rows() -> impl Strategy<Value = Vec<Row>> {
+    let cells = (
+        any::<u8>(),
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.05),
+        0u8..3,
+        prop::bool::weighted(0.1),
+    );
+    prop::collection::vec(cells, 65..200).prop_map(|cells| {
+        cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, (other, share, bad_email, last, delete))| Row {
+                id: i as u8,
+                email: if share { other } else { i as u8 },
+                bad_email,
+                last,
+                delete,
+            })
+            .collect()
+    })
+}
+
+/// A directory of up to 150 users among ids 0–255 (distinct emails).
+fn wide_directory() -> impl Strategy<Value = Vec<DirUser>> {
+    prop::collection::btree_map(any::<u8>(), (any::<u8>(), 0u8..3), 0..150).prop_map(|m| {
         let mut used = std::collections::HashSet::new();
         m.into_iter()
             .filter(|(_, (e, _))| used.insert(*e))
@@ -69,6 +106,28 @@ proptest! {
         let plan = imp.plan(imp.validate(to_file(&rows).as_bytes(), None), &mut store).unwrap();
         let got: Vec<Planned> = plan.rows().iter().map(|r| r.planned).collect();
         prop_assert_eq!(got, model(&dir, &rows), "file:\n{}", to_file(&rows));
+    }
+
+    /// With more than one batch of 64 rows, the batches are planned by
+    /// several threads in blocks: the plan and the store's calls are the
+    /// ones one thread makes.
+    #[test]
+    fn the_number_of_threads_does_not_change_the_plan(
+        dir in wide_directory(),
+        rows in distinct_rows(),
+        threads in 2usize..5,
+    ) {
+        let plan = |threads: usize| {
+            let mut store = store_of(&dir);
+            let mut p = Profile::default();
+            p.on_error = ErrorPolicy::SkipInvalid;
+            p.batch_size = 64;
+            p.threads = threads;
+            let imp = Importer::with_profile(T, p);
+            let plan = imp.plan(imp.validate(to_file(&rows).as_bytes(), None), &mut store).unwrap();
+            (plan, store.calls())
+        };
+        prop_assert_eq!(plan(threads), plan(1), "file:\n{}", to_file(&rows));
     }
 
     #[test]
