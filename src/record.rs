@@ -731,12 +731,16 @@ fn eq_ascii_fold(a: &[u8], b: &[u8]) -> bool {
         && word(ca.remainder()) == word(cb.remainder())
 }
 
+/// A byte of 1 in each of a word's eight bytes (for reading eight bytes at
+/// a time: `n * ONES` is the byte `n` eight times).
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
+/// The top bit of each of a word's eight bytes.
+pub(crate) const HIGH: u64 = 0x80 * ONES;
+
 /// `w`'s eight bytes, all ASCII, with `A`–`Z` lower-cased (a SWAR version of
 /// `u8::to_ascii_lowercase`: no byte's sum carries into the next, as every
 /// byte is below 0x80).
 pub(crate) fn ascii_lowercase_word(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x80 * ONES;
     let at_least_a = w.wrapping_add((0x80 - u64::from(b'A')) * ONES);
     let above_z = w.wrapping_add((0x80 - u64::from(b'Z') - 1) * ONES);
     let upper = at_least_a & !above_z & HIGH;

@@ -47,8 +47,7 @@ impl Sink<'_> {
 /// `text_problem_bytewise` is the definition, and says why when this finds
 /// a control character.
 fn text_problem(v: &str) -> Option<(Code, &'static str)> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x80 * ONES;
+    use crate::record::{HIGH, ONES};
     // Whether any byte of `w` is below 0x20 or is 0x7f (exact: for the
     // first, "a byte below n" with n <= 0x80; for the second, "a zero byte"
     // of `w` xor 0x7f…).
