@@ -927,15 +927,9 @@ fn key_order(
         let (hi, lo) = id_prefix(items.ranks[k], items.id(k));
         [(hi >> 32) as u32, hi as u32, (lo >> 32) as u32, lo as u32]
     };
-    let wide = |p: &[u32; 4]| {
-        (
-            (u64::from(p[0]) << 32) | u64::from(p[1]),
-            (u64::from(p[2]) << 32) | u64::from(p[3]),
-        )
-    };
+    // The words, most significant first, compare as the two integers do.
     let cmp = |(pa, a): &Keyed, (pb, b): &Keyed| {
-        wide(pa)
-            .cmp(&wide(pb))
+        pa.cmp(pb)
             .then_with(|| cmp_ids(items.id(*a as usize), items.id(*b as usize)))
             .then(a.cmp(b))
     };
