@@ -99,9 +99,11 @@ codes! {
     /// A header cell names no known field; the column is ignored. Warning, with the
     /// closest known name as suggestion.
     UnknownColumn = "unknown_column",
-    /// The CSV structure of a row is broken: unterminated quote, text after a
-    /// closing quote, a NUL byte, more or fewer cells than the header, or a row
-    /// that repeats the header.
+    /// The CSV structure is broken. On a row: text after a closing quote, a
+    /// NUL byte, more or fewer cells than the header, or a row that repeats
+    /// the header. File-level (nothing is imported, under any policy): a
+    /// quote that never closes, or a quoted value that merges what look like
+    /// rows, naming the lines where the quote opens and closes.
     MalformedRow = "malformed_row",
     /// Bytes that are not valid in the file's encoding (for example invalid UTF-8
     /// in a row, UTF-16 without a byte order mark, or a byte order mark in the

@@ -247,6 +247,12 @@ pub struct CustomAttribute {
     /// Aliases matched like headers (folded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Whether a value may hold line breaks (a text attribute such as notes
+    /// or a postal address; a spreadsheet writes such a cell as a quoted
+    /// value over several lines). Off: a value with a line break is an
+    /// `invalid_value`, as in every standard field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiline: bool,
 }
 
 impl CustomAttribute {
@@ -262,6 +268,7 @@ impl CustomAttribute {
             kind,
             required: false,
             aliases: Vec::new(),
+            multiline: false,
         }
     }
 
@@ -273,6 +280,22 @@ impl CustomAttribute {
     /// ```
     pub fn required(mut self) -> CustomAttribute {
         self.required = true;
+        self
+    }
+
+    /// Lets a value hold line breaks (see [`CustomAttribute::multiline`]).
+    ///
+    /// ```
+    /// use user_import::{AttributeKind, CustomAttribute, Importer, Profile};
+    /// let mut profile = Profile::default();
+    /// profile.custom = vec![CustomAttribute::new("notes", AttributeKind::Text).multiline()];
+    /// let file = b"userId,email,notes\njdoe,j@x.io,\"first line\nsecond line\"\n";
+    /// let v = Importer::with_profile("t", profile).validate(file, None);
+    /// assert!(!v.has_errors());
+    /// assert_eq!(v.rows()[0].user.custom("notes"), Some("first line\nsecond line"));
+    /// ```
+    pub fn multiline(mut self) -> CustomAttribute {
+        self.multiline = true;
         self
     }
 

@@ -33,8 +33,17 @@ fn csv_crate(text: &str, flexible: bool) -> Result<Records, (u64, String)> {
     Ok(out)
 }
 
+/// The file error a stray or missing quote gives: `(line, column)` and its
+/// message; the file has no rows.
+fn merged(v: &user_import::Validation) -> (Option<u64>, Option<String>, String) {
+    let i = only(v, Code::MalformedRow);
+    assert!(v.rows().is_empty(), "no row of a merged file is kept");
+    assert!(v.has_errors());
+    (i.line, i.column.clone(), i.message.clone())
+}
+
 #[test]
-fn unterminated_quote_is_reported_and_later_rows_survive() {
+fn an_unterminated_quote_rejects_the_file() {
     let text = "userId,lastName,email\na,\"Doe,a@x.io\nb,Lee,b@x.io\nc,Kim,c@x.io\n";
     // The csv crate: no error; the quote swallows the rest of the file into
     // one field, and rows b and c are gone.
@@ -42,28 +51,40 @@ fn unterminated_quote_is_reported_and_later_rows_survive() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen[1].1[1].contains("c@x.io"));
 
-    let v = validate(text);
-    let i = only(&v, Code::MalformedRow);
-    assert_eq!((i.line, i.column.as_deref()), (Some(2), Some("lastName")));
-    assert!(i.message.contains("never closed"), "{}", i.message);
-    let rows: Vec<(u64, bool)> = v.rows().iter().map(|r| (r.line, r.error)).collect();
-    assert_eq!(rows, [(2, true), (3, false), (4, false)]);
+    let (line, column, message) = merged(&validate(text));
+    assert_eq!((line, column.as_deref()), (Some(2), Some("lastName")));
+    assert!(
+        message.contains("opens on line 2 and is never closed"),
+        "{message}"
+    );
 }
 
 #[test]
-fn a_quote_closed_by_a_later_row_is_not_silently_joined() {
+fn a_quote_closed_by_a_later_row_rejects_the_file() {
     let text = "userId,lastName,email\na,\"Doe,a@x.io\nb,\"Lee\",b@x.io\n";
     // The csv crate joins the two rows into one record and says nothing.
     let seen = csv_crate(text, true).unwrap();
     assert_eq!(seen.len(), 2);
-    let v = validate(text);
-    assert_eq!(only(&v, Code::MalformedRow).line, Some(2));
-    assert_eq!(v.rows().len(), 2);
-    assert_eq!(
-        v.rows()[1].user.get(user_import::Field::LastName),
-        Some("Lee")
+    let (line, column, message) = merged(&validate(text));
+    assert_eq!((line, column.as_deref()), (Some(2), Some("lastName")));
+    assert!(
+        message.contains("opens on line 2 and closes on line 3"),
+        "{message}"
     );
-    assert!(!v.rows()[1].error);
+}
+
+#[test]
+fn a_missing_quote_closed_at_the_end_of_a_later_line_rejects_the_file() {
+    // The csv crate reads one record: line 3 disappears into a last name.
+    let text = "userId,email,lastName\nu1,u1@x.io,\"O'Neil\nu2,u2@x.io,Smith\"\nu3,u3@x.io,Kim\n";
+    let seen = csv_crate(text, true).unwrap();
+    assert_eq!(seen.len(), 3);
+    let (line, column, message) = merged(&validate(text));
+    assert_eq!((line, column.as_deref()), (Some(2), Some("lastName")));
+    assert!(
+        message.contains("opens on line 2 and closes on line 3"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -100,20 +121,6 @@ fn ragged_row_after_a_quoted_multiline_field() {
     let text = "userId,notes,email\na,\"Doe\n(née Smith)\",a@x.io\nb,b@x.io\n";
     let v = validate(text);
     assert_eq!(only(&v, Code::MalformedRow).line, Some(4));
-}
-
-#[test]
-fn an_unterminated_quote_closed_at_the_end_of_a_later_line_does_not_swallow_it() {
-    // The csv crate reads one record: line 3 disappears into a last name.
-    let text = "userId,email,lastName\nu1,u1@x.io,\"O'Neil\nu2,u2@x.io,Smith\"\nu3,u3@x.io,Kim\n";
-    let seen = csv_crate(text, true).unwrap();
-    assert_eq!(seen.len(), 3);
-    let v = validate(text);
-    let i = only(&v, Code::MalformedRow);
-    assert_eq!((i.line, i.column.as_deref()), (Some(2), Some("lastName")));
-    assert!(i.message.contains("closing quote missing"), "{}", i.message);
-    let lines: Vec<u64> = v.rows().iter().map(|r| r.line).collect();
-    assert_eq!(lines, [2, 3, 4], "u2 is a row of its own");
 }
 
 #[test]

@@ -132,13 +132,15 @@ fn line_numbers_are_physical_across_quoted_newlines() {
             (Some(9), Code::InvalidEmail)
         ]
     );
-    // In a column it reads, a value over several lines is a broken row, and
-    // the lines after it are read as rows.
-    let v = validate("userId,lastName,email\na,\"two\nlines\",a@x.io\n");
-    assert_eq!(
-        codes(&v),
-        [(Some(2), Code::MalformedRow), (Some(3), Code::MalformedRow)]
-    );
+    // In a column it reads, a value over several lines is the row's error,
+    // naming the lines; the line after it is part of the value, not a row.
+    let v = validate("userId,lastName,email\na,\"two\nlines\",a@x.io\nb,Lee,b@x.io\n");
+    assert_eq!(codes(&v), [(Some(2), Code::InvalidValue)]);
+    let issue = v.issues().next().unwrap();
+    assert_eq!(issue.column.as_deref(), Some("lastName"));
+    assert!(issue.message.contains("lines 2 to 3"), "{}", issue.message);
+    let lines: Vec<(u64, bool)> = v.rows().iter().map(|r| (r.line, r.error)).collect();
+    assert_eq!(lines, [(2, true), (4, false)]);
 }
 
 #[test]
@@ -251,7 +253,7 @@ fn reading_past_the_byte_limit_stops_early() {
 
 /// Reading a large file on several threads gives exactly what one thread
 /// gives: rows, lines, issues, in the same order — also when a quoted field
-/// spans lines, a quote is left open, and the row limit falls in a piece;
+/// spans lines, the row limit falls in a piece, and a quote is left open;
 /// and the file checks (duplicate keys and emails, cycles), which use
 /// threads too from 50,000 rows, find the same.
 #[test]
@@ -261,7 +263,7 @@ fn threads_read_exactly_what_one_thread_reads() {
         match i % 997 {
             0 => file.push_str(&format!("u{i},u{i}@x.io,\"two\nlines\",\n")),
             1 => file.push_str(&format!("u{i},not-an-email,Last,u{}\n", i - 1)),
-            2 => file.push_str(&format!("u{i},u{i}@x.io,\"open,\n")),
+            2 => file.push_str(&format!("u{i},u{i}@x.io,\"say \"\"hi\"\"\r\nthere\",\n")),
             3 => file.push_str("\n\n"),
             4 => file.push_str(&format!("U{},dup{i}@x.io,Dup,\n", i - 4)),
             // Two rows reporting to each other, the second with the first's email.
@@ -271,12 +273,13 @@ fn threads_read_exactly_what_one_thread_reads() {
         }
     }
     assert!(file.len() > 2 << 20);
-    let run = |threads: usize, rows: u64| {
+    let run_on = |file: &str, threads: usize, rows: u64| {
         let mut p = Profile::default();
         p.threads = threads;
         p.limits = p.limits.max_rows(rows);
         Importer::with_profile("t", p).validate(file.as_bytes(), None)
     };
+    let run = |threads: usize, rows: u64| run_on(&file, threads, rows);
     for rows in [1_000_000, 45_000] {
         let one = run(1, rows);
         for threads in [2, 3, 7] {
@@ -297,4 +300,21 @@ fn threads_read_exactly_what_one_thread_reads() {
         assert!(codes.contains(&code), "{code:?}");
     }
     assert_eq!(run(2, 45_000).file_issues()[0].code, Code::LimitExceeded);
+    // A quote left open near the end rejects the file, whatever the threads.
+    let open_quote = format!("{file}late,late@x.io,\"open,\n");
+    let run = |threads: usize, rows: u64| run_on(&open_quote, threads, rows);
+    for rows in [1_000_000, 45_000] {
+        let one = run(1, rows);
+        for threads in [2, 3] {
+            let many = run(threads, rows);
+            assert_eq!(many.rows(), one.rows(), "threads={threads} rows={rows}");
+            assert_eq!(
+                many.issues().collect::<Vec<_>>(),
+                one.issues().collect::<Vec<_>>()
+            );
+        }
+    }
+    let open = run(1, 1_000_000);
+    assert!(open.rows().is_empty());
+    assert_eq!(open.file_issues()[0].code, Code::MalformedRow);
 }

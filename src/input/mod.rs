@@ -307,16 +307,10 @@ pub(crate) fn detect_delimiter(
 pub(crate) struct RawRows<'a> {
     decoded: source::Decoded<'a>,
     delimiter: u8,
-    single_line: &'a [bool],
 }
 
 impl<'a> RawRows<'a> {
-    pub fn new(
-        source: &'a [u8],
-        info: &InputInfo,
-        limits: &Limits,
-        single_line: &'a [bool],
-    ) -> Option<RawRows<'a>> {
+    pub fn new(source: &'a [u8], info: &InputInfo, limits: &Limits) -> Option<RawRows<'a>> {
         let encoding = match info.format {
             Format::Xlsx => None,
             _ => Some(info.encoding),
@@ -329,7 +323,6 @@ impl<'a> RawRows<'a> {
         Some(RawRows {
             decoded,
             delimiter: info.delimiter.byte().unwrap_or(b','),
-            single_line,
         })
     }
 
@@ -340,12 +333,7 @@ impl<'a> RawRows<'a> {
         let mut rec = Record::default();
         let mut cells = Vec::new();
         let mut buf = Vec::new();
-        let mut header = true;
         while t.next_record(&mut rec) {
-            if std::mem::take(&mut header) {
-                // The body is read as validation read it.
-                t.single_line(self.single_line);
-            }
             cells.clear();
             for s in &rec.fields {
                 let raw = &data[s.start..s.end];

@@ -3,13 +3,20 @@
 //!
 //! Why not the csv crate's reader: it silently swallows the rest of the file
 //! after an unterminated quote, accepts NUL bytes, and counts lines by `\n`
-//! only (so CR-only files are all "line 1"). This tokenizer follows RFC 4180
-//! with the usual leniencies (a quote inside an unquoted field is literal;
-//! `\n`, `\r\n` and a lone `\r` all end a line), never allocates per field
-//! (fields are spans into the input), and recovers from a broken row at the
-//! next physical line so that no later row is lost.
+//! only (so CR-only files are all "line 1"). This tokenizer reads RFC 4180
+//! records with the usual leniencies (a quote inside an unquoted field is
+//! literal; `\n`, `\r\n` and a lone `\r` all end a line), and never
+//! allocates per field (fields are spans into the input).
+//!
+//! A line break inside a quoted value is part of the value, always: the
+//! tokenizer never cuts a record at one. It reports the quoted values that
+//! span lines ([`Record::multiline`]) and leaves it to the reader to decide
+//! whether a column may hold one. Quoting that cannot be read as records at
+//! all (a quote that never closes, or one that closes on a later line and is
+//! followed by text) is fatal: nothing after it can be told apart into
+//! records, so the tokenizer stops there.
 
-use memchr::{memchr, memchr2};
+use memchr::memchr;
 
 /// A field: a span of the input. When `escaped`, the span holds doubled
 /// quotes (`""`) that must be collapsed to read the value.
@@ -23,22 +30,52 @@ pub(crate) struct Span {
 /// What is structurally wrong with a record (the first problem found).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Problem {
-    /// A quoted field (in `column`, 0-based) opened on `line` is never closed.
+    /// A quoted field (in `column`, 0-based) opened on `line` is never
+    /// closed: it runs to the end of the input. Fatal.
     UnterminatedQuote { column: usize, line: u64 },
-    /// Text follows a closing quote in `column`.
+    /// A quoted field opened on line `open` closes on a later line `close`
+    /// and text follows the closing quote: the quote most likely paired
+    /// with one of a later row. Fatal.
+    MergedRows {
+        column: usize,
+        open: u64,
+        close: u64,
+    },
+    /// Text follows a closing quote in `column` (on the line it opened on).
     TextAfterQuote { column: usize, line: u64 },
     /// A NUL byte in `column`.
     Nul { column: usize, line: u64 },
-    /// A quoted value in `column` runs from `line` over several lines, in a
-    /// column that takes one line: most likely a closing quote is missing and
-    /// later rows were swallowed, so they are read as rows again.
-    Multiline { column: usize, line: u64 },
     /// A field longer than the field limit.
     FieldTooLong {
         column: usize,
         line: u64,
         bytes: usize,
     },
+}
+
+impl Problem {
+    /// Whether the problem leaves the rest of the input unreadable as
+    /// records (the tokenizer reads no record after it).
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            Problem::UnterminatedQuote { .. } | Problem::MergedRows { .. }
+        )
+    }
+}
+
+/// A quoted value that spans lines: legal CSV, but not every column takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Multiline {
+    /// The column (0-based).
+    pub column: usize,
+    /// The line where the value's opening quote is.
+    pub first: u64,
+    /// The line where its closing quote is.
+    pub last: u64,
+    /// Whether the value holds the delimiter: with its line breaks, it then
+    /// looks like further records.
+    pub delimiter: bool,
 }
 
 /// One record, reused between calls.
@@ -53,7 +90,10 @@ pub(crate) struct Record {
     pub fields: Vec<Span>,
     /// Number of fields seen, including those past `max_columns`.
     pub field_count: usize,
+    /// The first problem; a fatal one replaces any other.
     pub problem: Option<Problem>,
+    /// The quoted values of the record that span lines.
+    pub multiline: Vec<Multiline>,
 }
 
 pub(crate) struct Tokenizer<'a> {
@@ -67,8 +107,6 @@ pub(crate) struct Tokenizer<'a> {
     max_columns: usize,
     /// Bytes that end an unquoted field.
     stops: [bool; 256],
-    /// Columns whose quoted values may not span lines (empty: all may).
-    single_line: &'a [bool],
 }
 
 impl<'a> Tokenizer<'a> {
@@ -86,14 +124,7 @@ impl<'a> Tokenizer<'a> {
             max_field,
             max_columns,
             stops,
-            single_line: &[],
         }
-    }
-
-    /// Quoted values in these columns (`true`) may not span lines: one that
-    /// does is a broken row, and reading resumes on its next line.
-    pub fn single_line(&mut self, columns: &'a [bool]) {
-        self.single_line = columns;
     }
 
     /// Continues from byte `pos` (a record boundary), counting lines from `line`.
@@ -118,7 +149,8 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Skips blank lines, then reads the next record. Returns `false` at the
-    /// end of the input (or of the range set with [`Tokenizer::stop_at`]).
+    /// end of the input (or of the range set with [`Tokenizer::stop_at`]),
+    /// and after a record with a fatal problem.
     pub fn next_record(&mut self, rec: &mut Record) -> bool {
         let data = self.data;
         if self.pos >= self.end {
@@ -150,16 +182,18 @@ impl<'a> Tokenizer<'a> {
         rec.fields.clear();
         rec.field_count = 0;
         rec.problem = None;
+        rec.multiline.clear();
         loop {
             let column = rec.field_count;
             let span = if data.get(self.pos) == Some(&b'"') {
                 match self.quoted(rec, column) {
                     Some(span) => span,
                     None => {
-                        // Broken quoting: the record ends at the end of the
-                        // line the quote opened on; the next line starts afresh.
-                        rec.end = self.pos;
-                        self.skip_terminator();
+                        // Broken quoting: no record can be told apart after
+                        // it. The record runs to the end; nothing follows.
+                        self.pos = data.len();
+                        self.end = data.len();
+                        rec.end = data.len();
                         return true;
                     }
                 }
@@ -238,14 +272,12 @@ impl<'a> Tokenizer<'a> {
         }
     }
 
-    /// Reads a quoted field starting at the opening quote. Returns `None` when
-    /// the quoting is broken; the tokenizer is then left at the end of the line
-    /// the quote opened on.
+    /// Reads a quoted field starting at the opening quote. Returns `None`
+    /// when the quoting is broken beyond reading (a fatal problem, recorded).
     fn quoted(&mut self, rec: &mut Record, column: usize) -> Option<Span> {
         let data = self.data;
-        let open = self.pos;
         let open_line = self.line;
-        let start = open + 1;
+        let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
         let mut lines = 0u64;
@@ -255,7 +287,6 @@ impl<'a> Tokenizer<'a> {
                     column,
                     line: open_line,
                 });
-                self.recover(open);
                 return None;
             };
             lines += count_line_ends(&data[i..q], data.get(q).copied());
@@ -276,14 +307,13 @@ impl<'a> Tokenizer<'a> {
                 matches!(after, None | Some(b'\n') | Some(b'\r')) || after == Some(self.delimiter);
             if !well_ended {
                 if lines > 0 {
-                    // The quote probably never closed on its own line and
-                    // paired with a quote of a later row: treat it as
-                    // unterminated, so the later rows are read as rows.
-                    rec.problem = Some(Problem::UnterminatedQuote {
+                    // The quote never closed on its own line and paired
+                    // with a quote of a later row.
+                    rec.problem = Some(Problem::MergedRows {
                         column,
-                        line: open_line,
+                        open: open_line,
+                        close: open_line + lines,
                     });
-                    self.recover(open);
                     return None;
                 }
                 if rec.problem.is_none() {
@@ -302,13 +332,13 @@ impl<'a> Tokenizer<'a> {
                     escaped,
                 });
             }
-            if lines > 0 && self.single_line.get(column).copied().unwrap_or(false) {
-                rec.problem = Some(Problem::Multiline {
+            if lines > 0 {
+                rec.multiline.push(Multiline {
                     column,
-                    line: open_line,
+                    first: open_line,
+                    last: open_line + lines,
+                    delimiter: memchr(self.delimiter, &data[start..q]).is_some(),
                 });
-                self.recover(open);
-                return None;
             }
             self.line += lines;
             self.pos = q + 1;
@@ -318,16 +348,6 @@ impl<'a> Tokenizer<'a> {
                 escaped,
             });
         }
-    }
-
-    /// Positions the tokenizer at the end of the physical line containing `at`
-    /// (line count unchanged: the quote's line is the current line).
-    fn recover(&mut self, at: usize) {
-        let data = self.data;
-        self.pos = match memchr2(b'\n', b'\r', &data[at..]) {
-            Some(n) => at + n,
-            None => data.len(),
-        };
     }
 }
 
@@ -368,7 +388,9 @@ pub(crate) fn unescape(raw: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn records(input: &str) -> Vec<(u64, Vec<String>, Option<Problem>)> {
+    type Read = Vec<(u64, Vec<String>, Option<Problem>)>;
+
+    fn records(input: &str) -> Read {
         let mut t = Tokenizer::new(input.as_bytes(), b',', 1 << 20, 1000);
         let mut rec = Record::default();
         let mut out = Vec::new();
@@ -414,27 +436,58 @@ mod tests {
     }
 
     #[test]
-    fn unterminated_quote_recovers_at_next_line() {
+    fn an_unterminated_quote_is_fatal_and_ends_the_records() {
         let r = records("h1,h2\n1,\"open\n2,b\n3,c\n");
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), 2);
         assert_eq!(
             r[1].2,
             Some(Problem::UnterminatedQuote { column: 1, line: 2 })
         );
-        assert_eq!((r[2].0, r[3].0), (3, 4));
-        assert_eq!(r[3].1, ["3", "c"]);
+        assert!(r[1].2.is_some_and(Problem::is_fatal));
     }
 
     #[test]
-    fn quote_pairing_with_a_later_row_is_caught() {
-        let r = records("a,\"bob,x\nc,\"dan\",y\n");
+    fn quote_pairing_with_a_later_row_is_fatal() {
+        let r = records("a,\"bob,x\nc,\"dan\",y\nlast\n");
+        assert_eq!(r.len(), 1);
         assert_eq!(
             r[0].2,
-            Some(Problem::UnterminatedQuote { column: 1, line: 1 })
+            Some(Problem::MergedRows {
+                column: 1,
+                open: 1,
+                close: 2
+            })
         );
-        assert_eq!(r[1].0, 2);
-        assert_eq!(r[1].1, ["c", "dan", "y"]);
-        assert_eq!(r[1].2, None);
+    }
+
+    #[test]
+    fn a_quoted_line_break_is_part_of_the_value_and_is_reported() {
+        let input = "a,\"x\r\ny\",\"p,\nq\"\nnext,1\n";
+        let mut t = Tokenizer::new(input.as_bytes(), b',', 1 << 20, 1000);
+        let mut rec = Record::default();
+        assert!(t.next_record(&mut rec));
+        assert_eq!(rec.field_count, 3);
+        assert_eq!(rec.problem, None);
+        assert_eq!(
+            rec.multiline,
+            [
+                Multiline {
+                    column: 1,
+                    first: 1,
+                    last: 2,
+                    delimiter: false
+                },
+                Multiline {
+                    column: 2,
+                    first: 2,
+                    last: 3,
+                    delimiter: true
+                }
+            ]
+        );
+        assert!(t.next_record(&mut rec));
+        assert_eq!(rec.line, 4);
+        assert!(rec.multiline.is_empty());
     }
 
     #[test]
@@ -443,6 +496,42 @@ mod tests {
         assert_eq!(r[0].2, Some(Problem::Nul { column: 0, line: 1 }));
         assert_eq!(r[1].2, Some(Problem::TextAfterQuote { column: 0, line: 2 }));
         assert_eq!(r[1].1.len(), 2);
+    }
+
+    proptest::proptest! {
+        /// Records written by the csv crate's `Writer` (quotes, delimiters,
+        /// every line end, non-ASCII) read back field for field, each on the
+        /// line where it starts.
+        #[test]
+        fn what_the_csv_crate_writes_reads_back_record_for_record(
+            written in proptest::collection::vec(
+                proptest::collection::vec("(\"|,|;|\n|\r\n|\r| |é|王|[a-z]{1,3}){0,6}", 1..5),
+                1..8,
+            ),
+            terminator in proptest::sample::select(vec![
+                csv::Terminator::CRLF,
+                csv::Terminator::Any(b'\n'),
+                csv::Terminator::Any(b'\r'),
+            ]),
+        ) {
+            let mut w = csv::WriterBuilder::new()
+                .flexible(true)
+                .terminator(terminator)
+                .from_writer(Vec::new());
+            for r in &written {
+                w.write_record(r).unwrap();
+            }
+            let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+            let mut expected = Vec::new();
+            let mut line = 1;
+            for r in &written {
+                // (A record of one empty field is written `""`, not as a
+                // blank line, so it is a record here too.)
+                expected.push((line, r.clone(), None));
+                line += 1 + r.iter().map(|f| count_line_ends(f.as_bytes(), None)).sum::<u64>();
+            }
+            proptest::prop_assert_eq!(records(&text), expected, "{:?}", text);
+        }
     }
 
     #[test]

@@ -146,10 +146,6 @@ pub struct Plan {
     pub(crate) batch_size: usize,
     #[serde(default)]
     pub(crate) limits: crate::Limits,
-    /// The columns whose values must stay on one line (to re-read the file
-    /// as it was read, for the error CSV).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) single_line: Vec<bool>,
     pub(crate) rows: Vec<PlannedRow>,
     pub(crate) ops: Vec<Op>,
     pub(crate) notices: Vec<Notice>,

@@ -852,7 +852,6 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
         on_error: p.profile.on_error,
         batch_size: p.profile.batch_size.max(1),
         limits: p.profile.limits,
-        single_line: std::mem::take(&mut p.v.single_line),
         rows,
         ops,
         notices,

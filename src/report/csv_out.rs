@@ -91,13 +91,12 @@ pub(crate) fn write_error_rows(
     source: &[u8],
     info: &InputInfo,
     limits: &crate::Limits,
-    single_line: &[bool],
     failed: impl Iterator<Item = (u64, String)>,
     out: impl Write,
 ) -> Result<(), Error> {
     let mut w = SafeWriter::new(out);
     let mut failed = failed.peekable();
-    let Some(raw) = RawRows::new(source, info, limits, single_line) else {
+    let Some(raw) = RawRows::new(source, info, limits) else {
         return w.finish();
     };
     let mut result = Ok(());

@@ -196,8 +196,6 @@ pub struct Report {
     pub(crate) columns: Vec<String>,
     #[serde(skip)]
     pub(crate) limits: crate::Limits,
-    #[serde(skip)]
-    pub(crate) single_line: Vec<bool>,
 }
 
 impl Report {
@@ -300,14 +298,7 @@ impl Report {
                     .collect();
                 (r.line, msgs.join("; "))
             });
-        csv_out::write_error_rows(
-            source,
-            &self.input,
-            &self.limits,
-            &self.single_line,
-            failed,
-            out,
-        )
+        csv_out::write_error_rows(source, &self.input, &self.limits, failed, out)
     }
 }
 
@@ -486,7 +477,6 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
         notices,
         columns: plan.columns.clone(),
         limits: plan.limits,
-        single_line: plan.single_line.clone(),
     }
 }
 

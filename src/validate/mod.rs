@@ -87,8 +87,6 @@ pub struct Validation {
     pub(crate) profile: Profile,
     /// The rows indexed by user id, kept for planning.
     pub(crate) ids: Option<file::KeyIndex>,
-    /// The columns whose values must stay on one line (see `RawRows`).
-    pub(crate) single_line: Vec<bool>,
 }
 
 impl Serialize for Validation {
@@ -321,7 +319,6 @@ impl Validation {
             source,
             &self.input,
             &self.profile.limits,
-            &self.single_line,
             failed,
             out,
         )
@@ -386,7 +383,6 @@ pub(crate) fn run(
         row_issues: Vec::new(),
         profile: profile.clone(),
         ids: None,
-        single_line: Vec::new(),
     };
     let mut lines = None;
     let header = read_rows(&mut v, profile, tenant, catalog, bytes, name, &mut lines);
@@ -495,6 +491,11 @@ fn read_rows(
         v.file_issues.push(problem_issue(problem, &[], rec.line));
         return None;
     }
+    if let Some(m) = rec.multiline.iter().find(|m| m.delimiter) {
+        v.file_issues
+            .push(merged_rows(&[], m.column, m.first, Some(m.last)));
+        return None;
+    }
     let mut header_cells = Vec::with_capacity(rec.fields.len());
     let mut buf = Vec::new();
     for (col, s) in rec.fields.iter().enumerate() {
@@ -561,13 +562,16 @@ fn read_rows(
         tenant,
         catalog: index.as_ref(),
     };
-    // Line breaks are never valid in a column the import reads: a quoted
-    // value running over lines there is a missing closing quote (columns
-    // it ignores may hold notes with line breaks).
-    v.single_line = header
+    // Which columns take a value with line breaks: those the import
+    // ignores (notes), and custom attributes that say so.
+    let line_breaks: Vec<bool> = header
         .targets
         .iter()
-        .map(|t| !matches!(t, header::Target::Ignore))
+        .map(|t| match t {
+            header::Target::Ignore => true,
+            header::Target::Custom(i) => profile.custom.get(*i).is_some_and(|a| a.multiline),
+            _ => false,
+        })
         .collect();
     let body = Body {
         data,
@@ -575,21 +579,14 @@ fn read_rows(
         checker: &checker,
         folded_header: &folded_header,
         delimiter,
-        single_line: &v.single_line,
+        line_breaks: &line_breaks,
+        workbook: lines.is_some(),
     };
     // Where the records start after the header, and on which line.
     let (start, line) = (tok.position(), tok.line());
     let threads = profile.threads.clamp(1, 16);
     let chunks = if threads > 1 && data.len() - start >= PARALLEL_BYTES {
-        let splits = split_points(
-            data,
-            start,
-            line,
-            delimiter,
-            &limits,
-            threads,
-            body.single_line,
-        );
+        let splits = split_points(data, start, line, delimiter, &limits, threads);
         let pieces: Vec<_> = splits.windows(2).map(|w| (w[0], w[1])).collect();
         // The last piece is read on this thread, the others on new ones.
         let (last, others) = pieces
@@ -641,6 +638,14 @@ fn read_rows(
             v.row_issues.clear();
             return None;
         }
+        // Rows merged by a stray quote: nothing of the file can be trusted
+        // to be the rows it looks like, so none is imported.
+        if let Some(fatal) = chunk.fatal {
+            v.file_issues.push(fatal);
+            v.rows.clear();
+            v.row_issues.clear();
+            return None;
+        }
     }
     if v.rows.is_empty() && !v.file_error() {
         v.file_issues
@@ -680,11 +685,9 @@ fn split_points(
     delimiter: u8,
     limits: &crate::Limits,
     threads: usize,
-    single_line: &[bool],
 ) -> Vec<(usize, u64)> {
     let mut points = vec![(start, line)];
     let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
-    tok.single_line(single_line);
     tok.resume(start, line);
     let mut rec = Record::default();
     let piece = (data.len() - start) / threads;
@@ -706,6 +709,8 @@ struct Chunk {
     issues: Vec<Issue>,
     /// The line of the first row past the row limit, if the piece has one.
     over_limit: Option<u64>,
+    /// Quoting that merged rows: the file is rejected.
+    fatal: Option<Issue>,
 }
 
 /// What reading the body needs, shared by the threads.
@@ -716,10 +721,18 @@ struct Body<'a> {
     checker: &'a row::RowChecker<'a>,
     folded_header: &'a [String],
     delimiter: u8,
-    single_line: &'a [bool],
+    /// The columns that take a value with line breaks.
+    line_breaks: &'a [bool],
+    /// Whether the text was converted from a workbook (its lines are not
+    /// the lines an administrator sees).
+    workbook: bool,
 }
 
 impl Body<'_> {
+    fn takes_line_breaks(&self, column: usize) -> bool {
+        self.line_breaks.get(column).copied().unwrap_or(true)
+    }
+
     /// Reads and checks the records from `from` up to `to` (record
     /// boundaries), stopping after `max_rows` rows.
     fn read(&self, from: (usize, u64), to: (usize, u64), max_rows: u64) -> Chunk {
@@ -732,13 +745,13 @@ impl Body<'_> {
         let mut tok = Tokenizer::new(data, self.delimiter, limits.field_bytes, limits.columns);
         tok.resume(from.0, from.1);
         tok.stop_at(to.0);
-        tok.single_line(self.single_line);
         // Roughly one row per line.
         let lines = memchr::memchr_iter(b'\n', &data[from.0..to.0]).count();
         let mut chunk = Chunk {
             rows: Vec::with_capacity(lines.min(max_rows as usize + 1)),
             issues: Vec::new(),
             over_limit: None,
+            fatal: None,
         };
         let mut rec = Record::default();
         let mut builder = UserBuilder::default();
@@ -757,6 +770,34 @@ impl Body<'_> {
                 issues: &mut chunk.issues,
                 error: false,
             };
+            if let Some(problem) = rec.problem.filter(|p| p.is_fatal()) {
+                chunk.fatal = Some(problem_issue(problem, &header.names, rec.line));
+                return chunk;
+            }
+            // A value with line breaks in a column that takes one line: the
+            // row's error, unless its delimiters make it look like rows that
+            // a stray quote merged (in a workbook, a cell is a cell).
+            for m in &rec.multiline {
+                if self.takes_line_breaks(m.column) {
+                    continue;
+                }
+                if m.delimiter && !self.workbook {
+                    chunk.fatal = Some(merged_rows(&header.names, m.column, m.first, Some(m.last)));
+                    return chunk;
+                }
+                let why = if self.workbook {
+                    "the value holds a line break, and this column takes one line".to_owned()
+                } else {
+                    format!(
+                        "the value spans lines {} to {}, and this column takes one line",
+                        m.first, m.last
+                    )
+                };
+                sink.push(
+                    Issue::error(Code::InvalidValue, why)
+                        .column(column_name(&header.names, m.column)),
+                );
+            }
             if let Some(problem) = rec.problem {
                 sink.push(problem_issue(problem, &header.names, rec.line));
             } else if rec.field_count != width {
@@ -807,6 +848,14 @@ impl Body<'_> {
                         );
                         cells.push(None);
                     }
+                }
+            }
+            // Said above: the checks do not see the value again.
+            for m in &rec.multiline {
+                if !self.takes_line_breaks(m.column)
+                    && let Some(cell) = cells.get_mut(m.column)
+                {
+                    *cell = None;
                 }
             }
             let structural = sink.error;
@@ -869,19 +918,46 @@ fn is_blank(data: &[u8], rec: &Record) -> bool {
             .all(|s| data[s.start..s.end].iter().all(|b| b.is_ascii_whitespace()))
 }
 
-fn problem_issue(problem: Problem, names: &[String], record_line: u64) -> Issue {
-    let col = |c: usize| {
-        names
-            .get(c)
-            .cloned()
-            .unwrap_or_else(|| format!("column {}", c + 1))
+/// A column's header, or its number where the header has none.
+fn column_name(names: &[String], c: usize) -> String {
+    names
+        .get(c)
+        .cloned()
+        .unwrap_or_else(|| format!("column {}", c + 1))
+}
+
+/// The file error for a quote that merged rows: it opens on line `open` and
+/// closes on line `close` (`None`: never).
+fn merged_rows(names: &[String], column: usize, open: u64, close: Option<u64>) -> Issue {
+    let what = match close {
+        Some(close) => format!(
+            "a quoted value opens on line {open} and closes on line {close}, running over what look like rows of their own"
+        ),
+        None => format!(
+            "a quoted value opens on line {open} and is never closed: the rest of the file would be one value"
+        ),
     };
+    Issue::error(
+        Code::MalformedRow,
+        format!(
+            "{what}. A quote is missing or stray, so the file is not imported: fix the quotes and upload it again"
+        ),
+    )
+    .column(column_name(names, column))
+    .at(open)
+}
+
+fn problem_issue(problem: Problem, names: &[String], record_line: u64) -> Issue {
+    let col = |c: usize| column_name(names, c);
     match problem {
-        Problem::UnterminatedQuote { column, line } => Issue::error(
-            Code::MalformedRow,
-            format!("a quoted field opened on line {line} is never closed"),
-        )
-        .column(col(column)),
+        Problem::UnterminatedQuote { column, line } => {
+            return merged_rows(names, column, line, None);
+        }
+        Problem::MergedRows {
+            column,
+            open,
+            close,
+        } => return merged_rows(names, column, open, Some(close)),
         Problem::TextAfterQuote { column, .. } => Issue::error(
             Code::MalformedRow,
             "text after the closing quote of a quoted field",
@@ -890,13 +966,6 @@ fn problem_issue(problem: Problem, names: &[String], record_line: u64) -> Issue 
         Problem::Nul { column, .. } => {
             Issue::error(Code::MalformedRow, "contains a NUL byte").column(col(column))
         }
-        Problem::Multiline { column, line } => Issue::error(
-            Code::MalformedRow,
-            format!(
-                "a quoted value starting on line {line} runs over several lines, and this column takes one line: is a closing quote missing? (the lines after it are read as rows)"
-            ),
-        )
-        .column(col(column)),
         Problem::FieldTooLong { column, bytes, .. } => Issue::error(
             Code::LimitExceeded,
             format!("the field is {bytes} bytes, more than the limit"),

@@ -466,7 +466,12 @@ impl RowChecker<'_> {
                 }
                 continue;
             }
-            if let Some((code, why)) = text_problem(v) {
+            let problem = if attr.multiline {
+                v.split(['\r', '\n']).find_map(text_problem)
+            } else {
+                text_problem(v)
+            };
+            if let Some((code, why)) = problem {
                 sink.push(Issue::error(code, why).column(name).value(v));
                 continue;
             }
