@@ -205,7 +205,7 @@ impl<'p> Applier<'p> {
         let failed_rows = plan
             .rows
             .iter()
-            .filter(|r| r.planned == crate::Planned::Fail)
+            .filter(|r| r.planned == crate::plan::Planned::Fail)
             .count() as u64;
         Applier {
             plan,

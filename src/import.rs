@@ -16,7 +16,7 @@ use crate::report::export::Exporter;
 use crate::store::{AsyncUserStore, UserStore};
 use crate::validate::{self, Validation};
 
-fn no_progress(_: &crate::Progress) -> ControlFlow<()> {
+fn no_progress(_: &crate::apply::Progress) -> ControlFlow<()> {
     ControlFlow::Continue(())
 }
 
@@ -62,6 +62,23 @@ impl Importer {
             acting_user: None,
             catalog: None,
         }
+    }
+
+    /// A [`Planner`] for `validation` under this importer's profile, tenant
+    /// and acting user, to drive by hand (see [`Planner`]).
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("t");
+    /// let planner = importer.planner(importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// assert_eq!(planner.progress(), (0, 1));
+    /// ```
+    pub fn planner(&self, validation: Validation) -> Planner {
+        Planner::new(
+            &self.profile,
+            &self.tenant,
+            self.acting_user.as_deref(),
+            validation,
+        )
     }
 
     /// The profile.
@@ -253,7 +270,7 @@ impl Importer {
         store: &mut S,
         on_progress: &mut OnProgress<'_>,
     ) -> Result<Plan, Error> {
-        apply::plan_sync(Planner::new(self, validation), store, on_progress)
+        apply::plan_sync(self.planner(validation), store, on_progress)
     }
 
     /// [`Importer::plan`] with an [`AsyncUserStore`].
@@ -275,7 +292,7 @@ impl Importer {
         validation: Validation,
         store: &mut S,
     ) -> Result<Plan, Error> {
-        apply::plan_async(Planner::new(self, validation), store, &mut no_progress).await
+        apply::plan_async(self.planner(validation), store, &mut no_progress).await
     }
 
     /// [`Importer::plan_with_progress`] with an [`AsyncUserStore`].
@@ -304,7 +321,7 @@ impl Importer {
         store: &mut S,
         on_progress: &mut OnProgress<'_>,
     ) -> Result<Plan, Error> {
-        apply::plan_async(Planner::new(self, validation), store, on_progress).await
+        apply::plan_async(self.planner(validation), store, on_progress).await
     }
 
     /// Applies a plan through `store`, in batches, under the plan's error
@@ -495,7 +512,9 @@ impl Importer {
                 e.user(u)?;
             }
             match page.last() {
-                Some(last) if page.len() >= limit => after = Some(crate::normalize(last.user_id())),
+                Some(last) if page.len() >= limit => {
+                    after = Some(crate::record::normalize(last.user_id()))
+                }
                 _ => break,
             }
         }
@@ -533,7 +552,9 @@ impl Importer {
                 e.user(u)?;
             }
             match page.last() {
-                Some(last) if page.len() >= limit => after = Some(crate::normalize(last.user_id())),
+                Some(last) if page.len() >= limit => {
+                    after = Some(crate::record::normalize(last.user_id()))
+                }
                 _ => break,
             }
         }

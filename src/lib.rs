@@ -66,6 +66,8 @@
 
 mod apply;
 mod catalog;
+pub mod cell;
+mod email;
 mod error;
 mod import;
 mod input;
@@ -85,6 +87,8 @@ pub mod testkit;
 
 pub use apply::{OnProgress, Phase, Progress};
 pub use catalog::{Catalog, Location};
+pub use cell::{neutralize_cell, restore_cell};
+pub use email::EmailPolicy;
 pub use error::{Error, ErrorKind};
 pub use import::Importer;
 pub use input::{Delimiter, Encoding, Format, InputInfo, Limits, read_limited};
@@ -96,9 +100,7 @@ pub use profile::{
     RolePolicy,
 };
 pub use record::{Action, User, UserBuilder, normalize, parse_bool};
-pub use report::{
-    DirectoryChange, Outcome, Report, RowReport, Summary, neutralize_cell, restore_cell,
-};
+pub use report::{DirectoryChange, Outcome, Report, RowReport, Summary};
 pub use schema::{
     AttributeKind, Column, ColumnMapping, CustomAttribute, Field, KeyField, fold_header,
 };
@@ -106,7 +108,7 @@ pub use store::{
     AsyncUserStore, Attribute, Change, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes,
 };
 pub use text::Text;
-pub use validate::{EmailPolicy, Row, Validation, ValidationCounts};
+pub use validate::{Row, Validation, ValidationCounts};
 
 /// The README's examples, compiled and run as doc tests so the README stays true.
 #[cfg(doctest)]

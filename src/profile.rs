@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::email::EmailPolicy;
 use crate::input::{Delimiter, Limits};
 use crate::schema::{ColumnMapping, CustomAttribute, Field, KeyField};
-use crate::validate::EmailPolicy;
 
 /// What the import does with the users it matches (SPEC §4).
 ///
@@ -228,7 +228,7 @@ pub struct Profile {
     /// The character encoding: `None` detects it (a byte order mark, else
     /// UTF-8; invalid UTF-8 is reported per row, never guessed);
     /// `Some(Encoding::Windows1252)` reads older Excel "CSV" exports.
-    pub encoding: Option<crate::Encoding>,
+    pub encoding: Option<crate::input::Encoding>,
     /// The sheet of a workbook to read (`None`: the first).
     pub sheet: Option<String>,
     /// Limits.
@@ -423,12 +423,12 @@ impl Profile {
     /// p.batch_size = 0;
     /// assert_eq!(p.check().unwrap_err().kind(), user_import::ErrorKind::Config);
     /// ```
-    pub fn check(&self) -> Result<(), crate::Error> {
+    pub fn check(&self) -> Result<(), crate::error::Error> {
         let problems = self.problems();
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(crate::Error::config(format!(
+            Err(crate::error::Error::config(format!(
                 "the profile is not usable: {}",
                 problems.join("; ")
             )))
@@ -453,12 +453,13 @@ impl Profile {
     /// # Ok::<(), user_import::Error>(())
     /// ```
     #[cfg(feature = "json")]
-    pub fn from_json(text: &str) -> Result<Profile, crate::Error> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| crate::Error::config(format!("the profile is not valid JSON: {e}")))?;
+    pub fn from_json(text: &str) -> Result<Profile, crate::error::Error> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            crate::error::Error::config(format!("the profile is not valid JSON: {e}"))
+        })?;
         match value.get("version").and_then(serde_json::Value::as_u64) {
             Some(v) if v > u64::from(PROFILE_VERSION) => {
-                return Err(crate::Error::config(format!(
+                return Err(crate::error::Error::config(format!(
                     "the profile is version {v}, made by a newer version of the library (this one reads version {PROFILE_VERSION})"
                 )));
             }
@@ -466,7 +467,7 @@ impl Profile {
             _ => {}
         }
         let profile: Profile = serde_json::from_value(value)
-            .map_err(|e| crate::Error::config(format!("the profile is not usable: {e}")))?;
+            .map_err(|e| crate::error::Error::config(format!("the profile is not usable: {e}")))?;
         profile.check()?;
         Ok(profile)
     }
@@ -484,7 +485,13 @@ impl Profile {
     /// The columns of a users file for this profile: S4's columns, then the
     /// other standard fields the profile requires or maps, then its custom
     /// attributes; each under the header the mapping gives it, if any.
-    fn template_columns(&self) -> Vec<(String, Option<Field>, Option<&crate::CustomAttribute>)> {
+    fn template_columns(
+        &self,
+    ) -> Vec<(
+        String,
+        Option<Field>,
+        Option<&crate::schema::CustomAttribute>,
+    )> {
         use crate::schema::Column;
         const S4: [Field; 11] = [
             Field::UserId,
@@ -554,7 +561,7 @@ impl Profile {
                 _ => "",
             }
         };
-        let mut w = crate::report::csv_out::SafeWriter::new(Vec::new());
+        let mut w = crate::cell::SafeWriter::new(Vec::new());
         let header: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
         let row: Vec<String> = cols
             .iter()

@@ -247,7 +247,7 @@ impl Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |v: &Option<String>| match v {
-            Some(v) => format!("{:?}", crate::printable(v)),
+            Some(v) => format!("{:?}", crate::issue::printable(v)),
             None => "(none)".to_owned(),
         };
         write!(

@@ -213,7 +213,7 @@ fn unknown_role_policies() {
             name: "Admn".into()
         }
     );
-    assert_eq!(p.dry_run().summary.roles_added, 1);
+    assert_eq!(user_import::Report::dry_run(&p).summary.roles_added, 1);
     // Fallback: a warning and the fallback role.
     let mut f = Profile::default();
     f.unknown_roles = RolePolicy::Fallback("Standard".into());
@@ -482,7 +482,7 @@ fn mirror_mode_disables_or_deletes_users_absent_from_the_file() {
         &mut store,
     );
     assert!(!plan.is_blocked(), "{:?}", plan.file_issues());
-    let report = plan.dry_run();
+    let report = user_import::Report::dry_run(&plan);
     let dir: Vec<(&str, user_import::Outcome)> = report
         .directory
         .iter()
@@ -501,7 +501,7 @@ fn mirror_mode_disables_or_deletes_users_absent_from_the_file() {
         "userId,email\na,a@example.com\nb,b@example.com\n",
         &mut store,
     );
-    assert_eq!(plan.dry_run().summary.deleted, 2);
+    assert_eq!(user_import::Report::dry_run(&plan).summary.deleted, 2);
     // The acting user is never mirrored away.
     let importer = Importer::with_profile(T, p).acting_user("c");
     let plan = importer
@@ -510,7 +510,7 @@ fn mirror_mode_disables_or_deletes_users_absent_from_the_file() {
             &mut store,
         )
         .unwrap();
-    assert_eq!(plan.dry_run().summary.deleted, 1);
+    assert_eq!(user_import::Report::dry_run(&plan).summary.deleted, 1);
     assert!(
         plan.file_issues()
             .iter()
@@ -738,7 +738,7 @@ fn two_rows_about_one_directory_user_both_fail_whatever_their_order() {
 /// after a longer one leaves nothing of it behind.
 #[test]
 fn each_request_names_only_its_own_chunk() {
-    use user_import::{Planner, Request, Response};
+    use user_import::{Request, Response};
     let file = "userId,email,reportsTo,transaction\n\
                 A1,A1@X.io,Boss,\n\
                 a2,a2@x.io,,\n\
@@ -749,7 +749,7 @@ fn each_request_names_only_its_own_chunk() {
     profile.batch_size = 2;
     profile.on_error = user_import::ErrorPolicy::SkipInvalid;
     let importer = Importer::with_profile(T, profile);
-    let mut planner = Planner::new(&importer, importer.validate(file.as_bytes(), None));
+    let mut planner = importer.planner(importer.validate(file.as_bytes(), None));
     let mut asked = Vec::new();
     while let Some(request) = planner.poll() {
         let answer = match request {

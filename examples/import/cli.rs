@@ -458,7 +458,7 @@ fn import(
         .plan_with_progress(validation, store, &mut on_progress)
         .and_then(|plan| {
             let report = if dry_run {
-                plan.dry_run()
+                user_import::Report::dry_run(&plan)
             } else {
                 importer.apply_with_progress(&plan, store, &mut on_progress)?
             };

@@ -13,9 +13,9 @@ use std::io::Cursor;
 
 use calamine::{Data, DataRef, Reader, Xlsx};
 
+use crate::cell::neutralize_cell;
 use crate::input::Limits;
 use crate::issue::{Code, Issue};
-use crate::report::neutralize_cell;
 
 /// A sheet as CSV text.
 pub(crate) struct Sheet {

@@ -201,7 +201,7 @@ pub(crate) fn changes(
                     format!(
                         "{} is locked on this user and was not changed (stays {:?})",
                         f.header(),
-                        crate::printable(current.unwrap_or(""))
+                        crate::issue::printable(current.unwrap_or(""))
                     ),
                 )
                 .column(column_name(f))

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Lookup, RefKind};
 use crate::error::Error;
-use crate::import::Importer;
 use crate::input::InputInfo;
 use crate::issue::{Code, Issue};
 use crate::profile::{ErrorPolicy, MirrorAction, Mode, Profile, RolePolicy};
@@ -145,7 +144,7 @@ pub struct Plan {
     pub(crate) on_error: ErrorPolicy,
     pub(crate) batch_size: usize,
     #[serde(default)]
-    pub(crate) limits: crate::Limits,
+    pub(crate) limits: crate::input::Limits,
     pub(crate) rows: Vec<PlannedRow>,
     pub(crate) ops: Vec<Op>,
     pub(crate) notices: Vec<Notice>,
@@ -274,19 +273,6 @@ impl Plan {
     pub fn is_blocked(&self) -> bool {
         self.blocked
     }
-
-    /// The report of a dry run: what applying would do (nothing is written).
-    ///
-    /// ```
-    /// let importer = user_import::Importer::new("t");
-    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None),
-    ///     &mut user_import::InMemoryStore::new())?;
-    /// assert_eq!(plan.dry_run().summary.to_string(), "1 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 0 Failed, 0 Warnings");
-    /// # Ok::<(), user_import::Error>(())
-    /// ```
-    pub fn dry_run(&self) -> crate::Report {
-        crate::report::from_plan(self, None)
-    }
 }
 
 /// What the [`Planner`] needs next.
@@ -294,7 +280,7 @@ impl Plan {
 /// ```
 /// use user_import::{Importer, Planner, Request};
 /// let importer = Importer::new("acme");
-/// let mut planner = Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+/// let mut planner = importer.planner(importer.validate(b"userId,email\na,a@x.io\n", None));
 /// assert_eq!(planner.poll(), Some(&Request::Catalog { tenant: "acme".into() }));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +315,7 @@ pub enum Request {
 /// ```
 /// use user_import::{Catalog, Importer, Planner, Request, Response};
 /// let importer = Importer::new("acme");
-/// let mut planner = Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+/// let mut planner = importer.planner(importer.validate(b"userId,email\na,a@x.io\n", None));
 /// planner.poll();
 /// planner.respond(Response::Catalog(Catalog::new()))?;
 /// assert!(matches!(planner.poll(), Some(Request::Fetch(_))));
@@ -771,7 +757,7 @@ enum Stage {
 /// use user_import::{Catalog, Importer, Planner, Request, Response};
 /// let importer = Importer::new("t");
 /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
-/// let mut planner = Planner::new(&importer, v);
+/// let mut planner = importer.planner(v);
 /// while let Some(request) = planner.poll() {
 ///     let answer = match request {
 ///         Request::Catalog { .. } => Response::Catalog(Catalog::new()),
@@ -820,14 +806,22 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// A planner for `validation` under `importer`'s profile, tenant and acting user.
+    /// A planner for `validation` under `profile`, for `tenant`, with the
+    /// acting administrator (for the self-lockout guard), if known.
+    /// [`crate::Importer::planner`] makes one from an importer's settings.
     ///
     /// ```
-    /// let importer = user_import::Importer::new("t");
-    /// let planner = user_import::Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// use user_import::{Importer, Planner, Profile};
+    /// let v = Importer::new("t").validate(b"userId,email\na,a@x.io\n", None);
+    /// let planner = Planner::new(&Profile::default(), "t", Some("admin"), v);
     /// assert_eq!(planner.progress(), (0, 1));
     /// ```
-    pub fn new(importer: &Importer, validation: Validation) -> Planner {
+    pub fn new(
+        profile: &Profile,
+        tenant: &str,
+        acting_user: Option<&str>,
+        validation: Validation,
+    ) -> Planner {
         let mut v = validation;
         let n = v.rows.len();
         let ids = v
@@ -870,9 +864,9 @@ impl Planner {
             Stage::Catalog
         };
         Planner {
-            profile: importer.profile.clone(),
-            tenant: importer.tenant.clone(),
-            acting: importer.acting_user.as_deref().map(normalize),
+            profile: profile.clone(),
+            tenant: tenant.to_owned(),
+            acting: acting_user.map(normalize),
             v,
             stage,
             asked: None,
@@ -908,7 +902,7 @@ impl Planner {
                     .iter()
                     .find(|c| {
                         Field::from_header(c) == Some(f)
-                            || self.profile.mapping.get(c) == Some(&crate::Column::Field(f))
+                            || self.profile.mapping.get(c) == Some(&crate::schema::Column::Field(f))
                     })
                     .cloned()
                     .unwrap_or_else(|| f.header().to_owned())
@@ -921,7 +915,7 @@ impl Planner {
     ///
     /// ```
     /// let importer = user_import::Importer::new("t");
-    /// let p = user_import::Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// let p = importer.planner(importer.validate(b"userId,email\na,a@x.io\n", None));
     /// assert_eq!(p.progress(), (0, 1));
     /// ```
     pub fn progress(&self) -> (u64, u64) {
@@ -932,7 +926,7 @@ impl Planner {
     ///
     /// ```
     /// let importer = user_import::Importer::new("t");
-    /// let mut planner = user_import::Planner::new(&importer, importer.validate(b"", None));
+    /// let mut planner = importer.planner(importer.validate(b"", None));
     /// assert_eq!(planner.poll(), None, "an empty file needs nothing from the directory");
     /// ```
     pub fn poll(&mut self) -> Option<&Request> {
@@ -1000,7 +994,7 @@ impl Planner {
     /// ```
     /// use user_import::{Importer, Planner, Response};
     /// let importer = Importer::new("t");
-    /// let mut planner = Planner::new(&importer, importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// let mut planner = importer.planner(importer.validate(b"userId,email\na,a@x.io\n", None));
     /// planner.poll();
     /// // The first request is for the catalog: a count does not answer it.
     /// assert!(planner.respond(Response::Count(0)).is_err());
@@ -1454,9 +1448,9 @@ impl Planner {
                             Code::IdentityConflict,
                             format!(
                                 "userId {:?} and email {:?} belong to two different users ({:?} has this email)",
-                                crate::printable(a.user_id()),
-                                crate::printable(email),
-                                crate::printable(b.user_id()),
+                                crate::issue::printable(a.user_id()),
+                                crate::issue::printable(email),
+                                crate::issue::printable(b.user_id()),
                             ),
                         )
                         .column(email_col)
@@ -1483,7 +1477,7 @@ impl Planner {
                         Code::IdentityConflict,
                         format!(
                             "the user with this email has userId {:?}; a user id cannot be changed",
-                            crate::printable(t.user_id())
+                            crate::issue::printable(t.user_id())
                         ),
                     )
                     .column(id_col)
@@ -1504,7 +1498,7 @@ impl Planner {
                                     Code::EmailTaken,
                                     format!(
                                         "the email is already used by user {:?}",
-                                        crate::printable(b.user_id()),
+                                        crate::issue::printable(b.user_id()),
                                     ),
                                 )
                                 .column(email_col)
@@ -1525,7 +1519,7 @@ impl Planner {
                     Code::AlreadyExists,
                     format!(
                         "user {:?} already exists (create-only import)",
-                        crate::printable(t.user_id())
+                        crate::issue::printable(t.user_id())
                     ),
                 )
                 .column(self.column(key_field));
@@ -1785,7 +1779,7 @@ impl Planner {
                     Code::SelfLockout,
                     format!(
                         "you ({}) are not in the file, but mirror mode leaves your own account alone",
-                        crate::printable(id)
+                        crate::issue::printable(id)
                     ),
                 ));
                 // Kept, so their manager is kept too.
@@ -1804,7 +1798,7 @@ impl Planner {
                             Code::FieldLocked,
                             format!(
                                 "{} is not in the file but enabled is locked; not disabled",
-                                crate::printable(id)
+                                crate::issue::printable(id)
                             ),
                         ));
                         continue;
@@ -1833,7 +1827,7 @@ impl Planner {
     ///
     /// ```
     /// let importer = user_import::Importer::new("t");
-    /// let plan = user_import::Planner::new(&importer, importer.validate(b"", None)).finish();
+    /// let plan = importer.planner(importer.validate(b"", None)).finish();
     /// assert!(plan.is_blocked(), "an empty file is refused");
     /// ```
     pub fn finish(self) -> Plan {
@@ -1972,7 +1966,7 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
-    use super::{Disp, Link, Planner, Probe, UpdateDisp};
+    use super::{Disp, Link, Probe, UpdateDisp};
 
     #[test]
     fn a_probe_table_gives_equal_hashes_in_the_order_they_were_added() {
@@ -2041,7 +2035,7 @@ mod tests {
                 ..Profile::default()
             };
             let importer = Importer::with_profile("t", profile);
-            let mut planner = Planner::new(&importer, importer.validate(csv.as_bytes(), None));
+            let mut planner = importer.planner(importer.validate(csv.as_bytes(), None));
             crate::apply::answer_sync(&mut planner, &mut store, &mut |_| {
                 std::ops::ControlFlow::Continue(())
             })

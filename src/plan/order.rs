@@ -68,7 +68,7 @@ fn failure(p: &Planner, e: &Edge) -> Issue {
             Code::EmailTaken,
             format!(
                 "the email belongs to user {:?}, who gives it up on line {}, but that line is not imported",
-                crate::printable(to.user.user_id().unwrap_or("")),
+                crate::issue::printable(to.user.user_id().unwrap_or("")),
                 to.line
             ),
         )
@@ -78,7 +78,7 @@ fn failure(p: &Planner, e: &Edge) -> Issue {
             Code::HasReports,
             format!(
                 "cannot delete this user: {:?} still reports to them, because line {} is not imported",
-                crate::printable(to.user.user_id().unwrap_or("")),
+                crate::issue::printable(to.user.user_id().unwrap_or("")),
                 to.line
             ),
         )
@@ -102,7 +102,7 @@ pub(super) fn finish(mut p: Planner) -> Plan {
         p.managers = Some(crate::validate::file::KeyIndex::build(
             &p.v.rows,
             Field::ReportsTo,
-            |r| r.action == crate::Action::Upsert,
+            |r| r.action == crate::record::Action::Upsert,
         ));
     }
     let mut edges: Vec<Edge> = Vec::new();
@@ -158,7 +158,7 @@ pub(super) fn finish(mut p: Planner) -> Plan {
                 Code::HasReports,
                 format!(
                     "{} is not in the file but users who stay report to them; not deleted",
-                    crate::printable(id)
+                    crate::issue::printable(id)
                 ),
             ));
         }
@@ -267,7 +267,11 @@ fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
     }
     kept.sort();
     kept.dedup();
-    let names: Vec<String> = kept.iter().take(10).map(|k| crate::printable(k)).collect();
+    let names: Vec<String> = kept
+        .iter()
+        .take(10)
+        .map(|k| crate::issue::printable(k))
+        .collect();
     let more = if kept.len() > 10 {
         format!(" and {} more", kept.len() - 10)
     } else {
@@ -533,7 +537,7 @@ fn convert(
     disp: &mut Vec<Disp>,
     keep: usize,
     base: usize,
-    key: crate::KeyField,
+    key: crate::schema::KeyField,
     new_roles: &BTreeMap<String, String>,
     out: &mut Built,
 ) {
@@ -825,7 +829,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
     let blocked = super::blocked(p.profile.on_error, file_error, failed);
     if blocked && !file_error {
         let why = match p.profile.on_error {
-            crate::ErrorPolicy::StopAfter(max) => {
+            crate::profile::ErrorPolicy::StopAfter(max) => {
                 format!("{failed} rows have errors, more than the {max} the error policy accepts")
             }
             _ => format!(

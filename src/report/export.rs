@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::schema::{CustomAttribute, Field};
 use crate::store::ExistingUser;
 
-use super::csv_out::SafeWriter;
+use crate::cell::SafeWriter;
 
 /// Writes users as CSV rows under the canonical header.
 pub(crate) struct Exporter<W: Write> {

@@ -1,14 +1,11 @@
 //! Reports: what happened to every row, and the CSV files the library writes.
 
-pub(crate) mod csv_out;
 pub(crate) mod export;
 
 use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-pub use csv_out::{neutralize_cell, restore_cell};
 
 use crate::input::InputInfo;
 use crate::issue::{Issue, Severity};
@@ -195,10 +192,25 @@ pub struct Report {
     #[serde(skip)]
     pub(crate) columns: Vec<String>,
     #[serde(skip)]
-    pub(crate) limits: crate::Limits,
+    pub(crate) limits: crate::input::Limits,
 }
 
 impl Report {
+    /// The report of a dry run of `plan`: what applying it would do
+    /// (nothing is written).
+    ///
+    /// ```
+    /// use user_import::{Importer, InMemoryStore, Report};
+    /// let importer = Importer::new("t");
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None),
+    ///     &mut InMemoryStore::new())?;
+    /// assert_eq!(Report::dry_run(&plan).summary.to_string(), "1 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 0 Failed, 0 Warnings");
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn dry_run(plan: &Plan) -> Report {
+        from_plan(plan, None)
+    }
+
     /// `true` when every row succeeded (warnings allowed) and nothing was
     /// rejected: what the `import` example maps to exit status 0.
     ///
@@ -245,7 +257,7 @@ impl Report {
         }
         for d in &self.directory {
             for i in &d.issues {
-                out.push_str(&format!("{}: {i}\n", crate::printable(&d.user_id)));
+                out.push_str(&format!("{}: {i}\n", crate::issue::printable(&d.user_id)));
             }
         }
         out
@@ -284,7 +296,7 @@ impl Report {
         &self,
         source: &[u8],
         out: impl std::io::Write,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), crate::error::Error> {
         let failed = self
             .rows
             .iter()
@@ -298,7 +310,7 @@ impl Report {
                     .collect();
                 (r.line, msgs.join("; "))
             });
-        csv_out::write_error_rows(source, &self.input, &self.limits, failed, out)
+        crate::validate::error_csv::write_error_rows(source, &self.input, &self.limits, failed, out)
     }
 }
 
@@ -389,10 +401,10 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
             // report must say why.
             Op::CreateRole { name } => match status_of(k) {
                 OpStatus::Failed(i) => role_issues.push(Issue::error(
-                    crate::Code::StoreError,
+                    crate::issue::Code::StoreError,
                     format!(
                         "role {:?} could not be created: {}",
-                        crate::printable(name),
+                        crate::issue::printable(name),
                         i.message
                     ),
                 )),
@@ -400,7 +412,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                     i.code,
                     format!(
                         "role {:?} was not created: {}",
-                        crate::printable(name),
+                        crate::issue::printable(name),
                         i.message
                     ),
                 )),
@@ -448,7 +460,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
     issues.append(&mut role_issues);
     if cancelled {
         issues.push(Issue::warning(
-            crate::Code::Cancelled,
+            crate::issue::Code::Cancelled,
             "the import was cancelled; rows it did not reach were not applied",
         ));
     }

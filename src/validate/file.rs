@@ -446,7 +446,7 @@ pub(crate) fn cycles(
         let ids: Vec<String> = cycle
             .iter()
             .take(MAX_NAMED)
-            .map(|&r| crate::printable(rows[r].user.value(key_field).unwrap_or("")))
+            .map(|&r| crate::issue::printable(rows[r].user.value(key_field).unwrap_or("")))
             .collect();
         let more = if cycle.len() > MAX_NAMED {
             format!(" and {} more", cycle.len() - MAX_NAMED)

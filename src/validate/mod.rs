@@ -1,13 +1,11 @@
 //! Validation: reads a file and checks every row and the file as a whole, in
 //! one pass, never stopping at the first problem.
 
-mod email;
+pub(crate) mod error_csv;
 pub(crate) mod file;
 pub(crate) mod row;
 
 use serde::Serialize;
-
-pub use email::EmailPolicy;
 
 use crate::catalog::Catalog;
 use crate::input::header::{self, Header};
@@ -53,7 +51,7 @@ impl Row {
     /// let v = user_import::Importer::new("t").validate(b"userId,email\njdoe,j@x.io\n", None);
     /// assert_eq!(v.rows()[0].key(user_import::KeyField::UserId), Some("jdoe"));
     /// ```
-    pub fn key(&self, key: crate::KeyField) -> Option<&str> {
+    pub fn key(&self, key: crate::schema::KeyField) -> Option<&str> {
         self.user.value(key.field())
     }
 }
@@ -306,7 +304,7 @@ impl Validation {
         &self,
         source: &[u8],
         out: impl std::io::Write,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), crate::error::Error> {
         let failed = self.rows.iter().filter(|r| r.error).map(|r| {
             let msgs = self
                 .row_issues(r.line)
@@ -315,13 +313,7 @@ impl Validation {
                 .map(error_text);
             (r.line, msgs.collect::<Vec<_>>().join("; "))
         });
-        crate::report::csv_out::write_error_rows(
-            source,
-            &self.input,
-            &self.profile.limits,
-            failed,
-            out,
-        )
+        error_csv::write_error_rows(source, &self.input, &self.profile.limits, failed, out)
     }
 }
 
@@ -507,7 +499,7 @@ fn read_rows(
             raw
         };
         match std::str::from_utf8(bytes) {
-            Ok(t) => header_cells.push(crate::report::restore_cell(t).to_owned()),
+            Ok(t) => header_cells.push(crate::cell::restore_cell(t).to_owned()),
             Err(e) => {
                 v.file_issues.push(
                     Issue::error(
@@ -683,7 +675,7 @@ fn split_points(
     start: usize,
     line: u64,
     delimiter: u8,
-    limits: &crate::Limits,
+    limits: &crate::input::Limits,
     threads: usize,
 ) -> Vec<(usize, u64)> {
     let mut points = vec![(start, line)];

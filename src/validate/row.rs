@@ -105,7 +105,7 @@ fn text_problem_bytewise(v: &str) -> Option<(Code, &'static str)> {
 /// A cell as the checks see it: trimmed, and with the formula
 /// neutralization of the library's own CSV output undone.
 fn clean(v: &str) -> &str {
-    crate::report::restore_cell(crate::record::trim(v))
+    crate::cell::restore_cell(crate::record::trim(v))
 }
 
 fn too_long(v: &str, max: usize) -> bool {
@@ -163,7 +163,7 @@ impl RowChecker<'_> {
                     Code::TenantMismatch,
                     format!(
                         "the row is for tenant {:?}, but this import is for tenant {:?}",
-                        crate::printable(t),
+                        crate::issue::printable(t),
                         self.tenant
                     ),
                 )
@@ -217,7 +217,7 @@ impl RowChecker<'_> {
                         Issue::error(Code::MissingValue, "missing required value")
                             .column(self.col(f)),
                     );
-                } else if p.blank == crate::BlankPolicy::Clear {
+                } else if p.blank == crate::profile::BlankPolicy::Clear {
                     // Under the default policy a blank cell is no value at
                     // all (it changes nothing); to clear, it must be kept.
                     builder.put(f, "");
@@ -461,7 +461,7 @@ impl RowChecker<'_> {
                     sink.push(
                         Issue::error(Code::MissingValue, "missing required value").column(name),
                     );
-                } else if self.profile.blank == crate::BlankPolicy::Clear {
+                } else if self.profile.blank == crate::profile::BlankPolicy::Clear {
                     builder.put_custom(attr.name.clone(), "");
                 }
                 continue;

@@ -1,11 +1,11 @@
-//! Writing CSV safely: formula neutralization (and its inverse on reading),
-//! and the error CSV of failed rows.
+//! Formula-safe cells: the neutralization every CSV the library writes
+//! applies (against spreadsheet formula injection), its inverse, which the
+//! reader applies to every cell, and a CSV writer that neutralizes.
 
 use std::borrow::Cow;
 use std::io::Write;
 
 use crate::error::Error;
-use crate::input::{InputInfo, RawRows};
 
 /// Characters that make a spreadsheet treat a cell as a formula (OWASP's
 /// list, plus line feed).
@@ -22,7 +22,7 @@ fn is_formula_like(value: &str) -> bool {
 /// it to every cell, so a file the library wrote imports back unchanged.
 ///
 /// ```
-/// use user_import::{neutralize_cell, restore_cell};
+/// use user_import::cell::{neutralize_cell, restore_cell};
 /// assert_eq!(neutralize_cell("=1+2"), "'=1+2");
 /// assert_eq!(neutralize_cell("Ann"), "Ann");
 /// assert_eq!(neutralize_cell("'=x"), "''=x");
@@ -42,8 +42,8 @@ pub fn neutralize_cell(value: &str) -> Cow<'_, str> {
 /// would have been neutralized.
 ///
 /// ```
-/// assert_eq!(user_import::restore_cell("'=SUM(A1)"), "=SUM(A1)");
-/// assert_eq!(user_import::restore_cell("'quoted'"), "'quoted'");
+/// assert_eq!(user_import::cell::restore_cell("'=SUM(A1)"), "=SUM(A1)");
+/// assert_eq!(user_import::cell::restore_cell("'quoted'"), "'quoted'");
 /// ```
 pub fn restore_cell(value: &str) -> &str {
     match value.strip_prefix('\'') {
@@ -83,51 +83,6 @@ impl<W: Write> SafeWriter<W> {
     {
         self.inner.into_inner().unwrap_or_default()
     }
-}
-
-/// Writes the header of `source` plus `line` and `error`, then each failed
-/// row (given as `(line, error text)`, in line order) with its original cells.
-pub(crate) fn write_error_rows(
-    source: &[u8],
-    info: &InputInfo,
-    limits: &crate::Limits,
-    failed: impl Iterator<Item = (u64, String)>,
-    out: impl Write,
-) -> Result<(), Error> {
-    let mut w = SafeWriter::new(out);
-    let mut failed = failed.peekable();
-    let Some(raw) = RawRows::new(source, info, limits) else {
-        return w.finish();
-    };
-    let mut result = Ok(());
-    let mut width = 0;
-    let mut first = true;
-    raw.for_each(|line, cells| {
-        if result.is_err() {
-            return;
-        }
-        if first {
-            first = false;
-            width = cells.len();
-            let header = cells
-                .iter()
-                .map(|c| c.trim_start_matches('\u{feff}'))
-                .chain(["line", "error"]);
-            result = w.row(header);
-            return;
-        }
-        while failed.peek().is_some_and(|(l, _)| *l < line) {
-            failed.next();
-        }
-        if let Some((_, error)) = failed.next_if(|(l, _)| *l == line) {
-            let line_text = line.to_string();
-            // Keep the row's shape: pad or cut to the header's width.
-            let padded = (0..width).map(|i| cells.get(i).map_or("", String::as_str));
-            result = w.row(padded.chain([line_text.as_str(), error.as_str()]));
-        }
-    });
-    result?;
-    w.finish()
 }
 
 #[cfg(test)]
