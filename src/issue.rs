@@ -94,7 +94,11 @@ codes! {
     FileEmpty = "file_empty",
     /// A required column is absent from the header. File-level error, line 1.
     MissingColumn = "missing_column",
-    /// Two header cells name the same field (after case/space/alias folding). File-level error.
+    /// Two header cells name the same field (after case/space/alias folding).
+    /// A file-level error when neither names it better (two `email` columns,
+    /// or two columns the mapping gives one field); a warning when one is
+    /// only an alias and another is the field's own name, or both are
+    /// aliases: the better (or first) is read, and the warning names it.
     DuplicateColumn = "duplicate_column",
     /// A header cell names no known field; the column is ignored. Warning, with the
     /// closest known name as suggestion.

@@ -78,7 +78,7 @@ fn unknown_column_is_a_warning_with_a_suggestion() {
 }
 
 #[test]
-fn duplicate_column_is_an_error() {
+fn two_columns_that_name_a_field_equally_well_are_an_error() {
     let v = validate("userId,email,E-mail\na,a@x.io,b@x.io\n");
     let i = only(&v, Code::DuplicateColumn);
     assert_eq!((i.line, i.column.as_deref()), (Some(1), Some("E-mail")));
@@ -122,4 +122,70 @@ fn a_file_of_delete_rows_needs_only_the_key_column() {
     // One upsert row and the email column is required again.
     let v = validate("userId,transaction\nold1,DELETE\nnew,\n");
     assert_eq!(codes(&v), [(Some(1), Code::MissingColumn)]);
+}
+
+/// Vendors decorate their headers: a requirement in brackets or words, or
+/// the attribute's own name in square brackets, which is preferred.
+#[test]
+fn vendor_decorations_are_understood() {
+    for (header, field) in [
+        ("Email Address [Required]", Field::Email),
+        ("email (required)", Field::Email),
+        ("User ID *", Field::UserId),
+        ("First name [givenName]", Field::FirstName),
+        ("Last name [surname]", Field::LastName),
+        ("E-mail [mail]", Field::Email),
+        ("Manager (optional)", Field::ReportsTo),
+        // The bracket names the attribute, whatever the words say.
+        ("Kennung [userId] Required", Field::UserId),
+    ] {
+        let value = if field == Field::Email { "v@x.io" } else { "v" };
+        let file = format!("{header},x\n{value},w\n");
+        let v = validate(&file);
+        assert!(
+            !v.issues()
+                .any(|i| i.code == Code::UnknownColumn && i.column.as_deref() == Some(header)),
+            "{header}: {:?}",
+            codes(&v)
+        );
+        assert_eq!(v.rows()[0].user.get(field), Some(value), "{header}");
+    }
+    // A decoration that names nothing known leaves the column unknown (an
+    // inverted boolean is not read as `enabled`).
+    let v =
+        validate("userId,email,Block sign in (Yes/No) [accountEnabled] Required\na,a@x.io,Yes\n");
+    assert_eq!(codes(&v), [(Some(1), Code::UnknownColumn)]);
+    assert_eq!(v.rows()[0].user.get(Field::Enabled), None);
+}
+
+#[test]
+fn an_exact_field_name_beats_an_alias() {
+    let v = validate("login,userId,email\nalias,exact,a@x.io\n");
+    assert_eq!(v.rows()[0].user.user_id(), Some("exact"));
+    let i = only(&v, Code::DuplicateColumn);
+    assert_eq!(i.severity, user_import::Severity::Warning);
+    assert_eq!(i.column.as_deref(), Some("login"));
+    assert!(!v.has_errors());
+}
+
+#[test]
+fn two_aliases_of_one_field_are_a_warning_naming_the_column_read() {
+    let v = validate("login,employeeNumber,email\nann,0042,a@x.io\n");
+    assert!(!v.has_errors(), "{:?}", codes(&v));
+    assert_eq!(v.rows()[0].user.user_id(), Some("ann"));
+    let i = only(&v, Code::DuplicateColumn);
+    assert_eq!(i.severity, user_import::Severity::Warning);
+    assert_eq!(i.column.as_deref(), Some("employeeNumber"));
+    assert!(i.message.contains("column 1 is read"), "{}", i.message);
+
+    // The profile chooses the other.
+    let mut p = Profile::default();
+    p.mapping = ColumnMapping::new();
+    p.mapping
+        .map("employeeNumber", Column::Field(Field::UserId))
+        .map("login", Column::Ignore);
+    let v = Importer::with_profile("t", p)
+        .validate(b"login,employeeNumber,email\nann,0042,a@x.io\n", None);
+    assert_eq!(codes(&v), []);
+    assert_eq!(v.rows()[0].user.user_id(), Some("0042"));
 }

@@ -894,20 +894,11 @@ impl Planner {
     }
 
     fn with_column_names(mut self) -> Planner {
-        self.column_names = Field::ALL
-            .iter()
-            .map(|&f| {
-                self.v
-                    .columns
-                    .iter()
-                    .find(|c| {
-                        Field::from_header(c) == Some(f)
-                            || self.profile.mapping.get(c) == Some(&crate::schema::Column::Field(f))
-                    })
-                    .cloned()
-                    .unwrap_or_else(|| f.header().to_owned())
-            })
-            .collect();
+        self.column_names = if self.v.field_columns.len() == Field::ALL.len() {
+            std::mem::take(&mut self.v.field_columns)
+        } else {
+            Field::ALL.iter().map(|f| f.header().to_owned()).collect()
+        };
         self
     }
 

@@ -78,6 +78,9 @@ pub struct Validation {
     pub(crate) input: InputInfo,
     pub(crate) tenant: String,
     pub(crate) columns: Vec<String>,
+    /// The file's column of each field, by `Field::ALL` index, as written
+    /// (the canonical header where the file has none).
+    pub(crate) field_columns: Vec<String>,
     pub(crate) file_issues: Vec<Issue>,
     pub(crate) rows: Vec<Row>,
     /// Row issues, sorted by line.
@@ -370,6 +373,7 @@ pub(crate) fn run(
         },
         tenant: tenant.to_owned(),
         columns: Vec::new(),
+        field_columns: Vec::new(),
         file_issues: Vec::new(),
         rows: Vec::new(),
         row_issues: Vec::new(),
@@ -545,6 +549,10 @@ fn read_rows(
     // DELETE rows only needs what identifies the users.
     let missing = header::missing_columns(&header, &profile.required, &profile.custom);
     v.columns = header.names.clone();
+    v.field_columns = Field::ALL
+        .iter()
+        .map(|&f| header.name_of(f).to_owned())
+        .collect();
     let folded_header: Vec<String> = header.names.iter().map(|n| fold_header(n)).collect();
 
     let index = catalog.map(Catalog::index);
