@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::normalize;
+use crate::matching::normalize;
 use crate::schema::closest;
 
 /// A location with its aliases (S3: "the name or alias of a location").

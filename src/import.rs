@@ -513,7 +513,7 @@ impl Importer {
             }
             match page.last() {
                 Some(last) if page.len() >= limit => {
-                    after = Some(crate::record::normalize(last.user_id()))
+                    after = Some(crate::matching::normalize(last.user_id()))
                 }
                 _ => break,
             }
@@ -553,7 +553,7 @@ impl Importer {
             }
             match page.last() {
                 Some(last) if page.len() >= limit => {
-                    after = Some(crate::record::normalize(last.user_id()))
+                    after = Some(crate::matching::normalize(last.user_id()))
                 }
                 _ => break,
             }

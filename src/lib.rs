@@ -59,7 +59,12 @@
 //! ## Matching policy
 //!
 //! Keys, emails, roles and references are matched after [`normalize`]:
-//! trimmed and lower-cased, the same way for the file and the directory.
+//! trimmed (a non-breaking space too), composed to Unicode NFC and
+//! lower-cased, the same way for the file and the directory. An identity
+//! value that holds a character nobody can see (a zero-width space or
+//! joiner, a bidirectional control) is refused with `invalid_value` naming
+//! the code point, so `admin` and `admin` followed by U+200B are never two
+//! users.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -72,6 +77,7 @@ mod error;
 mod import;
 mod input;
 mod issue;
+mod matching;
 mod memory;
 mod plan;
 mod profile;
@@ -93,13 +99,14 @@ pub use error::{Error, ErrorKind};
 pub use import::Importer;
 pub use input::{Delimiter, Encoding, Format, InputInfo, Limits, read_limited};
 pub use issue::{Code, Issue, Severity, UnknownCode, printable};
+pub use matching::normalize;
 pub use memory::{Calls, Directory, InMemoryStore};
 pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Request, Response};
 pub use profile::{
     BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,
     RolePolicy,
 };
-pub use record::{Action, User, UserBuilder, normalize, parse_bool};
+pub use record::{Action, User, UserBuilder, parse_bool};
 pub use report::{DirectoryChange, Outcome, Report, RowReport, Summary};
 pub use schema::{
     AttributeKind, Column, ColumnMapping, CustomAttribute, Field, KeyField, fold_header,

@@ -8,7 +8,8 @@ use std::convert::Infallible;
 use std::future::{Future, ready};
 
 use crate::catalog::Catalog;
-use crate::record::{User, normalize};
+use crate::matching::normalize;
+use crate::record::User;
 use crate::schema::Field;
 use crate::store::{AsyncUserStore, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes};
 use crate::text::Text;

@@ -8,6 +8,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::matching::trim;
 use crate::schema::Field;
 
 const SLOTS: usize = Field::ATTRIBUTES.len();
@@ -656,97 +657,6 @@ pub(crate) fn parse_task_notification(value: &str) -> Option<&'static str> {
     }
 }
 
-/// `str::trim`, with a fast path for the common case of a value that starts
-/// and ends with a visible ASCII character (no Unicode table lookups).
-#[inline]
-pub(crate) fn trim(s: &str) -> &str {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(&f), Some(&l)) if f > b' ' && f < 0x80 && l > b' ' && l < 0x80 => s,
-        (None, _) => s,
-        _ => s.trim(),
-    }
-}
-
-/// The normalization used to match keys, emails, roles and references — one
-/// policy, applied the same way to the file and to the directory: surrounding
-/// whitespace removed, then lower-cased (ASCII fast path, full Unicode
-/// lower-casing otherwise).
-///
-/// ```
-/// use user_import::normalize;
-/// assert_eq!(normalize(" John.Doe@Example.COM "), "john.doe@example.com");
-/// assert_eq!(normalize("ÉLODIE"), "élodie");
-/// ```
-pub fn normalize(value: &str) -> String {
-    let mut out = String::new();
-    normalize_into(value, &mut out);
-    out
-}
-
-/// [`normalize`] written into `out` (cleared first), reusing its buffer:
-/// the one implementation of the policy.
-pub(crate) fn normalize_into(value: &str, out: &mut String) {
-    out.clear();
-    let v = trim(value);
-    if v.is_ascii() {
-        out.push_str(v);
-        out.make_ascii_lowercase();
-    } else if out.capacity() == 0 {
-        // `str::to_lowercase` (final sigma and all); its own string when
-        // there is no buffer to reuse.
-        *out = v.to_lowercase();
-    } else {
-        out.push_str(&v.to_lowercase());
-    }
-}
-
-/// `normalize(a) == normalize(b)`, without allocating for ASCII.
-pub(crate) fn same(a: &str, b: &str) -> bool {
-    // Most values compared are found by an equal hash and written alike.
-    if a == b {
-        return true;
-    }
-    let (a, b) = (trim(a), trim(b));
-    if a.is_ascii() && b.is_ascii() {
-        // Lower-casing ASCII keeps the length; compare a word at a time.
-        a.len() == b.len() && eq_ascii_fold(a.as_bytes(), b.as_bytes())
-    } else {
-        normalize(a) == normalize(b)
-    }
-}
-
-/// `a.eq_ignore_ascii_case(b)` for ASCII slices of equal length, eight bytes
-/// at a time.
-fn eq_ascii_fold(a: &[u8], b: &[u8]) -> bool {
-    let word = |chunk: &[u8]| {
-        let mut buf = [0u8; 8];
-        buf[..chunk.len()].copy_from_slice(chunk);
-        ascii_lowercase_word(u64::from_le_bytes(buf))
-    };
-    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    (&mut ca)
-        .zip(&mut cb)
-        .all(|(x, y)| x == y || word(x) == word(y))
-        && word(ca.remainder()) == word(cb.remainder())
-}
-
-/// A byte of 1 in each of a word's eight bytes (for reading eight bytes at
-/// a time: `n * ONES` is the byte `n` eight times).
-pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
-/// The top bit of each of a word's eight bytes.
-pub(crate) const HIGH: u64 = 0x80 * ONES;
-
-/// `w`'s eight bytes, all ASCII, with `A`–`Z` lower-cased (a SWAR version of
-/// `u8::to_ascii_lowercase`: no byte's sum carries into the next, as every
-/// byte is below 0x80).
-pub(crate) fn ascii_lowercase_word(w: u64) -> u64 {
-    let at_least_a = w.wrapping_add((0x80 - u64::from(b'A')) * ONES);
-    let above_z = w.wrapping_add((0x80 - u64::from(b'Z') - 1) * ONES);
-    let upper = at_least_a & !above_z & HIGH;
-    w | (upper >> 2)
-}
-
 /// Whether a row creates-or-updates its user or deletes it (S4's
 /// `transaction` column).
 ///
@@ -852,39 +762,6 @@ mod tests {
     }
 
     #[test]
-    fn same_is_equality_of_normalized_values() {
-        let base = "Jo.Garcia-Martinez_07@Example.ORG";
-        let mut values: Vec<String> = Vec::new();
-        for len in 0..=base.len() {
-            let v = &base[..len];
-            values.push(v.to_owned());
-            values.push(v.to_ascii_lowercase());
-            values.push(format!("  {v} "));
-            // One byte changed at each position, in and out of the letters.
-            for pos in 0..len {
-                for c in ['@', '[', '`', '{', 'z', 'Z', '0'] {
-                    let mut w = v.to_owned();
-                    w.replace_range(pos..pos + 1, &c.to_string());
-                    values.push(w);
-                }
-            }
-        }
-        values.extend([
-            "\u{212a}".into(),
-            "k".into(),
-            "K".into(),
-            "Émile".into(),
-            "émile".into(),
-        ]);
-        for a in &values {
-            for b in values.iter().step_by(7) {
-                assert_eq!(same(a, b), normalize(a) == normalize(b), "{a:?} vs {b:?}");
-                assert_eq!(same(b, a), same(a, b), "{a:?} vs {b:?}");
-            }
-        }
-    }
-
-    #[test]
     fn absent_fields_stay_absent_between_present_ones() {
         let u = User::builder()
             .set(Field::Email, "e@x.io")
@@ -898,27 +775,6 @@ mod tests {
         assert_eq!(u.get(Field::Email), Some("e@x.io"));
         assert_eq!(u.get(Field::TaskNotification), Some("Email"));
         assert_eq!(u.get(Field::Tenant), None);
-    }
-
-    #[test]
-    fn normalizing_into_a_used_buffer_gives_what_normalize_gives() {
-        let mut out = String::from("left over from before, longer than the values");
-        for (v, want) in [
-            ("  JDoe ", "jdoe"),
-            ("", ""),
-            ("   ", ""),
-            ("ÉLODIE", "élodie"),
-            // `str::to_lowercase`: a final capital sigma becomes ς.
-            ("ΟΔΥΣΣΕΥΣ", "οδυσσευς"),
-            ("a@B.io", "a@b.io"),
-        ] {
-            normalize_into(v, &mut out);
-            assert_eq!(out, want, "{v:?}");
-            assert_eq!(normalize(v), want, "{v:?}");
-            let mut fresh = String::new();
-            normalize_into(v, &mut fresh);
-            assert_eq!(fresh, want, "{v:?}");
-        }
     }
 
     #[test]

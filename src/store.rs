@@ -133,7 +133,7 @@ impl Fetch {
     pub fn matches(&self, user: &User) -> bool {
         let has = |list: &[String], v: Option<&str>| {
             v.is_some_and(|v| {
-                let n = crate::record::normalize(v);
+                let n = crate::matching::normalize(v);
                 list.contains(&n)
             })
         };

@@ -28,8 +28,9 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::catalog::Catalog;
 use crate::import::Importer;
+use crate::matching::normalize;
 use crate::profile::{ErrorPolicy, Profile, RolePolicy};
-use crate::record::{User, normalize};
+use crate::record::User;
 use crate::report::Outcome;
 use crate::schema::Field;
 use crate::store::{

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "primitives",
         &[
-            "error", "text", "issue", "schema", "record", "catalog", "cell", "email",
+            "error", "text", "issue", "schema", "matching", "record", "catalog", "cell", "email",
         ],
     ),
     ("store", &["store"]),

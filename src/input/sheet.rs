@@ -112,7 +112,7 @@ pub(crate) fn read(bytes: &[u8], name: Option<&str>, limits: &Limits) -> Result<
     let sheet = match name {
         Some(n) => names
             .iter()
-            .find(|s| crate::record::same(s, n))
+            .find(|s| crate::matching::same(s, n))
             .cloned()
             .ok_or_else(|| {
                 refuse(format!(

@@ -137,14 +137,14 @@ fn differs(old: Option<&str>, new: Option<&str>) -> bool {
 fn same_reference(f: Field, old: Option<&str>, new: Option<&str>) -> bool {
     let (old, new) = (old.unwrap_or(""), new.unwrap_or(""));
     match f {
-        Field::Location | Field::DepartmentId | Field::GroupName => crate::record::same(old, new),
+        Field::Location | Field::DepartmentId | Field::GroupName => crate::matching::same(old, new),
         Field::Roles | Field::Permissions => {
             let sep = f.list_separator().unwrap_or('|');
             let set = |v: &str| {
                 let mut items: Vec<String> = v
                     .split(sep)
                     .filter(|s| !s.is_empty())
-                    .map(crate::record::normalize)
+                    .map(crate::matching::normalize)
                     .collect();
                 items.sort();
                 items.dedup();

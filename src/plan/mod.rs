@@ -17,12 +17,14 @@ use crate::catalog::{Catalog, Lookup, RefKind};
 use crate::error::Error;
 use crate::input::InputInfo;
 use crate::issue::{Code, Issue};
+use crate::matching::key_hash;
+use crate::matching::{normalize, same};
 use crate::profile::{ErrorPolicy, MirrorAction, Mode, Profile, RolePolicy};
-use crate::record::{Action, User, normalize, same};
+use crate::record::{Action, User};
 use crate::schema::{Field, KeyField};
 use crate::store::{ExistingUser, Fetch, Op};
 use crate::text::Text;
-use crate::validate::file::{KeyIndex, key_hash};
+use crate::validate::file::KeyIndex;
 use crate::validate::{Row, Validation, issues_of_line};
 
 /// What the plan does with a row.
@@ -724,12 +726,12 @@ impl<'a> Refill<'a> {
 
     fn push(&mut self, value: &str) {
         match self.values.get_mut(self.used) {
-            Some(s) => crate::record::normalize_into(value, s),
+            Some(s) => crate::matching::normalize_into(value, s),
             None => {
                 // Room for most ids and emails, so that the next chunks'
                 // values rarely need to grow the buffer.
                 let mut s = String::with_capacity(value.len().max(48));
-                crate::record::normalize_into(value, &mut s);
+                crate::matching::normalize_into(value, &mut s);
                 self.values.push(s);
             }
         }

@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use crate::issue::{Code, Issue, sort_issues};
-use crate::record::{normalize, same};
+use crate::matching::{cmp_ids, id_prefix, normalize, same};
 use crate::schema::Field;
 use crate::store::{Attribute, Change, Op};
 
@@ -472,18 +472,6 @@ fn permute<T>(items: &mut [T], order: &[u32]) {
     }
 }
 
-/// Compares user ids as [`normalize`] would, without allocating for ASCII.
-fn cmp_ids(a: &str, b: &str) -> std::cmp::Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        let (a, b) = (crate::record::trim(a), crate::record::trim(b));
-        a.bytes()
-            .map(|c| c.to_ascii_lowercase())
-            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
-    } else {
-        normalize(a).cmp(&normalize(b))
-    }
-}
-
 fn makes_op(d: &Disp) -> bool {
     matches!(
         d,
@@ -548,7 +536,7 @@ fn convert(
     out.reserve(rows.len().saturating_sub(keep), ops);
     let mut folded = String::new();
     let mut need = |needed: &mut BTreeMap<String, String>, r: &str| {
-        crate::record::normalize_into(r, &mut folded);
+        crate::matching::normalize_into(r, &mut folded);
         if new_roles.contains_key(folded.as_str()) {
             super::first_spelling(needed, &folded, r);
         }
@@ -868,29 +856,6 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
 /// From this many ops, with threads, the ops are put in key order on two
 /// threads (see `key_order`).
 const PARALLEL_KEY_ORDER: usize = 50_000;
-
-/// `rank` and the first 15 bytes of the normalized `id`, zero-padded, as
-/// two integers that order as (rank, `cmp_ids`) does as far as they go (a
-/// shorter id sorts first; equal prefixes must compare whole ids). Most ids
-/// are shorter than 15 bytes: with 11, a million ops sorted 5 times slower,
-/// comparing whole ids that shared a prefix ("jschroder15…").
-fn id_prefix(rank: u8, id: &str) -> (u64, u64) {
-    let id = crate::record::trim(id);
-    let mut p = [0u8; 16];
-    p[0] = rank;
-    if id.is_ascii() {
-        for (slot, c) in p[1..].iter_mut().zip(id.bytes()) {
-            *slot = c.to_ascii_lowercase();
-        }
-    } else {
-        for (slot, c) in p[1..].iter_mut().zip(normalize(id).bytes()) {
-            *slot = c;
-        }
-    }
-    let (hi, lo) = p.split_at(8);
-    let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-    (word(hi), word(lo))
-}
 
 /// Welcome notices by normalized user id; notices about one id keep their
 /// file order.

@@ -3,7 +3,8 @@
 //! of owned strings, so a million rows cost 8 MB here, not hundreds.
 
 use crate::issue::{Code, Issue, Severity};
-use crate::record::{Action, normalize};
+use crate::matching::{key_hash, normalize};
+use crate::record::Action;
 use crate::schema::Field;
 
 use super::Row;
@@ -13,53 +14,6 @@ const MAX_NAMED: usize = 10;
 
 /// Fewer rows than this are checked on one thread whatever `threads` says.
 const PARALLEL_ROWS: usize = 50_000;
-
-/// The hash of a value's normalized form (see [`normalize`]) under `seed`;
-/// allocation-free for ASCII values, which are lower-cased eight bytes at a
-/// time as they are hashed. Only compared within one process (sorted
-/// indexes, where equal hashes are then compared as values), never stored.
-pub(crate) fn key_hash(seed: u64, value: &str) -> u64 {
-    let v = crate::record::trim(value);
-    if v.is_ascii() {
-        hash_words(seed, v.as_bytes(), true)
-    } else {
-        // Already lower case: the same bytes an ASCII value lower-cases to.
-        hash_words(seed, normalize(v).as_bytes(), false)
-    }
-}
-
-/// A folded-multiply hash (as foldhash's) of `bytes` read as little-endian
-/// words, the last one zero-padded, with the length mixed in first;
-/// each word ASCII-lower-cased first when `lower`.
-#[inline]
-fn hash_words(seed: u64, bytes: &[u8], lower: bool) -> u64 {
-    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-    const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
-    let fold = |a: u64, b: u64| {
-        let p = u128::from(a) * u128::from(b);
-        (p as u64) ^ ((p >> 64) as u64)
-    };
-    let word = |chunk: &[u8]| {
-        let mut buf = [0u8; 8];
-        buf[..chunk.len()].copy_from_slice(chunk);
-        let w = u64::from_le_bytes(buf);
-        if lower {
-            crate::record::ascii_lowercase_word(w)
-        } else {
-            w
-        }
-    };
-    let mut acc = fold(seed ^ K1, bytes.len() as u64 ^ K2);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        acc = fold(acc ^ word(chunk), K1);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        acc = fold(acc ^ word(rest), K1);
-    }
-    fold(acc, K2)
-}
 
 /// Rows indexed by the normalized value of one field: one `u64` per row,
 /// the top 32 bits of the value's hash above the row's index, sorted. Equal
@@ -166,7 +120,7 @@ impl KeyIndex {
                 rows[i]
                     .user
                     .value(field)
-                    .is_some_and(|v| crate::record::same(v, value))
+                    .is_some_and(|v| crate::matching::same(v, value))
             })
     }
 
@@ -433,7 +387,7 @@ pub(crate) fn cycles(
         let id = rows[to].user.value(key_field);
         manager
             .zip(id)
-            .is_some_and(|(m, id)| crate::record::same(m, id))
+            .is_some_and(|(m, id)| crate::matching::same(m, id))
     };
     on_cycle.retain(|c| (0..c.len()).all(|k| linked(c[k], c[(k + 1) % c.len()])));
     for cycle in &mut on_cycle {
@@ -484,58 +438,6 @@ pub(crate) fn cycles(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::ascii_lowercase_word;
-
-    #[test]
-    fn words_are_lower_cased_like_bytes() {
-        for b in 0u8..0x80 {
-            for pos in 0..8 {
-                let mut bytes = *b"xYz09_@Q";
-                bytes[pos] = b;
-                let want = u64::from_le_bytes(bytes.map(|c| c.to_ascii_lowercase()));
-                assert_eq!(
-                    ascii_lowercase_word(u64::from_le_bytes(bytes)),
-                    want,
-                    "{b:#x} at {pos}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_hash_is_of_the_normalized_value() {
-        let h = |v: &str| key_hash(7, v);
-        for (a, b) in [
-            ("  JDoe ", "jdoe"),
-            ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"),
-            ("ÉMILE", "émile"),
-            (
-                "Søren.Okafor@Corp.Example.ORG",
-                "søren.okafor@corp.example.org",
-            ),
-            ("", "  "),
-        ] {
-            assert_eq!(h(a), h(b), "{a:?} vs {b:?}");
-            assert_eq!(h(a), h(&normalize(a)), "{a:?}");
-        }
-        // Different values, including ones that pad to the same words.
-        let values = [
-            "a",
-            "a\u{1}",
-            "ab",
-            "b",
-            "abcdefgh",
-            "abcdefgh\u{1}",
-            "abcdefghi",
-            "émile",
-            "emile",
-        ];
-        for (i, a) in values.iter().enumerate() {
-            for b in &values[i + 1..] {
-                assert_ne!(h(a), h(b), "{a:?} vs {b:?}");
-            }
-        }
-    }
 
     fn row(line: u64, id: &str, manager: Option<&str>) -> Row {
         let mut b = crate::User::builder().set(Field::UserId, id);

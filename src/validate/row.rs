@@ -4,8 +4,9 @@
 use crate::catalog::{CatalogIndex, Lookup, RefKind};
 use crate::input::header::{Header, Target};
 use crate::issue::{Code, Issue, Severity};
+use crate::matching::same;
 use crate::profile::{Profile, RolePolicy};
-use crate::record::{Action, UserBuilder, parse_bool, parse_task_notification, same};
+use crate::record::{Action, UserBuilder, parse_bool, parse_task_notification};
 use crate::schema::{AttributeKind, Field, KeyField};
 
 /// Longest role name (S4).
@@ -47,7 +48,7 @@ impl Sink<'_> {
 /// `text_problem_bytewise` is the definition, and says why when this finds
 /// a control character.
 fn text_problem(v: &str) -> Option<(Code, &'static str)> {
-    use crate::record::{HIGH, ONES};
+    use crate::matching::{HIGH, ONES};
     // Whether any byte of `w` is below 0x20 or is 0x7f (exact: for the
     // first, "a byte below n" with n <= 0x80; for the second, "a zero byte"
     // of `w` xor 0x7f…).
@@ -81,7 +82,7 @@ fn text_problem(v: &str) -> Option<(Code, &'static str)> {
 
 const BOM_INSIDE: (Code, &str) = (
     Code::InvalidEncoding,
-    "contains a byte order mark in the middle of the file (were two files joined?)",
+    "contains U+FEFF, a byte order mark, in the middle of the file (were two files joined?)",
 );
 
 /// Why a text value is not acceptable (one pass over the bytes).
@@ -102,10 +103,38 @@ fn text_problem_bytewise(v: &str) -> Option<(Code, &'static str)> {
     None
 }
 
+/// Why a standard field's value is not acceptable: a control character or a
+/// byte order mark in any field; in a field that identifies a user or names
+/// a role or reference, also a character that cannot be seen (see
+/// [`crate::matching::invisible`]).
+fn value_problem(f: Field, v: &str) -> Option<(Code, String)> {
+    if let Some((code, why)) = text_problem(v) {
+        return Some((code, why.to_owned()));
+    }
+    let identity = matches!(
+        f,
+        Field::UserId
+            | Field::Email
+            | Field::ReportsTo
+            | Field::Roles
+            | Field::Location
+            | Field::DepartmentId
+            | Field::GroupName
+    );
+    let (c, name) = crate::matching::invisible(v).filter(|_| identity)?;
+    Some((
+        Code::InvalidValue,
+        format!(
+            "contains U+{:04X} {name}, a character that cannot be seen: the value would look like another one",
+            u32::from(c)
+        ),
+    ))
+}
+
 /// A cell as the checks see it: trimmed, and with the formula
 /// neutralization of the library's own CSV output undone.
 fn clean(v: &str) -> &str {
-    crate::cell::restore_cell(crate::record::trim(v))
+    crate::cell::restore_cell(crate::matching::trim(v))
 }
 
 fn too_long(v: &str, max: usize) -> bool {
@@ -191,7 +220,7 @@ impl RowChecker<'_> {
                 if v.is_empty() {
                     continue;
                 }
-                match text_problem(v) {
+                match value_problem(f, v) {
                     Some((code, why)) => {
                         sink.push(Issue::error(code, why).column(self.col(f)).value(v))
                     }
@@ -224,7 +253,7 @@ impl RowChecker<'_> {
                 }
                 continue;
             }
-            if let Some((code, why)) = text_problem(v) {
+            if let Some((code, why)) = value_problem(f, v) {
                 sink.push(Issue::error(code, why).column(self.col(f)).value(v));
                 continue;
             }
@@ -339,7 +368,7 @@ impl RowChecker<'_> {
         let mut kept = String::with_capacity(v.len());
         for role in v
             .split('|')
-            .map(crate::record::trim)
+            .map(crate::matching::trim)
             .filter(|r| !r.is_empty())
         {
             if role.contains(char::is_whitespace) {
