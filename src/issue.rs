@@ -175,6 +175,11 @@ codes! {
     /// Rows have errors and the error policy refuses the whole file (all or
     /// nothing, or more errors than `stop_after` allows): nothing is imported.
     FileRejected = "file_rejected",
+    /// A warning: the email address is valid, but its domain is under a
+    /// special-use top-level domain (such as `.test`, `.invalid` or
+    /// `.localhost`), where mail is not normally delivered. The row is still
+    /// imported. See [`EmailPolicy::warning`](crate::EmailPolicy::warning).
+    SpecialUseDomain = "special_use_domain",
 }
 
 impl fmt::Display for Code {

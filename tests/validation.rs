@@ -86,6 +86,50 @@ fn strict_email_policy() {
 }
 
 #[test]
+fn strict_email_host_names() {
+    for (bad, why) in [
+        ("a@ab--cd.com", "only xn-- labels may"),
+        (
+            "a@xn--a.com",
+            "not decode to a valid internationalized name",
+        ),
+        ("a@example.c0m", "must be letters only"),
+    ] {
+        let v = validate(&format!("userId,email\na,{bad}\n"));
+        let i = only(&v, Code::InvalidEmail);
+        assert!(i.message.contains(why), "{bad}: {}", i.message);
+        assert!(v.rows()[0].error);
+    }
+    let v = validate("userId,email\na,a@xn--nxasmq6b.com\n");
+    assert_eq!(codes(&v), []);
+}
+
+#[test]
+fn special_use_email_domains_are_a_warning_not_an_error() {
+    let v = validate(
+        "userId,email\n\
+         a,a@corp.test\n\
+         b,b@example.com\n\
+         c,c@mail.example.org\n\
+         d,d@printer.local\n",
+    );
+    assert_eq!(
+        codes(&v),
+        [
+            (Some(2), Code::SpecialUseDomain),
+            (Some(5), Code::SpecialUseDomain)
+        ]
+    );
+    let i = v.issues().next().unwrap();
+    assert_eq!(i.severity, Severity::Warning);
+    assert_eq!(i.column.as_deref(), Some("email"));
+    assert_eq!(i.value.as_deref(), Some("a@corp.test"));
+    assert!(i.message.contains(".test"), "{}", i.message);
+    assert!(v.rows().iter().all(|r| !r.error));
+    assert_eq!(v.rows()[0].user.email(), Some("a@corp.test"));
+}
+
+#[test]
 fn duplicate_keys_and_emails_name_each_other_case_insensitively() {
     let v = validate(
         "userId,email\nJDoe,j1@x.io\nann,Ann@X.io\njdoe,j2@x.io\nbob,ann@x.io\nJDOE,j3@x.io\n",

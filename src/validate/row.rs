@@ -336,7 +336,19 @@ impl RowChecker<'_> {
 
     fn email(&self, v: &str, sink: &mut Sink<'_>) -> bool {
         match self.profile.email.check(v) {
-            Ok(()) => true,
+            Ok(()) => {
+                if let Some(why) = self.profile.email.warning(v) {
+                    sink.push(
+                        Issue::warning(
+                            Code::SpecialUseDomain,
+                            format!("email address in a special-use domain: {why}"),
+                        )
+                        .column(self.col(Field::Email))
+                        .value(v),
+                    );
+                }
+                true
+            }
             Err(why) => {
                 sink.push(
                     Issue::error(Code::InvalidEmail, format!("invalid email address: {why}"))
