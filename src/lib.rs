@@ -80,6 +80,7 @@ mod issue;
 mod matching;
 mod memory;
 mod plan;
+mod preset;
 mod profile;
 mod record;
 mod report;
@@ -104,7 +105,7 @@ pub use memory::{Calls, Directory, InMemoryStore};
 pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Request, Response};
 pub use profile::{
     BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,
-    RolePolicy,
+    RolePolicy, ValueMap,
 };
 pub use record::{Action, User, UserBuilder, parse_bool};
 pub use report::{DirectoryChange, Outcome, Report, RowReport, Summary};

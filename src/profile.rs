@@ -1,6 +1,7 @@
 //! The import profile: everything about an import that can be saved and
 //! re-run (S2 "saves as an action"), as one serde value.
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::email::EmailPolicy;
@@ -223,6 +224,20 @@ pub struct Profile {
     pub custom: Vec<CustomAttribute>,
     /// Explicit header mapping; headers it does not name are matched automatically.
     pub mapping: ColumnMapping,
+    /// How some columns' values are read (a vendor's words, inverted
+    /// booleans).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<ValueMap>,
+    /// Lines before the header to skip (a vendor's `version:v1.0` line).
+    /// `None` (the default) skips them only when they are unambiguous:
+    /// leading lines of one cell that names no column, followed by a header
+    /// that names at least two. `Some(0)` never skips.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preamble: Option<usize>,
+    /// The preset this profile came from ([`Profile::preset`]), reported with
+    /// the input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// The delimiter.
     pub delimiter: Delimiter,
     /// The character encoding: `None` detects it (a byte order mark, else
@@ -277,6 +292,9 @@ impl Default for Profile {
             required: vec![Field::UserId, Field::Email],
             custom: Vec::new(),
             mapping: ColumnMapping::new(),
+            values: Vec::new(),
+            preamble: None,
+            preset: None,
             delimiter: Delimiter::Auto,
             encoding: None,
             sheet: None,
@@ -581,5 +599,114 @@ impl Profile {
         let _ = w.row(row.iter().map(String::as_str));
         let bytes = w.into_inner();
         String::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+/// How the values of one column are read: a vendor's words mapped to the
+/// field's (`Active` → `true`, `deleted` → `DELETE`), and, for a boolean
+/// column that says the opposite of its field (`Block sign in`, `suspended`),
+/// an inversion. Part of a [`crate::Profile`], so a saved import re-runs the
+/// same way.
+///
+/// The column is named by its header, matched as [`crate::ColumnMapping`] matches
+/// headers (after [`crate::fold_header`]). A value is trimmed, then looked up in
+/// `values` ignoring case; a value not listed is read as it is. Then, when
+/// `invert` is set, a boolean (`true`/`false`, `yes`/`no`, `1`/`0`) is read
+/// as its opposite; anything else is left for the field's own check.
+///
+/// ```
+/// use user_import::{Column, Field, Importer, Profile, ValueMap};
+/// let mut p = Profile::default();
+/// p.mapping.map("Block sign in", Column::Field(Field::Enabled));
+/// p.values.push(ValueMap::new("Block sign in").invert());
+/// p.values.push(ValueMap::new("status").value("Active", "").value("Gone", "DELETE"));
+/// p.mapping.map("status", Column::Field(Field::Transaction));
+/// let file = b"userId,email,Block sign in,status\na,a@x.io,Yes,Active\nb,,No,gone\n";
+/// let v = Importer::with_profile("t", p).validate(file, None);
+/// assert!(!v.has_errors(), "{}", v.render_text());
+/// assert_eq!(v.rows()[0].user.enabled(), Some(false));
+/// assert_eq!(v.rows()[1].action, user_import::Action::Delete);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct ValueMap {
+    /// The column's header.
+    pub column: String,
+    /// The file's words and what they are read as.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_values))]
+    pub values: IndexMap<String, String>,
+    /// Read a boolean as its opposite (after `values`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invert: bool,
+}
+
+#[cfg(feature = "arbitrary")]
+fn arbitrary_values(
+    u: &mut arbitrary::Unstructured<'_>,
+) -> arbitrary::Result<IndexMap<String, String>> {
+    let pairs: Vec<(String, String)> = u.arbitrary()?;
+    Ok(pairs.into_iter().collect())
+}
+
+impl ValueMap {
+    /// A map for the column with header `column` that reads every value as
+    /// it is (until [`ValueMap::value`] or [`ValueMap::invert`]).
+    ///
+    /// ```
+    /// let m = user_import::ValueMap::new("status");
+    /// assert_eq!(m.read("Active"), "Active");
+    /// ```
+    pub fn new(column: impl Into<String>) -> ValueMap {
+        ValueMap {
+            column: column.into(),
+            values: IndexMap::new(),
+            invert: false,
+        }
+    }
+
+    /// Reads the file's `word` (any case) as `meaning`.
+    ///
+    /// ```
+    /// let m = user_import::ValueMap::new("status").value("Suspended", "false");
+    /// assert_eq!(m.read(" SUSPENDED "), "false");
+    /// ```
+    pub fn value(mut self, word: impl Into<String>, meaning: impl Into<String>) -> ValueMap {
+        self.values.insert(word.into(), meaning.into());
+        self
+    }
+
+    /// Reads booleans as their opposite.
+    ///
+    /// ```
+    /// let m = user_import::ValueMap::new("Block sign in").invert();
+    /// assert_eq!(m.read("Yes"), "false");
+    /// assert_eq!(m.read("maybe"), "maybe");
+    /// ```
+    pub fn invert(mut self) -> ValueMap {
+        self.invert = true;
+        self
+    }
+
+    /// What a cell of the column is read as.
+    ///
+    /// ```
+    /// let m = user_import::ValueMap::new("active").value("Y", "yes").invert();
+    /// assert_eq!(m.read("y"), "false");
+    /// ```
+    pub fn read(&self, cell: &str) -> String {
+        let v = cell.trim();
+        let mapped = self
+            .values
+            .iter()
+            .find(|(word, _)| word.trim().eq_ignore_ascii_case(v) || word.trim() == v)
+            .map_or(v, |(_, meaning)| meaning.as_str());
+        if self.invert
+            && let Some(b) = crate::record::parse_bool(mapped)
+        {
+            return (!b).to_string();
+        }
+        mapped.to_owned()
     }
 }

@@ -64,6 +64,9 @@ fields! {
     FirstName = "firstName" ["givenname", "first"],
     /// Last name.
     LastName = "lastName" ["surname", "familyname", "last"],
+    /// The name shown for the user (`Ann Lee`), as other products' exports
+    /// carry it beside the first and last names.
+    DisplayName = "displayName" ["fullname", "name", "commonname"],
     /// Email address; unique in the directory.
     Email = "email" ["emailaddress", "mail", "emailid"],
     /// `true`/`false`, `yes`/`no`, `1`/`0`, any case.
@@ -97,6 +100,7 @@ impl Field {
         Field::UserId,
         Field::FirstName,
         Field::LastName,
+        Field::DisplayName,
         Field::Email,
         Field::Enabled,
         Field::ReportsTo,
@@ -144,8 +148,9 @@ impl Field {
     pub(crate) fn slot(self) -> Option<usize> {
         const NONE: u8 = u8::MAX;
         // By declaration order (`Field::ALL`); checked by a unit test.
-        const SLOTS: [u8; Field::ALL.len()] =
-            [0, NONE, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, NONE, NONE];
+        const SLOTS: [u8; Field::ALL.len()] = [
+            0, NONE, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, NONE, NONE,
+        ];
         match SLOTS[self.index()] {
             NONE => None,
             s => Some(usize::from(s)),

@@ -27,6 +27,8 @@ fn aliases() {
         ("surname", Field::LastName),
         ("department", Field::DepartmentId),
         ("notifyNewUser", Field::NotifyIfNewUser),
+        ("Display Name", Field::DisplayName),
+        ("full name", Field::DisplayName),
     ] {
         assert_eq!(Field::from_header(header), Some(field), "{header}");
     }

@@ -738,3 +738,47 @@ fn workbooks_and_zips() {
         .collect();
     assert_eq!(failed, [5], "the sheet's row number: {}", run.stdout);
 }
+
+#[test]
+fn presets_are_listed_and_read_a_vendors_template_as_it_is() {
+    let listed = import(&["--presets"]);
+    assert_eq!(listed.status, cli::EXIT_OK);
+    for name in [
+        "okta",
+        "entra",
+        "m365",
+        "google",
+        "zendesk",
+        "atlassian",
+        "canvas",
+        "moodle",
+    ] {
+        assert!(listed.stdout.contains(name), "{}", listed.stdout);
+    }
+
+    let dir = TempDir::new("preset");
+    let db = dir.path("users.db");
+    let file = data("vendors/entra.csv");
+    let run = import_json(&db, &["--preset", "entra", &file], cli::EXIT_OK);
+    assert_eq!(run.summary()[0], 2);
+    let report = run.json();
+    assert_eq!(report["input"]["preset"], "entra");
+    assert_eq!(report["input"]["preamble"][0], "version:v1.0");
+    // `Block sign in` Yes: the second user is not enabled.
+    let enabled: Vec<String> = users(&db).into_iter().map(|u| u.2).collect();
+    assert_eq!(enabled, ["true", "false"]);
+    // Again: nothing changes (the display names are stored too).
+    let again = import_json(&db, &["--preset", "entra", &file], cli::EXIT_OK);
+    assert_eq!(again.summary()[4], 2, "{}", again.stdout);
+
+    let text = import(&["--db", &db, "--dry-run", "--preset", "entra", &file]);
+    assert!(
+        text.stdout
+            .contains("read with the entra preset; skipped before the header: line 1"),
+        "{}",
+        text.stdout
+    );
+    let unknown = import(&["--db", &db, "--preset", "nope", &file]);
+    assert_eq!(unknown.status, cli::EXIT_USAGE);
+    assert!(unknown.stderr.contains("--presets"), "{}", unknown.stderr);
+}

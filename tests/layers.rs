@@ -21,7 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["store"]),
     ("fixtures", &["memory"]),
     ("input", &["input"]),
-    ("profile", &["profile"]),
+    ("profile", &["profile", "preset"]),
     ("validate", &["validate"]),
     ("plan", &["plan"]),
     ("report", &["report"]),

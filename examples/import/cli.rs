@@ -39,6 +39,10 @@ Options:
   --profile PATH            a saved import profile (JSON: mapping, key, required
                             fields, custom attributes, policies); the options
                             above override it where given
+  --preset NAME             read another product's user export or template as
+                            it is (okta, entra, m365, google, zendesk, atlassian,
+                            canvas, moodle); the options above override it
+  --presets                 list the presets and what each reads
   --template                print the users file to fill in for the profile
   -h, --help                print this help
 
@@ -73,6 +77,8 @@ struct Options {
     on_error: Option<ErrorPolicy>,
     unknown_roles: Option<RolePolicy>,
     profile: Option<PathBuf>,
+    preset: Option<String>,
+    presets: bool,
     template: bool,
     grantable: Option<Vec<String>>,
     acting: Option<String>,
@@ -94,6 +100,8 @@ impl Default for Options {
             on_error: None,
             unknown_roles: None,
             profile: None,
+            preset: None,
+            presets: false,
             template: false,
             grantable: None,
             acting: None,
@@ -216,19 +224,24 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
             "--errors" => o.errors = Some(PathBuf::from(value()?)),
             "--profile" => o.profile = Some(PathBuf::from(value()?)),
             "--template" => o.template = true,
+            "--preset" => o.preset = Some(value()?),
+            "--presets" => o.presets = true,
             "--export" => o.export = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown option {name}")),
         }
         if inline.is_some()
             && matches!(
                 name.as_str(),
-                "--dry-run" | "--template" | "-h" | "--help" | "--"
+                "--dry-run" | "--template" | "--presets" | "-h" | "--help" | "--"
             )
         {
             return Err(format!("{name} takes no value"));
         }
     }
-    if !o.help && !o.template && o.file.is_none() {
+    if o.profile.is_some() && o.preset.is_some() {
+        return Err("--profile and --preset: choose one".into());
+    }
+    if !o.help && !o.template && !o.presets && o.file.is_none() {
         if o.dry_run || o.errors.is_some() {
             return Err("--dry-run and --errors need a FILE to import".into());
         }
@@ -242,13 +255,19 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
 /// The importer: the saved profile (or the command's defaults), with the
 /// options given on the command line on top.
 fn importer(o: &Options) -> Result<Importer, String> {
-    let mut profile = match &o.profile {
-        Some(path) => {
+    let mut profile = match (&o.profile, &o.preset) {
+        (_, Some(name)) => {
+            let mut p = Profile::preset(name)
+                .ok_or_else(|| format!("unknown preset {name:?} (--presets lists them)"))?;
+            p.unknown_roles = RolePolicy::Create;
+            p
+        }
+        (Some(path), None) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
             Profile::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
-        None => {
+        (None, None) => {
             let mut p = Profile::default();
             // S4: "roles are inserted as necessary".
             p.unknown_roles = RolePolicy::Create;
@@ -333,6 +352,12 @@ pub fn run(
     };
     if o.help {
         let _ = out.write_all(USAGE.as_bytes());
+        return EXIT_OK;
+    }
+    if o.presets {
+        for (name, reads) in Profile::presets() {
+            let _ = writeln!(out, "{name:<10} {reads}");
+        }
         return EXIT_OK;
     }
     let importer = match importer(&o) {

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS users (
     permissions       TEXT,               -- comma-separated
     sso               TEXT,
     task_notification TEXT,               -- 'OFF' / 'Email'
+    display_name      TEXT,
     custom            TEXT,               -- custom attributes: a JSON object, or NULL
     locked            TEXT,               -- locked fields (S3): comma-separated headers
     user_id_norm      TEXT NOT NULL,      -- normalize(user_id): what lookups compare
@@ -91,7 +92,7 @@ INSERT OR IGNORE INTO counters (name, value) VALUES ('version', 0);
 /// The standard fields stored in columns of `users`, in the column order of
 /// [`SELECT_USERS`], [`INSERT_USER`] and [`UPDATE_USER`]. Roles live in
 /// `user_roles`.
-const COLUMNS: [Field; 12] = [
+const COLUMNS: [Field; 13] = [
     Field::UserId,
     Field::FirstName,
     Field::LastName,
@@ -104,34 +105,36 @@ const COLUMNS: [Field; 12] = [
     Field::Permissions,
     Field::Sso,
     Field::TaskNotification,
+    Field::DisplayName,
 ];
 
 /// Reads users: the [`COLUMNS`], then roles, custom, locked, version.
 /// Callers append the `WHERE` clause.
 const SELECT_USERS: &str = "
 SELECT user_id, first_name, last_name, email, enabled, reports_to, location,
-       department_id, group_name, permissions, sso, task_notification,
+       department_id, group_name, permissions, sso, task_notification, display_name,
        (SELECT group_concat(r.name, '|') FROM user_roles ur JOIN roles r ON r.id = ur.role
          WHERE ur.user = u.id),
        custom, locked, version, id
   FROM users u";
 
-/// ?1..?12 the [`COLUMNS`], then tenant, norms, custom, version.
+/// ?1..?13 the [`COLUMNS`], then tenant, norms, custom, version.
 const INSERT_USER: &str = "
 INSERT INTO users (user_id, first_name, last_name, email, enabled, reports_to, location,
                    department_id, group_name, permissions, sso, task_notification,
-                   tenant, user_id_norm, email_norm, reports_to_norm, custom, version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+                   display_name, tenant, user_id_norm, email_norm, reports_to_norm, custom,
+                   version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
-/// The same parameters as [`INSERT_USER`], then the row id (?19) and the
-/// version the update was planned against (?20).
+/// The same parameters as [`INSERT_USER`], then the row id (?20) and the
+/// version the update was planned against (?21).
 const UPDATE_USER: &str = "
 UPDATE users SET user_id = ?1, first_name = ?2, last_name = ?3, email = ?4, enabled = ?5,
                  reports_to = ?6, location = ?7, department_id = ?8, group_name = ?9,
-                 permissions = ?10, sso = ?11, task_notification = ?12,
-                 tenant = ?13, user_id_norm = ?14, email_norm = ?15, reports_to_norm = ?16,
-                 custom = ?17, version = ?18
- WHERE id = ?19 AND version = ?20";
+                 permissions = ?10, sso = ?11, task_notification = ?12, display_name = ?13,
+                 tenant = ?14, user_id_norm = ?15, email_norm = ?16, reports_to_norm = ?17,
+                 custom = ?18, version = ?19
+ WHERE id = ?20 AND version = ?21";
 
 /// A user directory in one SQLite database, for any number of tenants.
 pub struct SqliteStore {
@@ -163,6 +166,14 @@ impl SqliteStore {
         // Per connection in SQLite: needed for ON DELETE CASCADE.
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.execute_batch(SCHEMA)?;
+        // A database whose users table has no display_name column (made by
+        // an older version of this schema) gets it.
+        let has_display_name = conn
+            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'display_name'")?
+            .exists([])?;
+        if !has_display_name {
+            conn.execute_batch("ALTER TABLE users ADD COLUMN display_name TEXT")?;
+        }
         Ok(SqliteStore { conn })
     }
 
@@ -482,7 +493,7 @@ fn to_sql_version(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(-1)
 }
 
-/// The parameters ?1..?17 of [`INSERT_USER`] / [`UPDATE_USER`] for `user`.
+/// The parameters ?1..?18 of [`INSERT_USER`] / [`UPDATE_USER`] for `user`.
 fn user_values(tenant: &str, user: &User) -> rusqlite::Result<Vec<Value>> {
     let text = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Text(v.to_owned()));
     let mut values: Vec<Value> = COLUMNS.iter().map(|&f| text(user.get(f))).collect();

@@ -200,6 +200,125 @@ pub struct InputInfo {
     /// The zip member or the workbook sheet that was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<String>,
+    /// The lines before the header that were skipped (a vendor's version
+    /// line such as `version:v1.0`), as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preamble: Vec<String>,
+    /// The preset the profile came from ([`crate::Profile::preset`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+}
+
+impl InputInfo {
+    /// What the reader did beyond the plain file, in a line for a person:
+    /// the preset applied and the lines skipped before the header.
+    ///
+    /// ```
+    /// use user_import::{Importer, Profile};
+    /// let profile = Profile::preset("entra").unwrap();
+    /// let file = "version:v1.0\nName [displayName] Required,User name [userPrincipalName] Required\nAnn Lee,ann@x.io\n";
+    /// let v = Importer::with_profile("t", profile).validate(file.as_bytes(), None);
+    /// assert_eq!(
+    ///     v.input().describe().as_deref(),
+    ///     Some("read with the entra preset; skipped before the header: line 1 \"version:v1.0\"")
+    /// );
+    /// ```
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.preset {
+            parts.push(format!("read with the {p} preset"));
+        }
+        if !self.preamble.is_empty() {
+            let lines: Vec<String> = self
+                .preamble
+                .iter()
+                .enumerate()
+                .map(|(i, l)| format!("line {} {:?}", i + 1, crate::issue::printable(l)))
+                .collect();
+            parts.push(format!("skipped before the header: {}", lines.join(", ")));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// The lines to skip before the header: `skip` of them when the profile
+/// says how many; otherwise the leading lines that hold one cell naming no
+/// column (no delimiter, no quote), when the line after them is a header
+/// naming at least two known columns. Returns the byte where the header
+/// starts and the skipped lines' text.
+pub(crate) fn preamble(
+    data: &[u8],
+    skip: Option<usize>,
+    known: &dyn Fn(&str) -> bool,
+) -> (usize, Vec<String>) {
+    const MOST: usize = 5;
+    let mut lines = Vec::new();
+    let mut at = 0;
+    // The physical lines, each with the byte after its end.
+    let next_line = |at: usize| -> Option<(usize, &[u8])> {
+        let rest = data.get(at..).filter(|r| !r.is_empty())?;
+        let end = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
+        let mut after = at + end;
+        if data.get(after) == Some(&b'\r') {
+            after += 1;
+        }
+        if data.get(after) == Some(&b'\n') {
+            after += 1;
+        }
+        Some((after, &rest[..end]))
+    };
+    let text = |l: &[u8]| {
+        String::from_utf8_lossy(l)
+            .trim_start_matches('\u{feff}')
+            .to_owned()
+    };
+    match skip {
+        Some(n) => {
+            for _ in 0..n {
+                let Some((after, line)) = next_line(at) else {
+                    break;
+                };
+                lines.push(text(line));
+                at = after;
+            }
+            (at, lines)
+        }
+        None => {
+            while lines.len() < MOST {
+                let Some((after, line)) = next_line(at) else {
+                    return (0, Vec::new());
+                };
+                let cells = |d: u8| line.split(|&b| b == d).count();
+                let one_cell =
+                    !line.contains(&b'"') && [b',', b'\t', b';'].iter().all(|&d| cells(d) == 1);
+                let t = text(line);
+                if one_cell && !t.trim().is_empty() && !known(t.trim()) {
+                    lines.push(t);
+                    at = after;
+                    continue;
+                }
+                // The header candidate: enough known names on any delimiter.
+                let names = [b',', b'\t', b';']
+                    .iter()
+                    .map(|&d| {
+                        line.split(|&b| b == d)
+                            .filter(|c| {
+                                std::str::from_utf8(c)
+                                    .is_ok_and(|c| known(c.trim().trim_matches('"')))
+                            })
+                            .count()
+                    })
+                    .max()
+                    .unwrap_or(0);
+                return if !lines.is_empty() && names >= 2 {
+                    (at, lines)
+                } else {
+                    (0, Vec::new())
+                };
+            }
+            (0, Vec::new())
+        }
+    }
 }
 
 /// Reads a whole source into memory, stopping as soon as it holds more than
@@ -307,6 +426,8 @@ pub(crate) fn detect_delimiter(
 pub(crate) struct RawRows<'a> {
     decoded: source::Decoded<'a>,
     delimiter: u8,
+    /// Lines before the header.
+    preamble: usize,
 }
 
 impl<'a> RawRows<'a> {
@@ -323,6 +444,7 @@ impl<'a> RawRows<'a> {
         Some(RawRows {
             decoded,
             delimiter: info.delimiter.byte().unwrap_or(b','),
+            preamble: info.preamble.len(),
         })
     }
 
@@ -330,6 +452,9 @@ impl<'a> RawRows<'a> {
     pub fn for_each(&self, mut each: impl FnMut(u64, &[String])) {
         let data: &[u8] = &self.decoded.text;
         let mut t = Tokenizer::new(data, self.delimiter, usize::MAX, usize::MAX);
+        // The lines before the header, skipped as validation skipped them.
+        let (header_at, _) = preamble(data, Some(self.preamble), &|_| false);
+        t.resume(header_at, 1 + self.preamble as u64);
         let mut rec = Record::default();
         let mut cells = Vec::new();
         let mut buf = Vec::new();

@@ -247,6 +247,10 @@ impl Report {
         }
         out.push_str(&self.summary.to_string());
         out.push('\n');
+        if let Some(read) = self.input.describe() {
+            out.push_str(&read);
+            out.push('\n');
+        }
         for i in self
             .issues
             .iter()

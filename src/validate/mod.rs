@@ -264,6 +264,10 @@ impl Validation {
             c.errors,
             c.warnings
         );
+        if let Some(read) = self.input.describe() {
+            out.push_str(&read);
+            out.push('\n');
+        }
         for i in self.issues() {
             out.push_str(&i.to_string());
             out.push('\n');
@@ -370,6 +374,8 @@ pub(crate) fn run(
             encoding: Encoding::Utf8,
             delimiter: profile.delimiter,
             part: None,
+            preamble: Vec::new(),
+            preset: profile.preset.clone(),
         },
         tenant: tenant.to_owned(),
         columns: Vec::new(),
@@ -449,9 +455,13 @@ fn read_rows(
         return None;
     }
     let known = |h: &str| header::is_known(h, &profile.mapping, &profile.custom);
+    // Lines before the header (a vendor's version line).
+    let (header_at, preamble) = input::preamble(data, profile.preamble, &known);
+    let header_line = 1 + preamble.len() as u64;
+    v.input.preamble = preamble;
     let delimiter = match profile.delimiter.byte() {
         Some(d) => d,
-        None => match input::detect_delimiter(data, name, &known) {
+        None => match input::detect_delimiter(&data[header_at..], name, &known) {
             Ok(d) => d,
             Err(issue) => {
                 v.file_issues.push(issue);
@@ -463,6 +473,7 @@ fn read_rows(
 
     let text = std::str::from_utf8(data).ok();
     let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
+    tok.resume(header_at, header_line);
     let mut rec = Record::default();
     if !tok.next_record(&mut rec) {
         v.file_issues
@@ -573,9 +584,22 @@ fn read_rows(
             _ => false,
         })
         .collect();
+    // How each column's values are read, where the profile says.
+    let value_maps: Vec<Option<&crate::profile::ValueMap>> = header
+        .names
+        .iter()
+        .map(|n| {
+            let folded = fold_header(n);
+            profile
+                .values
+                .iter()
+                .find(|m| fold_header(&m.column) == folded)
+        })
+        .collect();
     let body = Body {
         data,
         text,
+        value_maps: &value_maps,
         checker: &checker,
         folded_header: &folded_header,
         delimiter,
@@ -723,6 +747,8 @@ struct Body<'a> {
     delimiter: u8,
     /// The columns that take a value with line breaks.
     line_breaks: &'a [bool],
+    /// How each column's values are read, where the profile says.
+    value_maps: &'a [Option<&'a crate::profile::ValueMap>],
     /// Whether the text was converted from a workbook (its lines are not
     /// the lines an administrator sees).
     workbook: bool,
@@ -756,6 +782,7 @@ impl Body<'_> {
         let mut rec = Record::default();
         let mut builder = UserBuilder::default();
         let mut owned: Vec<Vec<u8>> = Vec::new();
+        let mut mapped: Vec<String> = vec![String::new(); width];
         let mut spare: Vec<Option<&str>> = Vec::with_capacity(width);
         while tok.next_record(&mut rec) {
             if is_blank(data, &rec) {
@@ -856,6 +883,24 @@ impl Body<'_> {
                     && let Some(cell) = cells.get_mut(m.column)
                 {
                     *cell = None;
+                }
+            }
+            // The profile's value maps: each mapped cell is read as the map
+            // says (the words first, all columns, then the cells point at
+            // them).
+            let maps = self.value_maps;
+            if maps.iter().any(Option::is_some) {
+                for (col, map) in maps.iter().enumerate() {
+                    if let (Some(map), Some(Some(cell))) = (map, cells.get(col)) {
+                        mapped[col] = map.read(cell);
+                    }
+                }
+                for (col, map) in maps.iter().enumerate() {
+                    if map.is_some()
+                        && let Some(cell @ Some(_)) = cells.get_mut(col)
+                    {
+                        *cell = Some(mapped[col].as_str());
+                    }
                 }
             }
             let structural = sink.error;
