@@ -147,6 +147,8 @@ fn entra() -> Profile {
     Profile {
         // The template's first line is `version:v1.0`.
         preamble: Some(1),
+        // Microsoft's own sample rows stop before the last empty cells.
+        short_rows: true,
         // The template has no mail column: the user name is the sign-in.
         required: vec![Field::UserId, Field::DisplayName],
         mapping: mapping(

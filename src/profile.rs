@@ -234,6 +234,11 @@ pub struct Profile {
     /// that names at least two. `Some(0)` never skips.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preamble: Option<usize>,
+    /// Whether a row with fewer cells than the header is read with the
+    /// missing cells blank (some products write rows without their empty
+    /// trailing cells). Off: such a row is a `malformed_row`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub short_rows: bool,
     /// The preset this profile came from ([`Profile::preset`]), reported with
     /// the input.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -294,6 +299,7 @@ impl Default for Profile {
             mapping: ColumnMapping::new(),
             values: Vec::new(),
             preamble: None,
+            short_rows: false,
             preset: None,
             delimiter: Delimiter::Auto,
             encoding: None,

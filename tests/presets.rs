@@ -293,3 +293,27 @@ fn a_google_user_without_an_employee_id_imports() {
         .unwrap();
     assert_eq!(report.summary.added, 1, "{}", report.render_text());
 }
+
+/// The example rows of "Bulk create users in Microsoft Entra ID" stop two
+/// cells short of the template's 17 columns: the preset reads the missing
+/// cells as blank (any other profile calls such a row malformed).
+#[test]
+fn entra_documentation_sample_with_short_rows() {
+    let v = read("entra", "entra-sample.csv");
+    assert_eq!(v.rows().len(), 2);
+    assert_eq!(
+        v.rows()[1].user.get(Field::DisplayName),
+        Some("Isabella Simonsen")
+    );
+    let bytes = common::data("vendors/entra-sample.csv");
+    let mut p = Profile::preset("entra").unwrap();
+    p.short_rows = false;
+    let strict = Importer::with_profile("t", p).validate(&bytes, None);
+    assert_eq!(
+        strict
+            .issues()
+            .filter(|i| i.code == Code::MalformedRow)
+            .count(),
+        2
+    );
+}

@@ -827,7 +827,7 @@ impl Body<'_> {
             }
             if let Some(problem) = rec.problem {
                 sink.push(problem_issue(problem, &header.names, rec.line));
-            } else if rec.field_count != width {
+            } else if rec.field_count != width && !(profile.short_rows && rec.field_count < width) {
                 sink.push(Issue::error(
                     Code::MalformedRow,
                     format!(
@@ -902,6 +902,10 @@ impl Body<'_> {
                         *cell = Some(mapped[col].as_str());
                     }
                 }
+            }
+            // A short row the profile accepts: the missing cells are blank.
+            if profile.short_rows && cells.len() < width {
+                cells.resize(width, Some(""));
             }
             let structural = sink.error;
             let repeats_header = !structural
