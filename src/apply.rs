@@ -335,9 +335,11 @@ impl<'p> Applier<'p> {
             ErrorPolicy::StopAfter(n) => self.failed_rows > n,
         };
         if stop {
+            // The store did not fail: an operation did (a conflict, say),
+            // and the policy stops the file there.
             self.stop_rest(|| {
                 Issue::warning(
-                    Code::StoreError,
+                    Code::FileRejected,
                     "not applied: the import stopped after an operation failed",
                 )
             });
@@ -352,10 +354,15 @@ impl<'p> Applier<'p> {
 
     /// After a rollback: nothing that was applied stays applied.
     pub fn rolled_back(&mut self, why: &str) {
+        let code = if self.cancelled {
+            Code::Cancelled
+        } else {
+            Code::FileRejected
+        };
         for s in &mut self.status {
             if matches!(s, OpStatus::Applied) {
                 *s = OpStatus::Skipped(Issue::warning(
-                    Code::StoreError,
+                    code,
                     format!("not applied: rolled back because {why}"),
                 ));
             }
@@ -366,6 +373,32 @@ impl<'p> Applier<'p> {
         self.transaction
     }
 
+    /// The store failed outside a batch (starting the transaction): nothing
+    /// planned is applied, and each op says why.
+    pub fn store_failed(&mut self, message: &str) {
+        for k in self.next..self.status.len() {
+            if matches!(self.status[k], OpStatus::Planned) {
+                self.status[k] = OpStatus::Failed(Issue::error(
+                    Code::StoreError,
+                    format!("not applied: the store failed: {message}"),
+                ));
+                self.failed_rows += 1;
+            }
+        }
+        self.stopped = true;
+    }
+
+    /// The transaction did not commit (or did not roll back): what the
+    /// batches applied is not in the directory, or not known to be.
+    pub fn end_failed(&mut self, what: &str, message: &str) {
+        for s in &mut self.status {
+            if matches!(s, OpStatus::Applied) {
+                *s = OpStatus::Failed(Issue::error(Code::StoreError, format!("{what}: {message}")));
+                self.failed_rows += 1;
+            }
+        }
+    }
+
     pub fn report(self) -> Report {
         if self.plan.blocked {
             return from_plan(self.plan, Some((&[], false)));
@@ -373,6 +406,12 @@ impl<'p> Applier<'p> {
         from_plan(self.plan, Some((&self.status, self.cancelled)))
     }
 }
+
+/// Why ops a batch applied are not applied after all, when the transaction
+/// does not end as it should.
+const COMMIT_FAILED: &str =
+    "not applied: the store could not commit the import, so nothing of it was written";
+const ROLLBACK_FAILED: &str = "perhaps applied: the store could not roll the import back, so the directory may hold part of it; run the import again to converge";
 
 fn rollback_reason(a: &Applier<'_>) -> &'static str {
     if a.cancelled {
@@ -390,7 +429,10 @@ pub(crate) fn apply_sync<S: UserStore + ?Sized>(
 ) -> Result<Report, Error> {
     let mut a = Applier::new(plan);
     if a.wants_transaction() {
-        a.began(store.begin().map_err(Error::store)?);
+        match store.begin() {
+            Ok(t) => a.began(t),
+            Err(e) => a.store_failed(&e.to_string()),
+        }
     }
     while let Some(range) = a.next_batch() {
         if on_progress(&a.progress()).is_break() {
@@ -404,11 +446,13 @@ pub(crate) fn apply_sync<S: UserStore + ?Sized>(
     }
     if a.transaction() {
         if a.must_roll_back() {
-            store.rollback().map_err(Error::store)?;
             let why = rollback_reason(&a);
-            a.rolled_back(why);
+            match store.rollback() {
+                Ok(()) => a.rolled_back(why),
+                Err(e) => a.end_failed(ROLLBACK_FAILED, &e.to_string()),
+            }
         } else if let Err(e) = store.commit() {
-            return Err(Error::store(e));
+            a.end_failed(COMMIT_FAILED, &e.to_string());
         }
     }
     let _ = on_progress(&a.progress());
@@ -423,7 +467,10 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
 ) -> Result<Report, Error> {
     let mut a = Applier::new(plan);
     if a.wants_transaction() {
-        a.began(store.begin().await.map_err(Error::store)?);
+        match store.begin().await {
+            Ok(t) => a.began(t),
+            Err(e) => a.store_failed(&e.to_string()),
+        }
     }
     while let Some(range) = a.next_batch() {
         if on_progress(&a.progress()).is_break() {
@@ -438,11 +485,13 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
     }
     if a.transaction() {
         if a.must_roll_back() {
-            store.rollback().await.map_err(Error::store)?;
             let why = rollback_reason(&a);
-            a.rolled_back(why);
+            match store.rollback().await {
+                Ok(()) => a.rolled_back(why),
+                Err(e) => a.end_failed(ROLLBACK_FAILED, &e.to_string()),
+            }
         } else if let Err(e) = store.commit().await {
-            return Err(Error::store(e));
+            a.end_failed(COMMIT_FAILED, &e.to_string());
         }
     }
     let _ = on_progress(&a.progress());

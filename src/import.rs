@@ -206,16 +206,59 @@ impl Importer {
         source: impl Read,
         name: Option<&str>,
     ) -> Result<(Vec<u8>, Validation), Error> {
-        match read_limited(source, self.profile.limits.file_bytes) {
+        self.read_and_validate_sized(source, None, name)
+    }
+
+    /// [`Importer::read_and_validate`] for a source whose size is known
+    /// beforehand (a file's metadata, an upload's length): one over the
+    /// byte limit is refused before a byte of it is read. A size of `None`,
+    /// or one that turns out wrong, is still held to the limit as the
+    /// source is read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when reading from `source` fails.
+    ///
+    /// ```
+    /// use user_import::{Code, Importer, Limits, Profile};
+    /// let mut p = Profile::default();
+    /// p.limits = Limits::default().max_file_bytes(1000);
+    /// let importer = Importer::with_profile("t", p);
+    /// // A source that would fail if it were read at all.
+    /// struct Unread;
+    /// impl std::io::Read for Unread {
+    ///     fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+    ///         Err(std::io::Error::other("read"))
+    ///     }
+    /// }
+    /// let (bytes, v) = importer.read_and_validate_sized(Unread, Some(300_000_000), None)?;
+    /// assert!(bytes.is_empty());
+    /// assert_eq!(v.file_issues()[0].code, Code::LimitExceeded);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn read_and_validate_sized(
+        &self,
+        source: impl Read,
+        size: Option<u64>,
+        name: Option<&str>,
+    ) -> Result<(Vec<u8>, Validation), Error> {
+        let limit = self.profile.limits.file_bytes;
+        let over = |message: String| {
+            let mut v = self.validate(b"", name);
+            v.file_issues = vec![Issue::error(Code::LimitExceeded, message)];
+            (Vec::new(), v)
+        };
+        if let Some(size) = size.filter(|&s| s > limit) {
+            return Ok(over(format!(
+                "the file is {size} bytes, more than the limit of {limit} bytes"
+            )));
+        }
+        match read_limited(source, limit) {
             Ok(bytes) => {
                 let v = self.validate(&bytes, name);
                 Ok((bytes, v))
             }
-            Err(e) if e.is_limit() => {
-                let mut v = self.validate(b"", name);
-                v.file_issues = vec![Issue::error(Code::LimitExceeded, e.to_string())];
-                Ok((Vec::new(), v))
-            }
+            Err(e) if e.is_limit() => Ok(over(e.to_string())),
             Err(e) => Err(e),
         }
     }
@@ -331,8 +374,10 @@ impl Importer {
     ///
     /// # Errors
     ///
-    /// [`Error`] when the store fails to begin, commit or roll back a
-    /// transaction (per-batch failures are reported per row instead).
+    /// None from the store: a store that fails to begin, commit or roll back
+    /// the transaction, like a batch that fails, is reported on the rows it
+    /// leaves unapplied (`store_error`), so every apply gives its report.
+    /// The `Result` is kept for errors a later version may have.
     ///
     /// ```
     /// use user_import::{Importer, InMemoryStore};

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use user_import::{
-    ErrorPolicy, Importer, Mode, Phase, Profile, Progress, Report, RolePolicy, Validation,
+    Code, ErrorPolicy, Importer, Issue, Mode, Phase, Profile, Progress, Report, RolePolicy,
+    Validation,
 };
 
 use crate::sqlite_store::SqliteStore;
@@ -39,6 +40,8 @@ Options:
   --profile PATH            a saved import profile (JSON: mapping, key, required
                             fields, custom attributes, policies); the options
                             above override it where given
+  --busy-timeout SECONDS    how long a write waits for another program's lock
+                            on the database before it fails       [default: 30]
   --preset NAME             read another product's user export or template as
                             it is (okta, entra, m365, google, zendesk, atlassian,
                             canvas, moodle); the options above override it
@@ -77,6 +80,7 @@ struct Options {
     on_error: Option<ErrorPolicy>,
     unknown_roles: Option<RolePolicy>,
     profile: Option<PathBuf>,
+    busy_timeout: Option<std::time::Duration>,
     preset: Option<String>,
     presets: bool,
     template: bool,
@@ -100,6 +104,7 @@ impl Default for Options {
             on_error: None,
             unknown_roles: None,
             profile: None,
+            busy_timeout: None,
             preset: None,
             presets: false,
             template: false,
@@ -225,6 +230,15 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
             "--profile" => o.profile = Some(PathBuf::from(value()?)),
             "--template" => o.template = true,
             "--preset" => o.preset = Some(value()?),
+            "--busy-timeout" => {
+                let v = value()?;
+                let seconds: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| format!("--busy-timeout {v}: expected a number of seconds"))?;
+                o.busy_timeout = Some(std::time::Duration::from_secs_f64(seconds));
+            }
             "--presets" => o.presets = true,
             "--export" => o.export = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown option {name}")),
@@ -296,14 +310,19 @@ fn importer(o: &Options) -> Result<Importer, String> {
     })
 }
 
-/// Reads and validates the file; `Err` when it cannot be read at all. (A file
-/// over the size limit is read only up to the limit, and reported as
-/// `limit_exceeded`.)
+/// Reads and validates the file; `Err` when it cannot be read at all. A
+/// file over the size limit is refused from its size, before it is read; a
+/// stream (a pipe, a device) is read up to the limit and refused there.
 fn read(importer: &Importer, path: &Path) -> Result<(Vec<u8>, Validation), String> {
     let name = path.to_string_lossy();
     let file = File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     importer
-        .read_and_validate(file, Some(&name))
+        .read_and_validate_sized(file, size, Some(&name))
         .map_err(|e| format!("cannot read {name}: {e}"))
 }
 
@@ -390,14 +409,34 @@ pub fn run(
             return EXIT_USAGE;
         }
     };
+    if let Some(timeout) = o.busy_timeout
+        && let Err(e) = store.set_busy_timeout(timeout)
+    {
+        let _ = writeln!(err, "error: cannot set the busy timeout: {e}");
+        return EXIT_USAGE;
+    }
 
     let mut status = EXIT_OK;
     if let Some((bytes, validation)) = source {
+        let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
         let report = match import(&importer, validation, &mut store, o.dry_run, interactive) {
             Ok(r) => r,
             Err(message) => {
+                // Planning failed (the store, a cancel): the report still
+                // accounts for every row, none of them applied.
                 let _ = writeln!(err, "error: {message}");
-                return EXIT_FAILED;
+                let validation = importer.validate(&bytes, name.as_deref());
+                let plan = importer.planner(validation).abort(Issue::error(
+                    Code::StoreError,
+                    format!("nothing is imported: {message}"),
+                ));
+                match importer.apply(&plan, &mut store) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = writeln!(err, "error: {e}");
+                        return EXIT_FAILED;
+                    }
+                }
             }
         };
         if o.json {

@@ -21,6 +21,13 @@
 //!   nothing of the batch behind), each op inside a nested one (an op that
 //!   fails leaves nothing of itself behind). `begin`/`commit`/`rollback` wrap
 //!   a whole import in one transaction for the all-or-nothing policy.
+//! - **Contention**: a write takes the write lock up front (`BEGIN
+//!   IMMEDIATE`), for a batch as for a whole import, and waits for it up to
+//!   the busy timeout ([`DEFAULT_BUSY_TIMEOUT`], or
+//!   [`SqliteStore::set_busy_timeout`]). A transaction that begins as a read
+//!   and turns into a write would be refused at once by SQLite when another
+//!   writer holds the lock, without waiting. Opening an existing database
+//!   writes nothing: the schema is created only when it is missing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -136,6 +143,10 @@ UPDATE users SET user_id = ?1, first_name = ?2, last_name = ?3, email = ?4, enab
                  custom = ?18, version = ?19
  WHERE id = ?20 AND version = ?21";
 
+/// How long a write waits for another connection's write lock (or for its
+/// readers to finish, at commit) before it fails with "database is locked".
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A user directory in one SQLite database, for any number of tenants.
 pub struct SqliteStore {
     conn: Connection,
@@ -147,12 +158,34 @@ impl SqliteStore {
         SqliteStore::init(Connection::open(path)?)
     }
 
-    /// Opens an existing database without the right to change it (for dry runs).
+    /// Opens an existing database without the right to change it (for dry
+    /// runs and exports). One write may still be needed: after a process
+    /// was killed mid-transaction, the first reader must roll its journal
+    /// back, which a read-only connection cannot; the database is then
+    /// opened for that recovery, and nothing else is written.
     pub fn open_read_only(path: impl AsRef<Path>) -> rusqlite::Result<SqliteStore> {
+        let path = path.as_ref();
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        Ok(SqliteStore { conn })
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+        let probe = |c: &Connection| {
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        };
+        match probe(&conn) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ReadOnly =>
+            {
+                drop(conn);
+                let conn = Connection::open(path)?;
+                conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+                probe(&conn)?;
+                Ok(SqliteStore { conn })
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(SqliteStore { conn }),
+        }
     }
 
     /// A fresh, private database in memory (tests, dry runs).
@@ -162,10 +195,21 @@ impl SqliteStore {
 
     fn init(conn: Connection) -> rusqlite::Result<SqliteStore> {
         // Wait for another writer instead of failing at once.
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
         // Per connection in SQLite: needed for ON DELETE CASCADE.
         conn.pragma_update(None, "foreign_keys", true)?;
-        conn.execute_batch(SCHEMA)?;
+        // Only reads when the schema is there: opening an existing database
+        // takes no write lock, so it works beside another program's
+        // transaction.
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+               AND name IN ('users', 'roles', 'user_roles', 'locations', 'counters')",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables < 5 {
+            conn.execute_batch(SCHEMA)?;
+        }
         // A database whose users table has no display_name column (made by
         // an older version of this schema) gets it.
         let has_display_name = conn
@@ -175,6 +219,11 @@ impl SqliteStore {
             conn.execute_batch("ALTER TABLE users ADD COLUMN display_name TEXT")?;
         }
         Ok(SqliteStore { conn })
+    }
+
+    /// How long a write waits for the lock before it fails.
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(timeout)
     }
 
     /// The connection, for your own queries.
@@ -320,20 +369,25 @@ impl UserStore for SqliteStore {
 
     fn apply(&mut self, tenant: &str, ops: &[Op]) -> rusqlite::Result<Vec<OpOutcome>> {
         let tenant = normalize(tenant);
-        // Any `?` below drops `batch`, which rolls the whole batch back: an
-        // `Err` means none of these ops took effect.
-        let mut batch = self.conn.savepoint()?;
-        let mut outcomes = Vec::with_capacity(ops.len());
-        for op in ops {
-            let one = batch.savepoint()?;
-            let outcome = apply_op(&one, &tenant, op)?;
-            if outcome.is_applied() {
-                one.commit()?;
-            } // else dropped: rolled back, so a failed op leaves nothing behind.
-            outcomes.push(outcome);
+        // Outside the import's transaction the batch is a transaction of its
+        // own that takes the write lock up front (and waits for it).
+        let own = self.conn.is_autocommit();
+        if own {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
         }
-        batch.commit()?;
-        Ok(outcomes)
+        let result = apply_batch(&mut self.conn, &tenant, ops);
+        if own {
+            let ended = match &result {
+                Ok(_) => self.conn.execute_batch("COMMIT"),
+                Err(_) => Ok(()),
+            };
+            if result.is_err() || ended.is_err() {
+                // Nothing of the batch stays; the error says why.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                ended?;
+            }
+        }
+        result
     }
 
     fn begin(&mut self) -> rusqlite::Result<bool> {
@@ -353,6 +407,28 @@ impl UserStore for SqliteStore {
     fn rollback(&mut self) -> rusqlite::Result<()> {
         self.conn.execute_batch("ROLLBACK")
     }
+}
+
+/// Applies a batch inside a SAVEPOINT, each op inside a nested one. Any `?`
+/// drops `batch`, which rolls the whole batch back: an `Err` means none of
+/// these ops took effect.
+fn apply_batch(
+    conn: &mut Connection,
+    tenant: &str,
+    ops: &[Op],
+) -> rusqlite::Result<Vec<OpOutcome>> {
+    let mut batch = conn.savepoint()?;
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        let one = batch.savepoint()?;
+        let outcome = apply_op(&one, tenant, op)?;
+        if outcome.is_applied() {
+            one.commit()?;
+        } // else dropped: rolled back, so a failed op leaves nothing behind.
+        outcomes.push(outcome);
+    }
+    batch.commit()?;
+    Ok(outcomes)
 }
 
 /// Performs one op. `Ok` with a non-applied outcome is a failure of this op

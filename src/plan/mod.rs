@@ -1816,6 +1816,36 @@ impl Planner {
             && order::removals(self) >= self.profile.guards.min_removals_for_share
     }
 
+    /// Ends planning without asking for anything more: a blocked plan that
+    /// applies nothing, with `issue` (why: a store that failed, a cancel)
+    /// among its file issues. Every row is accounted for: rows with errors
+    /// fail, the others are skipped. Applying it calls no store and gives
+    /// the report of an import that did not happen.
+    ///
+    /// ```
+    /// use user_import::{Code, Importer, InMemoryStore, Issue, Planned};
+    /// let importer = Importer::new("t");
+    /// let planner = importer.planner(importer.validate(b"userId,email\na,a@x.io\n", None));
+    /// let plan = planner.abort(Issue::error(Code::StoreError, "the directory is down"));
+    /// assert!(plan.is_blocked());
+    /// assert_eq!(plan.rows()[0].planned, Planned::Skip);
+    /// let report = importer.apply(&plan, &mut InMemoryStore::new())?;
+    /// assert!(report.issues.iter().any(|i| i.code == Code::StoreError));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn abort(mut self, issue: Issue) -> Plan {
+        self.v.file_issues.push(issue);
+        self.disp.iter_mut().for_each(|d| *d = Disp::Pending);
+        self.mirror_delete.clear();
+        self.mirror_disable.clear();
+        self.new_roles.clear();
+        self.pending_reports.clear();
+        self.plan_issues.clear();
+        self.asked = None;
+        self.stage = Stage::Done;
+        order::finish(self)
+    }
+
     /// The finished plan.
     ///
     /// ```
