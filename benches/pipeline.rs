@@ -50,9 +50,8 @@ use std::time::{Duration, Instant};
 
 use email_address::EmailAddress;
 use serde::Deserialize;
-use user_import::{
-    Catalog, Code, Field, Importer, InMemoryStore, Limits, Plan, Planned, User, Validation,
-};
+use user_import::memory::InMemoryStore;
+use user_import::{Catalog, Code, Field, Importer, Limits, Plan, Planned, User, Validation};
 
 mod common;
 use common::*;

@@ -6,9 +6,9 @@
 //! for) and must never panic otherwise.
 
 use arbitrary::{Arbitrary, Unstructured};
+use user_import::memory::{InMemoryStore, State};
 use user_import::{
-    Directory, ErrorPolicy, Importer, InMemoryStore, ListPolicy, Mode, Op, Outcome, Planned,
-    Profile, RolePolicy, UserStore,
+    ErrorPolicy, Importer, ListPolicy, Mode, Op, Outcome, Planned, Profile, RolePolicy, UserStore,
 };
 
 use crate::model;
@@ -70,7 +70,7 @@ impl File {
 #[derive(Debug, Arbitrary)]
 pub struct Pipeline {
     pub file: File,
-    pub directory: Directory,
+    pub directory: State,
     pub mode: u8,
     pub roles: u8,
     pub add_only: bool,

@@ -9,7 +9,7 @@ use std::fmt;
 /// One pointer wide; the kind says what went wrong.
 ///
 /// ```
-/// let e = user_import::read_limited(&[0u8; 20][..], 5).unwrap_err();
+/// let e = user_import::helpers::read_limited(&[0u8; 20][..], 5).unwrap_err();
 /// assert!(e.is_limit());
 /// assert_eq!(e.kind(), user_import::ErrorKind::Limit);
 /// fn assert_good<E: std::error::Error + Send + Sync + 'static>() {}
@@ -93,7 +93,7 @@ impl Error {
     /// What kind of error this is.
     ///
     /// ```
-    /// let e = user_import::read_limited(&[0u8; 2][..], 1).unwrap_err();
+    /// let e = user_import::helpers::read_limited(&[0u8; 2][..], 1).unwrap_err();
     /// assert_eq!(e.kind(), user_import::ErrorKind::Limit);
     /// ```
     pub fn kind(&self) -> ErrorKind {
@@ -103,7 +103,7 @@ impl Error {
     /// `true` when a limit was exceeded.
     ///
     /// ```
-    /// assert!(user_import::read_limited(&[0u8; 2][..], 1).unwrap_err().is_limit());
+    /// assert!(user_import::helpers::read_limited(&[0u8; 2][..], 1).unwrap_err().is_limit());
     /// ```
     pub fn is_limit(&self) -> bool {
         self.0.kind == ErrorKind::Limit

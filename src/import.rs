@@ -273,7 +273,8 @@ impl Importer {
     /// [`Error`] when the store fails.
     ///
     /// ```
-    /// use user_import::{Field, Importer, InMemoryStore, Planned, User};
+    /// use user_import::{Field, Importer, Planned, User};
+    /// use user_import::memory::InMemoryStore;
     /// let mut store = InMemoryStore::new();
     /// store.insert("acme", User::builder().set(Field::UserId, "jdoe")
     ///     .set(Field::Email, "jdoe@example.com").set(Field::LastName, "Doe").build());
@@ -303,7 +304,7 @@ impl Importer {
     /// let importer = user_import::Importer::new("t");
     /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
     /// let err = importer
-    ///     .plan_with_progress(v, &mut user_import::InMemoryStore::new(), &mut |_| ControlFlow::Break(()))
+    ///     .plan_with_progress(v, &mut user_import::memory::InMemoryStore::new(), &mut |_| ControlFlow::Break(()))
     ///     .unwrap_err();
     /// assert_eq!(err.kind(), user_import::ErrorKind::Cancelled);
     /// ```
@@ -326,7 +327,7 @@ impl Importer {
     /// # async fn run() -> Result<(), user_import::Error> {
     /// let importer = user_import::Importer::new("t");
     /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
-    /// let plan = importer.plan_async(v, &mut user_import::InMemoryStore::new()).await?;
+    /// let plan = importer.plan_async(v, &mut user_import::memory::InMemoryStore::new()).await?;
     /// assert_eq!(plan.ops().len(), 1);
     /// # Ok(()) }
     /// ```
@@ -350,7 +351,7 @@ impl Importer {
     /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
     /// let mut seen = 0;
     /// let plan = importer
-    ///     .plan_async_with_progress(v, &mut user_import::InMemoryStore::new(), &mut |_| {
+    ///     .plan_async_with_progress(v, &mut user_import::memory::InMemoryStore::new(), &mut |_| {
     ///         seen += 1;
     ///         std::ops::ControlFlow::Continue(())
     ///     })
@@ -380,7 +381,8 @@ impl Importer {
     /// The `Result` is kept for errors a later version may have.
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore};
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
     /// let importer = Importer::new("t");
     /// let mut store = InMemoryStore::new();
     /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
@@ -407,7 +409,8 @@ impl Importer {
     ///
     /// ```
     /// use std::ops::ControlFlow;
-    /// use user_import::{Importer, InMemoryStore};
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
     /// let importer = Importer::new("t");
     /// let mut store = InMemoryStore::new();
     /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
@@ -434,7 +437,7 @@ impl Importer {
     /// ```
     /// # async fn run() -> Result<(), user_import::Error> {
     /// let importer = user_import::Importer::new("t");
-    /// let mut store = user_import::InMemoryStore::new();
+    /// let mut store = user_import::memory::InMemoryStore::new();
     /// let plan = importer.plan_async(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store).await?;
     /// let report = importer.apply_async(&plan, &mut store).await?;
     /// assert_eq!(report.summary.added, 1);
@@ -457,7 +460,7 @@ impl Importer {
     /// ```
     /// # async fn run() -> Result<(), user_import::Error> {
     /// let importer = user_import::Importer::new("t");
-    /// let mut store = user_import::InMemoryStore::new();
+    /// let mut store = user_import::memory::InMemoryStore::new();
     /// let plan = importer.plan_async(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store).await?;
     /// let report = importer
     ///     .apply_async_with_progress(&plan, &mut store, &mut |_| std::ops::ControlFlow::Break(()))
@@ -481,7 +484,8 @@ impl Importer {
     /// As [`Importer::plan`] and [`Importer::apply`].
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore};
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
     /// let mut store = InMemoryStore::new();
     /// let report = Importer::new("t").run(b"userId,email\na,a@x.io\n", Some("users.csv"), &mut store)?;
     /// assert_eq!(report.summary.to_string(), "1 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 0 Failed, 0 Warnings");
@@ -505,7 +509,7 @@ impl Importer {
     ///
     /// ```
     /// # async fn run() -> Result<(), user_import::Error> {
-    /// let mut store = user_import::InMemoryStore::new();
+    /// let mut store = user_import::memory::InMemoryStore::new();
     /// let report = user_import::Importer::new("t").run_async(b"userId,email\na,a@x.io\n", None, &mut store).await?;
     /// assert_eq!(report.summary.added, 1);
     /// # Ok(()) }
@@ -530,7 +534,8 @@ impl Importer {
     /// [`Error`] when the store or the writer fails.
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore, Outcome};
+    /// use user_import::{Importer, Outcome};
+    /// use user_import::memory::InMemoryStore;
     /// let importer = Importer::new("t");
     /// let mut store = InMemoryStore::new();
     /// importer.run(b"userId,email,roles\na,a@x.io,Admin\n", None, &mut store)?;
@@ -575,7 +580,7 @@ impl Importer {
     /// ```
     /// # async fn run() -> Result<(), user_import::Error> {
     /// let mut out = Vec::new();
-    /// let n = user_import::Importer::new("t").export_async(&mut user_import::InMemoryStore::new(), &mut out).await?;
+    /// let n = user_import::Importer::new("t").export_async(&mut user_import::memory::InMemoryStore::new(), &mut out).await?;
     /// assert_eq!(n, 0);
     /// assert!(out.starts_with(b"userId,tenant,"));
     /// # Ok(()) }

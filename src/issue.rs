@@ -400,9 +400,9 @@ const MAX_PRINTABLE: usize = 80;
 /// are cut with `…`.
 ///
 /// ```
-/// assert_eq!(user_import::printable("ok"), "ok");
-/// assert_eq!(user_import::printable("\u{1b}[31m"), "\\u{1b}[31m");
-/// assert_eq!(user_import::printable(&"x".repeat(100)).chars().count(), 81);
+/// assert_eq!(user_import::helpers::printable("ok"), "ok");
+/// assert_eq!(user_import::helpers::printable("\u{1b}[31m"), "\\u{1b}[31m");
+/// assert_eq!(user_import::helpers::printable(&"x".repeat(100)).chars().count(), 81);
 /// ```
 pub fn printable(value: &str) -> String {
     let mut out = String::with_capacity(value.len().min(MAX_PRINTABLE * 2));

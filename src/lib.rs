@@ -42,10 +42,10 @@
 //! # #[cfg(feature = "arbitrary")] {
 //! # use arbitrary::{Arbitrary, Unstructured};
 //! # let data = [7u8; 64];
-//! # let input = <(Vec<u8>, user_import::Directory, user_import::Profile)>::arbitrary(&mut Unstructured::new(&data)).unwrap();
-//! // fuzz_target!(|input: (Vec<u8>, user_import::Directory, user_import::Profile)| {
+//! # let input = <(Vec<u8>, user_import::memory::State, user_import::Profile)>::arbitrary(&mut Unstructured::new(&data)).unwrap();
+//! // fuzz_target!(|input: (Vec<u8>, user_import::memory::State, user_import::Profile)| {
 //!     let (file, directory, profile) = input;
-//!     let mut store = user_import::InMemoryStore::from_directory("acme", &directory);
+//!     let mut store = user_import::memory::InMemoryStore::from_directory("acme", &directory);
 //!     let _ = user_import::Importer::with_profile("acme", profile).run(&file, None, &mut store);
 //! // });
 //! # }
@@ -78,7 +78,7 @@ mod import;
 mod input;
 mod issue;
 mod matching;
-mod memory;
+pub mod memory;
 mod plan;
 mod preset;
 mod profile;
@@ -94,29 +94,34 @@ pub mod testkit;
 
 pub use apply::{OnProgress, Phase, Progress};
 pub use catalog::{Catalog, Location};
-pub use cell::{neutralize_cell, restore_cell};
 pub use email::EmailPolicy;
 pub use error::{Error, ErrorKind};
 pub use import::Importer;
-pub use input::{Delimiter, Encoding, Format, InputInfo, Limits, read_limited};
-pub use issue::{Code, Issue, Severity, UnknownCode, printable};
+pub use input::{Delimiter, Encoding, Format, InputInfo, Limits};
+pub use issue::{Code, Issue, Severity, UnknownCode};
 pub use matching::normalize;
-pub use memory::{Calls, Directory, InMemoryStore};
 pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Request, Response};
 pub use profile::{
     BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,
     RolePolicy, ValueMap,
 };
-pub use record::{Action, User, UserBuilder, parse_bool};
+pub use record::{Action, User, UserBuilder};
 pub use report::{DirectoryChange, Outcome, Report, RowReport, Summary};
-pub use schema::{
-    AttributeKind, Column, ColumnMapping, CustomAttribute, Field, KeyField, fold_header,
-};
+pub use schema::{AttributeKind, Column, ColumnMapping, CustomAttribute, Field, KeyField};
 pub use store::{
     AsyncUserStore, Attribute, Change, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes,
 };
 pub use text::Text;
 pub use validate::{Row, Validation, ValidationCounts};
+
+/// Helpers for the edges of an import: header folding, boolean parsing,
+/// printable values, and reading a source within a limit.
+pub mod helpers {
+    pub use crate::input::read_limited;
+    pub use crate::issue::printable;
+    pub use crate::record::parse_bool;
+    pub use crate::schema::fold_header;
+}
 
 /// The README's examples, compiled and run as doc tests so the README stays true.
 #[cfg(doctest)]

@@ -17,7 +17,7 @@ use crate::text::Text;
 /// How often each method of an [`InMemoryStore`] was called (to check batching).
 ///
 /// ```
-/// let s = user_import::InMemoryStore::new();
+/// let s = user_import::memory::InMemoryStore::new();
 /// assert_eq!(s.calls().fetch, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -219,13 +219,15 @@ impl Tenant {
     }
 }
 
-/// A directory's state, for property tests and fuzz targets: users (those
-/// without a user id, or whose id or email is taken by an earlier one, are
-/// left out), the catalog, and locks (user index, field).
+/// The state an [`InMemoryStore`] starts from, for property tests and fuzz
+/// targets: users (those without a user id, or whose id or email is taken
+/// by an earlier one, are left out), the catalog, and locks (user index,
+/// field).
 ///
 /// ```
-/// use user_import::{Directory, Field, InMemoryStore, User};
-/// let mut dir = Directory::default();
+/// use user_import::{Field, User};
+/// use user_import::memory::{State, InMemoryStore};
+/// let mut dir = State::default();
 /// dir.users.push(User::builder().set(Field::UserId, "a").set(Field::Email, "a@x.io").build());
 /// let store = InMemoryStore::from_directory("t", &dir);
 /// assert_eq!(store.len("t"), 1);
@@ -233,7 +235,7 @@ impl Tenant {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
-pub struct Directory {
+pub struct State {
     /// The users.
     pub users: Vec<User>,
     /// The catalog (roles of the users are added to it).
@@ -249,7 +251,8 @@ pub struct Directory {
 /// transactions (by snapshot).
 ///
 /// ```
-/// use user_import::{Field, InMemoryStore, User};
+/// use user_import::{Field, User};
+/// use user_import::memory::InMemoryStore;
 /// let mut store = InMemoryStore::new();
 /// store.insert("acme", User::builder()
 ///     .set(Field::UserId, "admin").set(Field::Email, "admin@example.com").set(Field::Roles, "Admin").build());
@@ -269,7 +272,7 @@ impl InMemoryStore {
     /// An empty store.
     ///
     /// ```
-    /// assert!(user_import::InMemoryStore::new().is_empty("acme"));
+    /// assert!(user_import::memory::InMemoryStore::new().is_empty("acme"));
     /// ```
     pub fn new() -> InMemoryStore {
         InMemoryStore::default()
@@ -278,10 +281,10 @@ impl InMemoryStore {
     /// A store holding `directory` as `tenant`'s state.
     ///
     /// ```
-    /// let s = user_import::InMemoryStore::from_directory("t", &user_import::Directory::default());
+    /// let s = user_import::memory::InMemoryStore::from_directory("t", &user_import::memory::State::default());
     /// assert!(s.is_empty("t"));
     /// ```
-    pub fn from_directory(tenant: &str, directory: &Directory) -> InMemoryStore {
+    pub fn from_directory(tenant: &str, directory: &State) -> InMemoryStore {
         let mut s = InMemoryStore::new();
         let mut catalog = directory.catalog.clone();
         if catalog.roles.is_none() {
@@ -317,7 +320,8 @@ impl InMemoryStore {
     /// the user has no user id or their email belongs to another user.
     ///
     /// ```
-    /// use user_import::{Field, InMemoryStore, User};
+    /// use user_import::{Field, User};
+    /// use user_import::memory::InMemoryStore;
     /// let mut s = InMemoryStore::new();
     /// let a = User::builder().set(Field::UserId, "a").set(Field::Email, "a@x.io").build();
     /// assert!(s.insert("t", a).is_some());
@@ -344,7 +348,7 @@ impl InMemoryStore {
     /// The user with this id (any case).
     ///
     /// ```
-    /// assert!(user_import::InMemoryStore::new().get("t", "x").is_none());
+    /// assert!(user_import::memory::InMemoryStore::new().get("t", "x").is_none());
     /// ```
     pub fn get(&self, tenant: &str, user_id: &str) -> Option<&ExistingUser> {
         self.tenants
@@ -355,7 +359,8 @@ impl InMemoryStore {
     /// Locks a field of a user; `false` when there is no such user.
     ///
     /// ```
-    /// use user_import::{Field, InMemoryStore, User};
+    /// use user_import::{Field, User};
+    /// use user_import::memory::InMemoryStore;
     /// let mut s = InMemoryStore::new();
     /// s.insert("t", User::builder().set(Field::UserId, "a").build());
     /// assert!(s.lock("t", "a", Field::Roles));
@@ -378,7 +383,8 @@ impl InMemoryStore {
     /// concurrent administrator would. `false` when there is no such user.
     ///
     /// ```
-    /// use user_import::{Field, InMemoryStore, User};
+    /// use user_import::{Field, User};
+    /// use user_import::memory::InMemoryStore;
     /// let mut s = InMemoryStore::new();
     /// let v = s.insert("t", User::builder().set(Field::UserId, "a").build()).unwrap();
     /// assert!(s.touch("t", "a", Field::LastName, "Changed"));
@@ -400,7 +406,8 @@ impl InMemoryStore {
     /// Sets the tenant's catalog.
     ///
     /// ```
-    /// use user_import::{Catalog, InMemoryStore};
+    /// use user_import::Catalog;
+    /// use user_import::memory::InMemoryStore;
     /// let mut s = InMemoryStore::new();
     /// s.set_catalog("t", Catalog::new().roles(["Admin"]));
     /// assert_eq!(s.roles("t"), ["Admin"]);
@@ -412,7 +419,7 @@ impl InMemoryStore {
     /// The tenant's known roles, sorted.
     ///
     /// ```
-    /// assert!(user_import::InMemoryStore::new().roles("t").is_empty());
+    /// assert!(user_import::memory::InMemoryStore::new().roles("t").is_empty());
     /// ```
     pub fn roles(&self, tenant: &str) -> Vec<String> {
         let mut r = self
@@ -427,7 +434,7 @@ impl InMemoryStore {
     /// The tenant's users, by normalized user id.
     ///
     /// ```
-    /// assert_eq!(user_import::InMemoryStore::new().users("t").count(), 0);
+    /// assert_eq!(user_import::memory::InMemoryStore::new().users("t").count(), 0);
     /// ```
     pub fn users(&self, tenant: &str) -> impl Iterator<Item = &ExistingUser> + '_ {
         self.tenants
@@ -439,7 +446,7 @@ impl InMemoryStore {
     /// Number of users of the tenant.
     ///
     /// ```
-    /// assert_eq!(user_import::InMemoryStore::new().len("t"), 0);
+    /// assert_eq!(user_import::memory::InMemoryStore::new().len("t"), 0);
     /// ```
     pub fn len(&self, tenant: &str) -> usize {
         self.tenants
@@ -450,7 +457,7 @@ impl InMemoryStore {
     /// `true` when the tenant has no users.
     ///
     /// ```
-    /// assert!(user_import::InMemoryStore::new().is_empty("t"));
+    /// assert!(user_import::memory::InMemoryStore::new().is_empty("t"));
     /// ```
     pub fn is_empty(&self, tenant: &str) -> bool {
         self.len(tenant) == 0
@@ -460,7 +467,7 @@ impl InMemoryStore {
     ///
     /// ```
     /// use user_import::UserStore;
-    /// let mut s = user_import::InMemoryStore::new();
+    /// let mut s = user_import::memory::InMemoryStore::new();
     /// s.count("t").unwrap();
     /// assert_eq!(s.calls().count, 1);
     /// ```
@@ -471,7 +478,7 @@ impl InMemoryStore {
     /// `true` while a transaction is open.
     ///
     /// ```
-    /// assert!(!user_import::InMemoryStore::new().in_transaction());
+    /// assert!(!user_import::memory::InMemoryStore::new().in_transaction());
     /// ```
     pub fn in_transaction(&self) -> bool {
         self.snapshot.is_some()

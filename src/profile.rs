@@ -615,7 +615,7 @@ impl Profile {
 /// same way.
 ///
 /// The column is named by its header, matched as [`crate::ColumnMapping`] matches
-/// headers (after [`crate::fold_header`]). A value is trimmed, then looked up in
+/// headers (after [`crate::helpers::fold_header`]). A value is trimmed, then looked up in
 /// `values` ignoring case; a value not listed is read as it is. Then, when
 /// `invert` is set, a boolean (`true`/`false`, `yes`/`no`, `1`/`0`) is read
 /// as its opposite; anything else is left for the field's own check.

@@ -627,7 +627,7 @@ fn canonical_scalar(field: Field, value: &str) -> &str {
 /// whitespace ignored.
 ///
 /// ```
-/// use user_import::parse_bool;
+/// use user_import::helpers::parse_bool;
 /// assert_eq!(parse_bool("TRUE"), Some(true));
 /// assert_eq!(parse_bool(" no "), Some(false));
 /// assert_eq!(parse_bool("maybe"), None);

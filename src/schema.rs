@@ -191,7 +191,7 @@ impl fmt::Display for Field {
 /// removed, and surrounding whitespace and a leading byte order mark ignored.
 ///
 /// ```
-/// use user_import::fold_header;
+/// use user_import::helpers::fold_header;
 /// assert_eq!(fold_header(" First_Name "), "firstname");
 /// assert_eq!(fold_header("e-mail"), "email");
 /// assert_eq!(fold_header("firstName"), "firstname");

@@ -437,7 +437,8 @@ impl OpOutcome {
 /// or a transaction.
 ///
 /// ```
-/// use user_import::{Importer, InMemoryStore, UserStore};
+/// use user_import::{Importer, UserStore};
+/// use user_import::memory::InMemoryStore;
 /// fn count_users(store: &mut impl UserStore, tenant: &str) -> u64 {
 ///     store.count(tenant).unwrap_or(0)
 /// }
@@ -523,7 +524,8 @@ pub trait UserStore {
 /// boxing and no macro crate.
 ///
 /// ```
-/// use user_import::{AsyncUserStore, InMemoryStore};
+/// use user_import::AsyncUserStore;
+/// use user_import::memory::InMemoryStore;
 /// async fn count_users(store: &mut impl AsyncUserStore) -> u64 {
 ///     store.count("acme").await.unwrap_or(0)
 /// }

@@ -1,10 +1,10 @@
 //! The conformance kit for adapter authors (feature `testkit`): scenarios
 //! that check a [`UserStore`] or [`AsyncUserStore`] keeps the trait's
-//! contract. The crate runs it against [`crate::InMemoryStore`]; run it
+//! contract. The crate runs it against [`crate::memory::InMemoryStore`]; run it
 //! against yours in a few lines:
 //!
 //! ```
-//! use user_import::InMemoryStore;
+//! use user_import::memory::InMemoryStore;
 //! use user_import::testkit;
 //!
 //! // Each scenario gets a fresh, empty store from the closure.
@@ -40,7 +40,8 @@ use crate::store::{
 /// A scenario that found the store breaking the contract.
 ///
 /// ```
-/// use user_import::{InMemoryStore, testkit};
+/// use user_import::testkit;
+/// use user_import::memory::InMemoryStore;
 /// let f = testkit::block_on(testkit::run_scenario("nope", &mut InMemoryStore::new())).unwrap_err();
 /// assert_eq!(f.to_string(), "conformance scenario nope: no such scenario");
 /// ```
@@ -93,7 +94,8 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// at once), so one set of scenarios serves both.
 ///
 /// ```
-/// use user_import::{AsyncUserStore, InMemoryStore, testkit::{Blocking, block_on}};
+/// use user_import::memory::InMemoryStore;
+/// use user_import::{AsyncUserStore, testkit::{Blocking, block_on}};
 /// let mut s = Blocking(InMemoryStore::new());
 /// assert_eq!(block_on(s.count("t")).unwrap(), 0);
 /// ```
@@ -155,7 +157,7 @@ impl<S: UserStore + Send> AsyncUserStore for Blocking<S> {
 /// The first [`Failure`].
 ///
 /// ```
-/// user_import::testkit::conformance(user_import::InMemoryStore::new).unwrap();
+/// user_import::testkit::conformance(user_import::memory::InMemoryStore::new).unwrap();
 /// ```
 pub fn conformance<S: UserStore + Send>(mut make: impl FnMut() -> S) -> Result<(), Failure> {
     block_on(conformance_async(move || Blocking(make())))
@@ -186,7 +188,8 @@ pub const SCENARIOS: &[&str] = &[
 /// The first [`Failure`].
 ///
 /// ```
-/// use user_import::{InMemoryStore, testkit};
+/// use user_import::testkit;
+/// use user_import::memory::InMemoryStore;
 /// testkit::block_on(testkit::conformance_async(InMemoryStore::new)).unwrap();
 /// ```
 pub async fn conformance_async<S: AsyncUserStore>(
@@ -206,7 +209,8 @@ pub async fn conformance_async<S: AsyncUserStore>(
 /// A [`Failure`] naming what broke the contract; an unknown name is a failure too.
 ///
 /// ```
-/// use user_import::{InMemoryStore, testkit};
+/// use user_import::testkit;
+/// use user_import::memory::InMemoryStore;
 /// testkit::block_on(testkit::run_scenario("tenant_isolation", &mut InMemoryStore::new())).unwrap();
 /// ```
 pub async fn run_scenario<S: AsyncUserStore>(

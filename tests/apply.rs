@@ -3,9 +3,8 @@
 
 use std::ops::ControlFlow;
 
-use user_import::{
-    Code, ErrorPolicy, Field, Importer, InMemoryStore, Outcome, Phase, Profile, Progress,
-};
+use user_import::memory::InMemoryStore;
+use user_import::{Code, ErrorPolicy, Field, Importer, Outcome, Phase, Profile, Progress};
 
 const T: &str = "acme";
 

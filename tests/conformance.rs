@@ -1,7 +1,7 @@
 //! The conformance kit, run against the crate's own InMemoryStore, sync and async.
 #![cfg(feature = "testkit")]
 
-use user_import::InMemoryStore;
+use user_import::memory::InMemoryStore;
 use user_import::testkit::{self, SCENARIOS};
 
 #[test]

@@ -4,9 +4,10 @@
 
 use std::fmt;
 
+use user_import::memory::InMemoryStore;
 use user_import::{
-    Catalog, Code, ErrorPolicy, ExistingUser, Fetch, Importer, InMemoryStore, Op, OpOutcome,
-    Outcome, Profile, UserStore,
+    Catalog, Code, ErrorPolicy, ExistingUser, Fetch, Importer, Op, OpOutcome, Outcome, Profile,
+    UserStore,
 };
 
 const T: &str = "acme";

@@ -3,7 +3,8 @@
 mod common;
 
 use common::{codes, data};
-use user_import::{Code, Delimiter, Encoding, Field, Format, Importer, InMemoryStore, Profile};
+use user_import::memory::InMemoryStore;
+use user_import::{Code, Delimiter, Encoding, Field, Format, Importer, Profile};
 
 #[test]
 fn windows_1252_is_refused_by_default_with_its_lines_and_decoded_on_request() {

@@ -47,7 +47,8 @@ fn ops_corpus() {
 #[test]
 fn arbitrary_file_directory_and_profile_never_panic() {
     use arbitrary::{Arbitrary, Unstructured};
-    use user_import::{Directory, Importer, InMemoryStore, Profile};
+    use user_import::memory::{InMemoryStore, State};
+    use user_import::{Importer, Profile};
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         x ^= x << 13;
@@ -59,7 +60,7 @@ fn arbitrary_file_directory_and_profile_never_panic() {
         let len = (next() % 2048) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         let mut u = Unstructured::new(&bytes);
-        let Ok((file, dir, profile)) = <(Vec<u8>, Directory, Profile)>::arbitrary(&mut u) else {
+        let Ok((file, dir, profile)) = <(Vec<u8>, State, Profile)>::arbitrary(&mut u) else {
             continue;
         };
         let mut store = InMemoryStore::from_directory("t", &dir);

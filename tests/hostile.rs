@@ -1,7 +1,8 @@
 //! Files made to hurt: each gives a clear issue on the right line, and
 //! nothing is written.
 
-use user_import::{Code, Field, Importer, InMemoryStore, Issue, Outcome, Report, User};
+use user_import::memory::InMemoryStore;
+use user_import::{Code, Field, Importer, Issue, Outcome, Report, User};
 
 const T: &str = "default";
 

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{codes, validate};
-use user_import::{Code, Field, Importer, InMemoryStore, Outcome, Profile, RolePolicy, User};
+use user_import::memory::InMemoryStore;
+use user_import::{Code, Field, Importer, Outcome, Profile, RolePolicy, User};
 
 const T: &str = "t";
 

@@ -6,9 +6,8 @@ mod common;
 
 use common::{codes, only, validate};
 use proptest::prelude::*;
-use user_import::{
-    AttributeKind, Code, CustomAttribute, ErrorPolicy, Importer, InMemoryStore, Profile,
-};
+use user_import::memory::InMemoryStore;
+use user_import::{AttributeKind, Code, CustomAttribute, ErrorPolicy, Importer, Profile};
 
 const T: &str = "default";
 

@@ -3,9 +3,10 @@
 
 mod common;
 
+use user_import::memory::InMemoryStore;
 use user_import::{
-    Attribute, BlankPolicy, Catalog, Code, Field, Importer, InMemoryStore, KeyField, ListPolicy,
-    Location, MirrorAction, Mode, Op, Plan, Planned, Profile, RolePolicy, Severity, User,
+    Attribute, BlankPolicy, Catalog, Code, Field, Importer, KeyField, ListPolicy, Location,
+    MirrorAction, Mode, Op, Plan, Planned, Profile, RolePolicy, Severity, User,
 };
 
 const T: &str = "acme";

@@ -182,8 +182,9 @@ proptest! {
 #[cfg(feature = "testkit")]
 mod with_testkit_strategies {
     use proptest::prelude::*;
+    use user_import::memory::InMemoryStore;
     use user_import::testkit::strategies::{directory, valid_file};
-    use user_import::{ErrorPolicy, Importer, InMemoryStore, Outcome, Profile};
+    use user_import::{ErrorPolicy, Importer, Outcome, Profile};
 
     fn importer() -> Importer {
         let mut p = Profile::default();

@@ -8,9 +8,8 @@ mod common;
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
-use user_import::{
-    Catalog, ErrorKind, Field, Importer, InMemoryStore, Op, Plan, Profile, RolePolicy, User,
-};
+use user_import::memory::InMemoryStore;
+use user_import::{Catalog, ErrorKind, Field, Importer, Op, Plan, Profile, RolePolicy, User};
 
 const T: &str = "acme";
 

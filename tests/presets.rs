@@ -4,7 +4,8 @@
 
 mod common;
 
-use user_import::{Action, Code, Field, Importer, InMemoryStore, Outcome, Profile, Validation};
+use user_import::memory::InMemoryStore;
+use user_import::{Action, Code, Field, Importer, Outcome, Profile, Validation};
 
 /// Validates `tests/data/vendors/{file}` with preset `preset`: no error, no
 /// unknown column, the preset named in the input.

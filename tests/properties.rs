@@ -1,7 +1,8 @@
 //! Property tests over reading and validation.
 
 use proptest::prelude::*;
-use user_import::{Field, Importer, neutralize_cell, restore_cell};
+use user_import::cell::{neutralize_cell, restore_cell};
+use user_import::{Field, Importer};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

@@ -1,9 +1,9 @@
 //! The security guards of SPEC §4, end to end: file in, report out, and the
 //! directory untouched where it must be.
 
+use user_import::memory::InMemoryStore;
 use user_import::{
-    Code, Field, Importer, InMemoryStore, MirrorAction, Mode, Outcome, Profile, Report, RolePolicy,
-    User,
+    Code, Field, Importer, MirrorAction, Mode, Outcome, Profile, Report, RolePolicy, User,
 };
 
 fn person(id: &str, roles: &str) -> User {

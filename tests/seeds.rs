@@ -2,9 +2,10 @@
 
 mod common;
 
+use user_import::memory::InMemoryStore;
 use user_import::{
-    Catalog, Code, ErrorPolicy, Field, Importer, InMemoryStore, KeyField, Location, Mode, Outcome,
-    Profile, RolePolicy, User,
+    Catalog, Code, ErrorPolicy, Field, Importer, KeyField, Location, Mode, Outcome, Profile,
+    RolePolicy, User,
 };
 
 fn user(id: &str, first: &str, last: &str, roles: &str) -> User {

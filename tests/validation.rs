@@ -217,7 +217,7 @@ fn catalog_checks_with_closest_names() {
     assert_eq!(w.severity, Severity::Warning);
     assert!(!v.has_errors());
     assert_eq!(v.rows()[0].user.get(Field::Roles), Some("Admin|Superuser"));
-    let mut store = user_import::InMemoryStore::new();
+    let mut store = user_import::memory::InMemoryStore::new();
     store.set_catalog("t", catalog);
     let plan = importer.plan(v, &mut store).unwrap();
     let user_import::Op::Create { user, .. } = &plan.ops()[0] else {
@@ -234,7 +234,7 @@ fn validating_with_a_catalog_never_lets_unknown_names_through() {
     let catalog = Catalog::new()
         .roles(["Admin", "Tester"])
         .locations([Location::new("Paris")]);
-    let mut store = user_import::InMemoryStore::new();
+    let mut store = user_import::memory::InMemoryStore::new();
     store.set_catalog("t", catalog.clone());
     store.insert(
         "t",

@@ -330,9 +330,9 @@ pub(crate) fn preamble(
 /// (`Error::is_limit`).
 ///
 /// ```
-/// let bytes = user_import::read_limited(&b"userId\na\n"[..], 100)?;
+/// let bytes = user_import::helpers::read_limited(&b"userId\na\n"[..], 100)?;
 /// assert_eq!(bytes.len(), 9);
-/// assert!(user_import::read_limited(&[0u8; 50][..], 10).unwrap_err().is_limit());
+/// assert!(user_import::helpers::read_limited(&[0u8; 50][..], 10).unwrap_err().is_limit());
 /// # Ok::<(), user_import::Error>(())
 /// ```
 pub fn read_limited(source: impl Read, limit: u64) -> Result<Vec<u8>, Error> {

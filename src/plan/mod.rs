@@ -71,7 +71,8 @@ impl Planned {
 /// A row of the file and what the plan does with it.
 ///
 /// ```
-/// use user_import::{Importer, InMemoryStore, Planned};
+/// use user_import::{Importer, Planned};
+/// use user_import::memory::InMemoryStore;
 /// let v = Importer::new("t").validate(b"userId,email\njdoe,jdoe@example.com\n", None);
 /// let plan = Importer::new("t").plan(v, &mut InMemoryStore::new())?;
 /// assert_eq!(plan.rows()[0].planned, Planned::Create);
@@ -93,7 +94,8 @@ pub struct PlannedRow {
 /// (S4, S0). The library does not send it: the caller does, after applying.
 ///
 /// ```
-/// use user_import::{Importer, InMemoryStore};
+/// use user_import::Importer;
+/// use user_import::memory::InMemoryStore;
 /// let file = b"userId,email,firstName,notifyIfNewUser\nmary,mary@example.com,Mary,true\n";
 /// let importer = Importer::new("t");
 /// let plan = importer.plan(importer.validate(file, None), &mut InMemoryStore::new())?;
@@ -127,7 +129,8 @@ pub struct Notice {
 /// code can change it, or plan again from the file.
 ///
 /// ```
-/// use user_import::{Importer, InMemoryStore, Op};
+/// use user_import::{Importer, Op};
+/// use user_import::memory::InMemoryStore;
 /// let importer = Importer::new("acme");
 /// let mut store = InMemoryStore::new();
 /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
@@ -160,7 +163,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let plan = importer.plan(importer.validate(b"", None), &mut user_import::InMemoryStore::new())?;
+    /// # let plan = importer.plan(importer.validate(b"", None), &mut user_import::memory::InMemoryStore::new())?;
     /// assert_eq!(plan.tenant(), "acme");
     /// # Ok::<(), user_import::Error>(())
     /// ```
@@ -172,7 +175,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let mut store = user_import::memory::InMemoryStore::new();
     /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
     /// assert_eq!(plan.input().format, user_import::Format::Csv);
     /// # Ok::<(), user_import::Error>(())
@@ -185,7 +188,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let mut store = user_import::memory::InMemoryStore::new();
     /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
     /// assert_eq!(plan.rows().len(), 2);
     /// # Ok::<(), user_import::Error>(())
@@ -200,7 +203,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let mut store = user_import::memory::InMemoryStore::new();
     /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
     /// assert!(matches!(plan.ops()[0], user_import::Op::Create { .. }));
     /// # Ok::<(), user_import::Error>(())
@@ -213,7 +216,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let mut store = user_import::memory::InMemoryStore::new();
     /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
     /// assert!(plan.notices().is_empty());
     /// # Ok::<(), user_import::Error>(())
@@ -226,7 +229,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let mut store = user_import::memory::InMemoryStore::new();
     /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
     /// assert_eq!(plan.file_issues()[0].code, user_import::Code::FileRejected);
     /// # Ok::<(), user_import::Error>(())
@@ -239,7 +242,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let mut store = user_import::memory::InMemoryStore::new();
     /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
     /// assert_eq!(plan.row_issues(3)[0].code, user_import::Code::InvalidEmail);
     /// # Ok::<(), user_import::Error>(())
@@ -252,7 +255,7 @@ impl Plan {
     ///
     /// ```
     /// # let importer = user_import::Importer::new("acme");
-    /// # let mut store = user_import::InMemoryStore::new();
+    /// # let mut store = user_import::memory::InMemoryStore::new();
     /// # let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None), &mut store)?;
     /// assert_eq!(plan.issues().count(), 2);
     /// # Ok::<(), user_import::Error>(())
@@ -268,7 +271,7 @@ impl Plan {
     /// ```
     /// let importer = user_import::Importer::new("t");
     /// let plan = importer.plan(importer.validate(b"userId,email\na,bad\nb,b@x.io\n", None),
-    ///     &mut user_import::InMemoryStore::new())?;
+    ///     &mut user_import::memory::InMemoryStore::new())?;
     /// assert!(plan.is_blocked());
     /// # Ok::<(), user_import::Error>(())
     /// ```
@@ -1823,7 +1826,8 @@ impl Planner {
     /// the report of an import that did not happen.
     ///
     /// ```
-    /// use user_import::{Code, Importer, InMemoryStore, Issue, Planned};
+    /// use user_import::{Code, Importer, Issue, Planned};
+    /// use user_import::memory::InMemoryStore;
     /// let importer = Importer::new("t");
     /// let planner = importer.planner(importer.validate(b"userId,email\na,a@x.io\n", None));
     /// let plan = planner.abort(Issue::error(Code::StoreError, "the directory is down"));
@@ -2023,7 +2027,8 @@ mod tests {
 
     #[test]
     fn planned_rows_keep_only_what_finishing_the_plan_reads() {
-        use crate::{Field, Importer, InMemoryStore, Profile, User};
+        use crate::memory::InMemoryStore;
+        use crate::{Field, Importer, Profile, User};
         // Rows 3k create a user, 3k + 1 update one, 3k + 2 change nothing;
         // every fifth row deletes a user instead.
         let mut csv = String::from("userId,firstName,lastName,email,reportsTo,transaction\n");

@@ -59,7 +59,8 @@ impl Outcome {
 /// One input row in the report.
 ///
 /// ```
-/// use user_import::{Importer, InMemoryStore, Outcome};
+/// use user_import::{Importer, Outcome};
+/// use user_import::memory::InMemoryStore;
 /// let importer = Importer::new("t");
 /// let report = importer.run(b"userId,email\na,a@x.io\n", None, &mut InMemoryStore::new())?;
 /// let row = &report.rows[0];
@@ -85,7 +86,8 @@ pub struct RowReport {
 /// A change to a user the file does not name (mirror mode).
 ///
 /// ```
-/// use user_import::{Field, Importer, InMemoryStore, Mode, Outcome, Profile, User};
+/// use user_import::{Field, Importer, Mode, Outcome, Profile, User};
+/// use user_import::memory::InMemoryStore;
 /// let mut store = InMemoryStore::new();
 /// store.insert("t", User::builder().set(Field::UserId, "gone").set(Field::Email, "gone@x.io").build());
 /// let mut p = Profile::default();
@@ -156,7 +158,8 @@ impl fmt::Display for Summary {
 /// welcome notices for users actually created.
 ///
 /// ```
-/// use user_import::{Importer, InMemoryStore};
+/// use user_import::Importer;
+/// use user_import::memory::InMemoryStore;
 /// let report = Importer::new("t").run(b"userId,email\na,a@x.io\nb,\n", None, &mut InMemoryStore::new())?;
 /// // The default policy rejects a file with errors: nothing is written.
 /// assert_eq!(report.summary.to_string(), "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 1 Skipped, 1 Failed, 0 Warnings");
@@ -200,7 +203,8 @@ impl Report {
     /// (nothing is written).
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore, Report};
+    /// use user_import::{Importer, Report};
+    /// use user_import::memory::InMemoryStore;
     /// let importer = Importer::new("t");
     /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None),
     ///     &mut InMemoryStore::new())?;
@@ -215,7 +219,8 @@ impl Report {
     /// rejected: what the `import` example maps to exit status 0.
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore};
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
     /// let r = Importer::new("t").run(b"userId,email\na,a@x.io\n", None, &mut InMemoryStore::new())?;
     /// assert!(r.is_success());
     /// # Ok::<(), user_import::Error>(())
@@ -231,7 +236,8 @@ impl Report {
     /// (file-level first, then by line).
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore};
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
     /// let r = Importer::new("t").run(b"userId,email\na,bad\n", None, &mut InMemoryStore::new())?;
     /// assert_eq!(r.render_text(),
     ///     "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 1 Failed, 0 Warnings\n\
@@ -270,7 +276,8 @@ impl Report {
     /// The report as pretty-printed JSON.
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore};
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
     /// let r = Importer::new("t").run(b"userId,email\na,a@x.io\n", None, &mut InMemoryStore::new())?;
     /// assert!(r.to_json().contains("\"added\": 1"));
     /// # Ok::<(), user_import::Error>(())
@@ -288,7 +295,8 @@ impl Report {
     /// [`crate::Error`] when writing fails.
     ///
     /// ```
-    /// use user_import::{Importer, InMemoryStore};
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
     /// let file = b"userId,email\na,bad\n";
     /// let r = Importer::new("t").run(file, None, &mut InMemoryStore::new())?;
     /// let mut out = Vec::new();

@@ -21,7 +21,7 @@ use proptest::prelude::*;
 
 use crate::catalog::Catalog;
 use crate::issue::Code;
-use crate::memory::Directory;
+use crate::memory::State;
 use crate::record::User;
 use crate::schema::Field;
 
@@ -396,10 +396,10 @@ fn inject(
 /// use user_import::testkit::strategies::*;
 /// let mut runner = TestRunner::deterministic();
 /// let d = directory(5).new_tree(&mut runner).unwrap().current();
-/// let store = user_import::InMemoryStore::from_directory("default", &d);
+/// let store = user_import::memory::InMemoryStore::from_directory("default", &d);
 /// assert!(store.len("default") <= 5);
 /// ```
-pub fn directory(max_users: usize) -> impl Strategy<Value = Directory> {
+pub fn directory(max_users: usize) -> impl Strategy<Value = State> {
     let user = (
         0..(max_users.max(1) * 2),
         name(),
@@ -433,7 +433,7 @@ pub fn directory(max_users: usize) -> impl Strategy<Value = Directory> {
                 })
                 .collect();
             let n = users.len().max(1) as u16;
-            Directory {
+            State {
                 users,
                 catalog: Catalog::new().roles(ROLES),
                 locks: locks.into_iter().map(|(k, f)| (k % n, f)).collect(),

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use user_import::{Field, InMemoryStore, Planned, User};
+use user_import::memory::InMemoryStore;
+use user_import::{Field, Planned, User};
 
 pub const T: &str = "t";
 
