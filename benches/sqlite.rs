@@ -12,8 +12,8 @@
 //! fresh, empty database file in a temporary directory (removed afterwards):
 //!
 //! - `import`: `Importer::run` (validate + plan + apply) of a generated users
-//!   file of N new users (S4's columns, all valid, a few roles, chains of
-//!   managers) through `SqliteStore`, with the default all-or-nothing
+//!   file of N new users (the canonical columns, all valid, a few roles,
+//!   chains of managers) through `SqliteStore`, with the default all-or-nothing
 //!   policy (one transaction) and `RolePolicy::Create`;
 //! - `insert`: the baseline: the same rows (the same column values, the
 //!   normalized columns, versions from the same counter, the roles and the
@@ -1012,7 +1012,7 @@ fn main() {
     {
         let p = importer.profile_mut();
         // The default error policy (all or nothing: one transaction) and
-        // mode (upsert); roles created as needed, as S4 and the command.
+        // mode (upsert); roles created as needed, as the `import` command does.
         p.unknown_roles = RolePolicy::Create;
         let d = Limits::default();
         p.limits = d

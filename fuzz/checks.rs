@@ -34,7 +34,7 @@ pub fn read(data: &[u8]) {
         .expect("writing to a Vec cannot fail");
 }
 
-/// The file of a pipeline input: raw bytes, or rows under S4's header.
+/// The file of a pipeline input: raw bytes, or rows under the canonical header.
 #[derive(Debug, Arbitrary)]
 pub enum File {
     Raw(Vec<u8>),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::matching::normalize;
 use crate::schema::closest;
 
-/// A location with its aliases (S3: "the name or alias of a location").
+/// A location with its aliases: a row may name the location by either.
 ///
 /// ```
 /// let l = user_import::Location::new("Berlin HQ").alias("BER");

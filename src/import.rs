@@ -525,7 +525,7 @@ impl Importer {
     }
 
     /// Writes every user of the tenant as a users file in the canonical
-    /// format (S4's download: every standard column, then the profile's
+    /// format (every standard column, then the profile's
     /// custom attributes; roles `|`-joined; formula-safe). Importing that file
     /// again plans nothing. Returns the number of users written.
     ///

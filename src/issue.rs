@@ -90,7 +90,7 @@ macro_rules! codes {
 }
 
 codes! {
-    /// The file has no data rows: it is empty, or holds only a header (S4: "file is empty").
+    /// The file has no data rows: it is empty, or holds only a header.
     FileEmpty = "file_empty",
     /// A required column is absent from the header. File-level error, line 1.
     MissingColumn = "missing_column",
@@ -135,7 +135,7 @@ codes! {
     IdentityConflict = "identity_conflict",
     /// A role the directory does not know (error or warning, per the unknown-role policy).
     UnknownRole = "unknown_role",
-    /// A role name breaks the naming rules: spaces, or more than 100 characters (S4).
+    /// A role name breaks the naming rules: spaces, or more than 100 characters.
     InvalidRoleName = "invalid_role_name",
     /// The row would grant a role outside the importer's grantable set.
     RoleNotGrantable = "role_not_grantable",

@@ -69,7 +69,8 @@ impl Default for Tenant {
             reports: HashMap::default(),
             seen: Vec::new(),
             fetches: 0,
-            // Roles are checked (and created on demand) by default, as in S4.
+            // Roles are checked by default (an empty list, not `None`); the
+            // create policy adds the missing ones on demand.
             catalog: Catalog::new().roles(Vec::<String>::new()),
             role_set: Default::default(),
         }

@@ -1,5 +1,5 @@
 //! The import profile: everything about an import that can be saved and
-//! re-run (S2 "saves as an action"), as one serde value.
+//! re-run later, as one serde value.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -8,7 +8,7 @@ use crate::email::EmailPolicy;
 use crate::input::{Delimiter, Limits};
 use crate::schema::{ColumnMapping, CustomAttribute, Field, KeyField};
 
-/// What the import does with the users it matches (SPEC §4).
+/// What the import does with the users it matches.
 ///
 /// ```
 /// assert_eq!(user_import::Mode::default(), user_import::Mode::Upsert);
@@ -18,12 +18,13 @@ use crate::schema::{ColumnMapping, CustomAttribute, Field, KeyField};
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Mode {
-    /// Create users that do not exist, update those that do (S3, S4).
+    /// Create users that do not exist, update those that do.
     #[default]
     Upsert,
     /// Only create; an existing user is an `already_exists` error.
     CreateOnly,
-    /// Only update; a missing user is a `not_found` error (S1 step 2).
+    /// Only update; a missing user is a `not_found` error (the second step
+    /// of a two-step import: create the accounts, then update them).
     UpdateOnly,
     /// Upsert, and delete or disable (see [`MirrorAction`]) every user of the
     /// tenant that the file does not name. Opt-in and guarded.
@@ -57,11 +58,12 @@ pub enum MirrorAction {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorPolicy {
-    /// All or nothing: any error rejects the whole file (S4 will not load a
-    /// file with errors). Applied in one transaction when the store has them.
+    /// All or nothing: any error rejects the whole file, and nothing is
+    /// written. Applied in one transaction when the store has them.
     #[default]
     RejectFile,
-    /// Import the valid rows, report the invalid ones (S3: "5 out of 6 imported").
+    /// Import the valid rows, report the invalid ones (a file of six users
+    /// with one bad row imports five and reports the sixth by its line).
     SkipInvalid,
     /// Like `SkipInvalid`, but give up (apply nothing) when more than this many
     /// rows have errors.
@@ -81,11 +83,10 @@ pub enum RolePolicy {
     /// The row is rejected with `unknown_role` (the default).
     #[default]
     Reject,
-    /// The role is created (S4: "roles are inserted as necessary"), counted as
-    /// Roles Added.
+    /// The role is created as the file names it, counted as Roles Added.
     Create,
     /// The unknown role is replaced by this role, with an `unknown_role`
-    /// warning (S3 gives Standard, S2 gives No Access).
+    /// warning (typically a basic role such as `Standard` or `No Access`).
     Fallback(String),
 }
 
@@ -218,7 +219,7 @@ pub struct Profile {
     /// The field that identifies users.
     pub key: KeyField,
     /// Fields a row must give (for `DELETE` rows only the key is needed).
-    /// Default: `userId` and `email` (S4).
+    /// Default: `userId` and `email`.
     pub required: Vec<Field>,
     /// Custom attributes.
     pub custom: Vec<CustomAttribute>,
@@ -506,9 +507,9 @@ impl Profile {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// The columns of a users file for this profile: S4's columns, then the
-    /// other standard fields the profile requires or maps, then its custom
-    /// attributes; each under the header the mapping gives it, if any.
+    /// The columns of a users file for this profile: the canonical columns,
+    /// then the other standard fields the profile requires or maps, then its
+    /// custom attributes; each under the header the mapping gives it, if any.
     fn template_columns(
         &self,
     ) -> Vec<(
@@ -517,7 +518,7 @@ impl Profile {
         Option<&crate::schema::CustomAttribute>,
     )> {
         use crate::schema::Column;
-        const S4: [Field; 11] = [
+        const CANONICAL: [Field; 11] = [
             Field::UserId,
             Field::Tenant,
             Field::FirstName,
@@ -538,7 +539,7 @@ impl Profile {
         };
         let mut cols = Vec::new();
         for &f in Field::ALL {
-            let wanted = S4.contains(&f)
+            let wanted = CANONICAL.contains(&f)
                 || self.required.contains(&f)
                 || self.mapping.iter().any(|(_, t)| *t == Column::Field(f));
             if wanted {
@@ -555,9 +556,9 @@ impl Profile {
         cols
     }
 
-    /// A users file to download and fill in (S1, S3: "download the example
-    /// file"): the profile's headers and one example row, formula-safe.
-    /// Validating it with the same profile gives no error.
+    /// A users file to download and fill in, the example file an
+    /// administrator starts from: the profile's headers and one example
+    /// row, formula-safe. Validating it with the same profile gives no error.
     ///
     /// ```
     /// let t = user_import::Profile::default().template();

@@ -13,7 +13,7 @@ use crate::schema::Field;
 
 const SLOTS: usize = Field::ATTRIBUTES.len();
 
-/// A user's attributes: the standard fields of SPEC §2 (without the row
+/// A user's attributes: the standard fields ([`Field`]) (without the row
 /// directives `tenant`, `transaction`, `notifyIfNewUser`) plus custom
 /// attributes.
 ///
@@ -657,7 +657,7 @@ pub(crate) fn parse_task_notification(value: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether a row creates-or-updates its user or deletes it (S4's
+/// Whether a row creates-or-updates its user or deletes it (the
 /// `transaction` column).
 ///
 /// ```

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 macro_rules! fields {
     ($( $(#[$doc:meta])* $variant:ident = $header:literal [$($alias:literal),*], )*) => {
-        /// A standard field of the users file (SPEC §2). The canonical header of
-        /// each field is S4's column name, e.g. `userId`, `firstName`, `reportsTo`.
+        /// A standard field of the users file. The canonical header of each
+        /// field is its column name in the canonical format, e.g. `userId`,
+        /// `firstName`, `reportsTo`.
         ///
         /// ```
         /// use user_import::Field;
@@ -32,7 +33,7 @@ macro_rules! fields {
             /// ```
             pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
 
-            /// The canonical header (S4's column name).
+            /// The canonical header (the column name in the canonical format).
             ///
             /// ```
             /// assert_eq!(user_import::Field::NotifyIfNewUser.header(), "notifyIfNewUser");
@@ -55,10 +56,10 @@ macro_rules! fields {
 }
 
 fields! {
-    /// The unique login id; the default key (S3, S4). Aliases: username, login,
+    /// The unique login id; the default key. Aliases: username, login,
     /// user name, employee number, employee id.
     UserId = "userId" ["username", "login", "loginid", "employeenumber", "employeeid", "employeeno"],
-    /// The tenant; blank means the import's current tenant (S4).
+    /// The tenant; blank means the import's current tenant.
     Tenant = "tenant" ["tenantid"],
     /// First name.
     FirstName = "firstName" ["givenname", "first"],
@@ -73,23 +74,23 @@ fields! {
     Enabled = "enabled" ["active", "isenabled"],
     /// The user id of the user's manager.
     ReportsTo = "reportsTo" ["manager", "managerid", "supervisor"],
-    /// Roles, `|`-separated (S4).
+    /// Roles, `|`-separated.
     Roles = "roles" ["role"],
-    /// A location name or alias (S3).
+    /// A location name or alias.
     Location = "location" ["locationname", "site"],
-    /// The primary department (S1).
+    /// The primary department.
     DepartmentId = "departmentId" ["department", "dept"],
-    /// The permission group (S1).
+    /// The permission group.
     GroupName = "groupName" ["group", "permissiongroup"],
-    /// Access permissions, a comma-separated list inside one cell (S2).
+    /// Access permissions, a comma-separated list inside one cell.
     Permissions = "permissions" ["accesspermissions", "permission"],
-    /// Single sign-on: `true`/`false` (S2).
+    /// Single sign-on: `true`/`false`.
     Sso = "sso" ["singlesignon"],
-    /// `OFF` or `Email`; blank means `Email` (S4).
+    /// `OFF` or `Email`; blank means `Email`.
     TaskNotification = "taskNotification" ["notification", "notifications"],
-    /// Blank (create or update) or `DELETE` (S4).
+    /// Blank (create or update) or `DELETE`.
     Transaction = "transaction" ["action"],
-    /// `true`: the plan carries a welcome notice for a user it creates (S4).
+    /// `true`: the plan carries a welcome notice for a user it creates.
     NotifyIfNewUser = "notifyIfNewUser" ["notifynewuser", "sendwelcome", "welcome"],
 }
 
@@ -337,7 +338,8 @@ pub enum Column {
     Ignore,
 }
 
-/// An explicit mapping from the file's headers to fields (S2's mapping tab),
+/// An explicit mapping from the file's headers to fields (what a column
+/// mapping screen produces),
 /// serde-serializable so an import can be saved and re-run.
 ///
 /// Headers in the mapping are matched after folding (see [`fold_header`]);
@@ -445,10 +447,11 @@ impl ColumnMapping {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum KeyField {
-    /// `userId` (S3, S4). Rows with a blank user id are matched by email.
+    /// `userId`. Rows with a blank user id are matched by email.
     #[default]
     UserId,
-    /// `email` (S0 identifies users by email). Rows are matched by email only.
+    /// `email`, for files that identify users by email address. Rows are
+    /// matched by email only.
     Email,
 }
 

@@ -27,8 +27,8 @@ pub struct ExistingUser {
     /// The version the store gives this state of the user (a row version, a
     /// counter, a hash of an etag). Any change to the user must change it.
     pub version: u64,
-    /// Fields an administrator locked on this user (S3's role or location
-    /// lock): the import never changes them.
+    /// Fields an administrator locked on this user (a role or location
+    /// lock, say): the import never changes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locked: Vec<Field>,
 }
@@ -271,7 +271,8 @@ impl fmt::Display for Change {
 #[serde(tag = "op", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Op {
-    /// Create a role (S4: "roles are inserted as necessary").
+    /// Create a role that the file names and the directory lacks (the
+    /// create role policy).
     CreateRole {
         /// The role's name.
         name: String,

@@ -1,6 +1,6 @@
 //! [`Text`]: the strings a plan holds for every row (keys, notices), kept
-//! inline when short so a million-row plan is not a million small
-//! allocations.
+//! inline when short so a large plan does not make one small allocation
+//! per row.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -18,8 +18,8 @@ const INLINE: usize = std::mem::size_of::<String>();
 /// `Option<Text>` too). (12 bytes on 32-bit targets.)
 ///
 /// Plans and reports hold one or more per row (the row's key, a notice's
-/// name and email): user ids and most emails are short, so a million-row
-/// plan does not pay a million allocations for them. It reads like a `&str`
+/// name and email): user ids and most emails are short, so a plan of many
+/// rows does not pay an allocation for each of them. It reads like a `&str`
 /// (`Deref<Target = str>`, without re-checking the bytes), compares and
 /// hashes as its text, and serializes as a plain string. (Inside, a
 /// [`compact_str`](https://docs.rs/compact_str) string; that type is not

@@ -1,5 +1,5 @@
-//! Applying (SPEC §5): error policies, atomicity, batching, progress and
-//! cancellation, the async driver, and the report (SPEC §6).
+//! Applying: error policies, atomicity, batching, progress and
+//! cancellation, the async driver, and the report.
 
 use std::ops::ControlFlow;
 
@@ -205,7 +205,7 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 #[test]
-fn summary_line_follows_s4() {
+fn summary_line_starts_with_the_four_counts() {
     let mut store = InMemoryStore::new();
     let report = importer(ErrorPolicy::SkipInvalid, 100)
         .run(

@@ -35,21 +35,28 @@ fn aliases() {
 }
 
 #[test]
-fn seed_styles_read_cleanly() {
-    let s3 = Importer::new("default").validate(&common::data("s3_users.csv"), Some("users.csv"));
-    assert_eq!(s3.rows().len(), 6);
-    assert_eq!(s3.rows()[0].user.get(Field::FirstName), Some("Ann"));
-    assert_eq!(codes(&s3), [(Some(5), Code::MissingValue)]);
+fn scenario_files_read_cleanly() {
+    // The located import (docs/scenarios.md): six rows, line 5 without an email.
+    let located =
+        Importer::new("default").validate(&common::data("s3_users.csv"), Some("users.csv"));
+    assert_eq!(located.rows().len(), 6);
+    assert_eq!(located.rows()[0].user.get(Field::FirstName), Some("Ann"));
+    assert_eq!(codes(&located), [(Some(5), Code::MissingValue)]);
 
-    // S2: "to add a new user, the import must include an email address, their
-    // first name, and their last name"; the user id may be absent.
+    // The mapped workspace import (docs/scenarios.md): a new user needs an
+    // email address, a first name and a last name; the user id may be absent.
     let mut p = Profile::default();
     p.required = vec![Field::Email, Field::FirstName, Field::LastName];
-    let s2 = Importer::with_profile("default", p)
+    let workspace = Importer::with_profile("default", p)
         .validate(&common::data("s2_users.txt"), Some("users.txt"));
-    assert_eq!(codes(&s2), [], "{:#?}", s2.issues().collect::<Vec<_>>());
     assert_eq!(
-        s2.rows()[0]
+        codes(&workspace),
+        [],
+        "{:#?}",
+        workspace.issues().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        workspace.rows()[0]
             .user
             .list(Field::Permissions)
             .collect::<Vec<_>>(),

@@ -37,7 +37,7 @@ impl Run {
         })
     }
 
-    /// The summary counts, in S4's order then the others.
+    /// The summary counts, in the one-line summary's order.
     fn summary(&self) -> [u64; 8] {
         let s = &self.json()["summary"];
         [
@@ -150,19 +150,20 @@ fn users(db: &str) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
-/// Seeds S4's directory: one user, `admin`.
-fn s4_directory(db: &str) {
+/// Seeds the tenant admin file's directory: one user, `admin`.
+fn tenant_admin_directory(db: &str) {
     let run = import_json(db, &[&data("import_s4_0_directory.csv")], 0);
     assert_eq!(run.summary(), [1, 0, 0, 1, 0, 0, 0, 0]);
 }
 
-/// S4's walk-through: "3 Added, 1 Updated, 0 Deleted, 4 Roles Added", then
-/// "1 Added, 1 Updated, 0 Deleted, 1 Roles Added" with mary's welcome notice.
+/// The tenant admin file's walk-through (docs/scenarios.md): "3 Added,
+/// 1 Updated, 0 Deleted, 4 Roles Added", then "1 Added, 1 Updated,
+/// 0 Deleted, 1 Roles Added" with mary's welcome notice.
 #[test]
-fn s4_walk_through() {
-    let dir = TempDir::new("s4");
+fn tenant_admin_walk_through() {
+    let dir = TempDir::new("tenant-admin");
     let db = dir.path("users.db");
-    s4_directory(&db);
+    tenant_admin_directory(&db);
 
     let first = import_json(&db, &[&data("import_s4_1_first.csv")], 0);
     assert_eq!(first.summary(), [3, 1, 0, 4, 0, 0, 0, 0]);
@@ -175,7 +176,7 @@ fn s4_walk_through() {
         "Admin|Auditor|Manager|Reviewer|Tester"
     );
 
-    // The second upload, with the text report: S4's line comes first.
+    // The second upload, with the text report: the one-line summary comes first.
     let second = import(&["--db", &db, &data("import_s4_2_second.csv")]);
     assert_eq!(second.status, 0, "{}{}", second.stdout, second.stderr);
     assert_eq!(
@@ -330,7 +331,7 @@ fn a_rejected_file_writes_nothing() {
 fn a_delete_file_run_twice() {
     let dir = TempDir::new("delete");
     let db = dir.path("users.db");
-    s4_directory(&db);
+    tenant_admin_directory(&db);
     import_json(&db, &[&data("import_s4_1_first.csv")], 0);
     import_json(&db, &[&data("import_s4_2_second.csv")], 0);
 
@@ -363,7 +364,7 @@ fn a_dry_run_leaves_the_database_untouched() {
     assert_eq!(run.summary(), [1, 0, 0, 1, 0, 0, 0, 0]);
     assert!(!Path::new(&db).exists(), "a dry run created the database");
 
-    s4_directory(&db);
+    tenant_admin_directory(&db);
     let before = std::fs::read(&db).unwrap();
     let run = import_json(&db, &["--dry-run", &data("import_s4_1_first.csv")], 0);
     assert_eq!(run.summary(), [3, 1, 0, 4, 0, 0, 0, 0]);
@@ -389,7 +390,7 @@ fn a_dry_run_leaves_the_database_untouched() {
 fn export_then_import_is_a_no_op() {
     let dir = TempDir::new("export");
     let db = dir.path("users.db");
-    s4_directory(&db);
+    tenant_admin_directory(&db);
     import_json(&db, &[&data("import_s4_1_first.csv")], 0);
     import_json(&db, &[&data("import_s4_2_second.csv")], 0);
 
@@ -447,7 +448,7 @@ fn the_options_reach_the_import() {
         1,
     );
     assert_eq!(issue_codes(&run), ["file_rejected", "unknown_role"]);
-    s4_directory(&db);
+    tenant_admin_directory(&db);
 
     // --unknown-roles fallback:ROLE: the unknown role becomes Admin, with a warning.
     let ghost = dir.write(
@@ -612,7 +613,7 @@ fn the_readme_command_on_a_fresh_database() {
          line 6, email: invalid email address: the domain needs a dot (e.g. example.com) [invalid_email]\n"
     );
     assert_eq!(users(&db).len(), 6);
-    // Without the flag the file is rejected whole (S4).
+    // Without the flag the file is rejected whole (the default policy).
     let dir = TempDir::new("readme-default");
     let db = dir.path("users.db");
     let run = import(&["--db", &db, &sample]);
@@ -669,7 +670,7 @@ fn the_built_binary() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
 }
 
-/// `--profile`: a saved profile (here S2's: German headers, email as key)
+/// `--profile`: a saved profile (here German headers, email as key)
 /// drives the import; options given on the command line override it; a
 /// broken profile is a usage error. `--template` prints the file to fill in.
 #[test]
@@ -677,7 +678,7 @@ fn a_saved_profile_and_its_template() {
     let dir = TempDir::new("profile");
     let db = dir.path("users.db");
     let profile = dir.write(
-        "s2.json",
+        "workspace.json",
         r#"{
             "version": 1,
             "key": "email",

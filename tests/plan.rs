@@ -1,4 +1,4 @@
-//! Planning (SPEC §4): matching, modes, deletes, changes, directory checks,
+//! Planning: matching, modes, deletes, changes, directory checks,
 //! ordering, guards, notices, serialization.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Property tests of planning and applying (SPEC §7): the planner agrees with
+//! Property tests of planning and applying: the planner agrees with
 //! a small reference model; re-planning after apply is empty; row order of
 //! independent rows does not change the plan, nor does the number of
 //! threads; every row is reported once; invalid rows produce no operation.

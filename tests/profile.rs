@@ -5,7 +5,11 @@ use user_import::{
     KeyField, ListPolicy, Mode, Profile, RolePolicy,
 };
 
-fn s2_profile() -> Profile {
+/// A profile in the manner of the mapped workspace import (docs/scenarios.md):
+/// German headers mapped to fields, email as the key, names required, a
+/// no-access fallback role; and other settings off their defaults, so that
+/// a round trip covers them.
+fn workspace_profile() -> Profile {
     let mut p = Profile::default();
     p.key = KeyField::Email;
     p.required = vec![Field::Email, Field::FirstName, Field::LastName];
@@ -30,7 +34,7 @@ fn s2_profile() -> Profile {
 
 #[test]
 fn a_profile_round_trips_through_json() {
-    let p = s2_profile();
+    let p = workspace_profile();
     assert_eq!(p.problems(), Vec::<String>::new());
     let json = p.to_json();
     assert!(json.contains("\"version\": 1"));
@@ -88,7 +92,7 @@ fn profile_problems_are_all_listed() {
 
 #[test]
 fn the_template_uses_the_profiles_headers_and_validates_clean() {
-    let p = s2_profile();
+    let p = workspace_profile();
     let template = p.template();
     let header = template.lines().next().unwrap();
     assert_eq!(
@@ -99,7 +103,7 @@ fn the_template_uses_the_profiles_headers_and_validates_clean() {
     assert!(!v.has_errors(), "{}", v.render_text());
     assert_eq!(v.rows().len(), 1);
     assert_eq!(v.rows()[0].user.custom("costCenter"), Some("example"));
-    // The default profile's template is S4's download.
+    // The default profile's template is the canonical file.
     let default = Profile::default().template();
     assert!(default.starts_with(
         "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser\n\

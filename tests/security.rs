@@ -1,4 +1,5 @@
-//! The security guards of SPEC §4, end to end: file in, report out, and the
+//! The security guards of planning (self-lockout, grantable roles, mass
+//! deletion), end to end: file in, report out, and the
 //! directory untouched where it must be.
 
 use user_import::memory::InMemoryStore;

@@ -1,4 +1,4 @@
-//! Row-level and file-level checks (SPEC §2, §3), all reported in one pass.
+//! Row-level and file-level checks, all reported in one pass.
 
 mod common;
 
@@ -258,7 +258,7 @@ fn validating_with_a_catalog_never_lets_unknown_names_through() {
 }
 
 #[test]
-fn role_names_follow_s4_rules() {
+fn role_names_follow_the_naming_rules() {
     let long = "R".repeat(101);
     let v = validate(&format!(
         "userId,email,roles\na,a@x.io,Ok|Has Space|{long}\n"

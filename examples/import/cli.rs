@@ -19,9 +19,9 @@ use crate::sqlite_store::SqliteStore;
 pub const USAGE: &str = "\
 usage: import [OPTIONS] [FILE]
 
-Imports a users CSV (S4's columns: userId, tenant, firstName, lastName, email,
-enabled, reportsTo, roles, taskNotification, transaction, notifyIfNewUser, ...)
-into a SQLite user directory, and prints the report.
+Imports a users CSV (the canonical columns: userId, tenant, firstName,
+lastName, email, enabled, reportsTo, roles, taskNotification, transaction,
+notifyIfNewUser, ...) into a SQLite user directory, and prints the report.
 
 Options:
   --db PATH                 SQLite file, created if missing   [default: users.db]
@@ -283,7 +283,8 @@ fn importer(o: &Options) -> Result<Importer, String> {
         }
         (None, None) => {
             let mut p = Profile::default();
-            // S4: "roles are inserted as necessary".
+            // The command's default: roles the file names that the tenant
+            // lacks are created (`--unknown-roles` chooses otherwise).
             p.unknown_roles = RolePolicy::Create;
             p
         }

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS users (
     task_notification TEXT,               -- 'OFF' / 'Email'
     display_name      TEXT,
     custom            TEXT,               -- custom attributes: a JSON object, or NULL
-    locked            TEXT,               -- locked fields (S3): comma-separated headers
+    locked            TEXT,               -- locked fields: comma-separated headers
     user_id_norm      TEXT NOT NULL,      -- normalize(user_id): what lookups compare
     email_norm        TEXT,
     reports_to_norm   TEXT,
@@ -232,7 +232,7 @@ impl SqliteStore {
     }
 
     /// Adds (or replaces) a location of `tenant`. Once a tenant has locations,
-    /// the import checks the `location` column against them (S3).
+    /// the import checks the `location` column against them.
     pub fn add_location(&mut self, tenant: &str, location: &Location) -> rusqlite::Result<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO locations (tenant, name, aliases) VALUES (?1, ?2, ?3)",
@@ -241,7 +241,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Locks a field of a user (S3: the import will not change it). `false`
+    /// Locks a field of a user (the import will not change it). `false`
     /// when there is no such user.
     pub fn lock(&mut self, tenant: &str, user_id: &str, field: Field) -> rusqlite::Result<bool> {
         let (tenant, id) = (normalize(tenant), normalize(user_id));
@@ -297,7 +297,7 @@ impl UserStore for SqliteStore {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         // Roles are always checked (and created on demand under the "create"
-        // policy, S4). Locations are checked once the tenant has any.
+        // policy). Locations are checked once the tenant has any.
         // Departments and groups are not checked here: add tables like
         // `locations` if your directory has them.
         let mut catalog = Catalog::new().roles(roles);

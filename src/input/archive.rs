@@ -1,4 +1,4 @@
-//! Zip files holding one `.csv` / `.txt` (S2), behind the `zip` feature.
+//! Zip files holding one `.csv` / `.txt`, behind the `zip` feature.
 
 use std::io::{Cursor, Read};
 

@@ -26,7 +26,7 @@ use tokenize::{Record, Tokenizer};
 ///
 /// ```
 /// use user_import::Limits;
-/// let limits = Limits::default().max_rows(249); // S1's cap
+/// let limits = Limits::default().max_rows(249); // a platform's per-file cap
 /// assert_eq!(limits.rows, 249);
 /// assert_eq!(Limits::default().file_bytes, 256 * 1024 * 1024);
 /// ```
@@ -118,7 +118,7 @@ pub enum Delimiter {
     Auto,
     /// `,`
     Comma,
-    /// Tab (S2's `.txt`).
+    /// Tab (`.txt` and `.tsv` files).
     Tab,
     /// `;` (Excel in many European locales).
     Semicolon,

@@ -11,8 +11,8 @@ use crate::text::Text;
 /// The changes an update makes, kept until the plan is built. Nearly every
 /// update changes one standard field: that change is kept inline, its values
 /// as [`Text`] (no allocation up to 24 bytes), where a `Vec<Change>` costs
-/// an allocation for the list and one per value (a million-row file plans
-/// some 200,000 updates).
+/// an allocation for the list and one per value (and a large file plans
+/// many updates).
 #[derive(Debug, Default, PartialEq)]
 pub(crate) enum Changes {
     /// No change.
@@ -173,7 +173,7 @@ pub(crate) fn changes(
         if f == Field::UserId {
             continue; // the identity; never changed by an import
         }
-        // SPEC §2: a blank `enabled` leaves an existing user as they are, and a
+        // A blank `enabled` leaves an existing user as they are, and a
         // blank `taskNotification` means Email, whatever the blank policy.
         let file = match (f, row.get(f)) {
             (Field::Enabled, Some("")) | (_, None) => continue, // no change asked
@@ -239,7 +239,7 @@ pub(crate) fn changes(
     out
 }
 
-/// The user to create from a row: blank values dropped, S4's defaults
+/// The user to create from a row: blank values dropped, the defaults
 /// (`enabled` = true, `taskNotification` = Email) filled in.
 pub(crate) fn for_create(row: User, fallback_id: Option<&str>) -> User {
     let mut fill = [(Field::UserId, ""); 3];
@@ -275,8 +275,9 @@ mod tests {
     use super::*;
     use crate::record::UserBuilder;
 
-    /// What `for_create` did before it built the user in one pass: rebuild
-    /// through the builder, which canonicalizes every value again.
+    /// The reference `for_create` must agree with: rebuild through the
+    /// builder, which canonicalizes every value again (`for_create` builds
+    /// the user in one pass).
     fn rebuilt(row: &User, fallback_id: Option<&str>) -> User {
         let mut b = UserBuilder::default();
         for (f, v) in row.fields().filter(|(_, v)| !v.is_empty()) {

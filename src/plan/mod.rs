@@ -90,8 +90,8 @@ pub struct PlannedRow {
     pub planned: Planned,
 }
 
-/// A welcome notice for a user the plan creates with `notifyIfNewUser=true`
-/// (S4, S0). The library does not send it: the caller does, after applying.
+/// A welcome notice for a user the plan creates with `notifyIfNewUser=true`.
+/// The library does not send it: the caller does, after applying.
 ///
 /// ```
 /// use user_import::Importer;
@@ -384,7 +384,7 @@ impl Disp {
 }
 
 /// Another row a row depends on, if any, in 4 bytes (an `Option<u32>`
-/// takes 8, which made every row's entry 24 bytes instead of 16).
+/// takes 8, which would make every row's entry 24 bytes instead of 16).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Link(Option<std::num::NonZeroU32>);
 
@@ -2012,9 +2012,8 @@ mod tests {
 
     #[test]
     fn a_rows_entry_stays_small() {
-        // One entry per row of the file: a million rows should cost tens of
-        // megabytes here, not a hundred (updates and deletes are boxed,
-        // links to other rows take 4 bytes).
+        // One entry per row of the file, so it must stay small: updates and
+        // deletes are boxed, links to other rows take 4 bytes.
         assert_eq!(std::mem::size_of::<Disp>(), 16);
         assert_eq!(std::mem::size_of::<Link>(), 4);
         // An update planned: the usual single change is kept inline.

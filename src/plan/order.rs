@@ -910,8 +910,8 @@ fn key_order(
     // ops and their ids are read front to back); the keys are split at
     // their median (every key is distinct: the place breaks ties), and each
     // thread sorts one side. The lower side sorted, then the upper, is the
-    // order one sort gives. (Merging two sorted halves instead read the ops
-    // again in key order, all over memory: three times slower.)
+    // order one sort gives. (Merging two sorted halves instead would read
+    // the ops again in key order, jumping all over memory.)
     let len = range.len();
     let mut v: Vec<Keyed> = vec![([0; 4], 0); len];
     let (low, high) = v.split_at_mut(len / 2);

@@ -1,5 +1,6 @@
 //! Export: the directory written as a users file in the canonical format
-//! (S4's download), which imports back as "unchanged".
+//! (the download of the tenant admin file, docs/scenarios.md), which
+//! imports back as "unchanged".
 
 use std::io::Write;
 

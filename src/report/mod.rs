@@ -13,7 +13,7 @@ use crate::plan::{Notice, Plan, Planned};
 use crate::store::{Change, Op};
 use crate::text::Text;
 
-/// What happened to a row (SPEC §6).
+/// What happened to a row.
 ///
 /// ```
 /// assert_eq!(user_import::Outcome::Added.as_str(), "added");
@@ -108,7 +108,8 @@ pub struct DirectoryChange {
     pub issues: Vec<Issue>,
 }
 
-/// The counts of a report. Its `Display` is S4's line, then the other counts:
+/// The counts of a report. Its `Display` is the one-line summary (added,
+/// updated, deleted, roles added), then the other counts:
 /// `3 Added, 1 Updated, 0 Deleted, 4 Roles Added, 0 Unchanged, 0 Skipped, 0 Failed, 0 Warnings`.
 ///
 /// ```

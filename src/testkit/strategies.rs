@@ -25,7 +25,7 @@ use crate::memory::State;
 use crate::record::User;
 use crate::schema::Field;
 
-/// The header of generated files (S4's columns).
+/// The header of generated files (the canonical columns).
 ///
 /// ```
 /// assert_eq!(user_import::testkit::strategies::HEADER[0], "userId");

@@ -1,6 +1,6 @@
 //! File-level checks: the same key or email on several rows, and `reportsTo`
 //! cycles. Both work on a compact sorted index (hash, row) rather than a map
-//! of owned strings, so a million rows cost 8 MB here, not hundreds.
+//! of owned strings: 8 bytes a row, whatever the length of the values.
 
 use crate::issue::{Code, Issue, Severity};
 use crate::matching::{key_hash, normalize};
@@ -18,11 +18,11 @@ const PARALLEL_ROWS: usize = 50_000;
 /// Rows indexed by the normalized value of one field: one `u64` per row,
 /// the top 32 bits of the value's hash above the row's index, sorted. Equal
 /// hashes are always confirmed by comparing the values, so 32 bits are
-/// enough (at a million rows a few hundred pairs share them), and the index
+/// enough (even in a large file few pairs of rows share one), and the index
 /// costs 8 bytes a row. A directory of where each run of hashes with the
 /// same top bits starts (one `u32` per four rows) turns a lookup into one
-/// or two cache lines, where a binary search of a million entries missed
-/// the cache a dozen times.
+/// or two cache lines, where a binary search of a large index misses the
+/// cache at nearly every step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct KeyIndex {
     seed: u64,
@@ -326,8 +326,8 @@ pub(crate) fn cycles(
     let upsert: Vec<bool> = rows.iter().map(|r| r.action == Action::Upsert).collect();
     // The successor of each row: the unique upsert row it reports to. Where
     // one row has the manager's hash it is taken without comparing values
-    // (looking at a random row for each of a million rows is most of the
-    // cost): a row so linked by a mere hash collision has no real manager
+    // (looking at a random row for each row is most of the cost in a large
+    // file): a row so linked by a mere hash collision has no real manager
     // in the file, so it is on no real cycle, and a cycle through such a
     // link is dropped below, where every link of a cycle is compared.
     let rows_now: &[Row] = rows;

@@ -9,7 +9,7 @@ use crate::profile::{Profile, RolePolicy};
 use crate::record::{Action, UserBuilder, parse_bool, parse_task_notification};
 use crate::schema::{AttributeKind, Field, KeyField};
 
-/// Longest role name (S4).
+/// Longest role name, in characters.
 pub(crate) const MAX_ROLE_CHARS: usize = 100;
 
 /// A validated row.

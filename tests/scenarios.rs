@@ -1,4 +1,4 @@
-//! The seed pages' own walk-throughs, as tests.
+//! The reference scenarios' own walk-throughs (docs/scenarios.md), as tests.
 
 mod common;
 
@@ -20,15 +20,15 @@ fn user(id: &str, first: &str, last: &str, roles: &str) -> User {
         .build()
 }
 
-/// S4: "Users Loaded successfully. 3 Added, 1 Updated, 0 Deleted, 4 Roles
-/// Added", then "1 Added, 1 Updated, 0 Deleted, 1 Roles Added", and Mary's
-/// welcome email.
+/// The tenant admin file: "3 Added, 1 Updated, 0 Deleted, 4 Roles Added",
+/// then "1 Added, 1 Updated, 0 Deleted, 1 Roles Added", and Mary's welcome
+/// email.
 #[test]
-fn s4_walk_through() {
+fn tenant_admin_walk_through() {
     let mut store = InMemoryStore::new();
     store.insert("default", user("admin", "Ada", "Admin", "Admin"));
     let mut profile = Profile::default();
-    profile.unknown_roles = RolePolicy::Create; // "roles are inserted as necessary"
+    profile.unknown_roles = RolePolicy::Create; // missing roles are created
     let importer = Importer::with_profile("default", profile);
 
     let first = "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser\n\
@@ -92,10 +92,11 @@ fn s4_walk_through() {
     assert_eq!(notices, ["mary"]);
 }
 
-/// S3: six rows, one without an email; the valid five are imported, line 5 is
-/// reported; an unknown role falls back to Standard with a warning.
+/// The located import: six rows, one without an email; the valid five are
+/// imported, line 5 is reported; an unknown role falls back to Standard with
+/// a warning.
 #[test]
-fn s3_five_out_of_six() {
+fn located_import_five_out_of_six() {
     let mut store = InMemoryStore::new();
     store.set_catalog(
         "default",
@@ -141,11 +142,11 @@ fn s3_five_out_of_six() {
     assert_eq!(report.summary.warnings, 1);
 }
 
-/// S1: step 1 creates users in the platform; step 2 is an update-only import
-/// keyed by email that sets department and permission group, and refuses
-/// users that do not exist yet.
+/// The stepwise capped import: step 1 creates users in the platform; step 2
+/// is an update-only import keyed by email that sets department and
+/// permission group, and refuses users that do not exist yet.
 #[test]
-fn s1_two_step_import() {
+fn stepwise_two_step_import() {
     let mut store = InMemoryStore::new();
     store.set_catalog(
         "db",
