@@ -1443,8 +1443,8 @@ fn main() {
         if let Some(b) = args.batch {
             p.batch_size = b;
         }
-        p.threads = args.threads;
     }
+    let importer = importer.threads(args.threads);
     let batch = importer.profile().batch_size;
 
     println!(

@@ -1021,8 +1021,8 @@ fn main() {
         if let Some(b) = args.batch {
             p.batch_size = b;
         }
-        p.threads = args.threads;
     }
+    let importer = importer.threads(args.threads);
     let batch = importer.profile().batch_size;
     let tmp = TempDir::new();
 

@@ -274,20 +274,12 @@ pub struct Profile {
     pub guards: Guards,
     /// Users fetched from and written to the store per call.
     pub batch_size: usize,
-    /// Threads for large files: reading and checking a file over 1 MiB in
-    /// pieces, from 50,000 rows the file-wide checks (duplicate keys and
-    /// emails, `reportsTo` cycles), and, when a sync store plans more than
-    /// one batch (of 64 rows or more), planning each batch on the other
-    /// threads while the next batch's users are fetched (the calling thread
-    /// then plans the rest of the batch beside them). The store is only
-    /// ever called from the calling thread (it need not be `Send`), and the
-    /// result is the same whatever the number (only the order of the
-    /// store's calls may differ). The async planner runs on the calling
-    /// task.
-    /// Default 1: the library starts no thread unless asked; 2 (or the
-    /// machine's core count) makes a large file faster. The threads are
-    /// scoped: they end before the call that started them returns.
-    pub threads: usize,
+    /// Read from profiles saved with a `threads` setting, and ignored: how
+    /// many threads an import uses is an execution setting
+    /// ([`crate::Importer::threads`]), not part of what is saved.
+    #[serde(rename = "threads", skip_serializing)]
+    #[cfg_attr(feature = "arbitrary", arbitrary(default))]
+    pub(crate) legacy_threads: Option<serde::de::IgnoredAny>,
 }
 
 impl Default for Profile {
@@ -316,7 +308,7 @@ impl Default for Profile {
             lists: ListPolicy::Replace,
             guards: Guards::default(),
             batch_size: 1000,
-            threads: 1,
+            legacy_threads: None,
         }
     }
 }

@@ -122,8 +122,7 @@ proptest! {
             let mut p = Profile::default();
             p.on_error = ErrorPolicy::SkipInvalid;
             p.batch_size = 64;
-            p.threads = threads;
-            let imp = Importer::with_profile(T, p);
+            let imp = Importer::with_profile(T, p).threads(threads);
             let plan = imp.plan(imp.validate(to_file(&rows).as_bytes(), None), &mut store).unwrap();
             (plan, store.calls())
         };

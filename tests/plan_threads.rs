@@ -1,4 +1,4 @@
-//! Planning on two threads (`Profile::threads` > 1: each batch of rows is
+//! Planning on two threads (`Importer::threads` > 1: each batch of rows is
 //! planned while the next batch's users are fetched, and the calling thread
 //! joins in once it has them) makes exactly the plan one thread makes, asks
 //! the store as often, and stops as one thread does.
@@ -88,11 +88,10 @@ fn case(seed: u64, rows: usize) -> (InMemoryStore, String) {
 
 fn plan(file: &str, store: &mut InMemoryStore, threads: usize, batch: usize) -> Plan {
     let mut p = Profile::default();
-    p.threads = threads;
     p.batch_size = batch;
     p.unknown_roles = RolePolicy::Create;
     p.on_error = user_import::ErrorPolicy::SkipInvalid;
-    let importer = Importer::with_profile(T, p);
+    let importer = Importer::with_profile(T, p).threads(threads);
     importer
         .plan(importer.validate(file.as_bytes(), None), store)
         .unwrap()
@@ -144,9 +143,8 @@ fn one_batch_is_planned_on_the_calling_thread_as_before() {
 fn cancelling_stops_planning_on_two_threads_too() {
     let (mut store, file) = case(6, 1000);
     let mut p = Profile::default();
-    p.threads = 2;
     p.batch_size = 64;
-    let importer = Importer::with_profile(T, p);
+    let importer = Importer::with_profile(T, p).threads(2);
     let mut asked = 0;
     let mut last_done = 0;
     let result = importer.plan_with_progress(
@@ -215,10 +213,9 @@ fn roles_are_checked_in_two_halves_with_the_same_outcome() {
         let mut store = InMemoryStore::new();
         store.set_catalog(T, Catalog::new().roles(["Staff", "Admin"]));
         let mut p = Profile::default();
-        p.threads = threads;
         p.unknown_roles = policy;
         p.on_error = user_import::ErrorPolicy::SkipInvalid;
-        let importer = Importer::with_profile(T, p);
+        let importer = Importer::with_profile(T, p).threads(threads);
         importer
             .plan(importer.validate(file.as_bytes(), None), &mut store)
             .unwrap()
@@ -258,9 +255,8 @@ fn once_cancelled_neither_the_callback_nor_the_store_is_called_again() {
     for threads in [1, 2] {
         let (mut store, _) = case(9, 0);
         let mut p = Profile::default();
-        p.threads = threads;
         p.batch_size = 64;
-        let importer = Importer::with_profile(T, p);
+        let importer = Importer::with_profile(T, p).threads(threads);
         let mut calls = 0;
         let result = importer.plan_with_progress(
             importer.validate(file.as_bytes(), None),

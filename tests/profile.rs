@@ -110,3 +110,13 @@ fn the_template_uses_the_profiles_headers_and_validates_clean() {
          jdoe,,John,Doe,john.doe@example.com,true,,Tester,Email,,false\n"
     ));
 }
+
+/// A profile saved with the `threads` setting (an execution setting now,
+/// `Importer::threads`) still loads.
+#[test]
+fn a_profile_saved_with_threads_still_loads() {
+    let p = user_import::Profile::from_json(r#"{"version": 1, "threads": 4, "batch_size": 10}"#)
+        .unwrap();
+    assert_eq!(p.batch_size, 10);
+    assert!(!p.to_json().contains("threads"));
+}

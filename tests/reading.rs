@@ -275,9 +275,10 @@ fn threads_read_exactly_what_one_thread_reads() {
     assert!(file.len() > 2 << 20);
     let run_on = |file: &str, threads: usize, rows: u64| {
         let mut p = Profile::default();
-        p.threads = threads;
         p.limits = p.limits.max_rows(rows);
-        Importer::with_profile("t", p).validate(file.as_bytes(), None)
+        Importer::with_profile("t", p)
+            .threads(threads)
+            .validate(file.as_bytes(), None)
     };
     let run = |threads: usize, rows: u64| run_on(&file, threads, rows);
     for rows in [1_000_000, 45_000] {

@@ -778,6 +778,8 @@ enum Stage {
 #[derive(Debug)]
 pub struct Planner {
     profile: Profile,
+    /// Threads the planner may use ([`Planner::threads`]).
+    threads: usize,
     tenant: String,
     acting: Option<String>,
     v: Validation,
@@ -870,6 +872,7 @@ impl Planner {
         };
         Planner {
             profile: profile.clone(),
+            threads: 1,
             tenant: tenant.to_owned(),
             acting: acting_user.map(normalize),
             v,
@@ -896,6 +899,20 @@ impl Planner {
             spare: None,
         }
         .with_column_names()
+    }
+
+    /// Lets the planner use `threads` threads for a large file (see
+    /// [`crate::Importer::threads`]); 1 by default.
+    ///
+    /// ```
+    /// use user_import::{Importer, Planner, Profile};
+    /// let v = Importer::new("t").validate(b"userId,email\na,a@x.io\n", None);
+    /// let planner = Planner::new(&Profile::default(), "t", None, v).threads(2);
+    /// assert_eq!(planner.progress(), (0, 1));
+    /// ```
+    pub fn threads(mut self, threads: usize) -> Planner {
+        self.threads = threads.max(1);
+        self
     }
 
     fn with_column_names(mut self) -> Planner {
@@ -1080,7 +1097,7 @@ impl Planner {
         };
         let rows = &mut self.v.rows;
         let n = rows.len();
-        let out = if self.profile.threads > 1 && n >= PARALLEL_REFS {
+        let out = if self.threads > 1 && n >= PARALLEL_REFS {
             let (low, high) = rows.split_at_mut(n / 2);
             let (mut low, high) = std::thread::scope(|scope| {
                 let refs = &refs;
@@ -1298,7 +1315,7 @@ impl Planner {
         self.stage == Stage::Rows
             && self.asked.is_none()
             && self.pending_reports.is_empty()
-            && self.profile.threads > 1
+            && self.threads > 1
             && batch >= OVERLAP_MIN_BATCH
             && self.v.rows.len() - self.cursor > batch
     }
@@ -1324,7 +1341,7 @@ impl Planner {
         // The users fetched for the last chunk: dropped there too.
         let mut spent: Vec<ExistingUser> = Vec::new();
         // Threads beside this one, planning the chunk in hand.
-        let helpers = self.profile.threads.clamp(2, 16) - 1;
+        let helpers = self.threads.clamp(2, 16) - 1;
         while self.cursor < n {
             let (start, end, users) = match next.take() {
                 Some(chunk) => chunk,
@@ -2057,11 +2074,10 @@ mod tests {
         }
         for threads in [1, 2] {
             let profile = Profile {
-                threads,
                 batch_size: 64,
                 ..Profile::default()
             };
-            let importer = Importer::with_profile("t", profile);
+            let importer = Importer::with_profile("t", profile).threads(threads);
             let mut planner = importer.planner(importer.validate(csv.as_bytes(), None));
             crate::apply::answer_sync(&mut planner, &mut store, &mut |_| {
                 std::ops::ControlFlow::Continue(())

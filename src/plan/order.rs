@@ -643,7 +643,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
     p.targets = Vec::new();
     let n = p.v.rows.len();
     let key = p.profile.key;
-    let threads = p.profile.threads;
+    let threads = p.threads;
     // The new roles (by normalized name) some op names get created.
     let new_roles = std::mem::take(&mut p.new_roles);
     // Grown as the rows are released (not presized: the whole array beside
@@ -776,7 +776,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
             after.push(((mirror_start + k) as u32, mk));
         }
     }
-    let order = topological(&pending, after, p.profile.threads);
+    let order = topological(&pending, after, p.threads);
 
     // The notices and the row issues are sorted beside the ops' reordering
     // (neither needs the other).
@@ -787,7 +787,7 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
         sort_notices(&mut notices);
         sort_issues(&mut row_issues, columns);
     };
-    let mut ops = if p.profile.threads > 1 && pending.len() >= PARALLEL_KEY_ORDER {
+    let mut ops = if p.threads > 1 && pending.len() >= PARALLEL_KEY_ORDER {
         std::thread::scope(|scope| {
             let side = scope.spawn(side);
             let ops = pending.into_ordered(&order);

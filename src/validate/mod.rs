@@ -85,7 +85,10 @@ pub struct Validation {
     pub(crate) rows: Vec<Row>,
     /// Row issues, sorted by line.
     pub(crate) row_issues: Vec<Issue>,
-    pub(crate) profile: Profile,
+    /// The key field, for the rows' keys.
+    pub(crate) key: crate::schema::KeyField,
+    /// The limits the file was read under (to read it again for the error CSV).
+    pub(crate) limits: crate::input::Limits,
     /// The rows indexed by user id, kept for planning.
     pub(crate) ids: Option<file::KeyIndex>,
 }
@@ -107,7 +110,7 @@ impl Serialize for Validation {
                 let v = self.0;
                 s.collect_seq(v.rows.iter().map(|r| RowOut {
                     line: r.line,
-                    key: r.key(v.profile.key),
+                    key: r.key(v.key),
                     action: r.action,
                     error: r.error,
                     user: &r.user,
@@ -320,7 +323,7 @@ impl Validation {
                 .map(error_text);
             (r.line, msgs.collect::<Vec<_>>().join("; "))
         });
-        error_csv::write_error_rows(source, &self.input, &self.profile.limits, failed, out)
+        error_csv::write_error_rows(source, &self.input, &self.limits, failed, out)
     }
 }
 
@@ -360,14 +363,23 @@ pub struct ValidationCounts {
     pub warnings: u64,
 }
 
+/// What a validation runs under: the profile, and how many threads it may
+/// use (an execution setting, not saved with the profile).
+#[derive(Clone, Copy)]
+pub(crate) struct Settings<'a> {
+    pub profile: &'a Profile,
+    pub threads: usize,
+}
+
 /// Runs reading and validation.
 pub(crate) fn run(
-    profile: &Profile,
+    settings: Settings<'_>,
     tenant: &str,
     catalog: Option<&Catalog>,
     bytes: &[u8],
     name: Option<&str>,
 ) -> Validation {
+    let profile = settings.profile;
     let mut v = Validation {
         input: InputInfo {
             format: Format::Csv,
@@ -383,13 +395,14 @@ pub(crate) fn run(
         file_issues: Vec::new(),
         rows: Vec::new(),
         row_issues: Vec::new(),
-        profile: profile.clone(),
+        key: profile.key,
+        limits: profile.limits,
         ids: None,
     };
     let mut lines = None;
-    let header = read_rows(&mut v, profile, tenant, catalog, bytes, name, &mut lines);
+    let header = read_rows(&mut v, settings, tenant, catalog, bytes, name, &mut lines);
     if let Some(header) = header.filter(|_| !v.file_error() && !v.rows.is_empty()) {
-        file_checks(&mut v, profile, &header);
+        file_checks(&mut v, settings, &header);
     }
     if let Some(map) = lines {
         // A workbook: report the sheet's row numbers.
@@ -411,13 +424,14 @@ pub(crate) fn run(
 
 fn read_rows(
     v: &mut Validation,
-    profile: &Profile,
+    settings: Settings<'_>,
     tenant: &str,
     catalog: Option<&Catalog>,
     bytes: &[u8],
     name: Option<&str>,
     lines: &mut Option<Vec<(u64, u64)>>,
 ) -> Option<Header> {
+    let profile = settings.profile;
     let limits = profile.limits;
     if bytes.len() as u64 > limits.file_bytes {
         v.file_issues.push(Issue::error(
@@ -608,7 +622,7 @@ fn read_rows(
     };
     // Where the records start after the header, and on which line.
     let (start, line) = (tok.position(), tok.line());
-    let threads = profile.threads.clamp(1, 16);
+    let threads = settings.threads.clamp(1, 16);
     let chunks = if threads > 1 && data.len() - start >= PARALLEL_BYTES {
         let splits = split_points(data, start, line, delimiter, &limits, threads);
         let pieces: Vec<_> = splits.windows(2).map(|w| (w[0], w[1])).collect();
@@ -684,10 +698,10 @@ fn read_rows(
 /// The longest header cell.
 const MAX_HEADER_BYTES: usize = 256;
 
-/// Files smaller than this are read on one thread whatever `Profile::threads` says.
+/// Files smaller than this are read on one thread whatever `Importer::threads` says.
 const PARALLEL_BYTES: usize = 1 << 20;
 
-/// Fewer rows than this are indexed on one thread whatever `Profile::threads` says.
+/// Fewer rows than this are indexed on one thread whatever `Importer::threads` says.
 const PARALLEL_ROWS: usize = 50_000;
 
 fn over_limit(rows: u64, line: u64) -> Issue {
@@ -1024,7 +1038,8 @@ fn problem_issue(problem: Problem, names: &[String], record_line: u64) -> Issue 
     .at(record_line)
 }
 
-fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
+fn file_checks(v: &mut Validation, settings: Settings<'_>, header: &Header) {
+    let profile = settings.profile;
     let key_field = profile.key.field();
     let key_col = header.name_of(key_field).to_owned();
     let email_col = header.name_of(Field::Email).to_owned();
@@ -1036,7 +1051,7 @@ fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
         (key_field != Field::Email)
             .then(|| file::KeyIndex::build(rows, Field::Email, |r| r.action == Action::Upsert))
     };
-    let (keys, emails) = if profile.threads > 1 && rows.len() >= PARALLEL_ROWS {
+    let (keys, emails) = if settings.threads > 1 && rows.len() >= PARALLEL_ROWS {
         std::thread::scope(|scope| {
             let emails = scope.spawn(build_emails);
             let keys = build_keys();
@@ -1092,7 +1107,7 @@ fn file_checks(v: &mut Validation, profile: &Profile, header: &Header) {
         Field::UserId,
         &reports_col,
         &mut v.row_issues,
-        profile.threads.clamp(1, 16),
+        settings.threads.clamp(1, 16),
     );
     v.ids = Some(ids);
 }
