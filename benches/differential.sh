@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the differential harness (examples/differential.rs) on two revisions
+# and compares what they give: validation, plan and report JSON and the
+# store's calls, over the corpus the harness names. A change meant to keep
+# behaviour must print "identical".
+#
+#   bash benches/differential.sh BASE [HEAD]     (HEAD: the work tree)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=${1:?usage: differential.sh BASE [HEAD]}
+head=${2:-}
+work=$(mktemp -d)
+trap 'git worktree remove --force "$work/base" >/dev/null 2>&1 || true; git worktree remove --force "$work/head" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+run() { # DIR OUT
+  (cd "$1" && cargo run --quiet --release --example differential -- "$2")
+}
+
+git worktree add --detach "$work/base" "$base" >/dev/null
+if [ -n "$head" ]; then
+  git worktree add --detach "$work/head" "$head" >/dev/null
+  head_dir="$work/head"
+else
+  head_dir="$PWD"
+fi
+# One target directory, so the two builds share their dependencies.
+export CARGO_TARGET_DIR="$PWD/target/differential"
+run "$work/base" "$work/out-base"
+run "$head_dir" "$work/out-head"
+if diff -r -q "$work/out-base" "$work/out-head"; then
+  echo "identical: $(ls "$work/out-base" | wc -l) cases"
+else
+  echo "the two revisions differ (diff -r $work/out-base $work/out-head)" >&2
+  trap - EXIT
+  exit 1
+fi
