@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use user_import::memory::InMemoryStore;
 use user_import::{
-    Catalog, ErrorPolicy, ExistingUser, Fetch, Field, Importer, Op, OpOutcome, Profile,
-    RolePolicy, User, UserStore,
+    Catalog, ErrorPolicy, ExistingUser, Fetch, Field, Importer, Op, OpOutcome, Profile, RolePolicy,
+    User, UserStore,
 };
 
 const TENANT: &str = "acme";
@@ -50,8 +50,7 @@ impl UserStore for Recorder {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ExistingUser>, Infallible> {
-        self.calls
-            .push(json!({ "scan": [tenant, after, limit] }));
+        self.calls.push(json!({ "scan": [tenant, after, limit] }));
         self.inner.scan(tenant, after, limit)
     }
 

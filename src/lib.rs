@@ -79,6 +79,7 @@ mod input;
 mod issue;
 mod matching;
 pub mod memory;
+mod par;
 mod plan;
 mod preset;
 mod profile;

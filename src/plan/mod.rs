@@ -417,10 +417,6 @@ struct DeleteDisp {
     reports: Vec<String>,
 }
 
-/// From this many rows, with threads, the two halves of the rows are
-/// checked against the catalog side by side.
-const PARALLEL_REFS: usize = 50_000;
-
 /// What checking rows against the catalog needs.
 struct Refs<'a> {
     index: &'a crate::catalog::CatalogIndex<'a>,
@@ -1097,17 +1093,11 @@ impl Planner {
         };
         let rows = &mut self.v.rows;
         let n = rows.len();
-        let out = if self.threads > 1 && n >= PARALLEL_REFS {
+        let out = if self.threads > 1 && n >= crate::par::from::REFERENCE_ROWS {
             let (low, high) = rows.split_at_mut(n / 2);
-            let (mut low, high) = std::thread::scope(|scope| {
-                let refs = &refs;
-                let high = scope.spawn(move || refs.check(high, n / 2));
-                let low = refs.check(low, 0);
-                let high = high
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (low, high)
-            });
+            let refs = &refs;
+            let (high, mut low) =
+                crate::par::join(move || refs.check(high, n / 2), || refs.check(low, 0));
             low.absorb(high);
             low
         } else {
@@ -1356,33 +1346,22 @@ impl Planner {
             let this = &*self;
             let let_go = (std::mem::take(&mut old), std::mem::take(&mut spent));
             let shared = SharedChunk::new(this, start, end, &users);
-            let (mut outs, ahead) = std::thread::scope(|scope| {
-                let shared = &shared;
-                let mut let_go = Some(let_go);
-                let workers: Vec<_> = (0..helpers.min(shared.blocks()))
-                    .map(|_| {
-                        let let_go = let_go.take();
-                        scope.spawn(move || {
-                            drop(let_go);
-                            shared.work(this)
-                        })
-                    })
-                    .collect();
-                let ahead = after.map(|(s, e)| {
+            // What the last chunk let go of is dropped by whichever thread
+            // starts working first (a helper, as a rule), not between chunks.
+            let let_go = std::sync::Mutex::new(Some(let_go));
+            let work = || {
+                drop(let_go.lock().ok().and_then(|mut l| l.take()));
+                shared.work(this)
+            };
+            // The helpers plan blocks while this thread fetches the next
+            // chunk's users; then this thread plans the blocks still left.
+            let (ahead, outs) = crate::par::beside(helpers.min(shared.blocks()), work, || {
+                after.map(|(s, e)| {
                     this.fetch_chunk(s, e, &mut spare, fetch, start as u64)
                         .map(|u| (s, e, u))
-                });
-                // Fetched: this thread plans the blocks still left.
-                let mut outs = shared.work(this);
-                for worker in workers {
-                    outs.extend(
-                        worker
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    );
-                }
-                (outs, ahead)
+                })
             });
+            let mut outs: Vec<_> = outs.into_iter().flatten().collect();
             drop(shared);
             spent = users;
             // In row order, as one thread makes them (the reports asked for

@@ -479,10 +479,6 @@ fn makes_op(d: &Disp) -> bool {
     )
 }
 
-/// From this many rows in a part, with threads, its two halves are made
-/// into the plan's entries side by side.
-const PARALLEL_BUILD: usize = 4_096;
-
 /// The plan's entries for some rows, made from the last row back.
 #[derive(Default)]
 struct Built {
@@ -662,27 +658,26 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
         // whose entries are made apart, then appended: small parts keep
         // that second copy small).
         let start = end - end.div_ceil(16).max(n / 64).min(end);
-        if threads > 1 && end - start >= PARALLEL_BUILD {
+        if threads > 1 && end - start >= crate::par::from::BUILD_ROWS {
             // The upper half on a second thread: both halves' results are
             // taken upper first, as one thread would have made them.
             let mid = start + (end - start) / 2;
             let (mut high_rows, mut high_disp) = (source.split_off(mid), disp.split_off(mid));
-            let (high, low) = std::thread::scope(|scope| {
-                let new_roles = &new_roles;
-                let high = scope.spawn(move || {
+            let new_roles = &new_roles;
+            let (high, low) = crate::par::join(
+                move || {
                     let mut high = Built::default();
                     let (rows, disp) = (&mut high_rows, &mut high_disp);
                     convert(rows, disp, 0, mid, key, new_roles, &mut high);
                     high
-                });
-                let mut low = Built::default();
-                let (rows, disp) = (&mut source, &mut disp);
-                convert(rows, disp, start, 0, key, new_roles, &mut low);
-                let high = high
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (high, low)
-            });
+                },
+                || {
+                    let mut low = Built::default();
+                    let (rows, disp) = (&mut source, &mut disp);
+                    convert(rows, disp, start, 0, key, new_roles, &mut low);
+                    low
+                },
+            );
             whole.reserve(
                 high.rows.len() + low.rows.len(),
                 high.pending.len() + low.pending.len(),
@@ -787,14 +782,8 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
         sort_notices(&mut notices);
         sort_issues(&mut row_issues, columns);
     };
-    let mut ops = if p.threads > 1 && pending.len() >= PARALLEL_KEY_ORDER {
-        std::thread::scope(|scope| {
-            let side = scope.spawn(side);
-            let ops = pending.into_ordered(&order);
-            side.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            ops
-        })
+    let mut ops = if p.threads > 1 && pending.len() >= crate::par::from::KEY_ORDER_OPS {
+        crate::par::join(side, || pending.into_ordered(&order)).1
     } else {
         side();
         pending.into_ordered(&order)
@@ -852,10 +841,6 @@ fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
         blocked,
     }
 }
-
-/// From this many ops, with threads, the ops are put in key order on two
-/// threads (see `key_order`).
-const PARALLEL_KEY_ORDER: usize = 50_000;
 
 /// Welcome notices by normalized user id; notices about one id keep their
 /// file order.
@@ -922,21 +907,11 @@ fn key_order(
         }
     };
     let high_from = range.start + low.len();
-    std::thread::scope(|scope| {
-        let high = scope.spawn(|| fill(high, high_from));
-        fill(low, range.start);
-        high.join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    });
+    crate::par::join(|| fill(high, high_from), || fill(low, range.start));
     let mid = len / 2;
     v.select_nth_unstable_by(mid, cmp);
     let (low, high) = v.split_at_mut(mid);
-    std::thread::scope(|scope| {
-        let high = scope.spawn(|| high.sort_unstable_by(cmp));
-        low.sort_unstable_by(cmp);
-        high.join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    });
+    crate::par::join(|| high.sort_unstable_by(cmp), || low.sort_unstable_by(cmp));
     places(v)
 }
 
@@ -952,7 +927,7 @@ fn places<K>(keyed: Vec<(K, u32)>) -> Vec<u32> {
 /// follow in key order.
 fn topological(items: &Pending, edges: Vec<(u32, u32)>, threads: usize) -> Vec<u32> {
     let n = items.len();
-    let by_key = key_order(items, 0..n, threads, PARALLEL_KEY_ORDER);
+    let by_key = key_order(items, 0..n, threads, crate::par::from::KEY_ORDER_OPS);
     if edges.is_empty() {
         return by_key;
     }

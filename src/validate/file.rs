@@ -12,9 +12,6 @@ use super::Row;
 /// At most this many other lines are named in a duplicate or cycle message.
 const MAX_NAMED: usize = 10;
 
-/// Fewer rows than this are checked on one thread whatever `threads` says.
-const PARALLEL_ROWS: usize = 50_000;
-
 /// Rows indexed by the normalized value of one field: one `u64` per row,
 /// the top 32 bits of the value's hash above the row's index, sorted. Equal
 /// hashes are always confirmed by comparing the values, so 32 bits are
@@ -136,7 +133,7 @@ impl KeyIndex {
 
     /// The rows `include` accepts whose `field` is not blank, as the index
     /// keeps them (the short hash of the value above the row), sorted: what
-    /// [`KeyIndex::join`] takes. With `threads` > 1, from [`PARALLEL_ROWS`]
+    /// [`KeyIndex::join`] takes. With `threads` > 1, from [`crate::par::from::FILE_CHECK_ROWS`]
     /// rows, the hashes are worked out and sorted on two threads.
     pub fn wanted_by(
         &self,
@@ -156,34 +153,21 @@ impl KeyIndex {
                 })
                 .collect()
         };
-        if threads < 2 || rows.len() < PARALLEL_ROWS {
+        if threads < 2 || rows.len() < crate::par::from::FILE_CHECK_ROWS {
             let mut wants = hashed(0, rows);
             wants.sort_unstable();
             return wants;
         }
         let mid = rows.len() / 2;
         let (low, high) = rows.split_at(mid);
-        let (mut wants, high) = std::thread::scope(|scope| {
-            let high = scope.spawn(|| hashed(mid, high));
-            let low = hashed(0, low);
-            (
-                low,
-                high.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            )
-        });
+        let (high, mut wants) = crate::par::join(|| hashed(mid, high), || hashed(0, low));
         wants.extend(high);
         // Split at the median, each side sorted on its own thread.
         let at = wants.len() / 2;
         if at > 0 {
             wants.select_nth_unstable(at);
             let (low, high) = wants.split_at_mut(at);
-            std::thread::scope(|scope| {
-                let high = scope.spawn(|| high.sort_unstable());
-                low.sort_unstable();
-                high.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            });
+            crate::par::join(|| high.sort_unstable(), || low.sort_unstable());
         }
         wants
     }
@@ -543,7 +527,7 @@ mod tests {
         // Managers named by one row, by several, by none; in another case;
         // sharing the index's 32 bits with another id ("m19307" and
         // "k18435"); blank; on rows the join leaves out (every fifth).
-        let n = PARALLEL_ROWS + 321;
+        let n = crate::par::from::FILE_CHECK_ROWS + 321;
         let rows: Vec<Row> = (0..n)
             .map(|i| {
                 let id = match i % 97 {
@@ -591,7 +575,7 @@ mod tests {
     #[test]
     fn cycles_found_in_parallel_are_the_ones_found_on_one_thread() {
         // Chains, cycles of several lengths, self-references, duplicates.
-        let n = PARALLEL_ROWS + 1234;
+        let n = crate::par::from::FILE_CHECK_ROWS + 1234;
         let rows: Vec<Row> = (0..n)
             .map(|i| {
                 let manager = match i % 7 {

@@ -623,28 +623,11 @@ fn read_rows(
     // Where the records start after the header, and on which line.
     let (start, line) = (tok.position(), tok.line());
     let threads = settings.threads.clamp(1, 16);
-    let chunks = if threads > 1 && data.len() - start >= PARALLEL_BYTES {
+    let chunks = if threads > 1 && data.len() - start >= crate::par::from::READ_BYTES {
         let splits = split_points(data, start, line, delimiter, &limits, threads);
         let pieces: Vec<_> = splits.windows(2).map(|w| (w[0], w[1])).collect();
         // The last piece is read on this thread, the others on new ones.
-        let (last, others) = pieces
-            .split_last()
-            .map_or((None, &[][..]), |(l, o)| (Some(*l), o));
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = others
-                .iter()
-                .map(|&(from, to)| {
-                    let body = &body;
-                    scope.spawn(move || body.read(from, to, limits.rows))
-                })
-                .collect();
-            let last = last.map(|(from, to)| body.read(from, to, limits.rows));
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .chain(last)
-                .collect::<Vec<Chunk>>()
-        })
+        crate::par::map(pieces, |(from, to)| body.read(from, to, limits.rows))
     } else {
         vec![body.read((start, line), (data.len(), u64::MAX), limits.rows)]
     };
@@ -697,12 +680,6 @@ fn read_rows(
 
 /// The longest header cell.
 const MAX_HEADER_BYTES: usize = 256;
-
-/// Files smaller than this are read on one thread whatever `Importer::threads` says.
-const PARALLEL_BYTES: usize = 1 << 20;
-
-/// Fewer rows than this are indexed on one thread whatever `Importer::threads` says.
-const PARALLEL_ROWS: usize = 50_000;
 
 fn over_limit(rows: u64, line: u64) -> Issue {
     Issue::error(
@@ -1051,17 +1028,10 @@ fn file_checks(v: &mut Validation, settings: Settings<'_>, header: &Header) {
         (key_field != Field::Email)
             .then(|| file::KeyIndex::build(rows, Field::Email, |r| r.action == Action::Upsert))
     };
-    let (keys, emails) = if settings.threads > 1 && rows.len() >= PARALLEL_ROWS {
-        std::thread::scope(|scope| {
-            let emails = scope.spawn(build_emails);
-            let keys = build_keys();
-            (
-                keys,
-                emails
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            )
-        })
+    let (keys, emails) = if settings.threads > 1 && rows.len() >= crate::par::from::FILE_CHECK_ROWS
+    {
+        let (emails, keys) = crate::par::join(build_emails, build_keys);
+        (keys, emails)
     } else {
         (build_keys(), build_emails())
     };
