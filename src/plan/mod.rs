@@ -10,9 +10,12 @@
 //! planner's state machine: poll, respond, finish), `rows` (the per-row
 //! rules: matching, upsert, delete, mirror), `refs` (catalog checks),
 //! `chunk` (planning a chunk apart, on other threads), `dir` (one chunk's
-//! directory users, hashed), `diff` (field changes), and `order` (cross-row
-//! checks, guards, assembly and ordering).
+//! directory users, hashed), `diff` (field changes), `checks` (the checks
+//! that need every row, and the guards), `assemble` (the plan's entries and
+//! operations) and `order` (the order of operations).
 
+mod assemble;
+mod checks;
 mod chunk;
 mod diff;
 mod dir;
@@ -678,7 +681,7 @@ impl Planner {
 
     fn share_guard_applies(&self) -> bool {
         self.profile.guards.max_delete_share.is_some()
-            && order::removals(self) >= self.profile.guards.min_removals_for_share
+            && checks::removals(self) >= self.profile.guards.min_removals_for_share
     }
 
     /// Ends planning without asking for anything more: a blocked plan that
@@ -709,7 +712,7 @@ impl Planner {
         self.plan_issues.clear();
         self.asked = None;
         self.stage = Stage::Done;
-        order::finish(self)
+        assemble::finish(self)
     }
 
     /// The finished plan.
@@ -720,7 +723,7 @@ impl Planner {
     /// assert!(plan.is_blocked(), "an empty file is refused");
     /// ```
     pub fn finish(self) -> Plan {
-        order::finish(self)
+        assemble::finish(self)
     }
 }
 
