@@ -1215,90 +1215,18 @@ impl Step {
     }
 }
 
-struct Args {
-    rows: usize,
-    reps: usize,
-    seed: u64,
-    batch: Option<usize>,
-    threads: usize,
-    only: Option<Vec<Step>>,
-    write: Option<String>,
-}
+type Args = common::StepArgs<Step>;
 
 fn parse_args() -> Args {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) we
-    // are a smoke test.
-    let bench = argv.iter().any(|a| a == "--bench");
-    let mut a = Args {
-        rows: if bench { 100_000 } else { 2_000 },
-        reps: if bench { 3 } else { 1 },
-        seed: 0x00c0_ffee,
-        batch: None,
-        // The crate's `Profile::threads`: the machine's cores (both, here),
-        // as issue 5 allows; `--threads 1` measures one core.
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        only: None,
-        write: None,
-    };
-    let mut it = argv.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .unwrap_or_else(|| panic!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--bench" => {}
-            "--rows" | "-n" => a.rows = parse_count(&value()),
-            "--reps" => a.reps = parse_count(&value()).max(1),
-            "--seed" => a.seed = parse_count(&value()) as u64,
-            "--batch" => a.batch = Some(parse_count(&value()).max(1)),
-            "--threads" => a.threads = parse_count(&value()).max(1),
-            "--quick" => {
-                a.rows = 2_000;
-                a.reps = 1;
-            }
-            "--write" => a.write = Some(value()),
-            "--only" => {
-                let v = value();
-                let steps = v
-                    .split(',')
-                    .map(|s| {
-                        *Step::ALL
-                            .iter()
-                            .find(|x| x.name() == s.trim())
-                            .unwrap_or_else(|| panic!("unknown step {s:?}"))
-                    })
-                    .collect();
-                a.only = Some(steps);
-            }
-            "--help" | "-h" => {
-                println!(
-                    "cargo bench --bench pipeline -- [--rows N] [--reps N] [--quick] [--seed N] \
-                     [--batch N] [--threads N] [--only ceiling,naive,validate,plan,export] [--write PATH]"
-                );
-                std::process::exit(0);
-            }
-            other => panic!("unknown argument {other:?} (try --help)"),
-        }
-    }
-    a.rows = a.rows.max(10);
-    a
-}
-
-/// This thread's time on a CPU and waiting for one (ns), from the scheduler's
-/// statistics: on a busy machine the wall clock also counts time spent
-/// waiting behind other processes, the CPU time does not.
-fn schedstat() -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let mut it = s.split_whitespace().map(|x| x.parse::<u64>().ok());
-    Some((it.next()??, it.next()??))
+    // The importer's threads: the machine's cores (both, here); `--threads
+    // 1` measures one core.
+    let steps: Vec<(Step, &str)> = Step::ALL.iter().map(|&s| (s, s.name())).collect();
+    common::parse_step_args(
+        "pipeline",
+        &steps,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        true,
+    )
 }
 
 /// The whole process's time on a CPU (ns), every thread included, also the
@@ -1342,7 +1270,7 @@ struct Sample {
 
 impl Clock {
     fn start() -> Clock {
-        let sched = schedstat();
+        let sched = common::schedstat();
         Clock {
             wall: Instant::now(),
             sched,
@@ -1352,7 +1280,7 @@ impl Clock {
 
     fn stop(&self) -> Sample {
         let wall = self.wall.elapsed();
-        let d = match (self.sched, schedstat()) {
+        let d = match (self.sched, common::schedstat()) {
             (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
             _ => None,
         };

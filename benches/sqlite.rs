@@ -795,16 +795,6 @@ fn remove_db(path: &Path) {
 // ---------------------------------------------------------------------------
 // Clocks.
 
-/// This thread's time on a CPU and waiting for one (ns), from the scheduler's
-/// statistics: on a busy machine the wall clock also counts time spent
-/// waiting behind other processes, the CPU time does not. SQLite runs on
-/// this thread, so its work is counted; time blocked on the disk is not.
-fn schedstat() -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let mut it = s.split_whitespace().map(|x| x.parse::<u64>().ok());
-    Some((it.next()??, it.next()??))
-}
-
 struct Clock {
     wall: Instant,
     sched: Option<(u64, u64)>,
@@ -819,7 +809,7 @@ struct Sample {
 
 impl Clock {
     fn start() -> Clock {
-        let sched = schedstat();
+        let sched = common::schedstat();
         Clock {
             wall: Instant::now(),
             sched,
@@ -828,7 +818,7 @@ impl Clock {
 
     fn stop(&self) -> Sample {
         let wall = self.wall.elapsed();
-        let d = match (self.sched, schedstat()) {
+        let d = match (self.sched, common::schedstat()) {
             (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
             _ => None,
         };
@@ -926,76 +916,11 @@ impl Step {
     }
 }
 
-struct Args {
-    rows: usize,
-    reps: usize,
-    seed: u64,
-    batch: Option<usize>,
-    threads: usize,
-    only: Option<Vec<Step>>,
-}
+type Args = common::StepArgs<Step>;
 
 fn parse_args() -> Args {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) we
-    // are a smoke test.
-    let bench = argv.iter().any(|a| a == "--bench");
-    let mut a = Args {
-        rows: if bench { 100_000 } else { 2_000 },
-        reps: if bench { 3 } else { 1 },
-        seed: 0x00c0_ffee,
-        batch: None,
-        threads: 1,
-        only: None,
-    };
-    let mut it = argv.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .unwrap_or_else(|| panic!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--bench" => {}
-            "--rows" | "-n" => a.rows = parse_count(&value()),
-            "--reps" => a.reps = parse_count(&value()).max(1),
-            "--seed" => a.seed = parse_count(&value()) as u64,
-            "--batch" => a.batch = Some(parse_count(&value()).max(1)),
-            "--threads" => a.threads = parse_count(&value()).max(1),
-            "--quick" => {
-                a.rows = 2_000;
-                a.reps = 1;
-            }
-            "--only" => {
-                let v = value();
-                let steps = v
-                    .split(',')
-                    .map(|s| {
-                        *Step::ALL
-                            .iter()
-                            .find(|x| x.name() == s.trim())
-                            .unwrap_or_else(|| panic!("unknown step {s:?}"))
-                    })
-                    .collect();
-                a.only = Some(steps);
-            }
-            "--help" | "-h" => {
-                println!(
-                    "cargo bench --bench sqlite -- [--rows N] [--reps N] [--quick] [--seed N] \
-                     [--batch N] [--threads N] [--only import,insert,phases,ablation,import-mem,insert-mem]"
-                );
-                std::process::exit(0);
-            }
-            other => panic!("unknown argument {other:?} (try --help)"),
-        }
-    }
-    a.rows = a.rows.max(10);
-    a
+    let steps: Vec<(Step, &str)> = Step::ALL.iter().map(|&s| (s, s.name())).collect();
+    common::parse_step_args("sqlite", &steps, 1, false)
 }
 
 // ---------------------------------------------------------------------------
