@@ -4,6 +4,7 @@
 mod archive;
 mod encoding;
 pub(crate) mod header;
+pub(crate) mod reader;
 #[cfg(feature = "xlsx")]
 mod sheet;
 pub(crate) mod source;

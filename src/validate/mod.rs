@@ -5,12 +5,13 @@ pub(crate) mod error_csv;
 pub(crate) mod file;
 pub(crate) mod row;
 
+use std::ops::ControlFlow;
+
 use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::input::header::{self, Header};
-use crate::input::tokenize::{Problem, Record, Tokenizer, unescape};
-use crate::input::{self, Encoding, Format, InputInfo, source};
+use crate::input::{self, Encoding, Format, InputInfo, reader};
 use crate::issue::{Code, Issue, Severity, sort_issues};
 use crate::profile::Profile;
 use crate::record::{Action, User, UserBuilder};
@@ -433,139 +434,41 @@ fn read_rows(
 ) -> Option<Header> {
     let profile = settings.profile;
     let limits = profile.limits;
-    if bytes.len() as u64 > limits.file_bytes {
-        v.file_issues.push(Issue::error(
-            Code::LimitExceeded,
-            format!(
-                "the file is {} bytes, more than the limit of {} bytes",
-                bytes.len(),
-                limits.file_bytes
-            ),
-        ));
-        return None;
-    }
-    let decoded = match source::decode_source(
-        bytes,
-        name,
-        profile.encoding,
-        profile.sheet.as_deref(),
-        &limits,
-    ) {
-        Ok(d) => d,
-        Err(issue) => {
-            v.file_issues.push(issue);
+    let known = |h: &str| header::is_known(h, &profile.mapping, &profile.custom);
+    let options = reader::Options {
+        encoding: profile.encoding,
+        sheet: profile.sheet.as_deref(),
+        limits,
+        delimiter: profile.delimiter,
+        preamble: profile.preamble,
+        known: &known,
+    };
+    let opened = match reader::open(bytes, name, &options) {
+        Ok(o) => o,
+        Err(refused) => {
+            if let Some((format, encoding, part)) = refused.format {
+                v.input.format = format;
+                v.input.encoding = encoding;
+                v.input.part = part;
+            }
+            v.input.preamble = refused.preamble;
+            if let Some(d) = refused.delimiter {
+                v.input.delimiter = input::delimiter_from_byte(d);
+            }
+            v.file_issues.push(refused.issue);
             return None;
         }
     };
-    v.input.format = decoded.format;
-    v.input.encoding = decoded.encoding;
-    v.input.part = decoded.part.clone();
-    *lines = decoded.lines.clone();
-    let name = decoded.name.as_deref();
-    let data: &[u8] = &decoded.text;
-    if data.iter().all(|b| b.is_ascii_whitespace()) {
-        v.file_issues
-            .push(Issue::error(Code::FileEmpty, "file is empty"));
-        return None;
-    }
-    let known = |h: &str| header::is_known(h, &profile.mapping, &profile.custom);
-    // Lines before the header (a vendor's version line).
-    let (header_at, preamble) = input::preamble(data, profile.preamble, &known);
-    let header_line = 1 + preamble.len() as u64;
-    v.input.preamble = preamble;
-    let delimiter = match profile.delimiter.byte() {
-        Some(d) => d,
-        None => match input::detect_delimiter(&data[header_at..], name, &known) {
-            Ok(d) => d,
-            Err(issue) => {
-                v.file_issues.push(issue);
-                return None;
-            }
-        },
-    };
-    v.input.delimiter = input::delimiter_from_byte(delimiter);
+    v.input.format = opened.format;
+    v.input.encoding = opened.encoding;
+    v.input.part = opened.part.clone();
+    v.input.preamble = opened.preamble.clone();
+    v.input.delimiter = input::delimiter_from_byte(opened.delimiter);
+    *lines = opened.lines.clone();
+    let workbook = opened.lines.is_some();
 
-    let text = std::str::from_utf8(data).ok();
-    let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
-    tok.resume(header_at, header_line);
-    let mut rec = Record::default();
-    if !tok.next_record(&mut rec) {
-        v.file_issues
-            .push(Issue::error(Code::FileEmpty, "file is empty"));
-        return None;
-    }
-    // The header.
-    if rec.field_count > limits.columns {
-        v.file_issues.push(
-            Issue::error(
-                Code::LimitExceeded,
-                format!(
-                    "the header has {} columns, more than the limit of {}",
-                    rec.field_count, limits.columns
-                ),
-            )
-            .at(rec.line),
-        );
-        return None;
-    }
-    if let Some(problem) = rec.problem {
-        v.file_issues.push(problem_issue(problem, &[], rec.line));
-        return None;
-    }
-    if let Some(m) = rec.multiline.iter().find(|m| m.delimiter) {
-        v.file_issues
-            .push(merged_rows(&[], m.column, m.first, Some(m.last)));
-        return None;
-    }
-    let mut header_cells = Vec::with_capacity(rec.fields.len());
-    let mut buf = Vec::new();
-    for (col, s) in rec.fields.iter().enumerate() {
-        let raw = &data[s.start..s.end];
-        let bytes = if s.escaped {
-            unescape(raw, &mut buf);
-            &buf[..]
-        } else {
-            raw
-        };
-        match std::str::from_utf8(bytes) {
-            Ok(t) => header_cells.push(crate::cell::restore_cell(t).to_owned()),
-            Err(e) => {
-                v.file_issues.push(
-                    Issue::error(
-                        Code::InvalidEncoding,
-                        format!(
-                            "the header is not valid UTF-8 (column {}, byte {}); save the file as UTF-8",
-                            col + 1,
-                            e.valid_up_to() + 1
-                        ),
-                    )
-                    .at(rec.line),
-                );
-                return None;
-            }
-        }
-    }
-    // A header names a column; a long one is a mistake (or an attack: every
-    // issue of that column would carry it).
-    if let Some((col, _)) = header_cells
-        .iter()
-        .enumerate()
-        .find(|(_, c)| c.len() > MAX_HEADER_BYTES)
-    {
-        v.file_issues.push(
-            Issue::error(
-                Code::LimitExceeded,
-                format!(
-                    "the header of column {} is longer than {MAX_HEADER_BYTES} bytes",
-                    col + 1
-                ),
-            )
-            .at(rec.line),
-        );
-        return None;
-    }
     let header = header::resolve(
-        &header_cells,
+        &opened.header,
         &profile.mapping,
         &profile.custom,
         &mut v.file_issues,
@@ -610,27 +513,25 @@ fn read_rows(
                 .find(|m| fold_header(&m.column) == folded)
         })
         .collect();
+    let source = opened.body(limits);
     let body = Body {
-        data,
-        text,
+        source: &source,
         value_maps: &value_maps,
         checker: &checker,
         folded_header: &folded_header,
-        delimiter,
         line_breaks: &line_breaks,
-        workbook: lines.is_some(),
+        workbook,
     };
-    // Where the records start after the header, and on which line.
-    let (start, line) = (tok.position(), tok.line());
     let threads = settings.threads.clamp(1, 16);
-    let chunks = if threads > 1 && data.len() - start >= crate::par::from::READ_BYTES {
-        let splits = split_points(data, start, line, delimiter, &limits, threads);
-        let pieces: Vec<_> = splits.windows(2).map(|w| (w[0], w[1])).collect();
-        // The last piece is read on this thread, the others on new ones.
-        crate::par::map(pieces, |(from, to)| body.read(from, to, limits.rows))
+    let threads = if threads > 1 && source.len() >= crate::par::from::READ_BYTES {
+        threads
     } else {
-        vec![body.read((start, line), (data.len(), u64::MAX), limits.rows)]
+        1
     };
+    // The last piece is read on this thread, the others on new ones.
+    let chunks = crate::par::map(source.pieces(threads), |piece| {
+        body.read(piece, limits.rows)
+    });
     v.row_issues
         .reserve(chunks.iter().map(|c| c.issues.len()).sum());
     for mut chunk in chunks {
@@ -678,44 +579,12 @@ fn read_rows(
     Some(header)
 }
 
-/// The longest header cell.
-const MAX_HEADER_BYTES: usize = 256;
-
 fn over_limit(rows: u64, line: u64) -> Issue {
     Issue::error(
         Code::LimitExceeded,
         format!("the file has more than {rows} rows (the limit)"),
     )
     .at(line)
-}
-
-/// `threads + 1` record boundaries `(byte, line)` cutting the body into
-/// pieces of about the same size. Finding a boundary takes tokenizing up to
-/// it (the quotes decide where records end), which costs little beside
-/// validating.
-fn split_points(
-    data: &[u8],
-    start: usize,
-    line: u64,
-    delimiter: u8,
-    limits: &crate::input::Limits,
-    threads: usize,
-) -> Vec<(usize, u64)> {
-    let mut points = vec![(start, line)];
-    let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
-    tok.resume(start, line);
-    let mut rec = Record::default();
-    let piece = (data.len() - start) / threads;
-    for k in 1..threads {
-        let target = start + k * piece;
-        while tok.position() < target && tok.next_record(&mut rec) {}
-        if tok.position() >= data.len() {
-            break;
-        }
-        points.push((tok.position(), tok.line()));
-    }
-    points.push((data.len(), u64::MAX));
-    points
 }
 
 /// The rows of one piece of the body, read on one thread.
@@ -728,14 +597,11 @@ struct Chunk {
     fatal: Option<Issue>,
 }
 
-/// What reading the body needs, shared by the threads.
+/// What checking the body's records needs, shared by the threads.
 struct Body<'a> {
-    data: &'a [u8],
-    /// The body as text when the whole file is valid UTF-8.
-    text: Option<&'a str>,
+    source: &'a reader::Body<'a>,
     checker: &'a row::RowChecker<'a>,
     folded_header: &'a [String],
-    delimiter: u8,
     /// The columns that take a value with line breaks.
     line_breaks: &'a [bool],
     /// How each column's values are read, where the profile says.
@@ -750,38 +616,27 @@ impl Body<'_> {
         self.line_breaks.get(column).copied().unwrap_or(true)
     }
 
-    /// Reads and checks the records from `from` up to `to` (record
-    /// boundaries), stopping after `max_rows` rows.
-    fn read(&self, from: (usize, u64), to: (usize, u64), max_rows: u64) -> Chunk {
-        let data = self.data;
+    /// Checks the records of `piece`, stopping after `max_rows` rows.
+    fn read(&self, piece: reader::Piece, max_rows: u64) -> Chunk {
         let checker = self.checker;
         let header = checker.header;
         let profile = checker.profile;
-        let limits = profile.limits;
         let width = header.names.len();
-        let mut tok = Tokenizer::new(data, self.delimiter, limits.field_bytes, limits.columns);
-        tok.resume(from.0, from.1);
-        tok.stop_at(to.0);
         // Roughly one row per line.
-        let lines = memchr::memchr_iter(b'\n', &data[from.0..to.0]).count();
+        let lines = self.source.lines_in(piece);
         let mut chunk = Chunk {
             rows: Vec::with_capacity(lines.min(max_rows as usize + 1)),
             issues: Vec::new(),
             over_limit: None,
             fatal: None,
         };
-        let mut rec = Record::default();
         let mut builder = UserBuilder::default();
-        let mut owned: Vec<Vec<u8>> = Vec::new();
         let mut mapped: Vec<String> = vec![String::new(); width];
         let mut spare: Vec<Option<&str>> = Vec::with_capacity(width);
-        while tok.next_record(&mut rec) {
-            if is_blank(data, &rec) {
-                continue;
-            }
+        self.source.for_each(piece, width, |rec| {
             if chunk.rows.len() as u64 >= max_rows {
                 chunk.over_limit = Some(rec.line);
-                return chunk;
+                return ControlFlow::Break(());
             }
             let mut sink = row::Sink {
                 line: rec.line,
@@ -789,19 +644,24 @@ impl Body<'_> {
                 error: false,
             };
             if let Some(problem) = rec.problem.filter(|p| p.is_fatal()) {
-                chunk.fatal = Some(problem_issue(problem, &header.names, rec.line));
-                return chunk;
+                chunk.fatal = Some(reader::problem_issue(problem, &header.names, rec.line));
+                return ControlFlow::Break(());
             }
             // A value with line breaks in a column that takes one line: the
             // row's error, unless its delimiters make it look like rows that
             // a stray quote merged (in a workbook, a cell is a cell).
-            for m in &rec.multiline {
+            for m in rec.multiline {
                 if self.takes_line_breaks(m.column) {
                     continue;
                 }
                 if m.delimiter && !self.workbook {
-                    chunk.fatal = Some(merged_rows(&header.names, m.column, m.first, Some(m.last)));
-                    return chunk;
+                    chunk.fatal = Some(reader::merged_rows(
+                        &header.names,
+                        m.column,
+                        m.first,
+                        Some(m.last),
+                    ));
+                    return ControlFlow::Break(());
                 }
                 let why = if self.workbook {
                     "the value holds a line break, and this column takes one line".to_owned()
@@ -813,12 +673,14 @@ impl Body<'_> {
                 };
                 sink.push(
                     Issue::error(Code::InvalidValue, why)
-                        .column(column_name(&header.names, m.column)),
+                        .column(reader::column_name(&header.names, m.column)),
                 );
             }
             if let Some(problem) = rec.problem {
-                sink.push(problem_issue(problem, &header.names, rec.line));
-            } else if rec.field_count != width && !(profile.short_rows && rec.field_count < width) {
+                sink.push(reader::problem_issue(problem, &header.names, rec.line));
+            } else if rec.field_count != width
+                && !(profile.short_rows && rec.field_count < width)
+            {
                 sink.push(Issue::error(
                     Code::MalformedRow,
                     format!(
@@ -827,49 +689,23 @@ impl Body<'_> {
                     ),
                 ));
             }
-            // Decode the cells; escaped cells need an owned copy.
-            owned.resize_with(width.max(owned.len()), Vec::new);
-            for (col, s) in rec.fields.iter().enumerate().take(width) {
-                if s.escaped {
-                    unescape(&data[s.start..s.end], &mut owned[col]);
-                }
+            for &(col, valid_up_to) in rec.bad {
+                sink.push(
+                    Issue::error(
+                        Code::InvalidEncoding,
+                        format!(
+                            "not valid UTF-8 (byte {} of the cell); save the file as UTF-8, or read it as Windows-1252 if it came from an older Excel",
+                            valid_up_to + 1
+                        ),
+                    )
+                    .column(header.names.get(col).cloned().unwrap_or_default()),
+                );
             }
-            let mut cells = recycle(std::mem::take(&mut spare));
-            let mut bad_encoding = false;
-            for (col, s) in rec.fields.iter().enumerate().take(width) {
-                // A file that is valid UTF-8 as a whole needs no check per cell
-                // (the tokenizer splits at ASCII bytes, always char boundaries).
-                if let (false, Some(text)) = (s.escaped, self.text)
-                    && let Some(t) = text.get(s.start..s.end)
-                {
-                    cells.push(Some(t));
-                    continue;
-                }
-                let bytes = if s.escaped {
-                    &owned[col][..]
-                } else {
-                    &data[s.start..s.end]
-                };
-                match std::str::from_utf8(bytes) {
-                    Ok(t) => cells.push(Some(t)),
-                    Err(e) => {
-                        bad_encoding = true;
-                        sink.push(
-                            Issue::error(
-                                Code::InvalidEncoding,
-                                format!(
-                                    "not valid UTF-8 (byte {} of the cell); save the file as UTF-8, or read it as Windows-1252 if it came from an older Excel",
-                                    e.valid_up_to() + 1
-                                ),
-                            )
-                            .column(header.names.get(col).cloned().unwrap_or_default()),
-                        );
-                        cells.push(None);
-                    }
-                }
-            }
+            let bad_encoding = !rec.bad.is_empty();
+            let mut cells = reader::recycle(std::mem::take(&mut spare));
+            cells.extend_from_slice(rec.cells);
             // Said above: the checks do not see the value again.
-            for m in &rec.multiline {
+            for m in rec.multiline {
                 if !self.takes_line_breaks(m.column)
                     && let Some(cell) = cells.get_mut(m.column)
                 {
@@ -936,83 +772,11 @@ impl Body<'_> {
                 user: builder.take(),
                 error,
             });
-            spare = recycle(cells);
-        }
+            spare = reader::recycle(cells);
+            ControlFlow::Continue(())
+        });
         chunk
     }
-}
-
-/// Empties a vector of borrowed cells so its allocation can be reused with
-/// another lifetime (the collect reuses the buffer in place).
-fn recycle<'b>(mut v: Vec<Option<&str>>) -> Vec<Option<&'b str>> {
-    v.clear();
-    v.into_iter().map(|_| None).collect()
-}
-
-/// A record whose every cell is blank (e.g. Excel's trailing `,,,,` rows).
-fn is_blank(data: &[u8], rec: &Record) -> bool {
-    rec.problem.is_none()
-        && rec
-            .fields
-            .iter()
-            .all(|s| data[s.start..s.end].iter().all(|b| b.is_ascii_whitespace()))
-}
-
-/// A column's header, or its number where the header has none.
-fn column_name(names: &[String], c: usize) -> String {
-    names
-        .get(c)
-        .cloned()
-        .unwrap_or_else(|| format!("column {}", c + 1))
-}
-
-/// The file error for a quote that merged rows: it opens on line `open` and
-/// closes on line `close` (`None`: never).
-fn merged_rows(names: &[String], column: usize, open: u64, close: Option<u64>) -> Issue {
-    let what = match close {
-        Some(close) => format!(
-            "a quoted value opens on line {open} and closes on line {close}, running over what look like rows of their own"
-        ),
-        None => format!(
-            "a quoted value opens on line {open} and is never closed: the rest of the file would be one value"
-        ),
-    };
-    Issue::error(
-        Code::MalformedRow,
-        format!(
-            "{what}. A quote is missing or stray, so the file is not imported: fix the quotes and upload it again"
-        ),
-    )
-    .column(column_name(names, column))
-    .at(open)
-}
-
-fn problem_issue(problem: Problem, names: &[String], record_line: u64) -> Issue {
-    let col = |c: usize| column_name(names, c);
-    match problem {
-        Problem::UnterminatedQuote { column, line } => {
-            return merged_rows(names, column, line, None);
-        }
-        Problem::MergedRows {
-            column,
-            open,
-            close,
-        } => return merged_rows(names, column, open, Some(close)),
-        Problem::TextAfterQuote { column, .. } => Issue::error(
-            Code::MalformedRow,
-            "text after the closing quote of a quoted field",
-        )
-        .column(col(column)),
-        Problem::Nul { column, .. } => {
-            Issue::error(Code::MalformedRow, "contains a NUL byte").column(col(column))
-        }
-        Problem::FieldTooLong { column, bytes, .. } => Issue::error(
-            Code::LimitExceeded,
-            format!("the field is {bytes} bytes, more than the limit"),
-        )
-        .column(col(column)),
-    }
-    .at(record_line)
 }
 
 fn file_checks(v: &mut Validation, settings: Settings<'_>, header: &Header) {
