@@ -73,6 +73,70 @@ impl Default for Progress {
 /// ```
 pub type OnProgress<'a> = dyn FnMut(&Progress) -> ControlFlow<()> + Send + 'a;
 
+/// How a step runs: where its progress goes, and so how it is cancelled.
+/// The `_with` methods of [`crate::Importer`] take one; the others run with
+/// the default (no progress, no cancel).
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use user_import::{Importer, RunOptions};
+/// use user_import::memory::InMemoryStore;
+/// let importer = Importer::new("t");
+/// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
+/// let mut cancel = |_: &user_import::Progress| ControlFlow::Break(());
+/// let err = importer
+///     .plan_with(v, &mut InMemoryStore::new(), RunOptions::new().on_progress(&mut cancel))
+///     .unwrap_err();
+/// assert_eq!(err.kind(), user_import::ErrorKind::Cancelled);
+/// ```
+#[derive(Default)]
+#[non_exhaustive]
+pub struct RunOptions<'a> {
+    on_progress: Option<&'a mut OnProgress<'a>>,
+}
+
+impl<'a> RunOptions<'a> {
+    /// No progress, no cancel.
+    ///
+    /// ```
+    /// let _ = user_import::RunOptions::new();
+    /// ```
+    pub fn new() -> RunOptions<'a> {
+        RunOptions::default()
+    }
+
+    /// Calls `on_progress` before each batch (of planning and of applying);
+    /// returning `Break` cancels: planning stops with an error of kind
+    /// `Cancelled`, applying stops between batches (rolled back under the
+    /// all-or-nothing policy; otherwise the report says what was done).
+    ///
+    /// ```
+    /// let mut seen = 0;
+    /// let mut count = |_: &user_import::Progress| {
+    ///     seen += 1;
+    ///     std::ops::ControlFlow::Continue(())
+    /// };
+    /// let _ = user_import::RunOptions::new().on_progress(&mut count);
+    /// ```
+    pub fn on_progress(mut self, on_progress: &'a mut OnProgress<'a>) -> RunOptions<'a> {
+        self.on_progress = Some(on_progress);
+        self
+    }
+
+    /// The progress callback, if any.
+    pub(crate) fn into_progress(self) -> Option<&'a mut OnProgress<'a>> {
+        self.on_progress
+    }
+}
+
+impl std::fmt::Debug for RunOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
 fn planning_progress(p: &Planner) -> Progress {
     let (done, total) = p.progress();
     Progress {

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 
-use crate::apply::{self, OnProgress};
+use crate::apply::{self, RunOptions};
 use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::input::read_limited;
@@ -320,11 +320,12 @@ impl Importer {
         validation: Validation,
         store: &mut S,
     ) -> Result<Plan, Error> {
-        self.plan_with_progress(validation, store, &mut no_progress)
+        self.plan_with(validation, store, RunOptions::new())
     }
 
-    /// [`Importer::plan`] with a progress callback, called before each
-    /// batch; returning `Break` cancels (an [`Error`] of kind `Cancelled`).
+    /// [`Importer::plan`] run as `options` say: a progress callback, called
+    /// before each batch; returning `Break` cancels (an [`Error`] of kind
+    /// `Cancelled`).
     ///
     /// # Errors
     ///
@@ -335,17 +336,21 @@ impl Importer {
     /// let importer = user_import::Importer::new("t");
     /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
     /// let err = importer
-    ///     .plan_with_progress(v, &mut user_import::memory::InMemoryStore::new(), &mut |_| ControlFlow::Break(()))
+    ///     .plan_with(v, &mut user_import::memory::InMemoryStore::new(),
+    ///         user_import::RunOptions::new().on_progress(&mut |_| ControlFlow::Break(())))
     ///     .unwrap_err();
     /// assert_eq!(err.kind(), user_import::ErrorKind::Cancelled);
     /// ```
-    pub fn plan_with_progress<S: UserStore + ?Sized>(
+    pub fn plan_with<S: UserStore + ?Sized>(
         &self,
         validation: Validation,
         store: &mut S,
-        on_progress: &mut OnProgress<'_>,
+        options: RunOptions<'_>,
     ) -> Result<Plan, Error> {
-        apply::plan_sync(self.planner(validation), store, on_progress)
+        match options.into_progress() {
+            Some(on_progress) => apply::plan_sync(self.planner(validation), store, on_progress),
+            None => apply::plan_sync(self.planner(validation), store, &mut no_progress),
+        }
     }
 
     /// [`Importer::plan`] with an [`AsyncUserStore`].
@@ -370,7 +375,7 @@ impl Importer {
         apply::plan_async(self.planner(validation), store, &mut no_progress).await
     }
 
-    /// [`Importer::plan_with_progress`] with an [`AsyncUserStore`].
+    /// [`Importer::plan_with`] with an [`AsyncUserStore`].
     ///
     /// # Errors
     ///
@@ -381,22 +386,29 @@ impl Importer {
     /// let importer = user_import::Importer::new("t");
     /// let v = importer.validate(b"userId,email\na,a@x.io\n", None);
     /// let mut seen = 0;
+    /// let mut count = |_: &user_import::Progress| {
+    ///     seen += 1;
+    ///     std::ops::ControlFlow::Continue(())
+    /// };
     /// let plan = importer
-    ///     .plan_async_with_progress(v, &mut user_import::memory::InMemoryStore::new(), &mut |_| {
-    ///         seen += 1;
-    ///         std::ops::ControlFlow::Continue(())
-    ///     })
+    ///     .plan_async_with(v, &mut user_import::memory::InMemoryStore::new(),
+    ///         user_import::RunOptions::new().on_progress(&mut count))
     ///     .await?;
     /// assert_eq!((plan.ops().len(), seen), (1, 1));
     /// # Ok(()) }
     /// ```
-    pub async fn plan_async_with_progress<S: AsyncUserStore + ?Sized>(
+    pub async fn plan_async_with<S: AsyncUserStore + ?Sized>(
         &self,
         validation: Validation,
         store: &mut S,
-        on_progress: &mut OnProgress<'_>,
+        options: RunOptions<'_>,
     ) -> Result<Plan, Error> {
-        apply::plan_async(self.planner(validation), store, on_progress).await
+        match options.into_progress() {
+            Some(on_progress) => {
+                apply::plan_async(self.planner(validation), store, on_progress).await
+            }
+            None => apply::plan_async(self.planner(validation), store, &mut no_progress).await,
+        }
     }
 
     /// Applies a plan through `store`, in batches, under the plan's error
@@ -430,9 +442,10 @@ impl Importer {
         apply::apply_sync(plan, store, &mut no_progress)
     }
 
-    /// [`Importer::apply`] with a progress callback, called before each batch;
-    /// returning `Break` cancels between batches (rolled back under the
-    /// all-or-nothing policy; otherwise the report says what was done).
+    /// [`Importer::apply`] run as `options` say: a progress callback, called
+    /// before each batch; returning `Break` cancels between batches (rolled
+    /// back under the all-or-nothing policy; otherwise the report says what
+    /// was done).
     ///
     /// # Errors
     ///
@@ -445,18 +458,22 @@ impl Importer {
     /// let importer = Importer::new("t");
     /// let mut store = InMemoryStore::new();
     /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
-    /// let report = importer.apply_with_progress(&plan, &mut store, &mut |_| ControlFlow::Break(()))?;
+    /// let mut cancel = |_: &user_import::Progress| ControlFlow::Break(());
+    /// let report = importer.apply_with(&plan, &mut store, user_import::RunOptions::new().on_progress(&mut cancel))?;
     /// assert!(report.cancelled);
     /// assert!(store.is_empty("t"));
     /// # Ok::<(), user_import::Error>(())
     /// ```
-    pub fn apply_with_progress<S: UserStore + ?Sized>(
+    pub fn apply_with<S: UserStore + ?Sized>(
         &self,
         plan: &Plan,
         store: &mut S,
-        on_progress: &mut OnProgress<'_>,
+        options: RunOptions<'_>,
     ) -> Result<Report, Error> {
-        apply::apply_sync(plan, store, on_progress)
+        match options.into_progress() {
+            Some(on_progress) => apply::apply_sync(plan, store, on_progress),
+            None => apply::apply_sync(plan, store, &mut no_progress),
+        }
     }
 
     /// [`Importer::apply`] with an [`AsyncUserStore`].
@@ -482,7 +499,7 @@ impl Importer {
         apply::apply_async(plan, store, &mut no_progress).await
     }
 
-    /// [`Importer::apply_with_progress`] with an [`AsyncUserStore`].
+    /// [`Importer::apply_with`] with an [`AsyncUserStore`].
     ///
     /// # Errors
     ///
@@ -494,18 +511,22 @@ impl Importer {
     /// let mut store = user_import::memory::InMemoryStore::new();
     /// let plan = importer.plan_async(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store).await?;
     /// let report = importer
-    ///     .apply_async_with_progress(&plan, &mut store, &mut |_| std::ops::ControlFlow::Break(()))
+    ///     .apply_async_with(&plan, &mut store,
+    ///         user_import::RunOptions::new().on_progress(&mut |_| std::ops::ControlFlow::Break(())))
     ///     .await?;
     /// assert!(report.cancelled);
     /// # Ok(()) }
     /// ```
-    pub async fn apply_async_with_progress<S: AsyncUserStore + ?Sized>(
+    pub async fn apply_async_with<S: AsyncUserStore + ?Sized>(
         &self,
         plan: &Plan,
         store: &mut S,
-        on_progress: &mut OnProgress<'_>,
+        options: RunOptions<'_>,
     ) -> Result<Report, Error> {
-        apply::apply_async(plan, store, on_progress).await
+        match options.into_progress() {
+            Some(on_progress) => apply::apply_async(plan, store, on_progress).await,
+            None => apply::apply_async(plan, store, &mut no_progress).await,
+        }
     }
 
     /// Validates, plans and applies in one call.

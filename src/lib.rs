@@ -93,7 +93,7 @@ mod validate;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use apply::{OnProgress, Phase, Progress};
+pub use apply::{OnProgress, Phase, Progress, RunOptions};
 pub use catalog::{Catalog, Location};
 pub use email::EmailPolicy;
 pub use error::{Error, ErrorKind};

@@ -94,14 +94,18 @@ fn progress_is_reported_and_cancellation_stops_between_batches() {
         .unwrap();
     let mut seen: Vec<Progress> = Vec::new();
     let report = imp
-        .apply_with_progress(&plan, &mut store, &mut |p| {
-            seen.push(*p);
-            if p.ops_done >= 20 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+        .apply_with(
+            &plan,
+            &mut store,
+            user_import::RunOptions::new().on_progress(&mut |p| {
+                seen.push(*p);
+                if p.ops_done >= 20 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }),
+        )
         .unwrap();
     assert!(
         seen.iter()
@@ -136,13 +140,17 @@ fn cancelling_an_all_or_nothing_import_rolls_it_back() {
         .plan(imp.validate(file(35, &[]).as_bytes(), None), &mut store)
         .unwrap();
     let report = imp
-        .apply_with_progress(&plan, &mut store, &mut |p| {
-            if p.ops_done >= 20 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+        .apply_with(
+            &plan,
+            &mut store,
+            user_import::RunOptions::new().on_progress(&mut |p| {
+                if p.ops_done >= 20 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }),
+        )
         .unwrap();
     assert!(report.cancelled);
     assert!(store.is_empty(T));
@@ -156,14 +164,14 @@ fn planning_progress_and_cancellation() {
     let mut store = InMemoryStore::new();
     let imp = importer(ErrorPolicy::RejectFile, 10);
     let mut rows_done = Vec::new();
-    imp.plan_with_progress(
+    imp.plan_with(
         imp.validate(file(25, &[]).as_bytes(), None),
         &mut store,
-        &mut |p| {
+        user_import::RunOptions::new().on_progress(&mut |p| {
             assert_eq!((p.phase, p.rows_total), (Phase::Planning, 25));
             rows_done.push(p.rows_done);
             ControlFlow::Continue(())
-        },
+        }),
     )
     .unwrap();
     assert_eq!(rows_done, [0, 10, 20]);

@@ -147,10 +147,10 @@ fn cancelling_stops_planning_on_two_threads_too() {
     let importer = Importer::with_profile(T, p).threads(2);
     let mut asked = 0;
     let mut last_done = 0;
-    let result = importer.plan_with_progress(
+    let result = importer.plan_with(
         importer.validate(file.as_bytes(), None),
         &mut store,
-        &mut |progress| {
+        user_import::RunOptions::new().on_progress(&mut |progress| {
             assert!(progress.rows_done >= last_done, "progress never goes back");
             last_done = progress.rows_done;
             asked += 1;
@@ -159,7 +159,7 @@ fn cancelling_stops_planning_on_two_threads_too() {
             } else {
                 ControlFlow::Continue(())
             }
-        },
+        }),
     );
     assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
     assert_eq!(asked, 4);
@@ -258,17 +258,17 @@ fn once_cancelled_neither_the_callback_nor_the_store_is_called_again() {
         p.batch_size = 64;
         let importer = Importer::with_profile(T, p).threads(threads);
         let mut calls = 0;
-        let result = importer.plan_with_progress(
+        let result = importer.plan_with(
             importer.validate(file.as_bytes(), None),
             &mut store,
-            &mut |_| {
+            user_import::RunOptions::new().on_progress(&mut |_| {
                 calls += 1;
                 if calls == 2 {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
                 }
-            },
+            }),
         );
         assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
         assert_eq!(calls, 2, "threads {threads}: no call after the cancel");

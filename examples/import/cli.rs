@@ -520,12 +520,20 @@ fn import(
         ControlFlow::Continue(())
     };
     let result = importer
-        .plan_with_progress(validation, store, &mut on_progress)
+        .plan_with(
+            validation,
+            store,
+            user_import::RunOptions::new().on_progress(&mut on_progress),
+        )
         .and_then(|plan| {
             let report = if dry_run {
                 user_import::Report::dry_run(&plan)
             } else {
-                importer.apply_with_progress(&plan, store, &mut on_progress)?
+                importer.apply_with(
+                    &plan,
+                    store,
+                    user_import::RunOptions::new().on_progress(&mut on_progress),
+                )?
             };
             Ok(report)
         });
