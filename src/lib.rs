@@ -98,7 +98,7 @@ pub use catalog::{Catalog, Location};
 pub use email::EmailPolicy;
 pub use error::{Error, ErrorKind};
 pub use import::Importer;
-pub use input::{Delimiter, Encoding, Format, InputInfo, Limits};
+pub use input::{ColumnRead, Delimiter, Encoding, Format, InputInfo, Limits};
 pub use issue::{Code, Issue, Severity, UnknownCode};
 pub use matching::normalize;
 pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Request, Response};

@@ -84,6 +84,23 @@ fn entra_bulk_create_template() {
     assert_eq!(v.rows()[0].line, 3);
     // Passwords are never read.
     assert!(v.rows().iter().all(|r| r.user.customs().count() == 0));
+    // The input says how each column was read.
+    let read = |header: &str| {
+        v.input()
+            .columns
+            .iter()
+            .find(|c| c.column == header)
+            .map(|c| c.read_as.clone())
+    };
+    assert_eq!(
+        read("Block sign in (Yes/No) [accountEnabled] Required"),
+        Some(Some("enabled".to_owned()))
+    );
+    assert_eq!(
+        read("User name [userPrincipalName] Required"),
+        Some(Some("userId".to_owned()))
+    );
+    assert_eq!(read("Initial password [passwordProfile] Required"), Some(None));
     let text = v.input().describe().unwrap();
     assert!(text.contains("entra preset"), "{text}");
     assert!(text.contains("version:v1.0"), "{text}");

@@ -208,6 +208,30 @@ pub struct InputInfo {
     /// The preset the profile came from ([`crate::Profile::preset`]), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
+    /// How each column of the header was read: the mapping applied, from
+    /// the profile, the preset or the headers themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<ColumnRead>,
+}
+
+/// How one column of the file was read.
+///
+/// ```
+/// use user_import::{Importer, Profile};
+/// let v = Importer::new("t").validate(b"Email Address [Required],login,notes\na@x.io,a,hi\n", None);
+/// let read: Vec<(&str, Option<&str>)> = v.input().columns.iter()
+///     .map(|c| (c.column.as_str(), c.read_as.as_deref()))
+///     .collect();
+/// assert_eq!(read, [("Email Address [Required]", Some("email")), ("login", Some("userId")), ("notes", None)]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ColumnRead {
+    /// The column's header, as written.
+    pub column: String,
+    /// The field or custom attribute it was read into (its canonical
+    /// name); `None` when the column was not read.
+    pub read_as: Option<String>,
 }
 
 impl InputInfo {

@@ -389,6 +389,7 @@ pub(crate) fn run(
             part: None,
             preamble: Vec::new(),
             preset: profile.preset.clone(),
+            columns: Vec::new(),
         },
         tenant: tenant.to_owned(),
         columns: Vec::new(),
@@ -477,6 +478,19 @@ fn read_rows(
     // DELETE rows only needs what identifies the users.
     let missing = header::missing_columns(&header, &profile.required, &profile.custom);
     v.columns = header.names.clone();
+    v.input.columns = header
+        .names
+        .iter()
+        .zip(&header.targets)
+        .map(|(name, target)| input::ColumnRead {
+            column: name.clone(),
+            read_as: match target {
+                header::Target::Field(f) => Some(f.header().to_owned()),
+                header::Target::Custom(i) => profile.custom.get(*i).map(|a| a.name.clone()),
+                header::Target::Ignore => None,
+            },
+        })
+        .collect();
     v.field_columns = Field::ALL
         .iter()
         .map(|&f| header.name_of(f).to_owned())
