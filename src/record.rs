@@ -1,5 +1,5 @@
-//! The typed user record, shared by the file side and the directory side, and
-//! the one normalization policy used to match keys and emails.
+//! The typed user record, shared by the file side and the directory side
+//! (the policy that matches its values is `matching`).
 
 use std::collections::BTreeMap;
 use std::fmt;

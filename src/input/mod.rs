@@ -1,4 +1,5 @@
-//! Reading: encodings, delimiters, limits, the header, and raw rows.
+//! Reading: encodings, delimiters, limits, the lines before the header, the
+//! header, the records (`reader`), and raw rows for the error CSV.
 
 #[cfg(feature = "zip")]
 mod archive;
