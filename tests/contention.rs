@@ -403,3 +403,56 @@ fn a_store_that_fails_while_planning_still_gets_a_report() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
 }
+
+/// Ctrl-C (SIGINT) cancels between batches, and the report still comes:
+/// under skip-invalid it says which rows were applied before the cancel,
+/// and a second run converges.
+#[test]
+fn an_interrupted_import_prints_its_report() {
+    let dir = TempDir::new("interrupt");
+    let db = dir.path("users.db");
+    let seed = dir.write("seed.csv", &users_file("seed", 1));
+    assert_eq!(import(&["--db", &db, &seed]).status.code(), Some(0));
+    let file = dir.write("users.csv", &users_file("i", 60_000));
+    let profile = dir.write("small-batches.json", r#"{"batch_size": 50}"#);
+    let child = Command::new(binary())
+        .args([
+            "--db",
+            &db,
+            "--report",
+            "json",
+            "--on-error",
+            "skip-invalid",
+            "--unknown-roles",
+            "create",
+            "--profile",
+            &profile,
+            &file,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start an import");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait for the import");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    let rows = report["rows"].as_array().map_or(0, Vec::len);
+    assert_eq!(rows, 60_000, "every row is in the report");
+    let cancelled = report["cancelled"] == true || codes(&report).iter().any(|c| c == "cancelled");
+    assert!(cancelled, "the report says the import was cancelled");
+    // A second run converges.
+    let again = import(&["--db", &db, "--unknown-roles", "create", &file]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(count(&db), 60_001);
+}

@@ -100,7 +100,10 @@ fn entra_bulk_create_template() {
         read("User name [userPrincipalName] Required"),
         Some(Some("userId".to_owned()))
     );
-    assert_eq!(read("Initial password [passwordProfile] Required"), Some(None));
+    assert_eq!(
+        read("Initial password [passwordProfile] Required"),
+        Some(None)
+    );
     let text = v.input().describe().unwrap();
     assert!(text.contains("entra preset"), "{text}");
     assert!(text.contains("version:v1.0"), "{text}");

@@ -54,10 +54,17 @@ is built with the library's features `xlsx` / `zip`
 (cargo run --release --features xlsx,zip --example import -- ...), an Excel
 workbook or a zip holding one .csv/.txt.
 
+Ctrl-C cancels between batches, and the report still says what was done (under
+reject-file nothing is); a second Ctrl-C ends the command at once.
+
 Exit status: 0 every row succeeded (warnings allowed); 1 the file was rejected,
 a row failed, or the database failed during the import; 2 usage error, or a
 file or database that cannot be read or written.
 ";
+
+/// Set when the operator interrupts the command (Ctrl-C): planning and
+/// applying stop at the next batch, and the report says what was done.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Exit status: every row succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -422,15 +429,19 @@ pub fn run(
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
         let report = match import(&importer, validation, &mut store, o.dry_run, interactive) {
             Ok(r) => r,
-            Err(message) => {
+            Err(e) => {
                 // Planning failed (the store, a cancel): the report still
                 // accounts for every row, none of them applied.
-                let _ = writeln!(err, "error: {message}");
+                let _ = writeln!(err, "error: {e}");
+                let code = if e.kind() == user_import::ErrorKind::Cancelled {
+                    Code::Cancelled
+                } else {
+                    Code::StoreError
+                };
                 let validation = importer.validate(&bytes, name.as_deref());
-                let plan = importer.planner(validation).abort(Issue::error(
-                    Code::StoreError,
-                    format!("nothing is imported: {message}"),
-                ));
+                let plan = importer
+                    .planner(validation)
+                    .abort(Issue::error(code, format!("nothing is imported: {e}")));
                 match importer.apply(&plan, &mut store) {
                     Ok(r) => r,
                     Err(e) => {
@@ -505,9 +516,12 @@ fn import(
     store: &mut SqliteStore,
     dry_run: bool,
     interactive: bool,
-) -> Result<Report, String> {
+) -> Result<Report, user_import::Error> {
     let bar = progress_bar(validation.rows().len(), interactive);
     let mut on_progress = |p: &Progress| {
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            return ControlFlow::Break(());
+        }
         if let Some(bar) = &bar {
             let (what, done, total) = match p.phase {
                 Phase::Applying => ("applying", p.ops_done, p.ops_total),
@@ -540,7 +554,7 @@ fn import(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    result.map_err(|e| e.to_string())
+    result
 }
 
 /// What the administrator should know besides the report (on stderr, so

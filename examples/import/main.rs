@@ -17,6 +17,13 @@ mod cli;
 mod sqlite_store;
 
 fn main() -> ExitCode {
+    // Ctrl-C (SIGINT) cancels between batches: the report still says what
+    // was done. A second Ctrl-C ends the process at once.
+    let _ = ctrlc::set_handler(|| {
+        if cli::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut stderr = std::io::stderr();
     let interactive = stderr.is_terminal();
