@@ -484,6 +484,16 @@ pub trait UserStore {
 
     /// Performs `ops` in order; one outcome per op.
     ///
+    /// A store may write a batch the fast way (one transaction or savepoint
+    /// for the batch, set-based statements, a block of versions) as long as
+    /// the outcomes are those of performing the ops one by one: when an op
+    /// would not apply, roll the batch back and perform it again op by op
+    /// (each in a savepoint of its own) to find the ops that fail, which
+    /// leave nothing behind. Versions stay unique: a block taken for a batch
+    /// that was rolled back is rolled back with it, or never handed out
+    /// again. The SQLite example does this; the conformance kit's
+    /// `failed_apply_batch` checks it.
+    ///
     /// # Errors
     ///
     /// The store's error; none of the ops took effect.

@@ -599,6 +599,18 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
             out[0].is_applied() && out[1] == OpOutcome::AlreadyExists && out[2].is_applied(),
             || format!("a batch with one failing op gave {out:?}"),
         )?;
+        // A store that first tries the batch as a whole and, on a failure,
+        // again op by op must not hand out a version twice: the users it
+        // kept have versions of their own.
+        let mut f = Fetch::new(A);
+        f.user_ids = ["alice", "bob", "carol"].map(normalize).to_vec();
+        let users = self.fetch(&f).await?;
+        let mut versions: Vec<u64> = users.iter().map(|u| u.version).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        self.check(versions.len() == 3, || {
+            format!("after a batch that failed in part, versions repeat: {users:?}")
+        })?;
         // All or nothing: a file whose apply fails half-way leaves nothing
         // behind when the store has transactions.
         let profile = Profile {

@@ -409,31 +409,124 @@ impl UserStore for SqliteStore {
     }
 }
 
-/// Applies a batch inside a SAVEPOINT, each op inside a nested one. Any `?`
-/// drops `batch`, which rolls the whole batch back: an `Err` means none of
-/// these ops took effect.
+/// Applies a batch inside a SAVEPOINT. First the fast way: every op in the
+/// one savepoint, versions taken as one block, role ids looked up once. If
+/// every op applies, that is the batch. If one does not (a conflict, a
+/// taken email, a role gone) the batch is rolled back and applied again
+/// with each op inside a nested savepoint, to find the ops that fail and
+/// leave nothing of them behind. Any `?` drops the savepoint, which rolls
+/// the whole batch back: an `Err` means none of these ops took effect.
 fn apply_batch(
     conn: &mut Connection,
     tenant: &str,
     ops: &[Op],
 ) -> rusqlite::Result<Vec<OpOutcome>> {
+    {
+        let batch = conn.savepoint()?;
+        let writes = ops
+            .iter()
+            .filter(|op| matches!(op, Op::Create { .. } | Op::Update { .. }))
+            .count();
+        let mut ctx = Batch::new(&batch, writes)?;
+        let mut all = true;
+        for op in ops {
+            if !apply_op(&batch, tenant, op, &mut ctx)?.is_applied() {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            batch.commit()?;
+            return Ok(vec![OpOutcome::Applied; ops.len()]);
+        }
+        // Dropped: rolled back, versions and all.
+    }
     let mut batch = conn.savepoint()?;
+    let mut ctx = Batch::new(&batch, 0)?;
     let mut outcomes = Vec::with_capacity(ops.len());
     for op in ops {
         let one = batch.savepoint()?;
-        let outcome = apply_op(&one, tenant, op)?;
+        let outcome = apply_op(&one, tenant, op, &mut ctx)?;
         if outcome.is_applied() {
             one.commit()?;
-        } // else dropped: rolled back, so a failed op leaves nothing behind.
+        } else {
+            // Rolled back on drop: a failed op leaves nothing behind, and
+            // the role ids it may have looked up are forgotten with it.
+            ctx.roles.clear();
+        }
         outcomes.push(outcome);
     }
     batch.commit()?;
     Ok(outcomes)
 }
 
+/// What one batch's ops share: a block of versions taken from the counter
+/// at once, and the role ids already looked up.
+struct Batch {
+    /// The next version of the block, and the end of the block.
+    versions: (i64, i64),
+    /// Role ids by normalized name.
+    roles: std::collections::HashMap<String, i64>,
+}
+
+impl Batch {
+    /// Takes `n` versions from the counter (none: one at a time).
+    fn new(conn: &Connection, n: usize) -> rusqlite::Result<Batch> {
+        let versions = if n == 0 {
+            (0, 0)
+        } else {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            let last: i64 = conn
+                .prepare_cached(
+                    "UPDATE counters SET value = value + ?1 WHERE name = 'version' RETURNING value",
+                )?
+                .query_row([n], |r| r.get(0))?;
+            (last - n + 1, last + 1)
+        };
+        Ok(Batch {
+            versions,
+            roles: std::collections::HashMap::new(),
+        })
+    }
+
+    /// A new version: from the block while it lasts, else the counter's next.
+    fn version(&mut self, conn: &Connection) -> rusqlite::Result<i64> {
+        if self.versions.0 < self.versions.1 {
+            self.versions.0 += 1;
+            return Ok(self.versions.0 - 1);
+        }
+        next_version(conn)
+    }
+
+    /// The id of the role whose normalized name is `norm`, if it exists.
+    fn role(
+        &mut self,
+        conn: &Connection,
+        tenant: &str,
+        norm: &str,
+    ) -> rusqlite::Result<Option<i64>> {
+        if let Some(&id) = self.roles.get(norm) {
+            return Ok(Some(id));
+        }
+        let id: Option<i64> = conn
+            .prepare_cached("SELECT id FROM roles WHERE tenant = ?1 AND name_norm = ?2")?
+            .query_row(params![tenant, norm], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.roles.insert(norm.to_owned(), id);
+        }
+        Ok(id)
+    }
+}
+
 /// Performs one op. `Ok` with a non-applied outcome is a failure of this op
 /// alone; `Err` is a database failure (the caller rolls the batch back).
-fn apply_op(conn: &Connection, tenant: &str, op: &Op) -> rusqlite::Result<OpOutcome> {
+fn apply_op(
+    conn: &Connection,
+    tenant: &str,
+    op: &Op,
+    ctx: &mut Batch,
+) -> rusqlite::Result<OpOutcome> {
     match op {
         Op::CreateRole { name } => {
             conn.prepare_cached(
@@ -448,7 +541,7 @@ fn apply_op(conn: &Connection, tenant: &str, op: &Op) -> rusqlite::Result<OpOutc
                 return Ok(OpOutcome::Failed("a user to create needs a user id".into()));
             }
             let mut values = user_values(tenant, user)?;
-            values.push(Value::Integer(next_version(conn)?));
+            values.push(Value::Integer(ctx.version(conn)?));
             let mut insert = conn.prepare_cached(INSERT_USER)?;
             match insert.execute(rusqlite::params_from_iter(values)) {
                 Ok(_) => {}
@@ -456,7 +549,7 @@ fn apply_op(conn: &Connection, tenant: &str, op: &Op) -> rusqlite::Result<OpOutc
                 Err(e) if is_unique_violation(&e) => return Ok(OpOutcome::AlreadyExists),
                 Err(e) => return Err(e),
             }
-            set_roles(conn, tenant, conn.last_insert_rowid(), user)
+            set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx)
         }
         Op::Update {
             user_id,
@@ -476,7 +569,7 @@ fn apply_op(conn: &Connection, tenant: &str, op: &Op) -> rusqlite::Result<OpOutc
                 return Ok(OpOutcome::Failed("a user needs a user id".into()));
             }
             let mut values = user_values(tenant, &updated)?;
-            values.push(Value::Integer(next_version(conn)?));
+            values.push(Value::Integer(ctx.version(conn)?));
             values.push(Value::Integer(row));
             values.push(Value::Integer(to_sql_version(current.version)));
             let mut update = conn.prepare_cached(UPDATE_USER)?;
@@ -490,7 +583,7 @@ fn apply_op(conn: &Connection, tenant: &str, op: &Op) -> rusqlite::Result<OpOutc
                 }
                 Err(e) => return Err(e),
             }
-            set_roles(conn, tenant, row, &updated)
+            set_roles(conn, tenant, row, &updated, ctx)
         }
         Op::Delete {
             user_id, version, ..
@@ -537,18 +630,23 @@ fn set_roles(
     tenant: &str,
     row: i64,
     user: &User,
+    ctx: &mut Batch,
 ) -> rusqlite::Result<OpOutcome> {
     conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?
         .execute([row])?;
-    let mut add = conn.prepare_cached(
-        "INSERT INTO user_roles (user, role)
-         SELECT ?1, id FROM roles WHERE tenant = ?2 AND name_norm = ?3",
-    )?;
+    let mut add =
+        conn.prepare_cached("INSERT OR IGNORE INTO user_roles (user, role) VALUES (?1, ?2)")?;
     let mut seen = BTreeSet::new();
     for role in user.roles() {
         let norm = normalize(role);
-        if seen.insert(norm.clone()) && add.execute(params![row, tenant, norm])? == 0 {
-            return Ok(OpOutcome::Failed(format!("role {role:?} does not exist")));
+        if !seen.insert(norm.clone()) {
+            continue;
+        }
+        match ctx.role(conn, tenant, &norm)? {
+            Some(id) => {
+                add.execute(params![row, id])?;
+            }
+            None => return Ok(OpOutcome::Failed(format!("role {role:?} does not exist"))),
         }
     }
     Ok(OpOutcome::Applied)
