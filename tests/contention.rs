@@ -64,6 +64,17 @@ fn import(args: &[&str]) -> Output {
         .expect("run the import command")
 }
 
+/// Starts the command with `args`, its output piped, without waiting.
+fn start(args: &[&str]) -> std::process::Child {
+    Command::new(binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start an import")
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -164,14 +175,7 @@ fn four_writers_of_disjoint_users_all_succeed_under_every_policy() {
             .collect();
         let children: Vec<_> = files
             .iter()
-            .map(|f| {
-                Command::new(binary())
-                    .args(["--db", &db, "--report", "json", "--on-error", policy, f])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("start an import")
-            })
+            .map(|f| start(&["--db", &db, "--report", "json", "--on-error", policy, f]))
             .collect();
         for child in children {
             let out = child.wait_with_output().expect("wait for an import");
@@ -198,14 +202,7 @@ fn writers_of_the_same_users_get_conflicts_never_store_errors() {
         assert_eq!(import(&["--db", &db, &seed]).status.code(), Some(0));
         let file = dir.write("same.csv", &users_file("same", 200));
         let children: Vec<_> = (0..3)
-            .map(|_| {
-                Command::new(binary())
-                    .args(["--db", &db, "--report", "json", "--on-error", policy, &file])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("start an import")
-            })
+            .map(|_| start(&["--db", &db, "--report", "json", "--on-error", policy, &file]))
             .collect();
         for child in children {
             let out = child.wait_with_output().expect("wait for an import");
@@ -348,12 +345,7 @@ fn a_killed_import_leaves_the_database_before_or_after() {
         for policy in ["reject-file", "skip-invalid"] {
             let db = dir.path(&format!("kill-{k}-{policy}.db"));
             assert_eq!(import(&["--db", &db, &seed]).status.code(), Some(0));
-            let mut child = Command::new(binary())
-                .args(["--db", &db, "--on-error", policy, &file])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start an import");
+            let mut child = start(&["--db", &db, "--on-error", policy, &file]);
             std::thread::sleep(Duration::from_millis(delay_ms));
             let _ = child.kill();
             let _ = child.wait();
@@ -415,24 +407,19 @@ fn an_interrupted_import_prints_its_report() {
     assert_eq!(import(&["--db", &db, &seed]).status.code(), Some(0));
     let file = dir.write("users.csv", &users_file("i", 60_000));
     let profile = dir.write("small-batches.json", r#"{"batch_size": 50}"#);
-    let child = Command::new(binary())
-        .args([
-            "--db",
-            &db,
-            "--report",
-            "json",
-            "--on-error",
-            "skip-invalid",
-            "--unknown-roles",
-            "create",
-            "--profile",
-            &profile,
-            &file,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start an import");
+    let child = start(&[
+        "--db",
+        &db,
+        "--report",
+        "json",
+        "--on-error",
+        "skip-invalid",
+        "--unknown-roles",
+        "create",
+        "--profile",
+        &profile,
+        &file,
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
