@@ -609,7 +609,8 @@ impl Profile {
 ///
 /// The column is named by its header, matched as [`crate::ColumnMapping`] matches
 /// headers (after [`crate::helpers::fold_header`]). A value is trimmed, then looked up in
-/// `values` ignoring case; a value not listed is read as it is. Then, when
+/// `values` as identities are matched ([`crate::normalize`]); a value not
+/// listed is read as it is. Then, when
 /// `invert` is set, a boolean (`true`/`false`, `yes`/`no`, `1`/`0`) is read
 /// as its opposite; anything else is left for the field's own check.
 ///
@@ -699,7 +700,7 @@ impl ValueMap {
         let mapped = self
             .values
             .iter()
-            .find(|(word, _)| word.trim().eq_ignore_ascii_case(v) || word.trim() == v)
+            .find(|(word, _)| crate::matching::same(word, v))
             .map_or(v, |(_, meaning)| meaning.as_str());
         if self.invert
             && let Some(b) = crate::record::parse_bool(mapped)

@@ -139,8 +139,11 @@ fn a_commit_that_fails_still_prints_the_report() {
     let second = dir.write("second.csv", &users_file("b", 20));
     let before = export(&db, &dir, "before.csv");
 
-    // Another program reads: the all-or-nothing import cannot commit.
+    // Another program reads: the all-or-nothing import cannot commit. It
+    // waits for the reader as long as --busy-timeout says, not the 30 s
+    // default.
     let held = reader(&db);
+    let asked = std::time::Instant::now();
     let out = import(&[
         "--db",
         &db,
@@ -151,6 +154,10 @@ fn a_commit_that_fails_still_prints_the_report() {
         &second,
     ]);
     assert_eq!(out.status.code(), Some(1));
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "--busy-timeout 0.3 was not honoured"
+    );
     let report = json(&out);
     let rows = report["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 20);

@@ -647,6 +647,8 @@ impl Body<'_> {
         let mut builder = UserBuilder::default();
         let mut mapped: Vec<String> = vec![String::new(); width];
         let mut spare: Vec<Option<&str>> = Vec::with_capacity(width);
+        let maps = self.value_maps;
+        let any_map = maps.iter().any(Option::is_some);
         self.source.for_each(piece, width, |rec| {
             if chunk.rows.len() as u64 >= max_rows {
                 chunk.over_limit = Some(rec.line);
@@ -729,8 +731,7 @@ impl Body<'_> {
             // The profile's value maps: each mapped cell is read as the map
             // says (the words first, all columns, then the cells point at
             // them).
-            let maps = self.value_maps;
-            if maps.iter().any(Option::is_some) {
+            if any_map {
                 for (col, map) in maps.iter().enumerate() {
                     if let (Some(map), Some(Some(cell))) = (map, cells.get(col)) {
                         mapped[col] = map.read(cell);
