@@ -10,8 +10,9 @@
 //!
 //! The corpus: every file under `tests/data/` and the fuzz corpora, each
 //! against an empty directory and a small one, and generated files of 10,000
-//! rows against generated directories of 5,000 users; each under the default
-//! profile and under `skip-invalid` with roles created as needed.
+//! rows against generated directories of 5,000 users, planned on one thread
+//! and on four; each under the default profile and under `skip-invalid`
+//! with roles created as needed.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -161,8 +162,16 @@ fn profiles() -> Vec<(&'static str, Profile)> {
 }
 
 /// Runs one case and returns its record.
-fn case(bytes: &[u8], name: Option<&str>, store: InMemoryStore, profile: &Profile) -> Value {
-    let importer = Importer::with_profile(TENANT, profile.clone()).acting_user("user0");
+fn case(
+    bytes: &[u8],
+    name: Option<&str>,
+    store: InMemoryStore,
+    profile: &Profile,
+    threads: usize,
+) -> Value {
+    let importer = Importer::with_profile(TENANT, profile.clone())
+        .acting_user("user0")
+        .threads(threads);
     let validation = importer.validate(bytes, name);
     let validation_json = serde_json::to_value(&validation).unwrap_or(Value::Null);
     let mut recorder = Recorder {
@@ -231,14 +240,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let file_name = rel.file_name().and_then(|n| n.to_str());
             let stem = rel.to_string_lossy().replace(['/', '\\', '.'], "_");
             for (dname, users) in [("empty", 0), ("small", 40)] {
-                let record = case(&bytes, file_name, directory(7, users), &profile);
+                let record = case(&bytes, file_name, directory(7, users), &profile, 1);
                 write(format!("{pname}-{dname}-{stem}"), record)?;
             }
         }
         for seed in 0..3u64 {
             let text = file(100 + seed, 10_000, 5_000);
-            let record = case(text.as_bytes(), None, directory(seed, 5_000), &profile);
-            write(format!("{pname}-generated-{seed}"), record)?;
+            // One thread, and four (chunks planned while the next chunk's
+            // users are fetched).
+            for threads in [1, 4] {
+                let record = case(
+                    text.as_bytes(),
+                    None,
+                    directory(seed, 5_000),
+                    &profile,
+                    threads,
+                );
+                write(format!("{pname}-generated-{seed}-threads{threads}"), record)?;
+            }
         }
     }
     eprintln!("wrote {written} cases to {}", out.display());
