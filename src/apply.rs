@@ -165,49 +165,55 @@ pub(crate) fn answer_sync<S: UserStore + ?Sized>(
 ) -> Result<(), Error> {
     loop {
         let progress = planning_progress(planner);
-        if planner.overlap_ready() {
-            // With a second thread, each chunk is planned while the next
-            // chunk's users are fetched (same plan; see the method).
-            let total = progress.rows_total;
-            planner.plan_rows_overlapped(&mut |f, done| {
-                let progress = Progress {
-                    rows_done: done,
-                    rows_total: total,
-                    ..progress
-                };
-                if on_progress(&progress).is_break() {
-                    return Err(Error::cancelled());
-                }
-                store.fetch(f).map_err(Error::store)
-            })?;
-            continue;
+        if planner.poll().is_none() {
+            break;
         }
-        let Some(request) = planner.poll() else {
+        // With threads to spare, the chunk whose users came last is planned
+        // while the next chunk's users are fetched (same plan; see
+        // `Planner::ahead`).
+        let ahead = planner.ahead();
+        let Some(request) = planner.asked() else {
             break;
         };
-        let response = match request {
-            Request::Catalog { tenant } => {
-                Response::Catalog(store.catalog(tenant).map_err(Error::store)?)
-            }
+        let (response, planned) = match request {
+            Request::Catalog { tenant } => (
+                Response::Catalog(store.catalog(tenant).map_err(Error::store)?),
+                None,
+            ),
             Request::Fetch(f) => {
                 if on_progress(&progress).is_break() {
                     return Err(Error::cancelled());
                 }
-                Response::Users(store.fetch(f).map_err(Error::store)?)
+                let mut fetch = || store.fetch(f).map_err(Error::store);
+                let (users, planned) = match ahead {
+                    Some(ahead) => {
+                        let (users, planned) = ahead.beside(fetch);
+                        (users, Some(planned))
+                    }
+                    None => (fetch(), None),
+                };
+                (Response::Users(users?), planned)
             }
             Request::Scan {
                 tenant,
                 after,
                 limit,
-            } => Response::Users(
-                store
-                    .scan(tenant, after.as_deref(), *limit)
-                    .map_err(Error::store)?,
+            } => (
+                Response::Users(
+                    store
+                        .scan(tenant, after.as_deref(), *limit)
+                        .map_err(Error::store)?,
+                ),
+                None,
             ),
-            Request::Count { tenant } => {
-                Response::Count(store.count(tenant).map_err(Error::store)?)
-            }
+            Request::Count { tenant } => (
+                Response::Count(store.count(tenant).map_err(Error::store)?),
+                None,
+            ),
         };
+        if let Some(planned) = planned {
+            planner.planned(planned);
+        }
         planner.respond(response)?;
     }
     Ok(())

@@ -2,16 +2,12 @@
 //! the planner so a chunk can be planned on other threads while the next
 //! chunk's users are fetched.
 
-use crate::error::Error;
 use crate::issue::Issue;
 use crate::matching::key_hash;
 use crate::record::User;
-use crate::store::{ExistingUser, Fetch};
+use crate::store::ExistingUser;
 
 use super::*;
-
-/// Answers a chunk's request, given the rows planned so far.
-pub(crate) type FetchFn<'a> = dyn FnMut(&Fetch, u64) -> Result<Vec<ExistingUser>, Error> + 'a;
 
 /// The smallest batch planned on other threads (threads are started per
 /// chunk: for smaller chunks that costs more than it saves).
@@ -135,115 +131,139 @@ impl<'a> Refill<'a> {
     }
 }
 
+/// A chunk whose users have come and whose planning waits: it is planned
+/// while the next chunk's users are asked for (see [`Ahead`]), or by the
+/// planner itself when nothing is asked beside it.
+#[derive(Debug)]
+pub(super) struct Held {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) users: Vec<ExistingUser>,
+    /// What planning it came to, once done beside a request.
+    pub(super) planned: Option<Planned>,
+}
+
+/// What a held chunk's blocks came to: (block number, its planning).
+#[derive(Debug, Default)]
+pub(crate) struct Planned(Vec<(usize, ChunkOut)>);
+
+/// What the planner let go of with the last chunk (row values it no
+/// longer needs, the users fetched for it): dropped by whichever thread
+/// starts the next chunk's planning first, not between chunks.
+pub(super) type LetGo = (Vec<User>, Vec<ExistingUser>);
+
+impl std::fmt::Debug for ChunkOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkOut")
+            .field("rows", &self.disp.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The planning a driver can do while it answers the planner's request:
+/// the held chunk's rows, planned by the threads beside the caller while
+/// the caller answers, then by the caller too. The planner does no I/O: a
+/// driver that answers requests one by one never needs this (answering
+/// plans the chunk), and one with threads to spare overlaps the two.
+pub(crate) struct Ahead<'a> {
+    planner: &'a Planner,
+    shared: SharedChunk<'a>,
+}
+
+impl Ahead<'_> {
+    /// Runs `answer` on this thread while the chunk is planned beside it,
+    /// then helps to plan what is left: `answer`'s result and the chunk's
+    /// planning, for [`Planner::planned`].
+    pub(crate) fn beside<T>(self, answer: impl FnOnce() -> T) -> (T, Planned) {
+        let helpers = self.planner.threads.clamp(2, 16) - 1;
+        let (planner, shared) = (self.planner, &self.shared);
+        let work = || {
+            planner.drop_let_go();
+            shared.work(planner)
+        };
+        let (answer, outs) = crate::par::beside(helpers.min(shared.blocks()), work, answer);
+        (answer, Planned(outs.into_iter().flatten().collect()))
+    }
+}
+
 impl Planner {
-    /// Whether [`Planner::plan_rows_overlapped`] applies now: the rows are
-    /// next, nothing is asked, the profile allows more than one thread and
-    /// the file has more than one chunk of rows (large enough that starting
-    /// threads per chunk pays).
-    pub(crate) fn overlap_ready(&self) -> bool {
+    /// Whether chunks are planned while the next chunk's users are asked
+    /// for: the caller allows more than one thread and the file has more
+    /// than one chunk of rows, each large enough that starting threads per
+    /// chunk pays.
+    pub(super) fn overlaps(&self) -> bool {
         let batch = self.profile.batch_size.max(1);
-        self.stage == Stage::Rows
-            && self.asked.is_none()
-            && self.pending_reports.is_empty()
-            && self.threads > 1
-            && batch >= OVERLAP_MIN_BATCH
-            && self.v.rows.len() - self.cursor > batch
+        self.threads > 1 && batch >= OVERLAP_MIN_BATCH && self.v.rows.len() > batch
     }
 
-    /// Plans the remaining rows, chunk by chunk, planning each chunk on
-    /// other threads while this one builds the next chunk's request and
-    /// has `fetch` answer it (`fetch` is given the rows planned so far);
-    /// then this thread plans what is left of the chunk beside them (see
-    /// `SharedChunk`).
+    /// The planning to do while the request just polled is answered (a
+    /// held chunk not yet planned), if any.
+    ///
     /// The plan is the one the request-by-request protocol makes: a chunk
     /// reads only the rows, the indexes and its own users, and what it
     /// decides is merged in file order. Only the order of the store's
     /// calls differs (the next chunk's users are asked for before the
     /// reports of this chunk's deletes found by email).
-    pub(crate) fn plan_rows_overlapped(&mut self, fetch: &mut FetchFn<'_>) -> Result<(), Error> {
-        let n = self.v.rows.len();
-        let batch = self.profile.batch_size.max(1);
-        let mut spare = self.spare.take();
-        // The chunk in hand: its rows and its users.
-        let mut next: Option<(usize, usize, Vec<ExistingUser>)> = None;
-        // The row values the last chunk let go: dropped on another thread.
-        let mut old: Vec<User> = Vec::new();
-        // The users fetched for the last chunk: dropped there too.
-        let mut spent: Vec<ExistingUser> = Vec::new();
-        // Threads beside this one, planning the chunk in hand.
-        let helpers = self.threads.clamp(2, 16) - 1;
-        while self.cursor < n {
-            let (start, end, users) = match next.take() {
-                Some(chunk) => chunk,
-                None => {
-                    let end = (self.cursor + batch).min(n);
-                    let done = self.cursor as u64;
-                    let users = self.fetch_chunk(self.cursor, end, &mut spare, fetch, done)?;
-                    (self.cursor, end, users)
-                }
-            };
-            let after = (end < n).then(|| (end, (end + batch).min(n)));
-            let this = &*self;
-            let let_go = (std::mem::take(&mut old), std::mem::take(&mut spent));
-            let shared = SharedChunk::new(this, start, end, &users);
-            // What the last chunk let go of is dropped by whichever thread
-            // starts working first (a helper, as a rule), not between chunks.
-            let let_go = std::sync::Mutex::new(Some(let_go));
-            let work = || {
-                drop(let_go.lock().ok().and_then(|mut l| l.take()));
-                shared.work(this)
-            };
-            // The helpers plan blocks while this thread fetches the next
-            // chunk's users; then this thread plans the blocks still left.
-            let (ahead, outs) = crate::par::beside(helpers.min(shared.blocks()), work, || {
-                after.map(|(s, e)| {
-                    this.fetch_chunk(s, e, &mut spare, fetch, start as u64)
-                        .map(|u| (s, e, u))
-                })
-            });
-            let mut outs: Vec<_> = outs.into_iter().flatten().collect();
-            drop(shared);
-            spent = users;
-            // In row order, as one thread makes them (the reports asked for
-            // next list their managers in that order).
-            outs.sort_unstable_by_key(|o| o.0);
-            for (_, out) in outs {
-                self.merge(out, &mut old);
-            }
-            self.cursor = end;
-            self.chunk_end = end;
-            // A cancel or a store error on the next chunk's request stops
-            // here: `fetch` is not called again once it has failed.
-            let ahead = ahead.transpose()?;
-            if !self.pending_reports.is_empty() {
-                let f = self.reports_fetch();
-                let users = fetch(&f, end as u64)?;
-                self.fill_reports(&users);
-            }
-            next = ahead;
-        }
-        self.spare = spare;
-        Ok(())
+    pub(crate) fn ahead(&self) -> Option<Ahead<'_>> {
+        let held = self.held.as_ref().filter(|h| h.planned.is_none())?;
+        Some(Ahead {
+            planner: self,
+            shared: SharedChunk::new(self, held.start, held.end, &held.users),
+        })
     }
 
-    /// The users of rows `start..end`, asked of `fetch` (with `done` rows
-    /// planned) unless the rows need no lookup; the request is written over
-    /// `spare` and kept there.
-    pub(super) fn fetch_chunk(
-        &self,
-        start: usize,
-        end: usize,
-        spare: &mut Option<Fetch>,
-        fetch: &mut FetchFn<'_>,
-        done: u64,
-    ) -> Result<Vec<ExistingUser>, Error> {
-        let f = self.fetch_for(start, end, spare.take());
-        let users = if f.is_empty() {
-            Ok(Vec::new())
-        } else {
-            fetch(&f, done)
+    /// Records what [`Ahead::beside`] planned, before the answer is given.
+    pub(crate) fn planned(&mut self, planned: Planned) {
+        if let Some(held) = &mut self.held {
+            held.planned = Some(planned);
+        }
+    }
+
+    /// A chunk's users have come: planned now, or held to be planned
+    /// beside the next chunk's request (the chunk held before is merged
+    /// first).
+    pub(super) fn received(&mut self, rows: std::ops::Range<usize>, users: Vec<ExistingUser>) {
+        let (start, end) = (rows.start, rows.end);
+        if !self.overlaps() {
+            let out = self.plan_chunk(start, end, &users);
+            self.merge(out, &mut Vec::new());
+            self.cursor = end;
+            return;
+        }
+        self.settle();
+        self.held = Some(Held {
+            start,
+            end,
+            users,
+            planned: None,
+        });
+    }
+
+    /// Merges the held chunk, planning it first (on the threads allowed)
+    /// if nothing planned it beside a request.
+    pub(super) fn settle(&mut self) {
+        if let Some(planned) = self.ahead().map(|a| a.beside(|| ()).1) {
+            self.planned(planned);
+        }
+        let Some(held) = self.held.take() else {
+            return;
         };
-        *spare = Some(f);
-        users
+        // In row order, as one thread makes them (the reports asked for
+        // next list their managers in that order).
+        let Planned(mut outs) = held.planned.unwrap_or_default();
+        outs.sort_unstable_by_key(|o| o.0);
+        let mut old = Vec::new();
+        for (_, out) in outs {
+            self.merge(out, &mut old);
+        }
+        self.cursor = held.end;
+        if let Ok(mut let_go) = self.let_go.lock() {
+            *let_go = Some((old, held.users));
+        }
+    }
+
+    /// Drops what the last chunk let go of, if no thread has yet.
+    fn drop_let_go(&self) {
+        drop(self.let_go.lock().ok().and_then(|mut l| l.take()));
     }
 }

@@ -170,8 +170,14 @@ pub struct Planner {
     /// Built when first needed (mirror mode; deletes).
     emails: Option<KeyIndex>,
     managers: Option<KeyIndex>,
+    /// Rows planned (merged) so far.
     cursor: usize,
-    chunk_end: usize,
+    /// The rows of the chunk whose users are asked for.
+    asking: std::ops::Range<usize>,
+    /// A chunk whose users have come, to be planned beside the next
+    /// chunk's request (with threads; see `chunk::Ahead`).
+    held: Option<chunk::Held>,
+    let_go: std::sync::Mutex<Option<chunk::LetGo>>,
     disp: Vec<Disp>,
     plan_issues: Vec<Issue>,
     mirror_after: Option<String>,
@@ -263,7 +269,9 @@ impl Planner {
             emails: None,
             managers: None,
             cursor: 0,
-            chunk_end: 0,
+            asking: 0..0,
+            held: None,
+            let_go: std::sync::Mutex::new(None),
             disp: (0..n).map(|_| Disp::Pending).collect(),
             plan_issues: Vec::new(),
             mirror_after: None,
@@ -338,15 +346,21 @@ impl Planner {
                     if !self.pending_reports.is_empty() {
                         break Request::Fetch(self.reports_fetch());
                     }
-                    if self.cursor >= self.v.rows.len() {
-                        self.stage = Stage::Mirror;
+                    // The next chunk starts after the one held, if any.
+                    let start = self.held.as_ref().map_or(self.cursor, |h| h.end);
+                    if start >= self.v.rows.len() {
+                        if self.held.is_some() {
+                            self.settle();
+                        } else {
+                            self.stage = Stage::Mirror;
+                        }
                         continue;
                     }
-                    let fetch = self.next_fetch();
+                    let fetch = self.next_fetch(start);
                     if fetch.is_empty() {
                         // Only failing rows in this chunk: nothing to look up.
                         self.spare = Some(fetch);
-                        self.process_chunk(Vec::new());
+                        self.received(self.asking.clone(), Vec::new());
                         continue;
                     }
                     break Request::Fetch(fetch);
@@ -374,6 +388,11 @@ impl Planner {
             }
         };
         self.asked = Some(request);
+        self.asked.as_ref()
+    }
+
+    /// The request polled and not yet answered.
+    pub(crate) fn asked(&self) -> Option<&Request> {
         self.asked.as_ref()
     }
 
@@ -406,7 +425,7 @@ impl Planner {
                 self.spare = Some(f);
             }
             (Request::Fetch(f), Response::Users(users)) => {
-                self.process_chunk(users);
+                self.received(self.asking.clone(), users);
                 self.spare = Some(f);
             }
             (Request::Scan { limit, .. }, Response::Users(users)) => {
@@ -528,10 +547,9 @@ impl Planner {
     /// The lookups of the next chunk of rows, written over the last
     /// request's strings (no allocation per value once the first chunk has
     /// sized them).
-    fn next_fetch(&mut self) -> Fetch {
-        let start = self.cursor;
+    fn next_fetch(&mut self, start: usize) -> Fetch {
         let end = (start + self.profile.batch_size.max(1)).min(self.v.rows.len());
-        self.chunk_end = end;
+        self.asking = start..end;
         let spare = self.spare.take();
         self.fetch_for(start, end, spare)
     }
@@ -574,14 +592,6 @@ impl Planner {
         // Duplicates are allowed in a request (the contract says so); not
         // removing them saves sorting strings for every batch.
         f
-    }
-
-    /// Plans the rows of the current chunk with the users fetched for it.
-    fn process_chunk(&mut self, users: Vec<ExistingUser>) {
-        let (start, end) = (self.cursor, self.chunk_end.max(self.cursor));
-        let out = self.plan_chunk(start, end, &users);
-        self.merge(out, &mut Vec::new());
-        self.cursor = end;
     }
 
     /// Once rows `start..end` are planned, the plan needs only the user id,
