@@ -75,6 +75,7 @@ pub mod cell;
 mod email;
 mod error;
 mod import;
+mod index;
 mod input;
 mod issue;
 mod matching;

@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "primitives",
         &[
             "error", "text", "issue", "schema", "matching", "record", "catalog", "cell", "email",
-            "par",
+            "par", "index",
         ],
     ),
     ("store", &["store"]),

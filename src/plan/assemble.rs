@@ -26,7 +26,7 @@ pub(super) fn finish(mut p: Planner) -> Plan {
     }
     same_user_rows(&mut p);
     if p.managers.is_none() && p.disp.iter().any(|d| matches!(d, Disp::Delete(_))) {
-        p.managers = Some(crate::validate::file::KeyIndex::build(
+        p.managers = Some(crate::validate::file::index_rows(
             &p.v.rows,
             Field::ReportsTo,
             |r| r.action == crate::record::Action::Upsert,
@@ -260,7 +260,7 @@ pub(super) fn convert(
 
 pub(super) fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -> Plan {
     // The lookups are done: free them before the plan's own arrays grow.
-    p.ids = crate::validate::file::KeyIndex::default();
+    p.ids = crate::index::HashIndex::default();
     p.emails = None;
     p.managers = None;
     p.targets = Vec::new();

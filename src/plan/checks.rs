@@ -11,6 +11,7 @@ use super::{Disp, Planner};
 use crate::issue::{Code, Issue};
 use crate::matching::{normalize, same};
 use crate::schema::Field;
+use crate::validate::file::value_in;
 use std::collections::HashMap;
 
 /// Why row `from` needs row `to`.
@@ -130,7 +131,7 @@ pub(super) fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
     for r in reports {
         let leaving = p
             .ids
-            .unique(&p.v.rows, Field::UserId, r)
+            .unique(r, value_in(&p.v.rows, Field::UserId))
             .filter(|&row| match &p.disp[row] {
                 Disp::Delete(_) => true,
                 d => d
@@ -146,7 +147,7 @@ pub(super) fn delete_edges(p: &mut Planner, i: usize, edges: &mut Vec<Edge>) {
     let reporters: Vec<usize> = p
         .managers
         .iter()
-        .flat_map(|m| m.find(&p.v.rows, Field::ReportsTo, user_id))
+        .flat_map(|m| m.find(user_id, value_in(&p.v.rows, Field::ReportsTo)))
         .collect();
     for r in reporters {
         if r != i

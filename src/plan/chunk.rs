@@ -3,7 +3,6 @@
 //! chunk's users are fetched.
 
 use crate::issue::Issue;
-use crate::matching::key_hash;
 use crate::record::User;
 use crate::store::ExistingUser;
 
@@ -33,8 +32,7 @@ impl ChunkOut {
 
     /// Row `row` resolved to the directory user `user_id`.
     pub(super) fn note_target(&mut self, row: usize, user_id: &str) {
-        self.targets
-            .push((key_hash(TARGET_SEED, user_id), row as u32));
+        self.targets.push((crate::index::hash(user_id), row as u32));
     }
 }
 

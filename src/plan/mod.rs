@@ -26,7 +26,6 @@ mod types;
 
 use chunk::{ChunkOut, Refill};
 use dir::Dir;
-pub(crate) use dir::TARGET_SEED;
 pub(crate) use refs::first_spelling;
 use refs::{Refs, RefsOut};
 pub use types::{Notice, Plan, Planned, PlannedRow, Request, Response};
@@ -35,6 +34,7 @@ use std::collections::BTreeMap;
 
 use crate::catalog::Catalog;
 use crate::error::Error;
+use crate::index::HashIndex;
 use crate::issue::{Code, Issue};
 use crate::matching::normalize;
 use crate::profile::{ErrorPolicy, Mode, Profile};
@@ -43,7 +43,7 @@ use crate::schema::Field;
 use crate::store::{ExistingUser, Fetch};
 use crate::text::Text;
 use crate::validate::Validation;
-use crate::validate::file::KeyIndex;
+use crate::validate::file::index_rows;
 
 /// What the plan does with one row, before ordering: 16 bytes a row.
 #[derive(Debug)]
@@ -166,10 +166,10 @@ pub struct Planner {
     asked: Option<Request>,
     catalog: Catalog,
     new_roles: BTreeMap<String, String>,
-    ids: KeyIndex,
+    ids: HashIndex,
     /// Built when first needed (mirror mode; deletes).
-    emails: Option<KeyIndex>,
-    managers: Option<KeyIndex>,
+    emails: Option<HashIndex>,
+    managers: Option<HashIndex>,
     /// Rows planned (merged) so far.
     cursor: usize,
     /// The rows of the chunk whose users are asked for.
@@ -219,7 +219,7 @@ impl Planner {
         let ids = v
             .ids
             .take()
-            .unwrap_or_else(|| KeyIndex::build(&v.rows, Field::UserId, |_| true));
+            .unwrap_or_else(|| index_rows(&v.rows, Field::UserId, |_| true));
         // Reference checks are redone against the store's catalog.
         v.row_issues
             .retain(|i| !matches!(i.code, Code::UnknownRole | Code::UnknownReference));
@@ -759,23 +759,7 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
-    use super::dir::Probe;
     use super::{Disp, Link, UpdateDisp};
-
-    #[test]
-    fn a_probe_table_gives_equal_hashes_in_the_order_they_were_added() {
-        // An 8-slot table: 7 and 15 share slot 7, the later ones wrap round.
-        let p = Probe::new(
-            [(7u64, 0u32), (15, 1), (7, 2), (3, 3), (7, 4)].into_iter(),
-            4,
-        );
-        assert_eq!(p.slots.len(), 8);
-        assert_eq!(p.with_hash(7).collect::<Vec<_>>(), [0, 2, 4]);
-        assert_eq!(p.with_hash(15).collect::<Vec<_>>(), [1]);
-        assert_eq!(p.with_hash(3).collect::<Vec<_>>(), [3]);
-        assert_eq!(p.with_hash(11).count(), 0);
-        assert_eq!(Probe::new(std::iter::empty(), 0).with_hash(0).count(), 0);
-    }
 
     #[test]
     fn a_rows_entry_stays_small() {

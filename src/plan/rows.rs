@@ -9,7 +9,7 @@ use crate::schema::Field;
 use crate::store::ExistingUser;
 use crate::text::Text;
 use crate::validate::Row;
-use crate::validate::file::KeyIndex;
+use crate::validate::file::{index_rows, value_in};
 
 use super::*;
 
@@ -142,7 +142,7 @@ impl Planner {
         {
             let in_file = self
                 .ids
-                .unique(&self.v.rows, Field::UserId, m)
+                .unique(m, value_in(&self.v.rows, Field::UserId))
                 .filter(|&r| self.v.rows[r].action == Action::Upsert);
             match in_file {
                 Some(r) => manager_row = Some(r as u32),
@@ -252,7 +252,7 @@ impl Planner {
     /// holder (changes the holder's email, or deletes them), if any.
     pub(super) fn releaser(&self, holder: &str, email: &str) -> Option<usize> {
         self.ids
-            .unique(&self.v.rows, Field::UserId, holder)
+            .unique(holder, value_in(&self.v.rows, Field::UserId))
             .filter(|&r| {
                 let row = &self.v.rows[r];
                 !row.error
@@ -344,7 +344,7 @@ impl Planner {
             self.mirror_after = Some(normalize(last.user_id()));
         }
         if self.emails.is_none() {
-            self.emails = Some(KeyIndex::build(&self.v.rows, Field::Email, |_| true));
+            self.emails = Some(index_rows(&self.v.rows, Field::Email, |_| true));
         }
         let Some(emails) = self.emails.as_ref() else {
             return;
@@ -353,17 +353,16 @@ impl Planner {
             let id = u.user_id();
             // Rows naming this user (two of each kind at most: more are
             // duplicates, errors all).
-            let rows: Vec<usize> = self
-                .ids
-                .find(&self.v.rows, Field::UserId, id)
-                .take(2)
-                .chain(
-                    u.user
-                        .email()
-                        .into_iter()
-                        .flat_map(|e| emails.find(&self.v.rows, Field::Email, e).take(2)),
-                )
-                .collect();
+            let rows: Vec<usize> =
+                self.ids
+                    .find(id, value_in(&self.v.rows, Field::UserId))
+                    .take(2)
+                    .chain(
+                        u.user.email().into_iter().flat_map(|e| {
+                            emails.find(e, value_in(&self.v.rows, Field::Email)).take(2)
+                        }),
+                    )
+                    .collect();
             if !rows.is_empty() {
                 // Kept: remember whom they will report to.
                 for &r in &rows {

@@ -1,9 +1,10 @@
 //! File-level checks: the same key or email on several rows, and `reportsTo`
-//! cycles. Both work on a compact sorted index (hash, row) rather than a map
-//! of owned strings: 8 bytes a row, whatever the length of the values.
+//! cycles. Both work on the hashed index of the rows (`crate::index`), 8
+//! bytes a row whatever the length of the values, rather than a map of
+//! owned strings.
 
+use crate::index::HashIndex;
 use crate::issue::{Code, Issue, Severity};
-use crate::matching::{key_hash, normalize};
 use crate::record::Action;
 use crate::schema::Field;
 
@@ -12,240 +13,23 @@ use super::Row;
 /// At most this many other lines are named in a duplicate or cycle message.
 const MAX_NAMED: usize = 10;
 
-/// Rows indexed by the normalized value of one field: one `u64` per row,
-/// the top 32 bits of the value's hash above the row's index, sorted. Equal
-/// hashes are always confirmed by comparing the values, so 32 bits are
-/// enough (even in a large file few pairs of rows share one), and the index
-/// costs 8 bytes a row. A directory of where each run of hashes with the
-/// same top bits starts (one `u32` per four rows) turns a lookup into one
-/// or two cache lines, where a binary search of a large index misses the
-/// cache at nearly every step.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct KeyIndex {
-    seed: u64,
-    entries: Vec<u64>,
-    /// The directory's bits: bucket `b` holds the hashes whose top `bits`
-    /// bits are `b`, at `entries[starts[b]..starts[b + 1]]`.
-    bits: u32,
-    starts: Vec<u32>,
-}
-
-/// The first place in `s` where `pred` (true, then false along `s`) is
-/// false, searched from the front in steps that double: the place is
-/// usually a step or two ahead, where a binary search of the whole slice
-/// would read it all over.
-fn gallop(s: &[u64], pred: impl Fn(u64) -> bool) -> usize {
-    let mut hi = 1;
-    while hi < s.len() && pred(s[hi]) {
-        hi *= 2;
-    }
-    let lo = hi / 2;
-    lo + s[lo..hi.min(s.len())].partition_point(|&e| pred(e))
-}
-
-/// The part of a hash an index keeps.
-fn short(hash: u64) -> u64 {
-    hash >> 32
-}
-
-/// The directory bucket of a short hash: its top `bits` bits (`bits` ≥ 1).
-fn bucket(short: u64, bits: u32) -> u64 {
-    short >> (32 - bits)
-}
-
-impl KeyIndex {
-    /// Indexes `rows` by `field`, for the rows `include` accepts and whose
-    /// value is not blank.
-    pub fn build(rows: &[Row], field: Field, include: impl Fn(&Row) -> bool) -> KeyIndex {
-        let seed = 0x005e_ed0f_u64 ^ field as u64;
-        let mut entries: Vec<u64> = rows
-            .iter()
+/// Rows indexed by the value of `field`, for the rows `include` accepts
+/// and whose value is not blank.
+pub(crate) fn index_rows(rows: &[Row], field: Field, include: impl Fn(&Row) -> bool) -> HashIndex {
+    HashIndex::new(
+        rows.iter()
             .enumerate()
             .filter(|(_, r)| include(r))
-            .filter_map(|(i, r)| {
-                let v = r.user.value(field)?;
-                let row = u32::try_from(i).ok()?;
-                Some(short(key_hash(seed, v)) << 32 | u64::from(row))
-            })
-            .collect();
-        entries.sort_unstable();
-        // About four entries a bucket; none for a small index.
-        let bits = (entries.len() / 4).max(1).ilog2().min(30);
-        let mut starts = Vec::new();
-        if bits > 0 {
-            starts.reserve_exact((1 << bits) + 1);
-            let mut at = 0usize;
-            for b in 0..1u64 << bits {
-                while at < entries.len() && bucket(entries[at] >> 32, bits) < b {
-                    at += 1;
-                }
-                starts.push(at as u32);
-            }
-            starts.push(entries.len() as u32);
-        }
-        KeyIndex {
-            seed,
-            entries,
-            bits,
-            starts,
-        }
-    }
+            .filter_map(|(i, r)| Some((i, r.user.value(field)?))),
+    )
+}
 
-    /// The entries that may hold hash `h` (a short hash): its bucket.
-    fn candidates(&self, h: u64) -> &[u64] {
-        if self.bits == 0 {
-            return &self.entries;
-        }
-        let b = bucket(h, self.bits) as usize;
-        match (self.starts.get(b), self.starts.get(b + 1)) {
-            (Some(&from), Some(&to)) => &self.entries[from as usize..to as usize],
-            _ => &[],
-        }
-    }
-
-    /// Rows whose value equals `value` (normalized).
-    pub fn find<'a>(
-        &'a self,
-        rows: &'a [Row],
-        field: Field,
-        value: &'a str,
-    ) -> impl Iterator<Item = usize> + 'a {
-        self.same_hash(value)
-            .iter()
-            .map(|&e| e as u32 as usize)
-            .filter(move |&i| {
-                rows[i]
-                    .user
-                    .value(field)
-                    .is_some_and(|v| crate::matching::same(v, value))
-            })
-    }
-
-    /// The entries whose hash equals `value`'s: every row with that value,
-    /// and rarely others (their row is the entry's low 32 bits).
-    fn same_hash(&self, value: &str) -> &[u64] {
-        let h = short(key_hash(self.seed, value));
-        let candidates = self.candidates(h);
-        let start = candidates.partition_point(|&e| e >> 32 < h);
-        let len = candidates[start..].partition_point(|&e| e >> 32 == h);
-        &candidates[start..start + len]
-    }
-
-    /// The rows `include` accepts whose `field` is not blank, as the index
-    /// keeps them (the short hash of the value above the row), sorted: what
-    /// [`KeyIndex::join`] takes. With `threads` > 1, from [`crate::par::from::FILE_CHECK_ROWS`]
-    /// rows, the hashes are worked out and sorted on two threads.
-    pub fn wanted_by(
-        &self,
-        rows: &[Row],
-        field: Field,
-        include: impl Fn(usize) -> bool + Sync,
-        threads: usize,
-    ) -> Vec<u64> {
-        let hashed = |from: usize, part: &[Row]| -> Vec<u64> {
-            part.iter()
-                .enumerate()
-                .filter(|&(k, _)| include(from + k))
-                .filter_map(|(k, r)| {
-                    let v = r.user.value(field)?;
-                    let row = u32::try_from(from + k).ok()?;
-                    Some(short(key_hash(self.seed, v)) << 32 | u64::from(row))
-                })
-                .collect()
-        };
-        if threads < 2 || rows.len() < crate::par::from::FILE_CHECK_ROWS {
-            let mut wants = hashed(0, rows);
-            wants.sort_unstable();
-            return wants;
-        }
-        let mid = rows.len() / 2;
-        let (low, high) = rows.split_at(mid);
-        let (high, mut wants) = crate::par::join(|| hashed(mid, high), || hashed(0, low));
-        wants.extend(high);
-        // Split at the median, each side sorted on its own thread.
-        let at = wants.len() / 2;
-        if at > 0 {
-            wants.select_nth_unstable(at);
-            let (low, high) = wants.split_at_mut(at);
-            crate::par::join(|| high.sort_unstable(), || low.sort_unstable());
-        }
-        wants
-    }
-
-    /// For each of `n` rows, what `link` makes of the row and the entries
-    /// sharing its wanted value's hash, for the rows in `wants` (sorted, as
-    /// [`KeyIndex::wanted_by`] makes them; `None` for the others). `link`
-    /// sees exactly the entries `same_hash` would give for the value.
-    pub fn join(
-        &self,
-        wants: &[u64],
-        n: usize,
-        mut link: impl FnMut(usize, &[u64]) -> Option<u32>,
-    ) -> Vec<Option<u32>> {
-        let mut next = vec![None; n];
-        let entries = &self.entries[..];
-        let mut at = 0;
-        for run in wants.chunk_by(|a, b| a >> 32 == b >> 32) {
-            let h = run[0] >> 32;
-            at += gallop(&entries[at..], |e| e >> 32 < h);
-            let len = gallop(&entries[at..], |e| e >> 32 == h);
-            let same = &entries[at..at + len];
-            for &w in run {
-                let row = w as u32 as usize;
-                if let Some(slot) = next.get_mut(row) {
-                    *slot = link(row, same);
-                }
-            }
-        }
-        next
-    }
-
-    /// The one row whose value equals `value`; `None` when no row or several
-    /// rows have it (several rows with one key are all errors anyway). Looks
-    /// at two matches at most, so a value repeated on a million rows costs
-    /// no more than a unique one.
-    pub fn unique(&self, rows: &[Row], field: Field, value: &str) -> Option<usize> {
-        let mut found = self.find(rows, field, value);
-        let first = found.next()?;
-        found.next().is_none().then_some(first)
-    }
-
-    /// Groups of two or more rows with equal values (each group sorted by row).
-    pub fn duplicates(&self, rows: &[Row], field: Field) -> Vec<Vec<usize>> {
-        let mut groups = Vec::new();
-        let mut i = 0;
-        while i < self.entries.len() {
-            let h = self.entries[i] >> 32;
-            let mut j = i + 1;
-            while j < self.entries.len() && self.entries[j] >> 32 == h {
-                j += 1;
-            }
-            if j - i > 1 {
-                // Same hash: split by actual value (collisions are rare).
-                let mut run: Vec<(String, usize)> = self.entries[i..j]
-                    .iter()
-                    .map(|&e| {
-                        let r = e as u32 as usize;
-                        (normalize(rows[r].user.value(field).unwrap_or("")), r)
-                    })
-                    .collect();
-                run.sort();
-                let mut k = 0;
-                while k < run.len() {
-                    let mut m = k + 1;
-                    while m < run.len() && run[m].0 == run[k].0 {
-                        m += 1;
-                    }
-                    if m - k > 1 {
-                        groups.push(run[k..m].iter().map(|x| x.1).collect());
-                    }
-                    k = m;
-                }
-            }
-            i = j;
-        }
-        groups
-    }
+/// Row `i`'s value of `field`, as an index looks values up.
+pub(crate) fn value_in<'a>(
+    rows: &'a [Row],
+    field: Field,
+) -> impl Fn(usize) -> Option<&'a str> + Copy + 'a {
+    move |i| rows.get(i)?.user.value(field)
 }
 
 fn name_lines(lines: impl Iterator<Item = u64>, total: usize) -> String {
@@ -260,7 +44,7 @@ fn name_lines(lines: impl Iterator<Item = u64>, total: usize) -> String {
 /// Reports every row of every duplicate group, each naming the others' lines.
 pub(crate) fn duplicates(
     rows: &mut [Row],
-    index: &KeyIndex,
+    index: &HashIndex,
     field: Field,
     code: Code,
     column: &str,
@@ -271,7 +55,7 @@ pub(crate) fn duplicates(
     } else {
         "email"
     };
-    for group in index.duplicates(rows, field) {
+    for group in index.duplicates(value_in(rows, field)) {
         for &r in &group {
             let others = group.iter().filter(|&&o| o != r).map(|&o| rows[o].line);
             let value = rows[r].user.value(field).unwrap_or("").to_owned();
@@ -297,7 +81,7 @@ pub(crate) fn duplicates(
 /// reported by the row checks) and reports every row on a cycle.
 pub(crate) fn cycles(
     rows: &mut [Row],
-    keys: &KeyIndex,
+    keys: &HashIndex,
     key_field: Field,
     column: &str,
     issues: &mut Vec<Issue>,
@@ -318,19 +102,20 @@ pub(crate) fn cycles(
     // The rows' managers by the short hash of their value, sorted, then
     // walked beside the index's entries (sorted the same way): a merge,
     // where looking each manager up read the index all over memory.
-    let wants = keys.wanted_by(rows_now, Field::ReportsTo, |i| upsert[i], threads);
+    let wants = HashIndex::wanted(
+        n,
+        value_in(rows_now, Field::ReportsTo),
+        |i| upsert[i],
+        threads,
+    );
     let next = keys.join(&wants, n, |i, candidates| {
-        let first = match candidates {
-            [] => return None,
-            [only] => *only as u32 as usize,
-            _ => {
+        let first = match candidates.only() {
+            Some(only) => only,
+            None if candidates.len() == 0 => return None,
+            None => {
                 let m = rows_now[i].user.value(Field::ReportsTo)?;
-                let mut found = keys.find(rows_now, key_field, m);
-                let first = found.next()?;
-                if found.next().is_some() {
-                    return None; // ambiguous (duplicate key)
-                }
-                first
+                // None when ambiguous (a duplicate key).
+                keys.unique(m, value_in(rows_now, key_field))?
             }
         };
         // Self-references are reported per row.
@@ -438,7 +223,7 @@ mod tests {
     }
 
     /// The cycle issues `cycles` reports for `rows` (marking them).
-    fn cycle_issues(rows: &mut [Row], index: &KeyIndex, threads: usize) -> Vec<Issue> {
+    fn cycle_issues(rows: &mut [Row], index: &HashIndex, threads: usize) -> Vec<Issue> {
         let mut issues = Vec::new();
         cycles(
             rows,
@@ -452,50 +237,19 @@ mod tests {
     }
 
     #[test]
-    fn the_directory_finds_every_value_at_every_size() {
-        for n in [0usize, 1, 3, 4, 7, 8, 9, 100, 1000, 5000] {
-            let rows: Vec<Row> = (0..n)
-                .map(|i| row(i as u64 + 2, &format!("User{i}"), None))
-                .collect();
-            let index = KeyIndex::build(&rows, Field::UserId, |_| true);
-            if n >= 8 {
-                assert!(index.bits > 0, "{n} rows get a directory");
-            }
-            for i in 0..n {
-                let found: Vec<usize> = index
-                    .find(&rows, Field::UserId, &format!("user{i}"))
-                    .collect();
-                assert_eq!(found, [i], "{n} rows, looking for user{i}");
-            }
-            assert_eq!(index.find(&rows, Field::UserId, "nobody").count(), 0);
-        }
-    }
-
-    #[test]
     fn a_cycle_made_by_a_hash_collision_is_not_reported() {
         // Line 2 reports to "x", whom the file does not have; line 3 reports
         // to "a". An index in which "b" has the hash of "x" (a collision)
         // links 2 -> 3 -> 2 by hashes; comparing the values undoes it.
         let mut rows = vec![row(2, "a", Some("x")), row(3, "b", Some("a"))];
-        let seed = 0x005e_ed0f_u64 ^ Field::UserId as u64;
-        let mut entries = vec![
-            short(key_hash(seed, "a")) << 32,
-            short(key_hash(seed, "x")) << 32 | 1,
-        ];
-        entries.sort_unstable();
-        let colliding = KeyIndex {
-            seed,
-            entries,
-            bits: 0,
-            starts: Vec::new(),
-        };
+        let colliding = crate::index::colliding(&[("a", 0), ("x", 1)]);
         let issues = cycle_issues(&mut rows, &colliding, 1);
         assert!(issues.is_empty(), "{issues:?}");
         assert!(rows.iter().all(|r| !r.error));
 
         // The same rows with a real cycle are reported.
         let mut rows = vec![row(2, "a", Some("b")), row(3, "b", Some("A"))];
-        let index = KeyIndex::build(&rows, Field::UserId, |_| true);
+        let index = index_rows(&rows, Field::UserId, |_| true);
         let issues = cycle_issues(&mut rows, &index, 1);
         let lines: Vec<_> = issues.iter().map(|i| (i.line, i.code)).collect();
         assert_eq!(
@@ -505,21 +259,6 @@ mod tests {
                 (Some(3), Code::ReportsToCycle)
             ]
         );
-    }
-
-    #[test]
-    fn a_gallop_finds_what_a_binary_search_finds() {
-        let s: Vec<u64> = (0..300u64).map(|k| k / 3 * 2).collect();
-        for len in 0..s.len() {
-            let s = &s[..len];
-            for x in 0..205u64 {
-                assert_eq!(
-                    gallop(s, |e| e < x),
-                    s.partition_point(|&e| e < x),
-                    "{len} entries, below {x}"
-                );
-            }
-        }
     }
 
     #[test]
@@ -546,13 +285,13 @@ mod tests {
                 row(i as u64 + 2, &id, manager.as_deref())
             })
             .collect();
-        let index = KeyIndex::build(&rows, Field::UserId, |_| true);
+        let index = index_rows(&rows, Field::UserId, |_| true);
         let include = |i: usize| i % 5 != 4;
         for threads in [1, 2] {
-            let wants = index.wanted_by(&rows, Field::ReportsTo, include, threads);
-            let mut seen: Vec<Option<Vec<u64>>> = vec![None; n];
+            let wants = HashIndex::wanted(n, value_in(&rows, Field::ReportsTo), include, threads);
+            let mut seen: Vec<Option<Vec<usize>>> = vec![None; n];
             let next = index.join(&wants, n, |i, same| {
-                seen[i] = Some(same.to_vec());
+                seen[i] = Some(same.items().collect());
                 u32::try_from(same.len()).ok()
             });
             for (i, r) in rows.iter().enumerate() {
@@ -560,7 +299,7 @@ mod tests {
                     .user
                     .value(Field::ReportsTo)
                     .filter(|_| include(i))
-                    .map(|m| index.same_hash(m).to_vec());
+                    .map(|m| index.candidates_of(m).items().collect::<Vec<_>>());
                 assert_eq!(seen[i], want, "row {i}, {threads} threads");
                 assert_eq!(next[i], want.map(|w| w.len() as u32), "row {i}");
             }
@@ -597,7 +336,7 @@ mod tests {
                 row(i as u64 + 2, &id, manager.as_deref())
             })
             .collect();
-        let index = KeyIndex::build(&rows, Field::UserId, |_| true);
+        let index = index_rows(&rows, Field::UserId, |_| true);
         let found = |threads: usize| {
             let mut rows = rows.clone();
             let issues = cycle_issues(&mut rows, &index, threads);
@@ -615,17 +354,13 @@ mod tests {
         // "m19307" and "k18435" share the 32 bits an index keeps, so line 2
         // (whose manager is in no row) is linked by hash to line 4, on the
         // cycle b ↔ k18435, and the walk from line 2 meets the cycle there.
-        let seed = 0x005e_ed0f_u64 ^ Field::UserId as u64;
-        assert_eq!(
-            short(key_hash(seed, "m19307")),
-            short(key_hash(seed, "k18435"))
-        );
+        // (`crate::index`'s tests hold that they do.)
         let mut rows = vec![
             row(2, "a", Some("m19307")),
             row(3, "b", Some("k18435")),
             row(4, "k18435", Some("b")),
         ];
-        let index = KeyIndex::build(&rows, Field::UserId, |_| true);
+        let index = index_rows(&rows, Field::UserId, |_| true);
         let issues = cycle_issues(&mut rows, &index, 1);
         let got: Vec<_> = issues
             .iter()

@@ -10,6 +10,7 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::index::HashIndex;
 use crate::input::header::{self, Header};
 use crate::input::{self, Encoding, Format, InputInfo, reader};
 use crate::issue::{Code, Issue, Severity, sort_issues};
@@ -91,7 +92,7 @@ pub struct Validation {
     /// The limits the file was read under (to read it again for the error CSV).
     pub(crate) limits: crate::input::Limits,
     /// The rows indexed by user id, kept for planning.
-    pub(crate) ids: Option<file::KeyIndex>,
+    pub(crate) ids: Option<HashIndex>,
 }
 
 impl Serialize for Validation {
@@ -802,10 +803,10 @@ fn file_checks(v: &mut Validation, settings: Settings<'_>, header: &Header) {
     let reports_col = header.name_of(Field::ReportsTo).to_owned();
     // The key's index and the emails' are built side by side when asked.
     let rows = &v.rows;
-    let build_keys = || file::KeyIndex::build(rows, key_field, |_| true);
+    let build_keys = || file::index_rows(rows, key_field, |_| true);
     let build_emails = || {
         (key_field != Field::Email)
-            .then(|| file::KeyIndex::build(rows, Field::Email, |r| r.action == Action::Upsert))
+            .then(|| file::index_rows(rows, Field::Email, |r| r.action == Action::Upsert))
     };
     let (keys, emails) = if settings.threads > 1 && rows.len() >= crate::par::from::FILE_CHECK_ROWS
     {
@@ -838,7 +839,7 @@ fn file_checks(v: &mut Validation, settings: Settings<'_>, header: &Header) {
     } else {
         // With another key, a user id is still one user's: two rows may not
         // share it either.
-        let ids = file::KeyIndex::build(&v.rows, Field::UserId, |_| true);
+        let ids = file::index_rows(&v.rows, Field::UserId, |_| true);
         let id_col = header.name_of(Field::UserId).to_owned();
         file::duplicates(
             &mut v.rows,
