@@ -19,6 +19,11 @@ pub(crate) mod from {
     pub const BUILD_ROWS: usize = 4_096;
     /// Ops put in key order on two threads.
     pub const KEY_ORDER_OPS: usize = 50_000;
+    /// The batch size from which a chunk is planned on other threads while
+    /// the next chunk's users are fetched (threads are started per chunk).
+    pub const OVERLAP_BATCH: usize = 64;
+    /// The fewest rows in a block of a chunk planned on several threads.
+    pub const CHUNK_BLOCK_ROWS: usize = 32;
 }
 
 /// Runs `a` on a new scoped thread and `b` on this one, and returns both

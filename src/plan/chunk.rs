@@ -8,10 +8,6 @@ use crate::store::ExistingUser;
 
 use super::*;
 
-/// The smallest batch planned on other threads (threads are started per
-/// chunk: for smaller chunks that costs more than it saves).
-pub(super) const OVERLAP_MIN_BATCH: usize = 64;
-
 /// What planning one chunk of rows decided, kept apart from the planner
 /// so a chunk can be planned while the next one's users are fetched.
 #[derive(Default)]
@@ -56,10 +52,6 @@ pub(super) struct SharedChunk<'a> {
 }
 
 impl<'a> SharedChunk<'a> {
-    /// The blocks of a chunk: a sixteenth of it, but no fewer than
-    /// `MIN_BLOCK` rows.
-    pub(super) const MIN_BLOCK: usize = 32;
-
     pub(super) fn new(
         planner: &Planner,
         start: usize,
@@ -69,7 +61,10 @@ impl<'a> SharedChunk<'a> {
         SharedChunk {
             start,
             end,
-            block: (end - start).div_ceil(16).max(SharedChunk::MIN_BLOCK),
+            // A sixteenth of the chunk, but no fewer rows than the table says.
+            block: (end - start)
+                .div_ceil(16)
+                .max(crate::par::from::CHUNK_BLOCK_ROWS),
             users,
             deletes: planner.has_deletes(start, end),
             dir: std::sync::OnceLock::new(),
@@ -191,7 +186,7 @@ impl Planner {
     /// chunk pays.
     pub(super) fn overlaps(&self) -> bool {
         let batch = self.profile.batch_size.max(1);
-        self.threads > 1 && batch >= OVERLAP_MIN_BATCH && self.v.rows.len() > batch
+        self.threads > 1 && batch >= crate::par::from::OVERLAP_BATCH && self.v.rows.len() > batch
     }
 
     /// The planning to do while the request just polled is answered (a
