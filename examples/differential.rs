@@ -192,12 +192,27 @@ fn case(
         }
         Err(e) => (json!({ "error": e.to_string() }), Value::Null),
     };
+    let (mut plan_json, mut report_json) = (plan_json, report_json);
+    untimed(&mut plan_json);
+    untimed(&mut report_json);
     json!({
         "validation": validation_json,
         "plan": plan_json,
         "report": report_json,
         "calls": recorder.calls,
     })
+}
+
+/// Blanks the times of a plan's or report's provenance, which differ from
+/// run to run.
+fn untimed(record: &mut Value) {
+    if let Some(p) = record.get_mut("provenance").and_then(Value::as_object_mut) {
+        for time in ["started_at", "planned_at", "finished_at"] {
+            if let Some(t) = p.get_mut(time) {
+                *t = Value::Null;
+            }
+        }
+    }
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -102,7 +102,7 @@ pub use import::Importer;
 pub use input::{ColumnRead, Delimiter, Encoding, Format, InputInfo, Limits};
 pub use issue::{Code, Issue, Severity, UnknownCode};
 pub use matching::normalize;
-pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Request, Response};
+pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Provenance, Request, Response};
 pub use profile::{
     BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,
     RolePolicy, ValueMap,

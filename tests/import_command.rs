@@ -153,9 +153,15 @@ fn tenant_admin_walk_through() {
     // The second upload, with the text report: the one-line summary comes first.
     let second = import(&["--db", &db, &data("import_s4_2_second.csv")]);
     assert_eq!(second.status, 0, "{}{}", second.stdout, second.stderr);
+    let (text, provenance) = split_provenance(&second.stdout);
     assert_eq!(
-        second.stdout,
+        text,
         "1 Added, 1 Updated, 0 Deleted, 1 Roles Added, 3 Unchanged, 0 Skipped, 0 Failed, 0 Warnings\n"
+    );
+    assert!(
+        provenance[0].starts_with("input: /")
+            && provenance[0].contains("/import_s4_2_second.csv 463 bytes, sha256 "),
+        "{provenance:?}"
     );
     assert!(second.stderr.contains("notifyIfNewUser") && second.stderr.contains("mary"));
 
@@ -573,6 +579,15 @@ fn usage_errors_and_unreadable_files_exit_2() {
     import_json(&db, &["--dry-run", "--tenant=default", &file], 0);
 }
 
+/// A text report's lines before where the import comes from, and those
+/// lines (input, import, settings).
+fn split_provenance(stdout: &str) -> (String, Vec<String>) {
+    let at = stdout.find("\ninput: ").map_or(0, |i| i + 1);
+    let provenance: Vec<String> = stdout[at..].lines().map(str::to_owned).collect();
+    assert_eq!(provenance.len(), 3, "three lines of provenance: {stdout}");
+    (stdout[..at].to_owned(), provenance)
+}
+
 /// The README's command, on a fresh database: its output is the README's.
 #[test]
 fn the_readme_command_on_a_fresh_database() {
@@ -581,11 +596,19 @@ fn the_readme_command_on_a_fresh_database() {
     let sample = format!("{}/examples/data/users.csv", env!("CARGO_MANIFEST_DIR"));
     let run = import(&["--db", &db, "--on-error", "skip-invalid", &sample]);
     assert_eq!(run.status, 1, "{}", run.stderr);
+    let (text, provenance) = split_provenance(&run.stdout);
     assert_eq!(
-        run.stdout,
+        text,
         "6 Added, 0 Updated, 0 Deleted, 5 Roles Added, 0 Unchanged, 0 Skipped, 1 Failed, 0 Warnings\n\
          line 6, email: invalid email address: the domain needs a dot (e.g. example.com) [invalid_email]\n"
     );
+    let size = std::fs::metadata(&sample).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        provenance[0].starts_with(&format!("input: {sample} {size} bytes, sha256 ")),
+        "{provenance:?}"
+    );
+    assert!(provenance[1].starts_with("import: tenant default, user-import "));
+    assert!(provenance[2].starts_with("settings: users are matched by userId; "));
     assert_eq!(users(&db).len(), 6);
     // Without the flag the file is rejected whole (the default policy).
     let dir = TempDir::new("readme-default");
@@ -756,4 +779,58 @@ fn presets_are_listed_and_read_a_vendors_template_as_it_is() {
     let unknown = import(&["--db", &db, "--preset", "nope", &file]);
     assert_eq!(unknown.status, cli::EXIT_USAGE);
     assert!(unknown.stderr.contains("--presets"), "{}", unknown.stderr);
+}
+
+/// `--report json` says where the import comes from: the file's SHA-256
+/// and size, the tenant, the acting user, the library's version, the times
+/// and the profile as applied.
+#[test]
+fn the_json_report_holds_the_provenance() {
+    let dir = TempDir::new("provenance");
+    let db = dir.path("users.db");
+    let file = data("import_s4_1_first.csv");
+    let bytes = std::fs::read(&file).unwrap();
+    let run = import_json(
+        &db,
+        &[
+            "--tenant",
+            "acme",
+            "--as",
+            "root",
+            "--on-error",
+            "skip-invalid",
+            &file,
+        ],
+        1, // a row fails on a fresh database
+    );
+    let report = run.json();
+    let p = &report["provenance"];
+    let expected = user_import::Importer::new("acme").validate(&bytes, None);
+    assert_eq!(p["input_sha256"], expected.input().sha256.as_str());
+    assert_eq!(p["input_bytes"], bytes.len() as u64);
+    assert_eq!(p["input_name"], file.as_str());
+    assert_eq!(p["format"], "csv");
+    assert_eq!(p["tenant"], "acme");
+    assert_eq!(p["acting_user"], "root");
+    assert_eq!(p["library_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(p["profile"]["on_error"], "skip_invalid");
+    let times: Vec<&str> = ["started_at", "planned_at", "finished_at"]
+        .iter()
+        .map(|t| p[t].as_str().unwrap_or_default())
+        .collect();
+    for t in &times {
+        // RFC 3339, UTC, to the second: 2026-12-02T11:48:00Z.
+        let b = t.as_bytes();
+        assert!(
+            b.len() == 20 && b[4] == b'-' && b[10] == b'T' && b[19] == b'Z',
+            "{t}"
+        );
+    }
+    assert!(times[0] <= times[1] && times[1] <= times[2], "{times:?}");
+    assert!(
+        p["decisions"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d == "rows with errors are skipped")),
+        "{p}"
+    );
 }

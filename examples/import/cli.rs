@@ -31,7 +31,8 @@ Options:
   --on-error reject-file|skip-invalid                           [default: reject-file]
   --unknown-roles reject|create|fallback:ROLE                   [default: create]
   --grantable ROLE,ROLE     roles this import may grant        [default: any]
-  --as USER_ID              the acting administrator (self-lockout guard)
+  --as USER_ID              the acting administrator (self-lockout guard;
+                            named in the report)
   --max-deletes N           refuse a plan deleting or disabling more than N users
   --report text|json        what goes to stdout                 [default: text]
   --errors PATH             write the error CSV of failed rows

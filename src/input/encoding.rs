@@ -14,12 +14,13 @@ use crate::issue::{Code, Issue};
 /// let v = Importer::new("t").validate(b"\xEF\xBB\xBFuserId,email\na,a@x.io\n", None);
 /// assert_eq!(v.input().encoding, Encoding::Utf8Bom);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Encoding {
     /// UTF-8 without a byte order mark.
+    #[default]
     Utf8,
     /// UTF-8 with a byte order mark (Excel's "CSV UTF-8").
     Utf8Bom,

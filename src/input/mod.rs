@@ -155,11 +155,12 @@ impl Delimiter {
 /// ```
 /// assert_eq!(user_import::Format::Csv.as_str(), "csv");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Format {
     /// Delimited text.
+    #[default]
     Csv,
     /// An Excel workbook (feature `xlsx`); `InputInfo::part` names the sheet.
     Xlsx,
@@ -213,6 +214,28 @@ pub struct InputInfo {
     /// the profile, the preset or the headers themselves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<ColumnRead>,
+    /// The name the file was given with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The SHA-256 of the bytes given, in lower-case hex: the file exactly
+    /// as uploaded, before any decoding.
+    #[serde(default)]
+    pub sha256: String,
+    /// How many bytes were given.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// The SHA-256 of `bytes`, in lower-case hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// How one column of the file was read.

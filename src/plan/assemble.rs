@@ -452,7 +452,15 @@ pub(super) fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -
             ),
         );
     }
+    let provenance = super::Provenance::new(
+        &p.v.input,
+        &p.profile,
+        &p.tenant,
+        p.acting_given.as_deref(),
+        p.v.started,
+    );
     Plan {
+        provenance,
         tenant: p.tenant,
         input: p.v.input,
         columns: p.v.columns,

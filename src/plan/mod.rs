@@ -20,12 +20,15 @@ mod chunk;
 mod diff;
 mod dir;
 mod order;
+mod provenance;
 mod refs;
 mod rows;
 mod types;
 
 use chunk::{ChunkOut, Refill};
 use dir::Dir;
+pub use provenance::Provenance;
+pub(crate) use provenance::now;
 pub(crate) use refs::first_spelling;
 use refs::{Refs, RefsOut};
 pub use types::{Notice, Plan, Planned, PlannedRow, Request, Response};
@@ -160,7 +163,10 @@ pub struct Planner {
     /// Threads the planner may use ([`Planner::threads`]).
     threads: usize,
     tenant: String,
+    /// The acting user, normalized.
     acting: Option<String>,
+    /// The acting user as given.
+    acting_given: Option<String>,
     v: Validation,
     stage: Stage,
     asked: Option<Request>,
@@ -260,6 +266,7 @@ impl Planner {
             threads: 1,
             tenant: tenant.to_owned(),
             acting: acting_user.map(normalize),
+            acting_given: acting_user.map(str::to_owned),
             v,
             stage,
             asked: None,

@@ -139,9 +139,27 @@ pub struct Plan {
     pub(crate) file_issues: Vec<Issue>,
     pub(crate) row_issues: Vec<Issue>,
     pub(crate) blocked: bool,
+    /// Where the plan comes from.
+    #[serde(default)]
+    pub(crate) provenance: super::Provenance,
 }
 
 impl Plan {
+    /// Where the plan comes from: the input's hash, the profile, the tenant
+    /// and acting user, the library's version, the times.
+    ///
+    /// ```
+    /// let importer = user_import::Importer::new("acme");
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None),
+    ///     &mut user_import::memory::InMemoryStore::new())?;
+    /// assert_eq!(plan.provenance().input_bytes, 22);
+    /// assert_eq!(plan.provenance().tenant, "acme");
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn provenance(&self) -> &super::Provenance {
+        &self.provenance
+    }
+
     /// The tenant.
     ///
     /// ```

@@ -166,7 +166,7 @@ impl fmt::Display for Summary {
 /// assert_eq!(report.summary.to_string(), "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 1 Skipped, 1 Failed, 0 Warnings");
 /// # Ok::<(), user_import::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Report {
     /// The tenant.
@@ -193,6 +193,10 @@ pub struct Report {
     /// Welcome notices for the users created (the caller sends them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<Notice>,
+    /// Where the import comes from: the input's hash and size, the profile,
+    /// the tenant and acting user, the library's version, the times.
+    #[serde(default)]
+    pub provenance: crate::plan::Provenance,
     #[serde(skip)]
     pub(crate) columns: Vec<String>,
     #[serde(skip)]
@@ -234,17 +238,25 @@ impl Report {
     }
 
     /// The report as text: the summary line, then one line per issue
-    /// (file-level first, then by line).
+    /// (file-level first, then by line), then where the import comes from
+    /// (the input, the tenant, the acting user, the library's version, the
+    /// times, the settings).
     ///
     /// ```
     /// use user_import::Importer;
     /// use user_import::memory::InMemoryStore;
     /// let r = Importer::new("t").run(b"userId,email\na,bad\n", None, &mut InMemoryStore::new())?;
-    /// assert_eq!(r.render_text(),
-    ///     "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 1 Failed, 0 Warnings\n\
-    ///      the file is rejected, nothing is imported: 1 row has errors and the file is imported all or nothing \
-    ///      (fix the rows with errors, or import the valid rows with the skip-invalid policy) [file_rejected]\n\
-    ///      line 2, email: invalid email address: no @ [invalid_email]\n");
+    /// let text = r.render_text();
+    /// let lines: Vec<&str> = text.lines().collect();
+    /// assert_eq!(lines[..3], [
+    ///     "0 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 0 Skipped, 1 Failed, 0 Warnings",
+    ///     "the file is rejected, nothing is imported: 1 row has errors and the file is imported all or nothing \
+    ///      (fix the rows with errors, or import the valid rows with the skip-invalid policy) [file_rejected]",
+    ///     "line 2, email: invalid email address: no @ [invalid_email]",
+    /// ]);
+    /// assert!(lines[3].starts_with("input: 19 bytes, sha256 "));
+    /// assert!(lines[4].starts_with("import: tenant t, user-import "));
+    /// assert!(lines[5].starts_with("settings: users are matched by userId; "));
     /// # Ok::<(), user_import::Error>(())
     /// ```
     pub fn render_text(&self) -> String {
@@ -271,6 +283,7 @@ impl Report {
                 out.push_str(&format!("{}: {i}\n", crate::issue::printable(&d.user_id)));
             }
         }
+        self.provenance.render_text(&mut out);
         out
     }
 
@@ -500,6 +513,10 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
         rows,
         directory,
         notices,
+        provenance: crate::plan::Provenance {
+            finished_at: crate::plan::now(),
+            ..plan.provenance.clone()
+        },
         columns: plan.columns.clone(),
         limits: plan.limits,
     }

@@ -93,6 +93,8 @@ pub struct Validation {
     pub(crate) limits: crate::input::Limits,
     /// The rows indexed by user id, kept for planning.
     pub(crate) ids: Option<HashIndex>,
+    /// When reading began.
+    pub(crate) started: Option<std::time::SystemTime>,
 }
 
 impl Serialize for Validation {
@@ -381,6 +383,35 @@ pub(crate) fn run(
     bytes: &[u8],
     name: Option<&str>,
 ) -> Validation {
+    let started = std::time::SystemTime::now();
+    // The file's hash is worked out beside the reading when a second
+    // thread is allowed.
+    let (sha256, mut v) = if settings.threads > 1 {
+        crate::par::join(
+            || input::sha256_hex(bytes),
+            || read_and_check(settings, tenant, catalog, bytes, name),
+        )
+    } else {
+        (
+            input::sha256_hex(bytes),
+            read_and_check(settings, tenant, catalog, bytes, name),
+        )
+    };
+    v.input.sha256 = sha256;
+    v.input.bytes = bytes.len() as u64;
+    v.input.name = name.map(str::to_owned);
+    v.started = Some(started);
+    v
+}
+
+/// Reads `bytes` and checks every record and the file as a whole.
+fn read_and_check(
+    settings: Settings<'_>,
+    tenant: &str,
+    catalog: Option<&Catalog>,
+    bytes: &[u8],
+    name: Option<&str>,
+) -> Validation {
     let profile = settings.profile;
     let mut v = Validation {
         input: InputInfo {
@@ -391,6 +422,9 @@ pub(crate) fn run(
             preamble: Vec::new(),
             preset: profile.preset.clone(),
             columns: Vec::new(),
+            name: None,
+            sha256: String::new(),
+            bytes: 0,
         },
         tenant: tenant.to_owned(),
         columns: Vec::new(),
@@ -401,6 +435,7 @@ pub(crate) fn run(
         key: profile.key,
         limits: profile.limits,
         ids: None,
+        started: None,
     };
     let mut lines = None;
     let header = read_rows(&mut v, settings, tenant, catalog, bytes, name, &mut lines);
