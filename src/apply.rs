@@ -93,6 +93,7 @@ pub type OnProgress<'a> = dyn FnMut(&Progress) -> ControlFlow<()> + Send + 'a;
 #[non_exhaustive]
 pub struct RunOptions<'a> {
     on_progress: Option<&'a mut OnProgress<'a>>,
+    undo: Option<&'a mut Option<Plan>>,
 }
 
 impl<'a> RunOptions<'a> {
@@ -123,9 +124,34 @@ impl<'a> RunOptions<'a> {
         self
     }
 
-    /// The progress callback, if any.
-    pub(crate) fn into_progress(self) -> Option<&'a mut OnProgress<'a>> {
-        self.on_progress
+    /// Has applying a plan also write its undo into `undo`: an ordinary
+    /// plan that takes back what was applied (see [`crate::Importer::apply_with`]).
+    /// Planning ignores it.
+    ///
+    /// ```
+    /// use user_import::{Importer, Planned, RunOptions};
+    /// use user_import::memory::InMemoryStore;
+    /// let importer = Importer::new("t");
+    /// let mut store = InMemoryStore::new();
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\n", None), &mut store)?;
+    /// let mut undo = None;
+    /// importer.apply_with(&plan, &mut store, RunOptions::new().undo(&mut undo))?;
+    /// let undo = undo.expect("an undo");
+    /// assert_eq!(undo.rows()[0].planned, Planned::Delete);
+    /// importer.apply(&undo, &mut store)?;
+    /// assert_eq!(store.len("t"), 0);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn undo(mut self, undo: &'a mut Option<Plan>) -> RunOptions<'a> {
+        self.undo = Some(undo);
+        self
+    }
+
+    /// The progress callback and where the undo goes, if anywhere.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (Option<&'a mut OnProgress<'a>>, Option<&'a mut Option<Plan>>) {
+        (self.on_progress, self.undo)
     }
 }
 
@@ -133,6 +159,7 @@ impl std::fmt::Debug for RunOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
             .field("on_progress", &self.on_progress.is_some())
+            .field("undo", &self.undo.is_some())
             .finish()
     }
 }
@@ -374,6 +401,17 @@ impl<'p> Applier<'p> {
                     "the store gave no outcome for this operation; it is not counted as applied",
                 )),
                 Some(OpOutcome::Applied) => OpStatus::Applied,
+                // A role is only deleted by an undo, where no user holds
+                // it: one held again (or gone) stays as it is.
+                Some(OpOutcome::Conflict) if matches!(op, Op::DeleteRole { .. }) => {
+                    OpStatus::Skipped(Issue::warning(
+                        Code::Conflict,
+                        "the role is held by users again, so it is kept",
+                    ))
+                }
+                Some(OpOutcome::NotFound) if matches!(op, Op::DeleteRole { .. }) => {
+                    OpStatus::Moot(Issue::warning(Code::NotFound, "the role was already gone"))
+                }
                 Some(OpOutcome::NotFound) if matches!(op, Op::Delete { .. }) => {
                     OpStatus::Moot(Issue::warning(
                         Code::NotFound,
@@ -469,6 +507,21 @@ impl<'p> Applier<'p> {
         }
     }
 
+    /// The requests that read back what the undo needs.
+    fn undo_fetches(&self) -> Vec<crate::store::Fetch> {
+        crate::undo::fetches(self.plan, &self.status, self.plan.batch_size)
+    }
+
+    /// The undo of what was applied.
+    fn undo(&self, read_back: &ReadBack) -> Plan {
+        crate::undo::build(
+            self.plan,
+            &self.status,
+            &read_back.users,
+            read_back.failed.as_deref(),
+        )
+    }
+
     pub fn report(self) -> Report {
         if self.plan.blocked {
             return from_plan(self.plan, Some((&[], false)));
@@ -491,11 +544,12 @@ fn rollback_reason(a: &Applier<'_>) -> &'static str {
     }
 }
 
-/// Applies a plan through a sync store.
+/// Applies a plan through a sync store; with `undo`, also its undo.
 pub(crate) fn apply_sync<S: UserStore + ?Sized>(
     plan: &Plan,
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
+    undo: Option<&mut Option<Plan>>,
 ) -> Result<Report, Error> {
     let mut a = Applier::new(plan);
     if a.wants_transaction() {
@@ -514,6 +568,19 @@ pub(crate) fn apply_sync<S: UserStore + ?Sized>(
             .map_err(|e| e.to_string());
         a.record(range, result);
     }
+    // What the undo needs is read back before the transaction ends.
+    let mut read_back = ReadBack::default();
+    if undo.is_some() && !a.must_roll_back() {
+        for f in a.undo_fetches() {
+            match store.fetch(&f) {
+                Ok(users) => read_back.users.extend(users),
+                Err(e) => {
+                    read_back.failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
     if a.transaction() {
         if a.must_roll_back() {
             let why = rollback_reason(&a);
@@ -525,15 +592,27 @@ pub(crate) fn apply_sync<S: UserStore + ?Sized>(
             a.end_failed(COMMIT_FAILED, &e.to_string());
         }
     }
+    if let Some(undo) = undo {
+        *undo = Some(a.undo(&read_back));
+    }
     let _ = on_progress(&a.progress());
     Ok(a.report())
 }
 
-/// Applies a plan through an async store.
+/// The users read back after applying, for the undo.
+#[derive(Default)]
+struct ReadBack {
+    users: Vec<crate::store::ExistingUser>,
+    /// Why they could not be read, if so.
+    failed: Option<String>,
+}
+
+/// Applies a plan through an async store; with `undo`, also its undo.
 pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
     plan: &Plan,
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
+    undo: Option<&mut Option<Plan>>,
 ) -> Result<Report, Error> {
     let mut a = Applier::new(plan);
     if a.wants_transaction() {
@@ -553,6 +632,18 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
             .map_err(|e| e.to_string());
         a.record(range, result);
     }
+    let mut read_back = ReadBack::default();
+    if undo.is_some() && !a.must_roll_back() {
+        for f in a.undo_fetches() {
+            match store.fetch(&f).await {
+                Ok(users) => read_back.users.extend(users),
+                Err(e) => {
+                    read_back.failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
     if a.transaction() {
         if a.must_roll_back() {
             let why = rollback_reason(&a);
@@ -563,6 +654,9 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
         } else if let Err(e) = store.commit().await {
             a.end_failed(COMMIT_FAILED, &e.to_string());
         }
+    }
+    if let Some(undo) = undo {
+        *undo = Some(a.undo(&read_back));
     }
     let _ = on_progress(&a.progress());
     Ok(a.report())

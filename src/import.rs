@@ -347,7 +347,7 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Plan, Error> {
-        match options.into_progress() {
+        match options.into_parts().0 {
             Some(on_progress) => apply::plan_sync(self.planner(validation), store, on_progress),
             None => apply::plan_sync(self.planner(validation), store, &mut no_progress),
         }
@@ -403,7 +403,7 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Plan, Error> {
-        match options.into_progress() {
+        match options.into_parts().0 {
             Some(on_progress) => {
                 apply::plan_async(self.planner(validation), store, on_progress).await
             }
@@ -439,7 +439,7 @@ impl Importer {
         plan: &Plan,
         store: &mut S,
     ) -> Result<Report, Error> {
-        apply::apply_sync(plan, store, &mut no_progress)
+        apply::apply_sync(plan, store, &mut no_progress, None)
     }
 
     /// [`Importer::apply`] run as `options` say: a progress callback, called
@@ -470,9 +470,9 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Report, Error> {
-        match options.into_progress() {
-            Some(on_progress) => apply::apply_sync(plan, store, on_progress),
-            None => apply::apply_sync(plan, store, &mut no_progress),
+        match options.into_parts() {
+            (Some(on_progress), undo) => apply::apply_sync(plan, store, on_progress, undo),
+            (None, undo) => apply::apply_sync(plan, store, &mut no_progress, undo),
         }
     }
 
@@ -496,7 +496,7 @@ impl Importer {
         plan: &Plan,
         store: &mut S,
     ) -> Result<Report, Error> {
-        apply::apply_async(plan, store, &mut no_progress).await
+        apply::apply_async(plan, store, &mut no_progress, None).await
     }
 
     /// [`Importer::apply_with`] with an [`AsyncUserStore`].
@@ -523,9 +523,9 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Report, Error> {
-        match options.into_progress() {
-            Some(on_progress) => apply::apply_async(plan, store, on_progress).await,
-            None => apply::apply_async(plan, store, &mut no_progress).await,
+        match options.into_parts() {
+            (Some(on_progress), undo) => apply::apply_async(plan, store, on_progress, undo).await,
+            (None, undo) => apply::apply_async(plan, store, &mut no_progress, undo).await,
         }
     }
 

@@ -89,6 +89,7 @@ mod report;
 mod schema;
 mod store;
 mod text;
+mod undo;
 mod validate;
 
 #[cfg(feature = "testkit")]

@@ -203,6 +203,28 @@ impl Tenant {
         }
     }
 
+    /// Deletes a role no user holds.
+    fn delete_role(&mut self, role: &str) -> OpOutcome {
+        let norm = normalize(role);
+        let Some(roles) = self.catalog.roles.as_mut() else {
+            return OpOutcome::Failed("this directory does not keep a list of roles".into());
+        };
+        if !self.role_set.contains(&norm) {
+            return OpOutcome::NotFound;
+        }
+        let held = self
+            .slots
+            .iter()
+            .flatten()
+            .any(|u| u.user.roles().any(|r| normalize(r) == norm));
+        if held {
+            return OpOutcome::Conflict;
+        }
+        roles.retain(|r| normalize(r) != norm);
+        self.role_set.remove(&norm);
+        OpOutcome::Applied
+    }
+
     fn set_catalog(&mut self, catalog: Catalog) {
         self.role_set = catalog
             .roles
@@ -528,6 +550,7 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
             t.add_role(name);
             OpOutcome::Applied
         }
+        Op::DeleteRole { name } => t.delete_role(name),
         Op::Create { user, .. } => {
             let Some(id) = user.user_id().map(normalize) else {
                 return OpOutcome::Failed("a user to create needs a user id".into());

@@ -441,6 +441,12 @@ impl UserBuilder {
         self
     }
 
+    /// Removes a custom attribute.
+    pub(crate) fn remove_custom(&mut self, name: &str) -> &mut UserBuilder {
+        self.custom.remove(name);
+        self
+    }
+
     /// The finished user. The builder can be reused afterwards (it is cleared).
     ///
     /// ```

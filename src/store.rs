@@ -306,6 +306,14 @@ pub enum Op {
         /// The version the delete was planned against.
         version: u64,
     },
+    /// Delete a role, only if no user of the tenant holds it
+    /// ([`OpOutcome::Conflict`] otherwise; [`OpOutcome::NotFound`] when
+    /// there is no such role). Only an undo plan asks for it, to take back
+    /// the roles an import created.
+    DeleteRole {
+        /// The role's name.
+        name: String,
+    },
 }
 
 impl Op {
@@ -317,7 +325,7 @@ impl Op {
     /// ```
     pub fn user_id(&self) -> Option<&str> {
         match self {
-            Op::CreateRole { .. } => None,
+            Op::CreateRole { .. } | Op::DeleteRole { .. } => None,
             Op::Create { user, .. } => user.user_id(),
             Op::Update { user_id, .. } | Op::Delete { user_id, .. } => Some(user_id),
         }
@@ -331,7 +339,7 @@ impl Op {
     /// ```
     pub fn line(&self) -> Option<u64> {
         match self {
-            Op::CreateRole { .. } => None,
+            Op::CreateRole { .. } | Op::DeleteRole { .. } => None,
             Op::Create { line, .. } | Op::Update { line, .. } | Op::Delete { line, .. } => *line,
         }
     }
@@ -358,7 +366,7 @@ pub fn apply_changes(user: &User, changes: &[Change]) -> User {
                 b.put_custom(n.clone(), v);
             }
             (Attribute::Custom(n), None) => {
-                b.put_custom(n.clone(), "");
+                b.remove_custom(n);
             }
         }
     }

@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("validate", &["validate"]),
     ("plan", &["plan"]),
     ("report", &["report"]),
-    ("apply", &["apply"]),
+    ("apply", &["apply", "undo"]),
     ("import", &["import"]),
     ("testkit", &["testkit"]),
 ];

@@ -536,6 +536,26 @@ fn apply_op(
             .execute(params![tenant, name, normalize(name)])?;
             Ok(OpOutcome::Applied)
         }
+        Op::DeleteRole { name } => {
+            // Only a role no user holds (an undo takes back the roles its
+            // import created).
+            let role: Option<i64> = conn
+                .prepare_cached("SELECT id FROM roles WHERE tenant = ?1 AND name_norm = ?2")?
+                .query_row(params![tenant, normalize(name)], |r| r.get(0))
+                .optional()?;
+            let Some(role) = role else {
+                return Ok(OpOutcome::NotFound);
+            };
+            let held: bool = conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM user_roles WHERE role = ?1)")?
+                .query_row(params![role], |r| r.get(0))?;
+            if held {
+                return Ok(OpOutcome::Conflict);
+            }
+            conn.prepare_cached("DELETE FROM roles WHERE id = ?1")?
+                .execute(params![role])?;
+            Ok(OpOutcome::Applied)
+        }
         Op::Create { user, .. } => {
             if user.user_id().is_none() {
                 return Ok(OpOutcome::Failed("a user to create needs a user id".into()));

@@ -459,8 +459,19 @@ pub(super) fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -
         p.acting_given.as_deref(),
         p.v.started,
     );
+    // The records of the users the plan still deletes.
+    let deleted: std::collections::HashSet<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Delete { user_id, .. } => Some(normalize(user_id)),
+            _ => None,
+        })
+        .collect();
+    let mut removed = std::mem::take(&mut p.removed);
+    removed.retain(|u| deleted.contains(&normalize(u.user_id())));
     Plan {
         provenance,
+        removed,
         tenant: p.tenant,
         input: p.v.input,
         columns: p.v.columns,

@@ -19,6 +19,8 @@ pub(super) struct ChunkOut {
     pub(super) pending_reports: Vec<(usize, String)>,
     /// What the rows the chunk does not create keep (see `release_rows`).
     pub(super) slim: Vec<(u32, User)>,
+    /// The directory users the chunk deletes, whole.
+    pub(super) removed: Vec<ExistingUser>,
 }
 
 impl ChunkOut {

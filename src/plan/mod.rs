@@ -201,6 +201,8 @@ pub struct Planner {
     targets: Vec<(u64, u32)>,
     /// The last chunk's request, whose strings the next one reuses.
     spare: Option<Fetch>,
+    /// The directory users the plan may delete, whole (for an undo).
+    removed: Vec<ExistingUser>,
 }
 
 impl Planner {
@@ -291,6 +293,7 @@ impl Planner {
             pending_reports: Vec::new(),
             targets: Vec::new(),
             spare: None,
+            removed: Vec::new(),
         }
         .with_column_names()
     }
@@ -675,6 +678,7 @@ impl Planner {
             old.push(std::mem::replace(&mut self.v.rows[i as usize].user, slim));
         }
         self.plan_issues.extend(out.issues);
+        self.removed.extend(out.removed);
         self.targets.extend(out.targets);
         self.pending_reports.extend(out.pending_reports);
     }

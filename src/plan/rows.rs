@@ -327,6 +327,8 @@ impl Planner {
             // The chunk asked for the reports of the row's user id only.
             out.pending_reports.push((i, normalize(t.user_id())));
         }
+        // The whole record, for an undo to create the user again.
+        out.removed.push(t.clone());
         out.set(
             i,
             Disp::Delete(Box::new(DeleteDisp {
@@ -411,11 +413,14 @@ impl Planner {
                         u.user.get(Field::Enabled).map(str::to_owned),
                     ));
                 }
-                MirrorAction::Delete => self.mirror_delete.push((
-                    id.to_owned(),
-                    u.version,
-                    u.user.value(Field::ReportsTo).map(normalize),
-                )),
+                MirrorAction::Delete => {
+                    self.mirror_delete.push((
+                        id.to_owned(),
+                        u.version,
+                        u.user.value(Field::ReportsTo).map(normalize),
+                    ));
+                    self.removed.push(u.clone());
+                }
             }
         }
     }

@@ -142,6 +142,10 @@ pub struct Plan {
     /// Where the plan comes from.
     #[serde(default)]
     pub(crate) provenance: super::Provenance,
+    /// The whole record of every user the plan deletes, as the directory
+    /// gave it (for an undo to create them again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) removed: Vec<ExistingUser>,
 }
 
 impl Plan {

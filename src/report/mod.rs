@@ -444,6 +444,19 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                 )),
                 _ => {}
             },
+            Op::DeleteRole { name } => match status_of(k) {
+                OpStatus::Failed(i) | OpStatus::Skipped(i) | OpStatus::Moot(i) => {
+                    role_issues.push(Issue::warning(
+                        i.code,
+                        format!(
+                            "role {:?} was not deleted: {}",
+                            crate::issue::printable(name),
+                            i.message
+                        ),
+                    ))
+                }
+                _ => {}
+            },
             Op::Update {
                 line: None,
                 user_id,

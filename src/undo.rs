@@ -1,0 +1,259 @@
+//! The undo of an applied plan: an ordinary [`Plan`] that takes back what
+//! applying did, op by op, in the reverse order.
+//!
+//! - a created user is deleted, at the version the directory gave it after
+//!   the import;
+//! - an updated user gets the previous values of the changed fields back
+//!   (lists included), at its version after the import;
+//! - a deleted user is created again from the whole record the plan kept;
+//! - a created role is deleted, where no user holds it any more.
+//!
+//! The versions after the import are read back from the store by the apply
+//! driver (one `fetch` per batch of users, inside the import's transaction
+//! when it has one), so a user changed since the import is a `conflict` when
+//! the undo is applied, never overwritten. A user whose state read back is
+//! not what the import wrote (changed between the write and the read, when
+//! the store has no transaction) is not taken back: its row fails, saying so.
+//! Applying an undo gives its own undo: the redo.
+
+use std::collections::HashMap;
+
+use crate::issue::{Code, Issue};
+use crate::matching::{normalize, same};
+use crate::plan::{Plan, Planned, PlannedRow};
+use crate::profile::ErrorPolicy;
+use crate::record::User;
+use crate::report::OpStatus;
+use crate::schema::Field;
+use crate::store::{Attribute, Change, ExistingUser, Fetch, Op, apply_changes};
+use crate::text::Text;
+
+/// The users whose state after applying the undo needs: those the applied
+/// ops created or updated, normalized, in requests of at most `batch` ids.
+pub(crate) fn fetches(plan: &Plan, status: &[OpStatus], batch: usize) -> Vec<Fetch> {
+    let ids: Vec<String> = plan
+        .ops
+        .iter()
+        .zip(status)
+        .filter(|(op, s)| {
+            matches!(s, OpStatus::Applied) && matches!(op, Op::Create { .. } | Op::Update { .. })
+        })
+        .filter_map(|(op, _)| op.user_id().map(normalize))
+        .collect();
+    ids.chunks(batch.max(1))
+        .map(|ids| {
+            let mut f = Fetch::new(plan.tenant.clone());
+            f.user_ids = ids.to_vec();
+            f
+        })
+        .collect()
+}
+
+/// The undo of `plan`, applied with `status`, given the users `after` the
+/// store holds now (as [`fetches`] asked for).
+/// `read_failed` says why the store could not be read back, if so.
+pub(crate) fn build(
+    plan: &Plan,
+    status: &[OpStatus],
+    after: &[ExistingUser],
+    read_failed: Option<&str>,
+) -> Plan {
+    let unread = read_failed.map(|e| {
+        format!("the store could not be read back after the import, so the undo leaves this user as they are: {e}")
+    });
+    let changed = unread.as_deref().unwrap_or(CHANGED);
+    let now: HashMap<String, &ExistingUser> =
+        after.iter().map(|u| (normalize(u.user_id()), u)).collect();
+    let before: HashMap<String, &ExistingUser> = plan
+        .removed
+        .iter()
+        .map(|u| (normalize(u.user_id()), u))
+        .collect();
+    let mut undo = Undo::default();
+    for (op, s) in plan.ops.iter().zip(status).rev() {
+        if !matches!(s, OpStatus::Applied) {
+            continue;
+        }
+        match op {
+            Op::CreateRole { name } => undo.ops.push(Op::DeleteRole { name: name.clone() }),
+            Op::DeleteRole { name } => undo.ops.push(Op::CreateRole { name: name.clone() }),
+            Op::Create { line, user } => {
+                let id = user.user_id().unwrap_or("");
+                match now.get(&normalize(id)) {
+                    Some(u) if holds_all(&u.user, &as_changes(user)) => {
+                        undo.removed.push((*u).clone());
+                        undo.push(
+                            *line,
+                            id,
+                            Planned::Delete,
+                            Op::Delete {
+                                line: *line,
+                                user_id: u.user_id().to_owned(),
+                                version: u.version,
+                            },
+                        );
+                    }
+                    _ => undo.cannot(*line, id, changed),
+                }
+            }
+            Op::Update {
+                line,
+                user_id,
+                changes,
+                ..
+            } => match now.get(&normalize(user_id)) {
+                Some(u) if holds_all(&u.user, changes) => undo.push(
+                    *line,
+                    user_id,
+                    Planned::Update,
+                    Op::Update {
+                        line: *line,
+                        user_id: u.user_id().to_owned(),
+                        version: u.version,
+                        changes: changes
+                            .iter()
+                            .map(|c| Change {
+                                field: c.field.clone(),
+                                old: c.new.clone(),
+                                new: c.old.clone(),
+                            })
+                            .collect(),
+                    },
+                ),
+                _ => undo.cannot(*line, user_id, changed),
+            },
+            Op::Delete { line, user_id, .. } => match before.get(&normalize(user_id)) {
+                Some(u) => undo.push(
+                    *line,
+                    user_id,
+                    Planned::Create,
+                    Op::Create {
+                        line: *line,
+                        user: u.user.clone(),
+                    },
+                ),
+                None => undo.cannot(
+                    *line,
+                    user_id,
+                    "the plan holds no record of this user, so the undo cannot create them again",
+                ),
+            },
+        }
+    }
+    undo.rows.sort_by_key(|r| r.line);
+    undo.issues.sort_by_key(|i| i.line);
+    let mut provenance = plan.provenance.clone();
+    let planned_at = crate::plan::now();
+    provenance.decisions.insert(
+        0,
+        format!(
+            "undo of the import of sha256 {} planned at {}",
+            plan.provenance.input_sha256, plan.provenance.planned_at
+        ),
+    );
+    provenance.planned_at = planned_at.clone();
+    provenance.finished_at = planned_at;
+    Plan {
+        tenant: plan.tenant.clone(),
+        input: plan.input.clone(),
+        columns: plan.columns.clone(),
+        key: plan.key,
+        // Every user the undo can take back is taken back; one changed
+        // since is a conflict of its own row.
+        on_error: ErrorPolicy::SkipInvalid,
+        batch_size: plan.batch_size,
+        limits: plan.limits,
+        rows: undo.rows,
+        ops: undo.ops,
+        notices: Vec::new(),
+        file_issues: Vec::new(),
+        row_issues: undo.issues,
+        blocked: false,
+        provenance,
+        removed: undo.removed,
+    }
+}
+
+const CHANGED: &str =
+    "this user is not as the import left them, so the undo leaves them as they are";
+
+#[derive(Default)]
+struct Undo {
+    ops: Vec<Op>,
+    rows: Vec<PlannedRow>,
+    issues: Vec<Issue>,
+    removed: Vec<ExistingUser>,
+}
+
+impl Undo {
+    /// An op of the undo, and the row of the file it takes back (mirror
+    /// mode's changes have no row).
+    fn push(&mut self, line: Option<u64>, id: &str, planned: Planned, op: Op) {
+        if let Some(line) = line {
+            self.rows.push(PlannedRow {
+                line,
+                key: Some(Text::from(id)),
+                planned,
+            });
+        }
+        self.ops.push(op);
+    }
+
+    /// A row the undo cannot take back.
+    fn cannot(&mut self, line: Option<u64>, id: &str, why: &str) {
+        let issue = Issue::error(Code::Conflict, why).value(id);
+        match line {
+            Some(line) => {
+                self.rows.push(PlannedRow {
+                    line,
+                    key: Some(Text::from(id)),
+                    planned: Planned::Fail,
+                });
+                self.issues.push(issue.at(line));
+            }
+            None => self.issues.push(issue),
+        }
+    }
+}
+
+/// A created user's values, as changes from nothing.
+fn as_changes(user: &User) -> Vec<Change> {
+    user.fields()
+        .map(|(f, v)| Change::new(Attribute::Field(f), None, Some(v)))
+        .chain(
+            user.customs()
+                .map(|(n, v)| Change::new(Attribute::Custom(n.to_owned()), None, Some(v))),
+        )
+        .collect()
+}
+
+/// Whether `user` holds what `changes` set (so applying them again would
+/// change nothing), comparing as the matching policy does and lists as
+/// sets.
+fn holds_all(user: &User, changes: &[Change]) -> bool {
+    let after = apply_changes(user, changes);
+    changes.iter().all(|c| match &c.field {
+        Attribute::Field(f) if f.list_separator().is_some() => {
+            let items = |u: &User| {
+                let mut items: Vec<String> = u.list(*f).map(normalize).collect();
+                items.sort();
+                items
+            };
+            items(&after) == items(user)
+        }
+        Attribute::Field(Field::UserId) => true,
+        Attribute::Field(f) => same_opt(after.get(*f), user.get(*f)),
+        Attribute::Custom(n) => same_opt(after.custom(n), user.custom(n)),
+    })
+}
+
+fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
+    match (
+        a.filter(|v| !v.trim().is_empty()),
+        b.filter(|v| !v.trim().is_empty()),
+    ) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
