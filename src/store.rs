@@ -420,6 +420,12 @@ impl OpOutcome {
 ///   request ([`Fetch::matches`]); absent keys are simply not in the result; the
 ///   order does not matter and a user may appear once only. The library calls it
 ///   once per batch of rows (`Profile::batch_size`), never once per row.
+///   Users come whole (every field, role and custom attribute): a plan keeps
+///   the record of each user it deletes, and its undo creates them again
+///   from it. A store that gives less cannot have its deletes undone
+///   exactly. When applying asks for an undo ([`crate::RunOptions::undo`]),
+///   `fetch` is also called after the batches, before `commit`, to read the
+///   new versions of the users the import created or updated.
 /// - **`scan`** returns up to `limit` users of the tenant whose normalized user
 ///   id sorts after `after` (all when `None`), in ascending order of normalized
 ///   user id. Used by mirror mode and export.
@@ -432,7 +438,9 @@ impl OpOutcome {
 ///   `version` ([`OpOutcome::Conflict`] when the user changed); a create of a
 ///   taken user id or email is [`OpOutcome::AlreadyExists`]; an update or delete
 ///   of a missing user is [`OpOutcome::NotFound`]. An applied create or update
-///   gives the user a new version. Returning `Err` means *none* of the batch's
+///   gives the user a new version. [`Op::DeleteRole`] (only in an undo)
+///   deletes a role no user holds, and is [`OpOutcome::Conflict`] for a
+///   role someone holds. Returning `Err` means *none* of the batch's
 ///   ops took effect (wrap the batch in a transaction or savepoint if the
 ///   database can fail half-way); the library then reports those rows as not
 ///   applied. Fewer outcomes than ops: the ops without an outcome are reported

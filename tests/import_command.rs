@@ -834,3 +834,137 @@ fn the_json_report_holds_the_provenance() {
         "{p}"
     );
 }
+
+/// Import a file, change one imported user by hand, apply the undo: that
+/// user is a `conflict` and keeps the hand's change; every other user is
+/// exactly as before the import (the exports match but for that user), and
+/// the roles the import created are gone again.
+#[test]
+fn an_undo_takes_an_import_back_but_a_user_changed_since() {
+    let dir = TempDir::new("undo");
+    let db = dir.path("users.db");
+    tenant_admin_directory(&db);
+    import_json(&db, &[&data("import_s4_1_first.csv")], 0);
+    let before = dir.path("before.csv");
+    import_json(&db, &["--export", &before], 0);
+
+    // The second upload adds mary, updates jdoe and creates a role.
+    let undo = dir.path("undo.json");
+    let second = import_json(
+        &db,
+        &["--undo-out", &undo, &data("import_s4_2_second.csv")],
+        0,
+    );
+    assert_eq!(second.summary(), [1, 1, 0, 1, 3, 0, 0, 0]);
+    let changed: Vec<String> = rows(&second.json())
+        .iter()
+        .filter(|r| r["outcome"] != "unchanged")
+        .map(|r| r["key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+
+    // One of them is changed by hand (through the command, as any other
+    // program would, which gives the user a new version).
+    let by_hand_id = &changed[0];
+    let by_hand = dir.path("by-hand.csv");
+    let export = std::fs::read_to_string(&before).unwrap();
+    let header = export.lines().next().unwrap_or_default();
+    let now = dir.path("now.csv");
+    import_json(&db, &["--export", &now], 0);
+    let now = std::fs::read_to_string(&now).unwrap();
+    let columns: Vec<&str> = header.split(',').collect();
+    let last = columns.iter().position(|c| *c == "lastName").unwrap();
+    let line = now
+        .lines()
+        .find(|l| l.starts_with(&format!("{by_hand_id},")))
+        .expect("the user in the export");
+    let mut cells: Vec<&str> = line.split(',').collect();
+    cells[last] = "ByHand";
+    std::fs::write(&by_hand, format!("{header}\n{}\n", cells.join(","))).unwrap();
+    import_json(&db, &[&by_hand], 0);
+
+    // The undo: the hand-changed user is a conflict, the other comes back.
+    let run = import_json(&db, &["--apply-plan", &undo], 1);
+    let report = run.json();
+    let outcome = |id: &str| {
+        rows(&report)
+            .iter()
+            .find(|r| r["key"] == id)
+            .map(|r| (r["outcome"].clone(), r["issues"].to_string()))
+    };
+    let (hand_outcome, hand_issues) =
+        outcome(by_hand_id).expect("the row of the hand-changed user");
+    assert_eq!(hand_outcome, "failed");
+    assert!(hand_issues.contains("conflict"), "{hand_issues}");
+    assert_ne!(outcome(&changed[1]).map(|o| o.0), Some("failed".into()));
+    assert!(
+        report["provenance"]["decisions"][0]
+            .as_str()
+            .is_some_and(|d| d.starts_with("undo of the import of sha256 "))
+    );
+
+    // An export after the undo equals the one before the import, but for
+    // the hand-changed user.
+    let after = dir.path("after.csv");
+    import_json(&db, &["--export", &after], 0);
+    let after = std::fs::read_to_string(&after).unwrap();
+    let others = |export: &str| -> Vec<String> {
+        export
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{by_hand_id},")))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(after.lines().next(), Some(header));
+    assert_eq!(others(&after), others(&export));
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with(&format!("{by_hand_id},")) && l.contains("ByHand")),
+        "{after}"
+    );
+}
+
+/// A dry run's plan, stored with `--plan-out`, is applied as reviewed with
+/// `--apply-plan`; applied again, its rows are conflicts (the users changed
+/// since it was planned) and nothing is overwritten.
+#[test]
+fn a_reviewed_plan_is_applied_as_it_was_planned() {
+    let dir = TempDir::new("plan-out");
+    let db = dir.path("users.db");
+    tenant_admin_directory(&db);
+    let plan = dir.path("plan.json");
+    let dry = import_json(
+        &db,
+        &[
+            "--dry-run",
+            "--plan-out",
+            &plan,
+            &data("import_s4_1_first.csv"),
+        ],
+        0,
+    );
+    assert_eq!(dry.summary(), [3, 1, 0, 4, 0, 0, 0, 0]);
+    assert_eq!(users(&db).len(), 1, "a dry run writes nothing");
+    let applied = import_json(&db, &["--apply-plan", &plan], 0);
+    assert_eq!(applied.summary(), [3, 1, 0, 4, 0, 0, 0, 0]);
+    assert_eq!(users(&db).len(), 4);
+    let again = import_json(&db, &["--apply-plan", &plan], 1);
+    assert_eq!(again.summary()[6], 4, "four rows fail: {}", again.stdout);
+    // Usage errors.
+    let both = import(&[
+        "--db",
+        &db,
+        "--apply-plan",
+        &plan,
+        &data("import_s4_1_first.csv"),
+    ]);
+    assert_eq!(both.status, 2, "{}", both.stderr);
+    let not_a_plan = import(&["--db", &db, "--apply-plan", &data("import_s4_1_first.csv")]);
+    assert_eq!(not_a_plan.status, 2);
+    assert!(
+        not_a_plan.stderr.contains("is not a plan"),
+        "{}",
+        not_a_plan.stderr
+    );
+}

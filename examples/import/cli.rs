@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use user_import::{
-    Code, ErrorPolicy, Importer, Issue, Mode, Phase, Profile, Progress, Report, RolePolicy,
+    Code, ErrorPolicy, Importer, Issue, Mode, Phase, Plan, Profile, Progress, Report, RolePolicy,
     Validation,
 };
 
@@ -36,6 +36,13 @@ Options:
   --max-deletes N           refuse a plan deleting or disabling more than N users
   --report text|json        what goes to stdout                 [default: text]
   --errors PATH             write the error CSV of failed rows
+  --plan-out PATH           write the plan as JSON (with --dry-run: a plan to
+                            review, then apply with --apply-plan)
+  --apply-plan PATH         apply a stored plan (from --plan-out or --undo-out)
+                            instead of a FILE; a user changed since it was
+                            planned is a conflict, never overwritten
+  --undo-out PATH           write the undo of what was applied, as a plan that
+                            --apply-plan takes back
   --export PATH             after the run (or alone, with no FILE), write every
                             user of the tenant as a users CSV in the canonical format
   --profile PATH            a saved import profile (JSON: mapping, key, required
@@ -98,6 +105,9 @@ struct Options {
     json: bool,
     errors: Option<PathBuf>,
     export: Option<PathBuf>,
+    plan_out: Option<PathBuf>,
+    apply_plan: Option<PathBuf>,
+    undo_out: Option<PathBuf>,
     help: bool,
 }
 
@@ -122,6 +132,9 @@ impl Default for Options {
             json: false,
             errors: None,
             export: None,
+            plan_out: None,
+            apply_plan: None,
+            undo_out: None,
             help: false,
         }
     }
@@ -249,6 +262,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
             }
             "--presets" => o.presets = true,
             "--export" => o.export = Some(PathBuf::from(value()?)),
+            "--plan-out" => o.plan_out = Some(PathBuf::from(value()?)),
+            "--apply-plan" => o.apply_plan = Some(PathBuf::from(value()?)),
+            "--undo-out" => o.undo_out = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown option {name}")),
         }
         if inline.is_some()
@@ -263,9 +279,23 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     if o.profile.is_some() && o.preset.is_some() {
         return Err("--profile and --preset: choose one".into());
     }
-    if !o.help && !o.template && !o.presets && o.file.is_none() {
-        if o.dry_run || o.errors.is_some() {
-            return Err("--dry-run and --errors need a FILE to import".into());
+    if o.apply_plan.is_some() {
+        if o.file.is_some() {
+            return Err("--apply-plan applies a stored plan: give it no FILE".into());
+        }
+        if o.errors.is_some() || o.plan_out.is_some() {
+            return Err("--errors and --plan-out need a FILE to import".into());
+        }
+    }
+    if o.dry_run && o.undo_out.is_some() {
+        return Err("--undo-out needs an import that writes: not with --dry-run".into());
+    }
+    if !o.help && !o.template && !o.presets && o.file.is_none() && o.apply_plan.is_none() {
+        if o.dry_run || o.errors.is_some() || o.plan_out.is_some() || o.undo_out.is_some() {
+            return Err(
+                "--dry-run, --errors, --plan-out and --undo-out need a FILE to import (or --apply-plan)"
+                    .into(),
+            );
         }
         if o.export.is_none() {
             return Err("nothing to do: give a FILE to import, or --export PATH".into());
@@ -338,7 +368,8 @@ fn read(importer: &Importer, path: &Path) -> Result<(Vec<u8>, Validation), Strin
 /// Opens the database; read-only when nothing will be written.
 fn open_store(o: &Options) -> Result<SqliteStore, String> {
     let name = o.db.display();
-    let opened = if o.file.is_some() && !o.dry_run {
+    let writes = o.file.is_some() || o.apply_plan.is_some();
+    let opened = if writes && !o.dry_run {
         SqliteStore::open(&o.db)
     } else if o.dry_run && !o.db.exists() {
         // A dry run against a database that does not exist yet: plan against
@@ -411,6 +442,16 @@ pub fn run(
         },
         None => None,
     };
+    let stored = match &o.apply_plan {
+        Some(path) => match read_plan(path) {
+            Ok(plan) => Some(plan),
+            Err(message) => {
+                let _ = writeln!(err, "error: {message}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
     let mut store = match open_store(&o) {
         Ok(s) => s,
         Err(message) => {
@@ -428,7 +469,13 @@ pub fn run(
     let mut status = EXIT_OK;
     if let Some((bytes, validation)) = source {
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
-        let report = match import(&importer, validation, &mut store, o.dry_run, interactive) {
+        let mut run = Run {
+            dry_run: o.dry_run,
+            interactive,
+            plan: o.plan_out.as_ref().map(|_| None),
+            undo: o.undo_out.as_ref().map(|_| None),
+        };
+        let report = match import(&importer, validation, &mut store, &mut run) {
             Ok(r) => r,
             Err(e) => {
                 // Planning failed (the store, a cancel): the report still
@@ -452,14 +499,11 @@ pub fn run(
                 }
             }
         };
-        if o.json {
-            let _ = writeln!(out, "{}", report.to_json());
-        } else {
-            let _ = out.write_all(report.render_text().as_bytes());
+        show(&o, &report, out, err);
+        if let Err(message) = write_plans(&o, &run, err) {
+            let _ = writeln!(err, "error: {message}");
+            return EXIT_USAGE;
         }
-        // The report first, then the notes on stderr, also on a terminal.
-        let _ = out.flush();
-        notes(&report, err);
         if let Some(path) = &o.errors {
             let failed = report.summary.failed;
             let written = create(path).and_then(|mut w| {
@@ -477,6 +521,30 @@ pub fn run(
                     return EXIT_USAGE;
                 }
             }
+        }
+        if !report.is_success() {
+            status = EXIT_FAILED;
+        }
+    }
+
+    if let Some(plan) = stored {
+        let mut run = Run {
+            dry_run: o.dry_run,
+            interactive,
+            plan: None,
+            undo: o.undo_out.as_ref().map(|_| None),
+        };
+        let report = match apply(&importer, &plan, &mut store, &mut run) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return EXIT_FAILED;
+            }
+        };
+        show(&o, &report, out, err);
+        if let Err(message) = write_plans(&o, &run, err) {
+            let _ = writeln!(err, "error: {message}");
+            return EXIT_USAGE;
         }
         if !report.is_success() {
             status = EXIT_FAILED;
@@ -509,21 +577,23 @@ pub fn run(
     status
 }
 
-/// Plans and (unless `dry_run`) applies, with a progress bar for big files.
-/// Returns the report (`report.rejected` says whether the file was refused).
-fn import(
-    importer: &Importer,
-    validation: Validation,
-    store: &mut SqliteStore,
+/// How one run plans and applies, and the plans it keeps.
+struct Run {
     dry_run: bool,
     interactive: bool,
-) -> Result<Report, user_import::Error> {
-    let bar = progress_bar(validation.rows().len(), interactive);
-    let mut on_progress = |p: &Progress| {
+    /// The plan made, when asked for (`--plan-out`).
+    plan: Option<Option<Plan>>,
+    /// The undo of what was applied, when asked for (`--undo-out`).
+    undo: Option<Option<Plan>>,
+}
+
+/// The progress callback: a progress bar for big files, and Ctrl-C.
+fn on_progress(bar: Option<&ProgressBar>) -> impl FnMut(&Progress) -> ControlFlow<()> + '_ {
+    move |p: &Progress| {
         if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
             return ControlFlow::Break(());
         }
-        if let Some(bar) = &bar {
+        if let Some(bar) = bar {
             let (what, done, total) = match p.phase {
                 Phase::Applying => ("applying", p.ops_done, p.ops_total),
                 _ => ("planning", p.rows_done, p.rows_total),
@@ -533,29 +603,99 @@ fn import(
             bar.set_position(done);
         }
         ControlFlow::Continue(())
-    };
-    let result = importer
-        .plan_with(
-            validation,
-            store,
-            user_import::RunOptions::new().on_progress(&mut on_progress),
-        )
-        .and_then(|plan| {
-            let report = if dry_run {
-                user_import::Report::dry_run(&plan)
-            } else {
-                importer.apply_with(
-                    &plan,
-                    store,
-                    user_import::RunOptions::new().on_progress(&mut on_progress),
-                )?
-            };
-            Ok(report)
-        });
+    }
+}
+
+/// Plans and (unless a dry run) applies, with a progress bar for big files.
+/// Returns the report (`report.rejected` says whether the file was refused).
+fn import(
+    importer: &Importer,
+    validation: Validation,
+    store: &mut SqliteStore,
+    run: &mut Run,
+) -> Result<Report, user_import::Error> {
+    let bar = progress_bar(validation.rows().len(), run.interactive);
+    let mut progress = on_progress(bar.as_ref());
+    let plan = importer.plan_with(
+        validation,
+        store,
+        user_import::RunOptions::new().on_progress(&mut progress),
+    );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    result
+    let plan = plan?;
+    let report = apply(importer, &plan, store, run);
+    if let Some(keep) = &mut run.plan {
+        *keep = Some(plan);
+    }
+    report
+}
+
+/// Applies `plan` (or shows its dry run), with a progress bar for big plans.
+fn apply(
+    importer: &Importer,
+    plan: &Plan,
+    store: &mut SqliteStore,
+    run: &mut Run,
+) -> Result<Report, user_import::Error> {
+    if run.dry_run {
+        return Ok(Report::dry_run(plan));
+    }
+    let bar = progress_bar(plan.ops().len(), run.interactive);
+    let mut progress = on_progress(bar.as_ref());
+    let mut options = user_import::RunOptions::new().on_progress(&mut progress);
+    if let Some(undo) = &mut run.undo {
+        options = options.undo(undo);
+    }
+    let report = importer.apply_with(plan, store, options);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    report
+}
+
+/// Prints the report on stdout, then the notes on stderr.
+fn show(o: &Options, report: &Report, out: &mut dyn Write, err: &mut dyn Write) {
+    if o.json {
+        let _ = writeln!(out, "{}", report.to_json());
+    } else {
+        let _ = out.write_all(report.render_text().as_bytes());
+    }
+    // The report first, then the notes on stderr, also on a terminal.
+    let _ = out.flush();
+    notes(report, err);
+}
+
+/// Writes the plan (`--plan-out`) and the undo (`--undo-out`) a run kept.
+fn write_plans(o: &Options, run: &Run, err: &mut dyn Write) -> Result<(), String> {
+    let kept = [
+        (&o.plan_out, &run.plan, "the plan"),
+        (&o.undo_out, &run.undo, "the undo plan"),
+    ];
+    for (path, plan, what) in kept {
+        if let (Some(path), Some(Some(plan))) = (path, plan) {
+            let written = create(path).and_then(|mut w| {
+                serde_json::to_writer_pretty(&mut w, plan).map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())
+            });
+            written.map_err(|e| format!("cannot write {what} to {}: {e}", path.display()))?;
+            let _ = writeln!(err, "wrote {what} to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Reads a stored plan (`--plan-out`, `--undo-out`).
+fn read_plan(path: &Path) -> Result<Plan, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        format!(
+            "{} is not a plan this command can apply: {e}",
+            path.display()
+        )
+    })
 }
 
 /// What the administrator should know besides the report (on stderr, so
