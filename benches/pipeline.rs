@@ -46,7 +46,7 @@ use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use email_address::EmailAddress;
 use serde::Deserialize;
@@ -54,6 +54,7 @@ use user_import::memory::InMemoryStore;
 use user_import::{Catalog, Code, Field, Importer, Limits, Plan, Planned, User, Validation};
 
 mod common;
+use common::clock::{Clock, Cpu, Measure, Sample};
 use common::*;
 
 // ---------------------------------------------------------------------------
@@ -1215,37 +1216,18 @@ impl Step {
     }
 }
 
-type Args = common::StepArgs<Step>;
+type Args = common::args::StepArgs<Step>;
 
 fn parse_args() -> Args {
     // The importer's threads: the machine's cores (both, here); `--threads
     // 1` measures one core.
     let steps: Vec<(Step, &str)> = Step::ALL.iter().map(|&s| (s, s.name())).collect();
-    common::parse_step_args(
+    common::args::parse_step_args(
         "pipeline",
         &steps,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         true,
     )
-}
-
-/// The whole process's time on a CPU (ns), every thread included, also the
-/// ones that have ended (from `/proc/self/stat`: user + system time in
-/// clock ticks, 100 per second on Linux).
-fn process_cpu() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces: count fields after its ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10_000_000)
-}
-
-struct Clock {
-    wall: Instant,
-    sched: Option<(u64, u64)>,
-    cpu: Option<u64>,
 }
 
 /// Makes the system allocator settle the small blocks freed before a step
@@ -1261,51 +1243,11 @@ fn settle_allocator() {
     drop(black_box(Vec::<u8>::with_capacity(64 * 1024)));
 }
 
-#[derive(Clone, Copy)]
-struct Sample {
-    wall: Duration,
-    cpu: Option<Duration>,
-    wait: Option<Duration>,
-}
-
-impl Clock {
-    fn start() -> Clock {
-        let sched = common::schedstat();
-        Clock {
-            wall: Instant::now(),
-            sched,
-            cpu: process_cpu(),
-        }
-    }
-
-    fn stop(&self) -> Sample {
-        let wall = self.wall.elapsed();
-        let d = match (self.sched, common::schedstat()) {
-            (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
-            _ => None,
-        };
-        let cpu = match (self.cpu, process_cpu()) {
-            (Some(a), Some(b)) => Some(Duration::from_nanos(b.saturating_sub(a))),
-            _ => None,
-        };
-        Sample {
-            wall,
-            cpu,
-            wait: d.map(|d| Duration::from_nanos(d.1)),
-        }
-    }
-}
-
+/// A step's figures: its times, and its heap (peak above where it started,
+/// and what its result still held).
 #[derive(Default, Clone, Copy)]
-struct Measure {
-    /// Best wall time of the repetitions.
-    best: Option<Duration>,
-    /// Best CPU time of the repetitions.
-    best_cpu: Option<Duration>,
-    /// Time spent waiting for a CPU, summed over the repetitions.
-    wait: Duration,
-    /// Wall time summed over the repetitions.
-    total: Duration,
+struct Figures {
+    time: Measure,
     /// Largest peak heap of a repetition above its start.
     peak: usize,
     /// Heap still held by the result when the step returned.
@@ -1313,30 +1255,20 @@ struct Measure {
     units: u64,
 }
 
-impl Measure {
+impl Figures {
     fn add(&mut self, t: Sample, peak: usize, held: isize, units: u64) {
-        self.best = Some(self.best.map_or(t.wall, |b| b.min(t.wall)));
-        if let Some(c) = t.cpu {
-            self.best_cpu = Some(self.best_cpu.map_or(c, |b| b.min(c)));
-        }
-        self.wait += t.wait.unwrap_or_default();
-        self.total += t.wall;
+        self.time.add(t);
         self.peak = self.peak.max(peak);
         self.held = self.held.max(held);
         self.units = units;
     }
 
     fn rate(&self) -> f64 {
-        self.best
-            .map_or(0.0, |b| self.units as f64 / b.as_secs_f64().max(1e-9))
+        self.time.rate(self.units)
     }
 
-    /// `None` when the step is too short for the scheduler's accounting,
-    /// which advances in ticks of a few milliseconds.
     fn cpu_rate(&self) -> Option<f64> {
-        self.best_cpu
-            .filter(|_| self.best.is_some_and(|b| b >= Duration::from_millis(50)))
-            .map(|b| self.units as f64 / b.as_secs_f64().max(1e-9))
+        self.time.cpu_rate(self.units)
     }
 }
 
@@ -1424,7 +1356,7 @@ fn main() {
     } else {
         HashMap::new()
     };
-    let mut m: HashMap<&'static str, Measure> = HashMap::new();
+    let mut m: HashMap<&'static str, Figures> = HashMap::new();
     let mut fetch_calls = 0u64;
     let mut plan_counts = [0usize; 6];
     let mut export_buf: Vec<u8> = Vec::new();
@@ -1434,7 +1366,7 @@ fn main() {
         for &step in &steps {
             settle_allocator();
             let mark = heap_mark();
-            let start = Clock::start();
+            let start = Clock::start(Cpu::Process);
             match step {
                 Step::Ceiling => {
                     let rows = run_ceiling(&data.bytes);
@@ -1491,7 +1423,7 @@ fn main() {
                     out.clear();
                     settle_allocator();
                     let mark = heap_mark(); // the buffer is reused, not counted
-                    let start = Clock::start();
+                    let start = Clock::start(Cpu::Process);
                     let users = run_export(&importer, &mut store, &mut out);
                     let t = start.stop();
                     let (peak, held) = heap_since(mark);
@@ -1516,10 +1448,10 @@ fn main() {
         println!(
             "{:<9} best {:>8.3}s {:>11} {unit}/s | cpu {:>11} {unit}/s, waited {:>4.1}% | peak heap {:>7.1} MB ({:.2}x file), held after {:>7.1} MB",
             step.name(),
-            s.best.map_or(0.0, |b| b.as_secs_f64()),
+            s.time.secs(),
             thousands(s.rate()),
             s.cpu_rate().map_or("n/a".to_owned(), thousands),
-            100.0 * s.wait.as_secs_f64() / s.total.as_secs_f64().max(1e-9),
+            s.time.waited(),
             mb(s.peak as f64),
             s.peak as f64 / file_len as f64,
             mb(s.held as f64),

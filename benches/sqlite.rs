@@ -69,6 +69,7 @@ mod sqlite_store;
 use sqlite_store::SqliteStore;
 
 mod common;
+use common::clock::{Clock, Cpu, Measure, Sample};
 use common::*;
 
 // ---------------------------------------------------------------------------
@@ -544,14 +545,14 @@ struct Phases {
 #[inline(never)]
 fn run_phases(importer: &Importer, bytes: &[u8], roles: u64, store: &mut SqliteStore) -> Phases {
     let mut timed = Timed::new(store);
-    let c = Clock::start();
+    let c = Clock::start(Cpu::Thread);
     let v = importer.validate(bytes, Some("users.csv"));
     let validate = c.stop();
-    let c = Clock::start();
+    let c = Clock::start(Cpu::Thread);
     let plan = importer.plan(v, &mut timed).expect("plan against SQLite");
     let plan_t = c.stop();
     let (plan_store, fetch_calls) = (timed.read, timed.fetch_calls);
-    let c = Clock::start();
+    let c = Clock::start(Cpu::Thread);
     let report = importer.apply(&plan, &mut timed).expect("apply to SQLite");
     let apply = c.stop();
     check_report(&report, bytes_rows(bytes), roles);
@@ -793,95 +794,6 @@ fn remove_db(path: &Path) {
 }
 
 // ---------------------------------------------------------------------------
-// Clocks.
-
-struct Clock {
-    wall: Instant,
-    sched: Option<(u64, u64)>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Sample {
-    wall: Duration,
-    cpu: Option<Duration>,
-    wait: Option<Duration>,
-}
-
-impl Clock {
-    fn start() -> Clock {
-        let sched = common::schedstat();
-        Clock {
-            wall: Instant::now(),
-            sched,
-        }
-    }
-
-    fn stop(&self) -> Sample {
-        let wall = self.wall.elapsed();
-        let d = match (self.sched, common::schedstat()) {
-            (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
-            _ => None,
-        };
-        Sample {
-            wall,
-            cpu: d.map(|d| Duration::from_nanos(d.0)),
-            wait: d.map(|d| Duration::from_nanos(d.1)),
-        }
-    }
-}
-
-#[derive(Default, Clone, Copy)]
-struct Measure {
-    /// The sample with the best wall time.
-    best: Option<Sample>,
-    /// Best CPU time of the repetitions.
-    best_cpu: Option<Duration>,
-    /// Time spent waiting for a CPU, summed over the repetitions.
-    wait: Duration,
-    /// Wall time summed over the repetitions.
-    total: Duration,
-}
-
-impl Measure {
-    fn add(&mut self, t: Sample) {
-        if self.best.is_none_or(|b| t.wall < b.wall) {
-            self.best = Some(t);
-        }
-        if let Some(c) = t.cpu {
-            self.best_cpu = Some(self.best_cpu.map_or(c, |b| b.min(c)));
-        }
-        self.wait += t.wait.unwrap_or_default();
-        self.total += t.wall;
-    }
-
-    fn secs(&self) -> f64 {
-        self.best.map_or(0.0, |b| b.wall.as_secs_f64())
-    }
-
-    fn rate(&self, n: usize) -> f64 {
-        n as f64 / self.secs().max(1e-9)
-    }
-
-    /// `None` when the step is too short for the scheduler's accounting.
-    fn cpu_rate(&self, n: usize) -> Option<f64> {
-        self.best_cpu
-            .filter(|_| self.secs() >= 0.05)
-            .map(|c| n as f64 / c.as_secs_f64().max(1e-9))
-    }
-
-    fn waited(&self) -> f64 {
-        100.0 * self.wait.as_secs_f64() / self.total.as_secs_f64().max(1e-9)
-    }
-
-    /// Off the CPU and not waiting for one, in the best run: blocked (on
-    /// the disk: reads, writes, fsync).
-    fn blocked(&self) -> Option<Duration> {
-        let b = self.best?;
-        Some(b.wall.saturating_sub(b.cpu? + b.wait?))
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Arguments.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -916,11 +828,11 @@ impl Step {
     }
 }
 
-type Args = common::StepArgs<Step>;
+type Args = common::args::StepArgs<Step>;
 
 fn parse_args() -> Args {
     let steps: Vec<(Step, &str)> = Step::ALL.iter().map(|&s| (s, s.name())).collect();
-    common::parse_step_args("sqlite", &steps, 1, false)
+    common::args::parse_step_args("sqlite", &steps, 1, false)
 }
 
 // ---------------------------------------------------------------------------
@@ -1013,7 +925,7 @@ fn main() {
                         SqliteStore::open_in_memory()
                     }
                     .expect("open a fresh database");
-                    let c = Clock::start();
+                    let c = Clock::start(Cpu::Thread);
                     let report = run_import(&importer, &data.bytes, &mut store);
                     let t = c.stop();
                     m.entry(step.name()).or_default().add(t);
@@ -1032,7 +944,7 @@ fn main() {
                         SqliteStore::open_in_memory()
                     }
                     .expect("open a fresh database");
-                    let c = Clock::start();
+                    let c = Clock::start(Cpu::Thread);
                     run_insert(store.connection(), &data).expect("plain INSERTs");
                     let t = c.stop();
                     m.entry(step.name()).or_default().add(t);
@@ -1044,7 +956,7 @@ fn main() {
                     for (level, name) in ABLATION.iter().enumerate() {
                         let path = tmp.db(&format!("ablation-{level}-{rep}.db"));
                         let mut store = SqliteStore::open(&path).expect("open a fresh database");
-                        let c = Clock::start();
+                        let c = Clock::start(Cpu::Thread);
                         run_ablation(store.connection(), &data, level + 1, batch)
                             .expect("the ablation's INSERTs");
                         let t = c.stop();
@@ -1076,8 +988,8 @@ fn main() {
             "{:<10} best {:>7.3}s {:>9} rows/s | cpu {:>9} rows/s, waited for a cpu {:>4.1}%, blocked (disk) {}",
             step.name(),
             s.secs(),
-            thousands(s.rate(n)),
-            s.cpu_rate(n).map_or("n/a".to_owned(), thousands),
+            thousands(s.rate(n as u64)),
+            s.cpu_rate(n as u64).map_or("n/a".to_owned(), thousands),
             s.waited(),
             s.blocked()
                 .map_or("n/a".to_owned(), |b| format!("{:.3}s", b.as_secs_f64())),
@@ -1093,7 +1005,7 @@ fn main() {
     if has("import-mem", "insert-mem") {
         println!(
             "in memory: ratio import-mem/insert-mem={:.2}",
-            m["import-mem"].rate(n) / m["insert-mem"].rate(n).max(1e-9)
+            m["import-mem"].rate(n as u64) / m["insert-mem"].rate(n as u64).max(1e-9)
         );
     }
     if !has("import", "insert") {
@@ -1101,7 +1013,7 @@ fn main() {
         return;
     }
     let (imp, ins) = (m["import"], m["insert"]);
-    let cpu = match (imp.cpu_rate(n), ins.cpu_rate(n)) {
+    let cpu = match (imp.cpu_rate(n as u64), ins.cpu_rate(n as u64)) {
         (Some(a), Some(b)) => format!("{:.2}", a / b.max(1e-9)),
         _ => "n/a".to_owned(),
     };
@@ -1112,7 +1024,7 @@ fn main() {
     println!("cpu-time ratio (less sensitive to other load): import/insert={cpu}");
     println!(
         "ratio import/insert={:.2}",
-        imp.rate(n) / ins.rate(n).max(1e-9)
+        imp.rate(n as u64) / ins.rate(n as u64).max(1e-9)
     );
 }
 
