@@ -4,10 +4,12 @@
 //! - here: a seeded PRNG, the name tables the generators draw from, small
 //!   text helpers;
 //! - [`args`]: the command line;
-//! - [`clock`]: wall, CPU and waiting time, best of the repetitions.
+//! - [`clock`]: wall, CPU and waiting time, best of the repetitions;
+//! - [`alloc`]: a counting allocator (current and peak heap).
 
 #![allow(dead_code)]
 
+pub mod alloc;
 pub mod args;
 pub mod clock;
 
