@@ -49,7 +49,7 @@
 //! `--bench` (as `cargo test --benches` does) it is a 2,000-row smoke test.
 //! See `benches/README.md` for results.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -70,156 +70,8 @@ use sqlite_store::SqliteStore;
 
 mod common;
 use common::clock::{Clock, Cpu, Measure, Sample};
-use common::*;
-
-// ---------------------------------------------------------------------------
-// The generator: N new users, all valid.
-
-const TENANT: &str = "acme";
-const HEADER: &str = "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser";
-
-/// Deepest manager chain (an org chart, not a linked list).
-const MAX_DEPTH: u32 = 12;
-
-/// A generated user: the values as written in the file, which are also the
-/// values stored (all canonical: `true`/`false`, `Email`/`OFF`, roles sorted).
-struct Person {
-    id: String,
-    first: String,
-    last: String,
-    email: String,
-    enabled: bool,
-    manager: Option<usize>,
-    depth: u32,
-    roles: Vec<&'static str>,
-    task_off: bool,
-}
-
-impl Person {
-    fn enabled_text(&self) -> &'static str {
-        if self.enabled { "true" } else { "false" }
-    }
-
-    fn task_text(&self) -> &'static str {
-        if self.task_off { "OFF" } else { "Email" }
-    }
-}
-
-struct Dataset {
-    bytes: Vec<u8>,
-    persons: Vec<Person>,
-    /// The roles the file uses, sorted.
-    roles: Vec<&'static str>,
-}
-
-/// Appends one CSV cell, quoted when it must be.
-fn push_cell(out: &mut Vec<u8>, cell: &str) {
-    if cell.contains([',', '"', '\n', '\r']) {
-        out.push(b'"');
-        out.extend_from_slice(cell.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(cell.as_bytes());
-    }
-}
-
-fn generate(n: usize, seed: u64) -> Dataset {
-    let mut rng = Rng(seed);
-    let mut persons: Vec<Person> = Vec::with_capacity(n);
-    for idx in 0..n {
-        let first = (*rng.pick(&FIRST)).to_owned();
-        let last = (*rng.pick(&LAST)).to_owned();
-        let (fl, ll) = (fold_ascii(&first), fold_ascii(&last));
-        // `jsmith42`; sometimes `JSmith42` (matched case-insensitively).
-        let id = if rng.chance(1_000) {
-            format!("{}{}{idx}", fl[..1].to_ascii_uppercase(), capitalize(&ll))
-        } else {
-            format!("{}{ll}{idx}", &fl[..1])
-        };
-        let domain = *rng.pick(&DOMAINS);
-        let email = if rng.chance(1_500) {
-            format!("{}.{}{idx}@{domain}", capitalize(&fl), capitalize(&ll))
-        } else {
-            format!("{fl}.{ll}{idx}@{domain}")
-        };
-        let mut roles: Vec<&'static str> = Vec::new();
-        for _ in 0..rng.below(4) {
-            let r = *rng.pick(&ROLES);
-            if !roles.contains(&r) {
-                roles.push(r);
-            }
-        }
-        roles.sort_unstable();
-        // 55% have a manager among the users before them: half from the
-        // recent past (chains), half from anywhere; chains at most MAX_DEPTH.
-        let manager = if idx > 0 && rng.chance(5_500) {
-            let m = if rng.chance(5_000) {
-                idx - 1 - rng.below(idx.min(64))
-            } else {
-                rng.below(idx)
-            };
-            let mut m = m;
-            while persons[m].depth + 1 >= MAX_DEPTH {
-                m = persons[m].manager.expect("a deep user has a manager");
-            }
-            Some(m)
-        } else {
-            None
-        };
-        let depth = manager.map_or(0, |m| persons[m].depth + 1);
-        persons.push(Person {
-            id,
-            first,
-            last,
-            email,
-            enabled: rng.chance(9_200),
-            manager,
-            depth,
-            roles,
-            task_off: rng.chance(2_000),
-        });
-    }
-
-    let mut bytes = Vec::with_capacity(n * 110 + HEADER.len() + 1);
-    bytes.extend_from_slice(HEADER.as_bytes());
-    bytes.push(b'\n');
-    for p in &persons {
-        let tenant = if rng.chance(3_000) { TENANT } else { "" };
-        let manager = p.manager.map_or("", |m| persons[m].id.as_str());
-        let roles = p.roles.join("|");
-        let notify = match rng.below(4) {
-            0 => "true",
-            1 => "false",
-            _ => "",
-        };
-        let cells: [&str; 11] = [
-            &p.id,
-            tenant,
-            &p.first,
-            &p.last,
-            &p.email,
-            p.enabled_text(),
-            manager,
-            &roles,
-            p.task_text(),
-            "", // transaction: blank (not DELETE)
-            notify,
-        ];
-        for (i, c) in cells.iter().enumerate() {
-            if i > 0 {
-                bytes.push(b',');
-            }
-            push_cell(&mut bytes, c);
-        }
-        bytes.push(b'\n');
-    }
-    let roles: BTreeSet<&'static str> = persons.iter().flat_map(|p| p.roles.clone()).collect();
-    Dataset {
-        bytes,
-        persons,
-        roles: roles.into_iter().collect(),
-    }
-}
+use common::generator::{Dataset, Shape, TENANT, generate};
+use common::thousands;
 
 // ---------------------------------------------------------------------------
 // The measured steps.
@@ -840,7 +692,7 @@ fn parse_args() -> Args {
 fn main() {
     let args = parse_args();
     let t0 = Instant::now();
-    let data = generate(args.rows, args.seed);
+    let data = generate(args.rows, args.seed, Shape::NewUsers);
     let n = data.persons.len();
     let file_len = data.bytes.len();
     let gen_time = t0.elapsed();

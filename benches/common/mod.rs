@@ -1,9 +1,10 @@
 //! What the `pipeline` and `sqlite` benches share. Each bench compiles its
 //! own copy (`mod common;`) and uses what it needs:
 //!
-//! - here: a seeded PRNG, the name tables the generators draw from, small
+//! - here: a seeded PRNG, the name tables the generator draws from, small
 //!   text helpers;
 //! - [`args`]: the command line;
+//! - [`generator`]: the generator (a users file, its ground truth, its directory);
 //! - [`clock`]: wall, CPU and waiting time, best of the repetitions;
 //! - [`alloc`]: a counting allocator (current and peak heap).
 
@@ -12,6 +13,7 @@
 pub mod alloc;
 pub mod args;
 pub mod clock;
+pub mod generator;
 
 pub struct Rng(pub u64);
 
