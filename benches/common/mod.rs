@@ -5,6 +5,7 @@
 //!   text helpers;
 //! - [`args`]: the command line;
 //! - [`generator`]: the generator (a users file, its ground truth, its directory);
+//! - [`model`]: the reference results are checked against;
 //! - [`clock`]: wall, CPU and waiting time, best of the repetitions;
 //! - [`alloc`]: a counting allocator (current and peak heap).
 
@@ -14,6 +15,7 @@ pub mod alloc;
 pub mod args;
 pub mod clock;
 pub mod generator;
+pub mod model;
 
 pub struct Rng(pub u64);
 
