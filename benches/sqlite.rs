@@ -70,7 +70,7 @@ use sqlite_store::SqliteStore;
 
 mod common;
 use common::clock::{Clock, Cpu, Measure, Sample};
-use common::generator::{Dataset, Shape, TENANT, generate};
+use common::generator::{Dataset, Person, Shape, TENANT, generate};
 use common::thousands;
 
 // ---------------------------------------------------------------------------
@@ -94,6 +94,31 @@ INSERT INTO users (user_id, first_name, last_name, email, enabled, reports_to, l
                    department_id, group_name, permissions, sso, task_notification,
                    tenant, user_id_norm, email_norm, reports_to_norm, custom, version)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL, NULL, NULL, ?7, ?8, ?9, ?10, ?11, NULL, ?12)";
+
+/// Runs [`INSERT_USER`] for person `p`.
+fn insert_user(
+    stmt: &mut rusqlite::Statement<'_>,
+    d: &Dataset,
+    p: &Person,
+    tenant: &str,
+    version: i64,
+) -> rusqlite::Result<usize> {
+    let manager = p.manager.map(|m| d.persons[m].id.as_str());
+    stmt.execute(params![
+        p.id,
+        p.first,
+        p.last,
+        p.email,
+        p.enabled_text(),
+        manager,
+        p.task_text(),
+        tenant,
+        normalize(&p.id),
+        normalize(&p.email),
+        manager.map(normalize),
+        version,
+    ])
+}
 
 /// The baseline: plain prepared `INSERT`s in one transaction.
 #[inline(never)]
@@ -123,21 +148,7 @@ fn run_insert(conn: &Connection, d: &Dataset) -> rusqlite::Result<()> {
         let mut add_user_role =
             tx.prepare("INSERT INTO user_roles (user, role) VALUES (?1, ?2)")?;
         for (i, p) in d.persons.iter().enumerate() {
-            let manager = p.manager.map(|m| d.persons[m].id.as_str());
-            add_user.execute(params![
-                p.id,
-                p.first,
-                p.last,
-                p.email,
-                p.enabled_text(),
-                manager,
-                p.task_text(),
-                tenant,
-                normalize(&p.id),
-                normalize(&p.email),
-                manager.map(normalize),
-                first_version + i as i64,
-            ])?;
+            insert_user(&mut add_user, d, p, &tenant, first_version + i as i64)?;
             let row = tx.last_insert_rowid();
             for r in &p.roles {
                 add_user_role.execute(params![row, role_ids[r]])?;
@@ -243,20 +254,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?
                 tx.prepare_cached(full_insert)?
                     .execute(rusqlite::params_from_iter(values))?;
             } else {
-                add_user.execute(params![
-                    p.id,
-                    p.first,
-                    p.last,
-                    p.email,
-                    p.enabled_text(),
-                    manager,
-                    p.task_text(),
-                    tenant,
-                    normalize(&p.id),
-                    normalize(&p.email),
-                    manager.map(normalize),
-                    version,
-                ])?;
+                insert_user(&mut add_user, d, p, &tenant, version)?;
             }
             let row = tx.last_insert_rowid();
             if level >= 4 {
