@@ -31,8 +31,7 @@ if [ ${#args[@]} -eq 0 ]; then
   args=(--rows 100000 --reps 3 --only validate,plan)
 fi
 pairs=${PAIRS:-3}
-work=$(mktemp -d)
-trap 'git worktree remove --force "$work/base" >/dev/null 2>&1 || true; git worktree remove --force "$work/head" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. benches/revisions.sh
 
 build() { # DIR OUT: the pipeline bench built in DIR, copied to OUT
   local exe
@@ -56,16 +55,8 @@ figures() { # OUT: "validate_s validate_cpu_s plan_s plan_cpu_s plan_peak_MB" of
     }' "$1"
 }
 
-git worktree add --detach "$work/base" "$base" >/dev/null
-if [ -n "$head" ]; then
-  git worktree add --detach "$work/head" "$head" >/dev/null
-  head_dir="$work/head"
-else
-  head_dir="$PWD"
-fi
-# One target directory, so the two builds share their dependencies.
-export CARGO_TARGET_DIR="$PWD/target/ab"
-build "$work/base" "$work/bench-base"
+revisions "$base" "$head" ab
+build "$base_dir" "$work/bench-base"
 build "$head_dir" "$work/bench-head"
 
 echo "pipeline bench ${args[*]}; base $base, head ${head:-work tree}; $pairs pairs"
