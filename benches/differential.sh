@@ -9,23 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: differential.sh BASE [HEAD]}
 head=${2:-}
-work=$(mktemp -d)
-trap 'git worktree remove --force "$work/base" >/dev/null 2>&1 || true; git worktree remove --force "$work/head" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. benches/revisions.sh
 
 run() { # DIR OUT
   (cd "$1" && cargo run --quiet --release --example differential -- "$2")
 }
 
-git worktree add --detach "$work/base" "$base" >/dev/null
-if [ -n "$head" ]; then
-  git worktree add --detach "$work/head" "$head" >/dev/null
-  head_dir="$work/head"
-else
-  head_dir="$PWD"
-fi
-# One target directory, so the two builds share their dependencies.
-export CARGO_TARGET_DIR="$PWD/target/differential"
-run "$work/base" "$work/out-base"
+revisions "$base" "$head" differential
+run "$base_dir" "$work/out-base"
 run "$head_dir" "$work/out-head"
 if diff -r -q "$work/out-base" "$work/out-head"; then
   echo "identical: $(ls "$work/out-base" | wc -l) cases"

@@ -49,7 +49,7 @@
 //! `--bench` (as `cargo test --benches` does) it is a 2,000-row smoke test.
 //! See `benches/README.md` for results.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -69,156 +69,9 @@ mod sqlite_store;
 use sqlite_store::SqliteStore;
 
 mod common;
-use common::*;
-
-// ---------------------------------------------------------------------------
-// The generator: N new users, all valid.
-
-const TENANT: &str = "acme";
-const HEADER: &str = "userId,tenant,firstName,lastName,email,enabled,reportsTo,roles,taskNotification,transaction,notifyIfNewUser";
-
-/// Deepest manager chain (an org chart, not a linked list).
-const MAX_DEPTH: u32 = 12;
-
-/// A generated user: the values as written in the file, which are also the
-/// values stored (all canonical: `true`/`false`, `Email`/`OFF`, roles sorted).
-struct Person {
-    id: String,
-    first: String,
-    last: String,
-    email: String,
-    enabled: bool,
-    manager: Option<usize>,
-    depth: u32,
-    roles: Vec<&'static str>,
-    task_off: bool,
-}
-
-impl Person {
-    fn enabled_text(&self) -> &'static str {
-        if self.enabled { "true" } else { "false" }
-    }
-
-    fn task_text(&self) -> &'static str {
-        if self.task_off { "OFF" } else { "Email" }
-    }
-}
-
-struct Dataset {
-    bytes: Vec<u8>,
-    persons: Vec<Person>,
-    /// The roles the file uses, sorted.
-    roles: Vec<&'static str>,
-}
-
-/// Appends one CSV cell, quoted when it must be.
-fn push_cell(out: &mut Vec<u8>, cell: &str) {
-    if cell.contains([',', '"', '\n', '\r']) {
-        out.push(b'"');
-        out.extend_from_slice(cell.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(cell.as_bytes());
-    }
-}
-
-fn generate(n: usize, seed: u64) -> Dataset {
-    let mut rng = Rng(seed);
-    let mut persons: Vec<Person> = Vec::with_capacity(n);
-    for idx in 0..n {
-        let first = (*rng.pick(&FIRST)).to_owned();
-        let last = (*rng.pick(&LAST)).to_owned();
-        let (fl, ll) = (fold_ascii(&first), fold_ascii(&last));
-        // `jsmith42`; sometimes `JSmith42` (matched case-insensitively).
-        let id = if rng.chance(1_000) {
-            format!("{}{}{idx}", fl[..1].to_ascii_uppercase(), capitalize(&ll))
-        } else {
-            format!("{}{ll}{idx}", &fl[..1])
-        };
-        let domain = *rng.pick(&DOMAINS);
-        let email = if rng.chance(1_500) {
-            format!("{}.{}{idx}@{domain}", capitalize(&fl), capitalize(&ll))
-        } else {
-            format!("{fl}.{ll}{idx}@{domain}")
-        };
-        let mut roles: Vec<&'static str> = Vec::new();
-        for _ in 0..rng.below(4) {
-            let r = *rng.pick(&ROLES);
-            if !roles.contains(&r) {
-                roles.push(r);
-            }
-        }
-        roles.sort_unstable();
-        // 55% have a manager among the users before them: half from the
-        // recent past (chains), half from anywhere; chains at most MAX_DEPTH.
-        let manager = if idx > 0 && rng.chance(5_500) {
-            let m = if rng.chance(5_000) {
-                idx - 1 - rng.below(idx.min(64))
-            } else {
-                rng.below(idx)
-            };
-            let mut m = m;
-            while persons[m].depth + 1 >= MAX_DEPTH {
-                m = persons[m].manager.expect("a deep user has a manager");
-            }
-            Some(m)
-        } else {
-            None
-        };
-        let depth = manager.map_or(0, |m| persons[m].depth + 1);
-        persons.push(Person {
-            id,
-            first,
-            last,
-            email,
-            enabled: rng.chance(9_200),
-            manager,
-            depth,
-            roles,
-            task_off: rng.chance(2_000),
-        });
-    }
-
-    let mut bytes = Vec::with_capacity(n * 110 + HEADER.len() + 1);
-    bytes.extend_from_slice(HEADER.as_bytes());
-    bytes.push(b'\n');
-    for p in &persons {
-        let tenant = if rng.chance(3_000) { TENANT } else { "" };
-        let manager = p.manager.map_or("", |m| persons[m].id.as_str());
-        let roles = p.roles.join("|");
-        let notify = match rng.below(4) {
-            0 => "true",
-            1 => "false",
-            _ => "",
-        };
-        let cells: [&str; 11] = [
-            &p.id,
-            tenant,
-            &p.first,
-            &p.last,
-            &p.email,
-            p.enabled_text(),
-            manager,
-            &roles,
-            p.task_text(),
-            "", // transaction: blank (not DELETE)
-            notify,
-        ];
-        for (i, c) in cells.iter().enumerate() {
-            if i > 0 {
-                bytes.push(b',');
-            }
-            push_cell(&mut bytes, c);
-        }
-        bytes.push(b'\n');
-    }
-    let roles: BTreeSet<&'static str> = persons.iter().flat_map(|p| p.roles.clone()).collect();
-    Dataset {
-        bytes,
-        persons,
-        roles: roles.into_iter().collect(),
-    }
-}
+use common::clock::{Clock, Cpu, Measure, Sample};
+use common::generator::{Dataset, Person, Shape, TENANT, generate};
+use common::thousands;
 
 // ---------------------------------------------------------------------------
 // The measured steps.
@@ -241,6 +94,31 @@ INSERT INTO users (user_id, first_name, last_name, email, enabled, reports_to, l
                    department_id, group_name, permissions, sso, task_notification,
                    tenant, user_id_norm, email_norm, reports_to_norm, custom, version)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL, NULL, NULL, ?7, ?8, ?9, ?10, ?11, NULL, ?12)";
+
+/// Runs [`INSERT_USER`] for person `p`.
+fn insert_user(
+    stmt: &mut rusqlite::Statement<'_>,
+    d: &Dataset,
+    p: &Person,
+    tenant: &str,
+    version: i64,
+) -> rusqlite::Result<usize> {
+    let manager = p.manager.map(|m| d.persons[m].id.as_str());
+    stmt.execute(params![
+        p.id,
+        p.first,
+        p.last,
+        p.email,
+        p.enabled_text(),
+        manager,
+        p.task_text(),
+        tenant,
+        normalize(&p.id),
+        normalize(&p.email),
+        manager.map(normalize),
+        version,
+    ])
+}
 
 /// The baseline: plain prepared `INSERT`s in one transaction.
 #[inline(never)]
@@ -270,21 +148,7 @@ fn run_insert(conn: &Connection, d: &Dataset) -> rusqlite::Result<()> {
         let mut add_user_role =
             tx.prepare("INSERT INTO user_roles (user, role) VALUES (?1, ?2)")?;
         for (i, p) in d.persons.iter().enumerate() {
-            let manager = p.manager.map(|m| d.persons[m].id.as_str());
-            add_user.execute(params![
-                p.id,
-                p.first,
-                p.last,
-                p.email,
-                p.enabled_text(),
-                manager,
-                p.task_text(),
-                tenant,
-                normalize(&p.id),
-                normalize(&p.email),
-                manager.map(normalize),
-                first_version + i as i64,
-            ])?;
+            insert_user(&mut add_user, d, p, &tenant, first_version + i as i64)?;
             let row = tx.last_insert_rowid();
             for r in &p.roles {
                 add_user_role.execute(params![row, role_ids[r]])?;
@@ -390,20 +254,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?
                 tx.prepare_cached(full_insert)?
                     .execute(rusqlite::params_from_iter(values))?;
             } else {
-                add_user.execute(params![
-                    p.id,
-                    p.first,
-                    p.last,
-                    p.email,
-                    p.enabled_text(),
-                    manager,
-                    p.task_text(),
-                    tenant,
-                    normalize(&p.id),
-                    normalize(&p.email),
-                    manager.map(normalize),
-                    version,
-                ])?;
+                insert_user(&mut add_user, d, p, &tenant, version)?;
             }
             let row = tx.last_insert_rowid();
             if level >= 4 {
@@ -544,14 +395,14 @@ struct Phases {
 #[inline(never)]
 fn run_phases(importer: &Importer, bytes: &[u8], roles: u64, store: &mut SqliteStore) -> Phases {
     let mut timed = Timed::new(store);
-    let c = Clock::start();
+    let c = Clock::start(Cpu::Thread);
     let v = importer.validate(bytes, Some("users.csv"));
     let validate = c.stop();
-    let c = Clock::start();
+    let c = Clock::start(Cpu::Thread);
     let plan = importer.plan(v, &mut timed).expect("plan against SQLite");
     let plan_t = c.stop();
     let (plan_store, fetch_calls) = (timed.read, timed.fetch_calls);
-    let c = Clock::start();
+    let c = Clock::start(Cpu::Thread);
     let report = importer.apply(&plan, &mut timed).expect("apply to SQLite");
     let apply = c.stop();
     check_report(&report, bytes_rows(bytes), roles);
@@ -793,95 +644,6 @@ fn remove_db(path: &Path) {
 }
 
 // ---------------------------------------------------------------------------
-// Clocks.
-
-struct Clock {
-    wall: Instant,
-    sched: Option<(u64, u64)>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Sample {
-    wall: Duration,
-    cpu: Option<Duration>,
-    wait: Option<Duration>,
-}
-
-impl Clock {
-    fn start() -> Clock {
-        let sched = common::schedstat();
-        Clock {
-            wall: Instant::now(),
-            sched,
-        }
-    }
-
-    fn stop(&self) -> Sample {
-        let wall = self.wall.elapsed();
-        let d = match (self.sched, common::schedstat()) {
-            (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
-            _ => None,
-        };
-        Sample {
-            wall,
-            cpu: d.map(|d| Duration::from_nanos(d.0)),
-            wait: d.map(|d| Duration::from_nanos(d.1)),
-        }
-    }
-}
-
-#[derive(Default, Clone, Copy)]
-struct Measure {
-    /// The sample with the best wall time.
-    best: Option<Sample>,
-    /// Best CPU time of the repetitions.
-    best_cpu: Option<Duration>,
-    /// Time spent waiting for a CPU, summed over the repetitions.
-    wait: Duration,
-    /// Wall time summed over the repetitions.
-    total: Duration,
-}
-
-impl Measure {
-    fn add(&mut self, t: Sample) {
-        if self.best.is_none_or(|b| t.wall < b.wall) {
-            self.best = Some(t);
-        }
-        if let Some(c) = t.cpu {
-            self.best_cpu = Some(self.best_cpu.map_or(c, |b| b.min(c)));
-        }
-        self.wait += t.wait.unwrap_or_default();
-        self.total += t.wall;
-    }
-
-    fn secs(&self) -> f64 {
-        self.best.map_or(0.0, |b| b.wall.as_secs_f64())
-    }
-
-    fn rate(&self, n: usize) -> f64 {
-        n as f64 / self.secs().max(1e-9)
-    }
-
-    /// `None` when the step is too short for the scheduler's accounting.
-    fn cpu_rate(&self, n: usize) -> Option<f64> {
-        self.best_cpu
-            .filter(|_| self.secs() >= 0.05)
-            .map(|c| n as f64 / c.as_secs_f64().max(1e-9))
-    }
-
-    fn waited(&self) -> f64 {
-        100.0 * self.wait.as_secs_f64() / self.total.as_secs_f64().max(1e-9)
-    }
-
-    /// Off the CPU and not waiting for one, in the best run: blocked (on
-    /// the disk: reads, writes, fsync).
-    fn blocked(&self) -> Option<Duration> {
-        let b = self.best?;
-        Some(b.wall.saturating_sub(b.cpu? + b.wait?))
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Arguments.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -916,11 +678,11 @@ impl Step {
     }
 }
 
-type Args = common::StepArgs<Step>;
+type Args = common::args::StepArgs<Step>;
 
 fn parse_args() -> Args {
     let steps: Vec<(Step, &str)> = Step::ALL.iter().map(|&s| (s, s.name())).collect();
-    common::parse_step_args("sqlite", &steps, 1, false)
+    common::args::parse_step_args("sqlite", &steps, 1, false)
 }
 
 // ---------------------------------------------------------------------------
@@ -928,7 +690,7 @@ fn parse_args() -> Args {
 fn main() {
     let args = parse_args();
     let t0 = Instant::now();
-    let data = generate(args.rows, args.seed);
+    let data = generate(args.rows, args.seed, Shape::NewUsers);
     let n = data.persons.len();
     let file_len = data.bytes.len();
     let gen_time = t0.elapsed();
@@ -1013,7 +775,7 @@ fn main() {
                         SqliteStore::open_in_memory()
                     }
                     .expect("open a fresh database");
-                    let c = Clock::start();
+                    let c = Clock::start(Cpu::Thread);
                     let report = run_import(&importer, &data.bytes, &mut store);
                     let t = c.stop();
                     m.entry(step.name()).or_default().add(t);
@@ -1032,7 +794,7 @@ fn main() {
                         SqliteStore::open_in_memory()
                     }
                     .expect("open a fresh database");
-                    let c = Clock::start();
+                    let c = Clock::start(Cpu::Thread);
                     run_insert(store.connection(), &data).expect("plain INSERTs");
                     let t = c.stop();
                     m.entry(step.name()).or_default().add(t);
@@ -1044,7 +806,7 @@ fn main() {
                     for (level, name) in ABLATION.iter().enumerate() {
                         let path = tmp.db(&format!("ablation-{level}-{rep}.db"));
                         let mut store = SqliteStore::open(&path).expect("open a fresh database");
-                        let c = Clock::start();
+                        let c = Clock::start(Cpu::Thread);
                         run_ablation(store.connection(), &data, level + 1, batch)
                             .expect("the ablation's INSERTs");
                         let t = c.stop();
@@ -1076,8 +838,8 @@ fn main() {
             "{:<10} best {:>7.3}s {:>9} rows/s | cpu {:>9} rows/s, waited for a cpu {:>4.1}%, blocked (disk) {}",
             step.name(),
             s.secs(),
-            thousands(s.rate(n)),
-            s.cpu_rate(n).map_or("n/a".to_owned(), thousands),
+            thousands(s.rate(n as u64)),
+            s.cpu_rate(n as u64).map_or("n/a".to_owned(), thousands),
             s.waited(),
             s.blocked()
                 .map_or("n/a".to_owned(), |b| format!("{:.3}s", b.as_secs_f64())),
@@ -1093,7 +855,7 @@ fn main() {
     if has("import-mem", "insert-mem") {
         println!(
             "in memory: ratio import-mem/insert-mem={:.2}",
-            m["import-mem"].rate(n) / m["insert-mem"].rate(n).max(1e-9)
+            m["import-mem"].rate(n as u64) / m["insert-mem"].rate(n as u64).max(1e-9)
         );
     }
     if !has("import", "insert") {
@@ -1101,7 +863,7 @@ fn main() {
         return;
     }
     let (imp, ins) = (m["import"], m["insert"]);
-    let cpu = match (imp.cpu_rate(n), ins.cpu_rate(n)) {
+    let cpu = match (imp.cpu_rate(n as u64), ins.cpu_rate(n as u64)) {
         (Some(a), Some(b)) => format!("{:.2}", a / b.max(1e-9)),
         _ => "n/a".to_owned(),
     };
@@ -1112,7 +874,7 @@ fn main() {
     println!("cpu-time ratio (less sensitive to other load): import/insert={cpu}");
     println!(
         "ratio import/insert={:.2}",
-        imp.rate(n) / ins.rate(n).max(1e-9)
+        imp.rate(n as u64) / ins.rate(n as u64).max(1e-9)
     );
 }
 
