@@ -26,6 +26,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::apply::RunOptions;
 use crate::catalog::Catalog;
 use crate::import::Importer;
 use crate::matching::normalize;
@@ -179,6 +180,7 @@ pub const SCENARIOS: &[&str] = &[
     "create_of_a_taken_user",
     "failed_apply_batch",
     "export_then_import_is_a_no_op",
+    "undo_puts_the_directory_back",
 ];
 
 /// Runs every scenario against fresh async stores from `make`.
@@ -229,6 +231,7 @@ pub async fn run_scenario<S: AsyncUserStore>(
         "create_of_a_taken_user" => c.create_of_a_taken_user().await,
         "failed_apply_batch" => c.failed_apply_batch().await,
         "export_then_import_is_a_no_op" => c.export_then_import_is_a_no_op().await,
+        "undo_puts_the_directory_back" => c.undo_puts_the_directory_back().await,
         _ => Err(Failure {
             scenario: name,
             message: "no such scenario".into(),
@@ -710,5 +713,80 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
                 )
             },
         )
+    }
+
+    /// The tenant as an administrator sees it: every user's record, and
+    /// the roles the catalog lists.
+    async fn snapshot(&mut self) -> Result<(Vec<User>, Option<Vec<String>>), Failure> {
+        let users = match self.store.scan(A, None, 1000).await {
+            Ok(u) => u,
+            Err(e) => return self.fail(format!("scan failed: {e}")),
+        };
+        let mut users: Vec<User> = users.into_iter().map(|u| u.user).collect();
+        users.sort_by_key(|u| u.user_id().map(normalize));
+        let mut roles = match self.store.catalog(A).await {
+            Ok(c) => c.roles,
+            Err(e) => return self.fail(format!("catalog failed: {e}")),
+        };
+        if let Some(r) = roles.as_mut() {
+            r.sort_by_key(|r| normalize(r));
+        }
+        Ok((users, roles))
+    }
+
+    /// An import's undo (`RunOptions::undo`), applied, gives back exactly
+    /// the users and roles before the import: the store gives whole
+    /// records, new versions, and deletes a role no one holds.
+    async fn undo_puts_the_directory_back(&mut self) -> Result<(), Failure> {
+        let profile = Profile {
+            unknown_roles: RolePolicy::Create,
+            on_error: ErrorPolicy::SkipInvalid,
+            ..Profile::default()
+        };
+        let importer = Importer::with_profile(A, profile);
+        let seed = "userId,firstName,lastName,email,reportsTo,roles\n\
+                    boss,Bea,Boss,boss@example.com,,Admin\n\
+                    emp,Eli,Emp,emp@example.com,boss,Admin\n\
+                    old,Ola,Old,old@example.com,,Admin\n";
+        if let Err(e) = importer.run_async(seed.as_bytes(), None, self.store).await {
+            return self.fail(format!("import failed: {e}"));
+        }
+        let before = self.snapshot().await?;
+        let file = "userId,firstName,lastName,email,reportsTo,roles,transaction\n\
+                    emp,Eli,Changed,emp@example.com,new,Admin|Undoable,\n\
+                    new,Nia,New,new@example.com,boss,Undoable,\n\
+                    old,,,,,,DELETE\n";
+        let plan = match importer
+            .plan_async(importer.validate(file.as_bytes(), None), self.store)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return self.fail(format!("planning failed: {e}")),
+        };
+        let mut undo = None;
+        let report = match importer
+            .apply_async_with(&plan, self.store, RunOptions::new().undo(&mut undo))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return self.fail(format!("apply failed: {e}")),
+        };
+        self.check(report.is_success(), || {
+            format!("the import failed: {}", report.render_text())
+        })?;
+        let Some(undo) = undo else {
+            return self.fail("applying gave no undo");
+        };
+        let undone = match importer.apply_async(&undo, self.store).await {
+            Ok(r) => r,
+            Err(e) => return self.fail(format!("applying the undo failed: {e}")),
+        };
+        self.check(undone.is_success(), || {
+            format!("the undo failed: {}", undone.render_text())
+        })?;
+        let after = self.snapshot().await?;
+        self.check(after == before, || {
+            format!("after the undo the tenant is {after:?}, not {before:?}")
+        })
     }
 }
