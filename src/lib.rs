@@ -106,7 +106,7 @@ pub use matching::normalize;
 pub use plan::{Notice, Plan, Planned, PlannedRow, Planner, Provenance, Request, Response};
 pub use profile::{
     BlankPolicy, ErrorPolicy, Guards, ListPolicy, MirrorAction, Mode, PROFILE_VERSION, Profile,
-    RolePolicy, ValueMap,
+    RolePolicy, SOURCE_ATTRIBUTE, ValueMap,
 };
 pub use record::{Action, User, UserBuilder};
 pub use report::{DirectoryChange, Outcome, Report, RowReport, Summary};

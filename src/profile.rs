@@ -197,6 +197,14 @@ impl Guards {
 /// ```
 pub const PROFILE_VERSION: u32 = 1;
 
+/// The custom attribute in which an import source ([`Profile::source`])
+/// tags the users it creates.
+///
+/// ```
+/// assert_eq!(user_import::SOURCE_ATTRIBUTE, "importSource");
+/// ```
+pub const SOURCE_ATTRIBUTE: &str = "importSource";
+
 /// Everything about an import that can be stored and re-run: the column
 /// mapping, key and required fields, custom attributes, reading options and
 /// policies. Serializes to JSON and back (every field has a default, so a
@@ -274,6 +282,35 @@ pub struct Profile {
     pub guards: Guards,
     /// Users fetched from and written to the store per call.
     pub batch_size: usize,
+    /// The name of this import source (an HR feed, a nightly sync). Users
+    /// it creates carry it in the custom attribute [`SOURCE_ATTRIBUTE`],
+    /// which the store keeps like any other; in mirror mode only users
+    /// carrying it are disabled or deleted, so one source never removes
+    /// the users another source or an administrator created. The guards
+    /// apply on top. `None` (the default): no tag, and mirror mode reaches
+    /// every user of the tenant.
+    ///
+    /// ```
+    /// use user_import::{Importer, MirrorAction, Mode, Profile, SOURCE_ATTRIBUTE};
+    /// use user_import::memory::InMemoryStore;
+    /// let mut p = Profile::default();
+    /// p.source = Some("hr-feed".into());
+    /// p.mode = Mode::Mirror;
+    /// p.mirror = MirrorAction::Delete;
+    /// let importer = Importer::with_profile("t", p);
+    /// let mut store = InMemoryStore::new();
+    /// importer.run(b"userId,email\na,a@x.io\nb,b@x.io\n", None, &mut store)?;
+    /// assert_eq!(store.get("t", "a").unwrap().user.custom(SOURCE_ATTRIBUTE), Some("hr-feed"));
+    /// // A user the feed did not create stays when the feed no longer names them.
+    /// store.insert("t", user_import::User::builder()
+    ///     .set(user_import::Field::UserId, "admin").set(user_import::Field::Email, "admin@x.io").build());
+    /// let report = importer.run(b"userId,email\na,a@x.io\n", None, &mut store)?;
+    /// assert_eq!(report.directory.len(), 1, "b is deleted");
+    /// assert!(store.get("t", "admin").is_some());
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Read from profiles saved with a `threads` setting, and ignored: how
     /// many threads an import uses is an execution setting
     /// ([`crate::Importer::threads`]), not part of what is saved.
@@ -308,6 +345,7 @@ impl Default for Profile {
             lists: ListPolicy::Replace,
             guards: Guards::default(),
             batch_size: 1000,
+            source: None,
             legacy_threads: None,
         }
     }

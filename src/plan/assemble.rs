@@ -140,6 +140,17 @@ impl Built {
     }
 }
 
+/// What making the plan's entries reads.
+#[derive(Clone, Copy)]
+pub(super) struct Converting<'a> {
+    pub(super) key: crate::schema::KeyField,
+    /// The roles the plan creates (normalized, as first spelled).
+    pub(super) new_roles: &'a BTreeMap<String, String>,
+    /// The import source that tags the users it creates
+    /// ([`crate::Profile::source`]).
+    pub(super) source: Option<&'a str>,
+}
+
 /// Makes the plan's entries for the rows of `rows` after the first `keep`
 /// (the first of `rows` being row `base` of the file) with their
 /// dispositions, from the last row back, releasing each row as it goes.
@@ -148,10 +159,14 @@ pub(super) fn convert(
     disp: &mut Vec<Disp>,
     keep: usize,
     base: usize,
-    key: crate::schema::KeyField,
-    new_roles: &BTreeMap<String, String>,
+    how: &Converting<'_>,
     out: &mut Built,
 ) {
+    let Converting {
+        key,
+        new_roles,
+        source,
+    } = *how;
     let ops = disp[keep.min(disp.len())..]
         .iter()
         .filter(|d| makes_op(d))
@@ -190,7 +205,13 @@ pub(super) fn convert(
                     None => taken.email().map(normalize),
                     Some(_) => None,
                 };
-                let user = super::diff::for_create(taken, fallback.as_deref());
+                let mut user = super::diff::for_create(taken, fallback.as_deref());
+                if let Some(tag) = source {
+                    user = user
+                        .to_builder()
+                        .custom(crate::profile::SOURCE_ATTRIBUTE, tag)
+                        .build();
+                }
                 if !new_roles.is_empty() {
                     for r in user.roles() {
                         need(&mut out.needed, r);
@@ -277,6 +298,12 @@ pub(super) fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -
     // shrink by as much, so the file's rows and the plan are never both
     // held whole (the plan's arrays are put back in file order after).
     let mut disp = std::mem::take(&mut p.disp);
+    let tag = p.profile.source.clone();
+    let how = &Converting {
+        key,
+        new_roles: &new_roles,
+        source: tag.as_deref(),
+    };
     let mut source = std::mem::take(&mut p.v.rows);
     let mut end = n;
     while end > 0 {
@@ -290,18 +317,17 @@ pub(super) fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -
             // taken upper first, as one thread would have made them.
             let mid = start + (end - start) / 2;
             let (mut high_rows, mut high_disp) = (source.split_off(mid), disp.split_off(mid));
-            let new_roles = &new_roles;
             let (high, low) = crate::par::join(
                 move || {
                     let mut high = Built::default();
                     let (rows, disp) = (&mut high_rows, &mut high_disp);
-                    convert(rows, disp, 0, mid, key, new_roles, &mut high);
+                    convert(rows, disp, 0, mid, how, &mut high);
                     high
                 },
                 || {
                     let mut low = Built::default();
                     let (rows, disp) = (&mut source, &mut disp);
-                    convert(rows, disp, start, 0, key, new_roles, &mut low);
+                    convert(rows, disp, start, 0, how, &mut low);
                     low
                 },
             );
@@ -313,15 +339,7 @@ pub(super) fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -
             whole.append(low);
         } else {
             // One thread: straight into the plan's arrays.
-            convert(
-                &mut source,
-                &mut disp,
-                start,
-                0,
-                key,
-                &new_roles,
-                &mut whole,
-            );
+            convert(&mut source, &mut disp, start, 0, how, &mut whole);
         }
         source.shrink_to_fit();
         disp.shrink_to_fit();

@@ -218,6 +218,17 @@ fn decisions(p: &Profile) -> Vec<String> {
         }
         .to_owned(),
     );
+    if let Some(source) = &p.source {
+        d.push(format!(
+            "the users it creates are tagged as from {}{}",
+            crate::issue::printable(source),
+            if p.mode == Mode::Mirror {
+                ", and mirror mode removes only users so tagged"
+            } else {
+                ""
+            }
+        ));
+    }
     if let Some(n) = p.guards.max_deletes {
         d.push(format!("at most {n} users deleted or disabled"));
     }

@@ -378,6 +378,20 @@ impl Planner {
                 }
                 continue;
             }
+            // Another source's user (or an administrator's) is not this
+            // import's to remove.
+            if let Some(tag) = &self.profile.source
+                && !u
+                    .user
+                    .custom(crate::profile::SOURCE_ATTRIBUTE)
+                    .is_some_and(|t| same(t, tag))
+            {
+                // Kept, so their manager is kept too.
+                if let Some(m) = u.user.value(Field::ReportsTo) {
+                    self.mirror_kept_managers.insert(normalize(m));
+                }
+                continue;
+            }
             if self.acting.as_deref().is_some_and(|a| same(a, id)) {
                 self.plan_issues.push(Issue::warning(
                     Code::SelfLockout,
