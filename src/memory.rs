@@ -390,16 +390,11 @@ impl InMemoryStore {
     /// assert_eq!(s.get("t", "a").unwrap().locked, [Field::Roles]);
     /// ```
     pub fn lock(&mut self, tenant: &str, user_id: &str, field: Field) -> bool {
-        let t = self.tenant(tenant);
-        match t.user_mut(&normalize(user_id)) {
-            Some(u) => {
-                if !u.locked.contains(&field) {
-                    u.locked.push(field);
-                }
-                true
-            }
-            None => false,
-        }
+        let op = Op::Lock {
+            user_id: user_id.to_owned(),
+            fields: vec![field],
+        };
+        apply_one(self.tenant(tenant), &op, 0) == OpOutcome::Applied
     }
 
     /// Changes a user behind the import's back (a new version), as a
@@ -551,6 +546,17 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
             OpOutcome::Applied
         }
         Op::DeleteRole { name } => t.delete_role(name),
+        Op::Lock { user_id, fields } => match t.user_mut(&normalize(user_id)) {
+            Some(u) => {
+                for f in fields {
+                    if !u.locked.contains(f) {
+                        u.locked.push(*f);
+                    }
+                }
+                OpOutcome::Applied
+            }
+            None => OpOutcome::NotFound,
+        },
         Op::Create { user, .. } => {
             let Some(id) = user.user_id().map(normalize) else {
                 return OpOutcome::Failed("a user to create needs a user id".into());

@@ -314,6 +314,16 @@ pub enum Op {
         /// The role's name.
         name: String,
     },
+    /// Lock fields of a user (the import never changes a locked field);
+    /// [`OpOutcome::NotFound`] when there is no such user. Only an undo
+    /// plan asks for it, to give a user it creates again the locks they
+    /// had.
+    Lock {
+        /// The user id.
+        user_id: String,
+        /// The fields to lock (those already locked stay locked).
+        fields: Vec<Field>,
+    },
 }
 
 impl Op {
@@ -327,7 +337,9 @@ impl Op {
         match self {
             Op::CreateRole { .. } | Op::DeleteRole { .. } => None,
             Op::Create { user, .. } => user.user_id(),
-            Op::Update { user_id, .. } | Op::Delete { user_id, .. } => Some(user_id),
+            Op::Update { user_id, .. } | Op::Delete { user_id, .. } | Op::Lock { user_id, .. } => {
+                Some(user_id)
+            }
         }
     }
 
@@ -339,7 +351,7 @@ impl Op {
     /// ```
     pub fn line(&self) -> Option<u64> {
         match self {
-            Op::CreateRole { .. } | Op::DeleteRole { .. } => None,
+            Op::CreateRole { .. } | Op::DeleteRole { .. } | Op::Lock { .. } => None,
             Op::Create { line, .. } | Op::Update { line, .. } | Op::Delete { line, .. } => *line,
         }
     }
@@ -440,7 +452,8 @@ impl OpOutcome {
 ///   of a missing user is [`OpOutcome::NotFound`]. An applied create or update
 ///   gives the user a new version. [`Op::DeleteRole`] (only in an undo)
 ///   deletes a role no user holds, and is [`OpOutcome::Conflict`] for a
-///   role someone holds. Returning `Err` means *none* of the batch's
+///   role someone holds; [`Op::Lock`] (only in an undo) locks fields of a
+///   user, without a new version. Returning `Err` means *none* of the batch's
 ///   ops took effect (wrap the batch in a transaction or savepoint if the
 ///   database can fail half-way); the library then reports those rows as not
 ///   applied. Fewer outcomes than ops: the ops without an outcome are reported

@@ -5,7 +5,8 @@
 //!   the import;
 //! - an updated user gets the previous values of the changed fields back
 //!   (lists included), at its version after the import;
-//! - a deleted user is created again from the whole record the plan kept;
+//! - a deleted user is created again from the whole record the plan kept,
+//!   with the fields they had locked locked again;
 //! - a created role is deleted, where no user holds it any more.
 //!
 //! The versions after the import are read back from the store by the apply
@@ -76,6 +77,9 @@ pub(crate) fn build(
         }
         match op {
             Op::CreateRole { name } => undo.ops.push(Op::DeleteRole { name: name.clone() }),
+            // The user it locked is created by this plan (an undo that
+            // gave a user back their locks): deleting them takes it back.
+            Op::Lock { .. } => {}
             Op::DeleteRole { name } => undo.ops.push(Op::CreateRole { name: name.clone() }),
             Op::Create { line, user } => {
                 let id = user.user_id().unwrap_or("");
@@ -123,15 +127,24 @@ pub(crate) fn build(
                 _ => undo.cannot(*line, user_id, changed),
             },
             Op::Delete { line, user_id, .. } => match before.get(&normalize(user_id)) {
-                Some(u) => undo.push(
-                    *line,
-                    user_id,
-                    Planned::Create,
-                    Op::Create {
-                        line: *line,
-                        user: u.user.clone(),
-                    },
-                ),
+                Some(u) => {
+                    undo.push(
+                        *line,
+                        user_id,
+                        Planned::Create,
+                        Op::Create {
+                            line: *line,
+                            user: u.user.clone(),
+                        },
+                    );
+                    // Then the locks they had.
+                    if !u.locked.is_empty() {
+                        undo.ops.push(Op::Lock {
+                            user_id: u.user_id().to_owned(),
+                            fields: u.locked.clone(),
+                        });
+                    }
+                }
                 None => undo.cannot(
                     *line,
                     user_id,

@@ -339,3 +339,39 @@ fn a_user_changed_since_the_import_is_a_conflict_and_the_others_come_back() {
     };
     assert_eq!(others(&users), others(&before.0));
 }
+
+/// A deleted user comes back with the fields they had locked locked again,
+/// in memory and in SQLite.
+#[test]
+fn a_deleted_user_comes_back_with_their_locks() {
+    let importer = Importer::with_profile(T, profile(false));
+    let file = "userId,transaction\nu1,DELETE\n";
+    let dir = [Person {
+        id: 1,
+        email: 1,
+        last: 0,
+        roles: vec![0],
+        manager: None,
+        cost: None,
+        delete: false,
+    }];
+    let mut memory = store_of(&dir);
+    assert!(memory.lock(T, "u1", Field::Roles));
+    let (_, undo) = import(&importer, &mut memory, file);
+    assert!(memory.get(T, "u1").is_none());
+    apply(&importer, &mut memory, &undo);
+    assert_eq!(
+        memory.get(T, "u1").map(|u| u.locked.clone()),
+        Some(vec![Field::Roles])
+    );
+
+    let mut sqlite = sqlite_of(&dir);
+    assert!(sqlite.lock(T, "u1", Field::Roles).unwrap());
+    let (_, undo) = import(&importer, &mut sqlite, file);
+    apply(&importer, &mut sqlite, &undo);
+    let mut f = user_import::Fetch::new(T);
+    f.user_ids = vec!["u1".into()];
+    let back = sqlite.fetch(&f).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].locked, [Field::Roles]);
+}

@@ -244,32 +244,42 @@ impl SqliteStore {
     /// Locks a field of a user (the import will not change it). `false`
     /// when there is no such user.
     pub fn lock(&mut self, tenant: &str, user_id: &str, field: Field) -> rusqlite::Result<bool> {
-        let (tenant, id) = (normalize(tenant), normalize(user_id));
-        let current: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT locked FROM users WHERE tenant = ?1 AND user_id_norm = ?2",
-                params![tenant, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(current) = current else {
-            return Ok(false);
-        };
-        let mut locked: BTreeSet<String> = current
-            .unwrap_or_default()
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        locked.insert(field.header().to_owned());
-        let locked = locked.into_iter().collect::<Vec<_>>().join(",");
-        self.conn.execute(
-            "UPDATE users SET locked = ?3 WHERE tenant = ?1 AND user_id_norm = ?2",
-            params![tenant, id, locked],
-        )?;
-        Ok(true)
+        lock_fields(&self.conn, tenant, user_id, &[field])
     }
+}
+
+/// Locks `fields` of a user (adding to those locked); `false` when there
+/// is no such user. Locks are not changes of the user: no new version.
+fn lock_fields(
+    conn: &Connection,
+    tenant: &str,
+    user_id: &str,
+    fields: &[Field],
+) -> rusqlite::Result<bool> {
+    let (tenant, id) = (normalize(tenant), normalize(user_id));
+    let current: Option<Option<String>> = conn
+        .query_row(
+            "SELECT locked FROM users WHERE tenant = ?1 AND user_id_norm = ?2",
+            params![tenant, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(current) = current else {
+        return Ok(false);
+    };
+    let mut locked: BTreeSet<String> = current
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    locked.extend(fields.iter().map(|f| f.header().to_owned()));
+    let locked = locked.into_iter().collect::<Vec<_>>().join(",");
+    conn.execute(
+        "UPDATE users SET locked = ?3 WHERE tenant = ?1 AND user_id_norm = ?2",
+        params![tenant, id, locked],
+    )?;
+    Ok(true)
 }
 
 impl UserStore for SqliteStore {
@@ -536,6 +546,11 @@ fn apply_op(
             .execute(params![tenant, name, normalize(name)])?;
             Ok(OpOutcome::Applied)
         }
+        Op::Lock { user_id, fields } => Ok(if lock_fields(conn, tenant, user_id, fields)? {
+            OpOutcome::Applied
+        } else {
+            OpOutcome::NotFound
+        }),
         Op::DeleteRole { name } => {
             // Only a role no user holds (an undo takes back the roles its
             // import created).

@@ -444,6 +444,19 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                 )),
                 _ => {}
             },
+            Op::Lock { user_id, .. } => match status_of(k) {
+                OpStatus::Failed(i) | OpStatus::Skipped(i) | OpStatus::Moot(i) => {
+                    role_issues.push(Issue::warning(
+                        i.code,
+                        format!(
+                            "the locks of {:?} were not set again: {}",
+                            crate::issue::printable(user_id),
+                            i.message
+                        ),
+                    ))
+                }
+                _ => {}
+            },
             Op::DeleteRole { name } => match status_of(k) {
                 OpStatus::Failed(i) | OpStatus::Skipped(i) | OpStatus::Moot(i) => {
                     role_issues.push(Issue::warning(
