@@ -383,72 +383,88 @@ impl RowChecker<'_> {
             .map(crate::matching::trim)
             .filter(|r| !r.is_empty())
         {
-            if role.contains(char::is_whitespace) {
-                sink.push(
-                    Issue::error(Code::InvalidRoleName, "role names cannot contain spaces")
-                        .column(col.clone())
-                        .value(role),
-                );
-                continue;
-            }
-            if too_long(role, MAX_ROLE_CHARS) {
-                sink.push(
-                    Issue::error(
-                        Code::InvalidRoleName,
-                        format!("role names cannot be longer than {MAX_ROLE_CHARS} characters"),
-                    )
-                    .column(col.clone())
-                    .value(role),
-                );
-                continue;
-            }
-            let resolved = match self.catalog.map(|c| c.lookup(RefKind::Role, role)) {
-                None | Some(Lookup::Unchecked) => role,
-                Some(Lookup::Found(r)) => r,
-                // An unknown role is reported, and kept in the row: planning
-                // checks it again against the store's catalog (which has the
-                // last word) and applies the policy there.
-                Some(Lookup::Missing) => {
-                    let suggestion = || self.catalog.and_then(|c| c.suggest(RefKind::Role, role));
-                    match &self.profile.unknown_roles {
-                        RolePolicy::Reject => sink.push(
-                            Issue::error(Code::UnknownRole, "unknown role")
-                                .column(col.clone())
-                                .value(role)
-                                .maybe_suggest(suggestion()),
-                        ),
-                        RolePolicy::Create => {}
-                        RolePolicy::Fallback(fallback) => {
-                            match self.catalog.map(|c| c.lookup(RefKind::Role, fallback)) {
-                                Some(Lookup::Missing) => sink.push(
-                                    Issue::error(
-                                        Code::UnknownRole,
-                                        format!("unknown role, and the fallback role {fallback:?} does not exist either"),
-                                    )
-                                    .column(col.clone())
-                                    .value(role),
-                                ),
-                                _ => sink.push(
-                                    Issue::warning(
-                                        Code::UnknownRole,
-                                        format!("unknown role; the user gets the role {fallback:?} instead"),
-                                    )
-                                    .column(col.clone())
-                                    .value(role)
-                                    .maybe_suggest(suggestion()),
-                                ),
-                            }
-                        }
-                    }
-                    role
+            if let Some(role) = self.role(role, &col, sink) {
+                if !kept.is_empty() {
+                    kept.push('|');
                 }
-            };
-            if !kept.is_empty() {
-                kept.push('|');
+                kept.push_str(role);
             }
-            kept.push_str(resolved);
         }
         builder.put(Field::Roles, &kept);
+    }
+
+    /// Whether `role` is a valid role name (an `invalid_role_name` when not).
+    fn role_name(&self, role: &str, col: &str, sink: &mut Sink<'_>) -> bool {
+        if role.contains(char::is_whitespace) {
+            sink.push(
+                Issue::error(Code::InvalidRoleName, "role names cannot contain spaces")
+                    .column(col)
+                    .value(role),
+            );
+            return false;
+        }
+        if too_long(role, MAX_ROLE_CHARS) {
+            sink.push(
+                Issue::error(
+                    Code::InvalidRoleName,
+                    format!("role names cannot be longer than {MAX_ROLE_CHARS} characters"),
+                )
+                .column(col)
+                .value(role),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// A role a row gives: `None` when its name is not valid; else as the
+    /// catalog spells it, or as written when the catalog does not know it
+    /// (reported under the unknown-role policy).
+    fn role<'r>(&'r self, role: &'r str, col: &str, sink: &mut Sink<'_>) -> Option<&'r str> {
+        if !self.role_name(role, col, sink) {
+            return None;
+        }
+        Some(match self.catalog.map(|c| c.lookup(RefKind::Role, role)) {
+            None | Some(Lookup::Unchecked) => role,
+            Some(Lookup::Found(r)) => r,
+            // An unknown role is reported, and kept in the row: planning
+            // checks it again against the store's catalog (which has the
+            // last word) and applies the policy there.
+            Some(Lookup::Missing) => {
+                let suggestion = || self.catalog.and_then(|c| c.suggest(RefKind::Role, role));
+                match &self.profile.unknown_roles {
+                    RolePolicy::Reject => sink.push(
+                        Issue::error(Code::UnknownRole, "unknown role")
+                            .column(col)
+                            .value(role)
+                            .maybe_suggest(suggestion()),
+                    ),
+                    RolePolicy::Create => {}
+                    RolePolicy::Fallback(fallback) => {
+                        match self.catalog.map(|c| c.lookup(RefKind::Role, fallback)) {
+                            Some(Lookup::Missing) => sink.push(
+                                Issue::error(
+                                    Code::UnknownRole,
+                                    format!("unknown role, and the fallback role {fallback:?} does not exist either"),
+                                )
+                                .column(col)
+                                .value(role),
+                            ),
+                            _ => sink.push(
+                                Issue::warning(
+                                    Code::UnknownRole,
+                                    format!("unknown role; the user gets the role {fallback:?} instead"),
+                                )
+                                .column(col)
+                                .value(role)
+                                .maybe_suggest(suggestion()),
+                            ),
+                        }
+                    }
+                }
+                role
+            }
+        })
     }
 
     fn reference(
