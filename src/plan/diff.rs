@@ -390,6 +390,96 @@ mod tests {
         assert!(Changes::Many(Vec::new()).is_empty());
     }
 
+    /// A row of `user` with `edits`.
+    fn row(user: User, edits: Vec<ListEdit>) -> Row {
+        Row {
+            line: 2,
+            action: crate::record::Action::Upsert,
+            notify: false,
+            user,
+            error: false,
+            edits: (!edits.is_empty()).then(|| Box::new(crate::validate::Edits(edits))),
+        }
+    }
+
+    #[test]
+    fn a_list_edit_changes_the_current_list_unless_the_field_is_locked() {
+        let roles = |user: &str, custom: &str| {
+            UserBuilder::default()
+                .set(Field::Roles, user)
+                .custom("tags", custom)
+                .build()
+        };
+        let tags = [CustomAttribute::new(
+            "tags",
+            AttributeKind::List { separator: ';' },
+        )];
+        let edits = vec![
+            ListEdit::new(Attribute::Field(Field::Roles), &["viewer"]),
+            ListEdit::new(Attribute::Custom("tags".into()), &["Red"]),
+        ];
+        let existing = ExistingUser::new(roles("Tester|Viewer", "Red;red"), 1);
+        let cols = |f: Field| f.header().to_owned();
+        let mut warnings = Vec::new();
+        // A cell that adds Admin and removes Viewer; a custom list removing
+        // Red (exactly) and adding nothing.
+        let r = row(
+            UserBuilder::default().set(Field::Roles, "Admin").build(),
+            edits.clone(),
+        );
+        let asked = changes(
+            &existing,
+            &r,
+            &tags,
+            BlankPolicy::Keep,
+            ListPolicy::Tokens,
+            &cols,
+            &mut warnings,
+        );
+        assert_eq!(
+            asked.into_vec(),
+            [
+                Change::new(
+                    Attribute::Field(Field::Roles),
+                    Some("Tester|Viewer"),
+                    Some("Admin|Tester")
+                ),
+                Change::new(
+                    Attribute::Custom("tags".into()),
+                    Some("Red;red"),
+                    Some("red")
+                ),
+            ]
+        );
+        assert!(warnings.is_empty());
+        // Locked roles: no change, a warning.
+        let locked = existing.clone().lock(Field::Roles);
+        let asked = changes(
+            &locked,
+            &r,
+            &[],
+            BlankPolicy::Keep,
+            ListPolicy::Tokens,
+            &cols,
+            &mut warnings,
+        );
+        assert!(asked.is_empty());
+        assert_eq!(warnings[0].code, Code::FieldLocked);
+        // A new user: what the row adds, less what it removes.
+        let created = created_lists(
+            UserBuilder::default()
+                .set(Field::Roles, "Staff|Tester")
+                .build(),
+            &[ListEdit::new(Attribute::Field(Field::Roles), &["staff"])],
+        );
+        assert_eq!(created.get(Field::Roles), Some("Tester"));
+        let created = created_lists(
+            UserBuilder::default().set(Field::Roles, "Staff").build(),
+            &[ListEdit::new(Attribute::Field(Field::Roles), &["Staff"])],
+        );
+        assert_eq!(created.get(Field::Roles), None);
+    }
+
     #[test]
     fn a_new_user_gets_the_defaults_and_loses_its_blanks() {
         let cells: [(Field, &[&str]); 6] = [
