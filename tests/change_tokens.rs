@@ -386,6 +386,25 @@ fn the_validation_json_shows_edits_only_where_a_row_has_some() {
 }
 
 #[test]
+fn a_token_cell_survives_the_error_csv() {
+    // The error CSV neutralizes a cell starting with + or - (a formula to a
+    // spreadsheet), and reading it back restores the cell.
+    let importer = Importer::with_profile(T, tokens());
+    let file = roles_file(&[("ann", "+Admin|-admin")]);
+    let v = importer.validate(file.as_bytes(), None);
+    let mut csv = Vec::new();
+    v.write_error_csv(file.as_bytes(), &mut csv).unwrap();
+    let text = String::from_utf8(csv).unwrap();
+    assert!(text.contains("'+Admin|-admin"), "{text}");
+    let again = importer.validate(text.as_bytes(), None);
+    let i = again
+        .issues()
+        .find(|i| i.code == Code::InvalidValue)
+        .unwrap();
+    assert_eq!(i.value.as_deref(), Some("Admin"), "{i}");
+}
+
+#[test]
 fn a_saved_profile_says_tokens() {
     let json = tokens().to_json();
     assert!(json.contains("\"lists\": \"tokens\""), "{json}");
