@@ -344,7 +344,8 @@ pub struct Profile {
     pub unknown_roles: RolePolicy,
     /// Blank cells on update.
     pub blank: BlankPolicy,
-    /// Lists on update.
+    /// How a list cell combines with the user's list (and, under
+    /// [`ListPolicy::Tokens`], how it is read).
     pub lists: ListPolicy,
     /// Guards.
     pub guards: Guards,
