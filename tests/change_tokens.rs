@@ -409,6 +409,16 @@ fn a_saved_profile_says_tokens() {
     let json = tokens().to_json();
     assert!(json.contains("\"lists\": \"tokens\""), "{json}");
     assert_eq!(Profile::from_json(&json).unwrap().lists, ListPolicy::Tokens);
+    // A plan's provenance says how its lists were read.
+    let plan = plan_with(tokens(), &roles_file(&[("ann", "+Admin")]), &mut store());
+    assert!(
+        plan.provenance()
+            .decisions
+            .iter()
+            .any(|d| d.starts_with("list items written +X and -X add and remove items")),
+        "{:?}",
+        plan.provenance().decisions
+    );
 }
 
 /// The pool of role names: two begin with a sign.
