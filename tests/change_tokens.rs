@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use user_import::memory::InMemoryStore;
 use user_import::{
     Attribute, AttributeKind, BlankPolicy, Catalog, Code, CustomAttribute, Field, Importer,
-    ListPolicy, Op, Outcome, Plan, Planned, Profile, Report, RolePolicy, Severity, User,
+    ListPolicy, Op, Outcome, Plan, Planned, Profile, Report, RolePolicy, RunOptions, Severity,
+    User,
 };
 
 const T: &str = "acme";
@@ -112,6 +113,27 @@ fn plus_adds_a_role_and_minus_removes_one_keeping_the_others() {
     // Removing the last role leaves none.
     let plan = plan_with(tokens(), &roles_file(&[("bob", "-Guest")]), &mut s);
     assert_eq!(new_roles(&plan), [("bob".to_owned(), None)]);
+}
+
+#[test]
+fn the_undo_of_a_change_puts_the_lists_back() {
+    let mut s = store();
+    let mut p = tokens();
+    p.unknown_roles = RolePolicy::Create;
+    let importer = Importer::with_profile(T, p);
+    let file = roles_file(&[("ann", "+Ops|-Viewer"), ("cy", "+Tester")]);
+    let plan = importer
+        .plan(importer.validate(file.as_bytes(), None), &mut s)
+        .unwrap();
+    let mut undo = None;
+    importer
+        .apply_with(&plan, &mut s, RunOptions::new().undo(&mut undo))
+        .unwrap();
+    assert_eq!(stored_roles(&s, "ann").as_deref(), Some("Ops|Tester"));
+    importer.apply(&undo.expect("an undo"), &mut s).unwrap();
+    assert_eq!(stored_roles(&s, "ann").as_deref(), Some("Tester|Viewer"));
+    assert!(s.get(T, "cy").is_none());
+    assert!(!s.roles(T).contains(&"Ops".to_owned()));
 }
 
 #[test]
