@@ -73,7 +73,9 @@ pub struct Pipeline {
     pub directory: State,
     pub mode: u8,
     pub roles: u8,
-    pub add_only: bool,
+    /// The list policy, by `lists % 4`: 1 or 3 add only, 2 change tokens,
+    /// 0 replace.
+    pub lists: u8,
     pub batch: u8,
     pub acting: Option<String>,
     /// Sometimes a wholly arbitrary profile (what a downstream fuzz target
@@ -98,9 +100,11 @@ pub fn pipeline(data: &[u8]) {
         1 => RolePolicy::Create,
         _ => RolePolicy::Fallback("Staff".into()),
     };
-    if input.add_only {
-        profile.lists = ListPolicy::AddOnly;
-    }
+    profile.lists = match input.lists % 4 {
+        1 | 3 => ListPolicy::AddOnly,
+        2 => ListPolicy::Tokens,
+        _ => ListPolicy::Replace,
+    };
     profile.batch_size = usize::from(input.batch % 16) + 1;
     let mut importer = Importer::with_profile("t", profile);
     if let Some(a) = &input.acting {

@@ -121,7 +121,10 @@ codes! {
     /// The email address does not meet the email policy.
     InvalidEmail = "invalid_email",
     /// A value is not one the field accepts (a boolean, an enumeration such as
-    /// `taskNotification` or `transaction`, a custom attribute's type, a length).
+    /// `taskNotification` or `transaction`, a custom attribute's type, a
+    /// length), or, under [`ListPolicy::Tokens`](crate::ListPolicy::Tokens),
+    /// a list cell that mixes plain items with `+`/`-` changes, adds and
+    /// removes the same item, or has a sign with no name after it.
     InvalidValue = "invalid_value",
     /// Two or more rows share a key (compared case-insensitively); all of them are
     /// rejected, each naming the others' lines.

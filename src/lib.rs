@@ -115,7 +115,7 @@ pub use store::{
     AsyncUserStore, Attribute, Change, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes,
 };
 pub use text::Text;
-pub use validate::{Row, Validation, ValidationCounts};
+pub use validate::{ListEdit, Row, Validation, ValidationCounts};
 
 /// Helpers for the edges of an import: header folding, boolean parsing,
 /// printable values, and reading a source within a limit.

@@ -122,6 +122,74 @@ pub enum ListPolicy {
     Replace,
     /// Items are only added; nothing is removed.
     AddOnly,
+    /// A cell may change the list instead of replacing it: `+X` adds `X`
+    /// (unless the user has it), `-X` removes `X` (if the user has it), and
+    /// the user's other items stay. Saved as `"lists": "tokens"`.
+    ///
+    /// - A cell whose every item starts with `+` or `-` is a change; a cell
+    ///   with no such item replaces the list, as under
+    ///   [`ListPolicy::Replace`]; a cell that mixes the two is an
+    ///   `invalid_value` error, as is a cell that adds and removes the same
+    ///   item or a sign with no name after it. A blank cell follows
+    ///   [`crate::BlankPolicy`].
+    /// - The list a change asks for is `(current ∪ added) ∖ removed`, in
+    ///   the list's canonical order (sorted). Items are compared as the
+    ///   list diff compares them: roles and permissions by the matching
+    ///   policy ([`crate::normalize`]: `-admin` removes `Admin`, and `+admin`
+    ///   does not add a second one), the items of a custom list attribute
+    ///   exactly. A row that ends with the list it had is `unchanged`.
+    /// - Added roles are checked as the roles of a plain list are: an
+    ///   unknown role follows [`Profile::unknown_roles`] (rejected, created
+    ///   or replaced by the fallback), and the grantable-roles guard applies.
+    ///   Removing a role the user lacks, even one the catalog does not know,
+    ///   does nothing and is no error.
+    /// - A new user gets the added items (`-X` has nothing to remove).
+    /// - It covers every list: `roles`, `permissions` and custom
+    ///   attributes of kind [`crate::AttributeKind::List`].
+    ///
+    /// **Names that begin with `+` or `-`.** Under this policy the first
+    /// `+` or `-` of an item is always the token and the rest is the name:
+    /// `++C` adds the role `+C`, `-+C` removes it, and `--C` removes `-C`.
+    /// Such a name can only be written with a token (a plain `+C` would be
+    /// a change, not a list holding `+C`). Under the other policies every
+    /// item is read as it is written.
+    ///
+    /// ```
+    /// use user_import::memory::InMemoryStore;
+    /// use user_import::{Field, Importer, ListPolicy, Op, Planned, Profile, RolePolicy, User};
+    ///
+    /// let mut store = InMemoryStore::new();
+    /// store.insert("acme", User::builder()
+    ///     .set(Field::UserId, "ann").set(Field::Email, "ann@example.com")
+    ///     .set(Field::Roles, "Tester|Viewer").build());
+    /// let mut profile = Profile::default();
+    /// profile.lists = ListPolicy::Tokens;
+    /// profile.unknown_roles = RolePolicy::Create;
+    /// let importer = Importer::with_profile("acme", profile);
+    /// let roles = |file: &str, store: &mut InMemoryStore| {
+    ///     let plan = importer.plan(importer.validate(file.as_bytes(), None), store).unwrap();
+    ///     plan.ops().iter().find_map(|op| match op {
+    ///         Op::Update { changes, .. } => changes[0].new.clone(),
+    ///         _ => None,
+    ///     })
+    /// };
+    /// let file = |cell: &str| format!("userId,email,roles\nann,ann@example.com,{cell}\n");
+    ///
+    /// // Add one role and remove another; Tester stays.
+    /// assert_eq!(roles(&file("+Admin|-viewer"), &mut store).as_deref(), Some("Admin|Tester"));
+    /// // A plain list still replaces.
+    /// assert_eq!(roles(&file("Admin"), &mut store).as_deref(), Some("Admin"));
+    /// // `++C` adds the role `+C`.
+    /// assert_eq!(roles(&file("++C"), &mut store).as_deref(), Some("+C|Tester|Viewer"));
+    /// // Nothing to do: the row is unchanged.
+    /// let plan = importer.plan(importer.validate(file("+Tester|-Ghost").as_bytes(), None), &mut store).unwrap();
+    /// assert_eq!(plan.rows()[0].planned, Planned::Unchanged);
+    /// // Mixing plain items and changes is an error that says what to write.
+    /// let v = importer.validate(file("Admin|-Viewer").as_bytes(), None);
+    /// let issue = v.issues().next().unwrap();
+    /// assert_eq!((issue.code, issue.suggestion.as_deref()), (user_import::Code::InvalidValue, Some("+Admin|-Viewer")));
+    /// ```
+    Tokens,
 }
 
 /// Limits on what one import may take away, and whom it may empower.
@@ -276,7 +344,8 @@ pub struct Profile {
     pub unknown_roles: RolePolicy,
     /// Blank cells on update.
     pub blank: BlankPolicy,
-    /// Lists on update.
+    /// How a list cell combines with the user's list (and, under
+    /// [`ListPolicy::Tokens`], how it is read).
     pub lists: ListPolicy,
     /// Guards.
     pub guards: Guards,

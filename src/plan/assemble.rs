@@ -199,7 +199,10 @@ pub(super) fn convert(
             }
             Disp::Unchanged => Planned::Unchanged,
             Disp::Create { notify, .. } => {
-                let taken = row.user;
+                let taken = match &row.edits {
+                    Some(edits) => super::diff::created_lists(row.user, &edits.0),
+                    None => row.user,
+                };
                 // A new user without an id gets their normalized email as id.
                 let fallback = match taken.user_id() {
                     None => taken.email().map(normalize),

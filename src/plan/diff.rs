@@ -7,6 +7,8 @@ use crate::record::User;
 use crate::schema::{AttributeKind, CustomAttribute, Field};
 use crate::store::{Attribute, Change, ExistingUser};
 use crate::text::Text;
+use crate::validate::Row;
+use crate::validate::tokens::{self, ListEdit};
 
 /// The changes an update makes, kept until the plan is built. Nearly every
 /// update changes one standard field: that change is kept inline, its values
@@ -87,15 +89,22 @@ impl Changes {
 }
 
 /// The value a row asks for, given the current one; `None` means "no change
-/// asked".
+/// asked". A list cell written as changes (`edit`) asks for the current list
+/// with the row's items (those it adds) added and the edit's removed.
 fn wanted<'a>(
     file: Option<&'a str>,
     current: Option<&'a str>,
     sep: Option<char>,
     blank: BlankPolicy,
     lists: ListPolicy,
+    edit: Option<&ListEdit>,
     scratch: &'a mut String,
 ) -> Option<Option<&'a str>> {
+    if let (Some(edit), Some(sep)) = (edit, sep) {
+        let key = tokens::key_of(&edit.attribute);
+        tokens::apply(current, file, &edit.remove, sep, key, scratch);
+        return Some(Some(scratch.as_str()).filter(|s| !s.is_empty()));
+    }
     let file = file?;
     if file.is_empty() {
         return match blank {
@@ -160,22 +169,25 @@ fn same_reference(f: Field, old: Option<&str>, new: Option<&str>) -> bool {
 /// out, with a `field_locked` warning each (pushed to `warnings`, without line).
 pub(crate) fn changes(
     existing: &ExistingUser,
-    row: &User,
+    row: &Row,
     custom: &[CustomAttribute],
     blank: BlankPolicy,
     lists: ListPolicy,
     column_name: &dyn Fn(Field) -> String,
     warnings: &mut Vec<Issue>,
 ) -> Changes {
+    let (edits, row) = (row.edits(), &row.user);
     let mut out = Changes::None;
     let mut scratch = String::new();
     for &f in Field::ATTRIBUTES {
         if f == Field::UserId {
             continue; // the identity; never changed by an import
         }
+        let edit = edits.iter().find(|e| e.attribute == Attribute::Field(f));
         // A blank `enabled` leaves an existing user as they are, and a
         // blank `taskNotification` means Email, whatever the blank policy.
         let file = match (f, row.get(f)) {
+            (_, None) if edit.is_some() => None, // a change that adds nothing
             (Field::Enabled, Some("")) | (_, None) => continue, // no change asked
             (Field::TaskNotification, Some("")) if blank == BlankPolicy::Clear => Some("Email"),
             (_, v) => v,
@@ -187,6 +199,7 @@ pub(crate) fn changes(
             f.list_separator(),
             blank,
             lists,
+            edit,
             &mut scratch,
         ) else {
             continue;
@@ -217,12 +230,16 @@ pub(crate) fn changes(
             AttributeKind::List { separator } => Some(separator),
             _ => None,
         };
+        let edit = edits
+            .iter()
+            .find(|e| matches!(&e.attribute, Attribute::Custom(n) if *n == a.name));
         let Some(new) = wanted(
             row.custom(&a.name),
             current,
             sep,
             blank,
             lists,
+            edit,
             &mut scratch,
         ) else {
             continue;
@@ -237,6 +254,43 @@ pub(crate) fn changes(
         all.shrink_to_fit();
     }
     out
+}
+
+/// A new user's lists under change tokens: `(∅ ∪ added) ∖ removed`, as for
+/// an existing user. The row's lists hold what it adds, and validation
+/// refused a cell that adds and removes one item; but planning may have put
+/// the fallback role in place of an unknown one, which the cell may remove.
+/// (Planning rewrites no other list, so a custom list needs nothing here.)
+pub(crate) fn created_lists(row: User, edits: &[ListEdit]) -> User {
+    let mut scratch = String::new();
+    let mut user = row;
+    for e in edits {
+        let Attribute::Field(f) = e.attribute else {
+            continue;
+        };
+        let (Some(sep), Some(added)) = (f.list_separator(), user.value(f)) else {
+            continue;
+        };
+        if e.remove.is_empty() {
+            continue;
+        }
+        tokens::apply(
+            None,
+            Some(added),
+            &e.remove,
+            sep,
+            tokens::key_of(&e.attribute),
+            &mut scratch,
+        );
+        if scratch != added {
+            user = if scratch.is_empty() {
+                user.to_builder().unset(f).build()
+            } else {
+                user.to_builder().set(f, &scratch).build()
+            };
+        }
+    }
+    user
 }
 
 /// The user to create from a row: blank values dropped, the defaults
@@ -334,6 +388,96 @@ mod tests {
             )]
         );
         assert!(Changes::Many(Vec::new()).is_empty());
+    }
+
+    /// A row of `user` with `edits`.
+    fn row(user: User, edits: Vec<ListEdit>) -> Row {
+        Row {
+            line: 2,
+            action: crate::record::Action::Upsert,
+            notify: false,
+            user,
+            error: false,
+            edits: (!edits.is_empty()).then(|| Box::new(crate::validate::Edits(edits))),
+        }
+    }
+
+    #[test]
+    fn a_list_edit_changes_the_current_list_unless_the_field_is_locked() {
+        let roles = |user: &str, custom: &str| {
+            UserBuilder::default()
+                .set(Field::Roles, user)
+                .custom("tags", custom)
+                .build()
+        };
+        let tags = [CustomAttribute::new(
+            "tags",
+            AttributeKind::List { separator: ';' },
+        )];
+        let edits = vec![
+            ListEdit::new(Attribute::Field(Field::Roles), &["viewer"]),
+            ListEdit::new(Attribute::Custom("tags".into()), &["Red"]),
+        ];
+        let existing = ExistingUser::new(roles("Tester|Viewer", "Red;red"), 1);
+        let cols = |f: Field| f.header().to_owned();
+        let mut warnings = Vec::new();
+        // A cell that adds Admin and removes Viewer; a custom list removing
+        // Red (exactly) and adding nothing.
+        let r = row(
+            UserBuilder::default().set(Field::Roles, "Admin").build(),
+            edits.clone(),
+        );
+        let asked = changes(
+            &existing,
+            &r,
+            &tags,
+            BlankPolicy::Keep,
+            ListPolicy::Tokens,
+            &cols,
+            &mut warnings,
+        );
+        assert_eq!(
+            asked.into_vec(),
+            [
+                Change::new(
+                    Attribute::Field(Field::Roles),
+                    Some("Tester|Viewer"),
+                    Some("Admin|Tester")
+                ),
+                Change::new(
+                    Attribute::Custom("tags".into()),
+                    Some("Red;red"),
+                    Some("red")
+                ),
+            ]
+        );
+        assert!(warnings.is_empty());
+        // Locked roles: no change, a warning.
+        let locked = existing.clone().lock(Field::Roles);
+        let asked = changes(
+            &locked,
+            &r,
+            &[],
+            BlankPolicy::Keep,
+            ListPolicy::Tokens,
+            &cols,
+            &mut warnings,
+        );
+        assert!(asked.is_empty());
+        assert_eq!(warnings[0].code, Code::FieldLocked);
+        // A new user: what the row adds, less what it removes.
+        let created = created_lists(
+            UserBuilder::default()
+                .set(Field::Roles, "Staff|Tester")
+                .build(),
+            &[ListEdit::new(Attribute::Field(Field::Roles), &["staff"])],
+        );
+        assert_eq!(created.get(Field::Roles), Some("Tester"));
+        let created = created_lists(
+            UserBuilder::default().set(Field::Roles, "Staff").build(),
+            &[ListEdit::new(Attribute::Field(Field::Roles), &["Staff"])],
+        );
+        assert_eq!(created.get(Field::Roles), None);
     }
 
     #[test]

@@ -215,6 +215,9 @@ fn decisions(p: &Profile) -> Vec<String> {
         match p.lists {
             ListPolicy::Replace => "a list replaces the user's list",
             ListPolicy::AddOnly => "lists only add items",
+            ListPolicy::Tokens => {
+                "list items written +X and -X add and remove items, and a plain list replaces the user's list"
+            }
         }
         .to_owned(),
     );

@@ -205,7 +205,7 @@ impl Planner {
                     let cols = |f: Field| self.column(f).to_owned();
                     diff::changes(
                         t,
-                        &row.user,
+                        row,
                         &self.profile.custom,
                         self.profile.blank,
                         self.profile.lists,

@@ -219,6 +219,7 @@ mod tests {
             notify: false,
             user: b.build(),
             error: false,
+            edits: None,
         }
     }
 

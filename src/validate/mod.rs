@@ -4,6 +4,7 @@
 pub(crate) mod error_csv;
 pub(crate) mod file;
 pub(crate) mod row;
+pub(crate) mod tokens;
 
 use std::ops::ControlFlow;
 
@@ -17,6 +18,8 @@ use crate::issue::{Code, Issue, Severity, sort_issues};
 use crate::profile::Profile;
 use crate::record::{Action, User, UserBuilder};
 use crate::schema::{Field, fold_header, folds_to};
+
+pub use tokens::ListEdit;
 
 /// A data row of the file after validation.
 ///
@@ -44,7 +47,16 @@ pub struct Row {
     pub user: User,
     /// Whether the row has at least one error.
     pub error: bool,
+    /// The list cells written as changes (`ListPolicy::Tokens`), boxed so
+    /// that a row pays 8 bytes for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) edits: Option<Box<Edits>>,
 }
+
+/// The list edits of a row (at least one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub(crate) struct Edits(pub(crate) Vec<ListEdit>);
 
 impl Row {
     /// The row's key (as written), if any.
@@ -55,6 +67,20 @@ impl Row {
     /// ```
     pub fn key(&self, key: crate::schema::KeyField) -> Option<&str> {
         self.user.value(key.field())
+    }
+
+    /// The row's list cells written as changes (`+X`, `-X`), one edit per
+    /// list; empty unless the profile's list policy is
+    /// [`ListPolicy::Tokens`](crate::ListPolicy::Tokens). See [`ListEdit`].
+    ///
+    /// ```
+    /// let v = user_import::Importer::new("t").validate(b"userId,email,roles\na,a@x.io,-Guest\n", None);
+    /// // Under the default policy a list is read as written.
+    /// assert!(v.rows()[0].edits().is_empty());
+    /// assert_eq!(v.rows()[0].user.roles().collect::<Vec<_>>(), ["-Guest"]);
+    /// ```
+    pub fn edits(&self) -> &[ListEdit] {
+        self.edits.as_deref().map_or(&[], |e| e.0.as_slice())
     }
 }
 
@@ -73,8 +99,8 @@ impl Row {
 ///
 /// Serialized (serde), a validation is one object: `input`, `tenant`,
 /// `columns`, `counts`, `issues` (file-level) and `rows`, one entry per data
-/// row in file order with its `line`, `key`, `action`, `error`, `user` and
-/// `issues`.
+/// row in file order with its `line`, `key`, `action`, `error`, `user`,
+/// `edits` (only when the row has some: [`Row::edits`]) and `issues`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validation {
     pub(crate) input: InputInfo,
@@ -106,6 +132,8 @@ impl Serialize for Validation {
             action: Action,
             error: bool,
             user: &'a User,
+            #[serde(skip_serializing_if = "<[ListEdit]>::is_empty")]
+            edits: &'a [ListEdit],
             issues: &'a [Issue],
         }
         struct Rows<'a>(&'a Validation);
@@ -118,6 +146,7 @@ impl Serialize for Validation {
                     action: r.action,
                     error: r.error,
                     user: &r.user,
+                    edits: r.edits(),
                     issues: v.row_issues(r.line),
                 }))
             }
@@ -811,6 +840,7 @@ impl Body<'_> {
                     action: Action::Upsert,
                     notify: false,
                     error: true,
+                    edits: Vec::new(),
                 }
             } else {
                 checker.check(&cells, &mut builder, &mut sink)
@@ -822,6 +852,7 @@ impl Body<'_> {
                 notify: out.notify,
                 user: builder.take(),
                 error,
+                edits: (!out.edits.is_empty()).then(|| Box::new(Edits(out.edits))),
             });
             spare = reader::recycle(cells);
             ControlFlow::Continue(())

@@ -5,9 +5,11 @@ use crate::catalog::{CatalogIndex, Lookup, RefKind};
 use crate::input::header::{Header, Target};
 use crate::issue::{Code, Issue, Severity};
 use crate::matching::same;
-use crate::profile::{Profile, RolePolicy};
+use crate::profile::{ListPolicy, Profile, RolePolicy};
 use crate::record::{Action, UserBuilder, parse_bool, parse_task_notification};
 use crate::schema::{AttributeKind, Field, KeyField};
+use crate::store::Attribute;
+use crate::validate::tokens::{self, ListEdit, Tokens};
 
 /// Longest role name, in characters.
 pub(crate) const MAX_ROLE_CHARS: usize = 100;
@@ -18,6 +20,18 @@ pub(crate) struct RowOut {
     pub action: Action,
     pub notify: bool,
     pub error: bool,
+    /// The list cells written as changes.
+    pub edits: Vec<ListEdit>,
+}
+
+/// How a list cell reads under the profile's list policy.
+enum ListCell<'v> {
+    /// As a list that replaces the current one.
+    Replace,
+    /// As changes (`ListPolicy::Tokens`).
+    Change(Tokens<'v>),
+    /// Neither: an error was reported.
+    Wrong,
 }
 
 /// Checks one row's cells (already decoded and unescaped; `None` where the
@@ -233,9 +247,11 @@ impl RowChecker<'_> {
                 action,
                 notify,
                 error: sink.error,
+                edits: Vec::new(),
             };
         }
 
+        let mut edits = Vec::new();
         for &f in Field::ATTRIBUTES {
             let Some(v) = self.cell(cells, f) else {
                 continue;
@@ -277,8 +293,23 @@ impl RowChecker<'_> {
                     }
                 },
                 Field::Roles => {
-                    self.roles(v, builder, sink);
+                    self.roles(v, builder, sink, &mut edits);
                     continue;
+                }
+                Field::Permissions => {
+                    match self.list_cell(v, ',', tokens::NAMES, || self.col(f), sink) {
+                        ListCell::Replace => self.text(f, v, sink),
+                        ListCell::Wrong => false,
+                        ListCell::Change(t) => {
+                            if self.text(f, v, sink) {
+                                if !t.add.is_empty() {
+                                    builder.put(f, &t.add.join(","));
+                                }
+                                edits.push(ListEdit::new(Attribute::Field(f), &t.remove));
+                            }
+                            false
+                        }
+                    }
                 }
                 Field::Location => self.reference(f, RefKind::Location, v, builder, sink),
                 Field::DepartmentId => self.reference(f, RefKind::Department, v, builder, sink),
@@ -301,11 +332,12 @@ impl RowChecker<'_> {
                     .value(m),
             );
         }
-        self.custom(cells, builder, sink);
+        self.custom(cells, builder, sink, &mut edits);
         RowOut {
             action,
             notify,
             error: sink.error,
+            edits,
         }
     }
 
@@ -375,80 +407,155 @@ impl RowChecker<'_> {
         false
     }
 
-    fn roles(&self, v: &str, builder: &mut UserBuilder, sink: &mut Sink<'_>) {
+    /// Reads a list cell under the profile's list policy: as changes only
+    /// under `ListPolicy::Tokens`, and then only when its items say so.
+    fn list_cell<'v>(
+        &self,
+        v: &'v str,
+        sep: char,
+        key: tokens::Key,
+        column: impl FnOnce() -> String,
+        sink: &mut Sink<'_>,
+    ) -> ListCell<'v> {
+        if self.profile.lists != ListPolicy::Tokens {
+            return ListCell::Replace;
+        }
+        match tokens::read(v, sep, key) {
+            Ok(None) => ListCell::Replace,
+            Ok(Some(t)) => ListCell::Change(t),
+            Err(problem) => {
+                sink.push(
+                    Issue::error(Code::InvalidValue, problem.message)
+                        .column(column())
+                        .value(&problem.value)
+                        .maybe_suggest(problem.suggestion),
+                );
+                ListCell::Wrong
+            }
+        }
+    }
+
+    fn roles(
+        &self,
+        v: &str,
+        builder: &mut UserBuilder,
+        sink: &mut Sink<'_>,
+        edits: &mut Vec<ListEdit>,
+    ) {
         let col = self.col(Field::Roles);
         let mut kept = String::with_capacity(v.len());
-        for role in v
-            .split('|')
-            .map(crate::matching::trim)
-            .filter(|r| !r.is_empty())
-        {
-            if role.contains(char::is_whitespace) {
-                sink.push(
-                    Issue::error(Code::InvalidRoleName, "role names cannot contain spaces")
-                        .column(col.clone())
-                        .value(role),
-                );
-                continue;
-            }
-            if too_long(role, MAX_ROLE_CHARS) {
-                sink.push(
-                    Issue::error(
-                        Code::InvalidRoleName,
-                        format!("role names cannot be longer than {MAX_ROLE_CHARS} characters"),
-                    )
-                    .column(col.clone())
-                    .value(role),
-                );
-                continue;
-            }
-            let resolved = match self.catalog.map(|c| c.lookup(RefKind::Role, role)) {
-                None | Some(Lookup::Unchecked) => role,
-                Some(Lookup::Found(r)) => r,
-                // An unknown role is reported, and kept in the row: planning
-                // checks it again against the store's catalog (which has the
-                // last word) and applies the policy there.
-                Some(Lookup::Missing) => {
-                    let suggestion = || self.catalog.and_then(|c| c.suggest(RefKind::Role, role));
-                    match &self.profile.unknown_roles {
-                        RolePolicy::Reject => sink.push(
-                            Issue::error(Code::UnknownRole, "unknown role")
-                                .column(col.clone())
-                                .value(role)
-                                .maybe_suggest(suggestion()),
-                        ),
-                        RolePolicy::Create => {}
-                        RolePolicy::Fallback(fallback) => {
-                            match self.catalog.map(|c| c.lookup(RefKind::Role, fallback)) {
-                                Some(Lookup::Missing) => sink.push(
-                                    Issue::error(
-                                        Code::UnknownRole,
-                                        format!("unknown role, and the fallback role {fallback:?} does not exist either"),
-                                    )
-                                    .column(col.clone())
-                                    .value(role),
-                                ),
-                                _ => sink.push(
-                                    Issue::warning(
-                                        Code::UnknownRole,
-                                        format!("unknown role; the user gets the role {fallback:?} instead"),
-                                    )
-                                    .column(col.clone())
-                                    .value(role)
-                                    .maybe_suggest(suggestion()),
-                                ),
-                            }
-                        }
-                    }
-                    role
-                }
-            };
+        let mut keep = |role: &str| {
             if !kept.is_empty() {
                 kept.push('|');
             }
-            kept.push_str(resolved);
+            kept.push_str(role);
+        };
+        match self.list_cell(v, '|', tokens::NAMES, || col.clone(), sink) {
+            ListCell::Wrong => {}
+            ListCell::Replace => {
+                for role in v
+                    .split('|')
+                    .map(crate::matching::trim)
+                    .filter(|r| !r.is_empty())
+                {
+                    if let Some(role) = self.role(role, &col, sink) {
+                        keep(role);
+                    }
+                }
+                builder.put(Field::Roles, &kept);
+            }
+            // Added roles are checked as a plain list's are; a removed role
+            // needs only a valid name (removing one the catalog does not
+            // know does nothing).
+            ListCell::Change(t) => {
+                for &role in &t.add {
+                    if let Some(role) = self.role(role, &col, sink) {
+                        keep(role);
+                    }
+                }
+                for &role in &t.remove {
+                    self.role_name(role, &col, sink);
+                }
+                if !kept.is_empty() {
+                    builder.put(Field::Roles, &kept);
+                }
+                edits.push(ListEdit::new(Attribute::Field(Field::Roles), &t.remove));
+            }
         }
-        builder.put(Field::Roles, &kept);
+    }
+
+    /// Whether `role` is a valid role name (an `invalid_role_name` when not).
+    fn role_name(&self, role: &str, col: &str, sink: &mut Sink<'_>) -> bool {
+        if role.contains(char::is_whitespace) {
+            sink.push(
+                Issue::error(Code::InvalidRoleName, "role names cannot contain spaces")
+                    .column(col)
+                    .value(role),
+            );
+            return false;
+        }
+        if too_long(role, MAX_ROLE_CHARS) {
+            sink.push(
+                Issue::error(
+                    Code::InvalidRoleName,
+                    format!("role names cannot be longer than {MAX_ROLE_CHARS} characters"),
+                )
+                .column(col)
+                .value(role),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// A role a row gives: `None` when its name is not valid; else as the
+    /// catalog spells it, or as written when the catalog does not know it
+    /// (reported under the unknown-role policy).
+    fn role<'r>(&'r self, role: &'r str, col: &str, sink: &mut Sink<'_>) -> Option<&'r str> {
+        if !self.role_name(role, col, sink) {
+            return None;
+        }
+        Some(match self.catalog.map(|c| c.lookup(RefKind::Role, role)) {
+            None | Some(Lookup::Unchecked) => role,
+            Some(Lookup::Found(r)) => r,
+            // An unknown role is reported, and kept in the row: planning
+            // checks it again against the store's catalog (which has the
+            // last word) and applies the policy there.
+            Some(Lookup::Missing) => {
+                let suggestion = || self.catalog.and_then(|c| c.suggest(RefKind::Role, role));
+                match &self.profile.unknown_roles {
+                    RolePolicy::Reject => sink.push(
+                        Issue::error(Code::UnknownRole, "unknown role")
+                            .column(col)
+                            .value(role)
+                            .maybe_suggest(suggestion()),
+                    ),
+                    RolePolicy::Create => {}
+                    RolePolicy::Fallback(fallback) => {
+                        match self.catalog.map(|c| c.lookup(RefKind::Role, fallback)) {
+                            Some(Lookup::Missing) => sink.push(
+                                Issue::error(
+                                    Code::UnknownRole,
+                                    format!("unknown role, and the fallback role {fallback:?} does not exist either"),
+                                )
+                                .column(col)
+                                .value(role),
+                            ),
+                            _ => sink.push(
+                                Issue::warning(
+                                    Code::UnknownRole,
+                                    format!("unknown role; the user gets the role {fallback:?} instead"),
+                                )
+                                .column(col)
+                                .value(role)
+                                .maybe_suggest(suggestion()),
+                            ),
+                        }
+                    }
+                }
+                role
+            }
+        })
     }
 
     fn reference(
@@ -487,7 +594,13 @@ impl RowChecker<'_> {
         }
     }
 
-    fn custom(&self, cells: &[Option<&str>], builder: &mut UserBuilder, sink: &mut Sink<'_>) {
+    fn custom(
+        &self,
+        cells: &[Option<&str>],
+        builder: &mut UserBuilder,
+        sink: &mut Sink<'_>,
+        edits: &mut Vec<ListEdit>,
+    ) {
         for (i, attr) in self.profile.custom.iter().enumerate() {
             let Some(col) = self.header.custom.get(i).copied().flatten() else {
                 continue;
@@ -561,11 +674,23 @@ impl RowChecker<'_> {
                     }
                 },
                 AttributeKind::List { separator } => {
-                    let mut items: Vec<&str> = v
-                        .split(*separator)
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .collect();
+                    let mut items: Vec<&str> =
+                        match self.list_cell(v, *separator, tokens::ITEMS, || name.clone(), sink) {
+                            ListCell::Wrong => continue,
+                            ListCell::Replace => v
+                                .split(*separator)
+                                .map(str::trim)
+                                .filter(|s| !s.is_empty())
+                                .collect(),
+                            ListCell::Change(t) => {
+                                let attribute = Attribute::Custom(attr.name.clone());
+                                edits.push(ListEdit::new(attribute, &t.remove));
+                                if t.add.is_empty() {
+                                    continue;
+                                }
+                                t.add
+                            }
+                        };
                     items.sort_unstable();
                     items.dedup();
                     Some(items.join(&separator.to_string()))
