@@ -135,7 +135,10 @@ fn value_problem(f: Field, v: &str) -> Option<(Code, String)> {
             | Field::DepartmentId
             | Field::GroupName
     );
-    let (c, name) = crate::matching::invisible(v).filter(|_| identity)?;
+    if !identity {
+        return None;
+    }
+    let (c, name) = crate::matching::invisible(v)?;
     Some((
         Code::InvalidValue,
         format!(
