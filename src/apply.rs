@@ -190,11 +190,12 @@ pub(crate) fn answer_sync<S: UserStore + ?Sized>(
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
 ) -> Result<(), Error> {
+    planner.plan_ahead();
     loop {
-        let progress = planning_progress(planner);
         if planner.poll().is_none() {
             break;
         }
+        let progress = planning_progress(planner);
         // With threads to spare, the chunk whose users came last is planned
         // while the next chunk's users are fetched (same plan; see
         // `Planner::ahead`).
@@ -407,6 +408,12 @@ impl<'p> Applier<'p> {
                     OpStatus::Skipped(Issue::warning(
                         Code::Conflict,
                         "the role is held by users again, so it is kept",
+                    ))
+                }
+                Some(OpOutcome::AlreadyExists) if matches!(op, Op::CreateRole { .. }) => {
+                    OpStatus::Moot(Issue::warning(
+                        Code::Conflict,
+                        "the role was created since the import was planned",
                     ))
                 }
                 Some(OpOutcome::NotFound) if matches!(op, Op::DeleteRole { .. }) => {

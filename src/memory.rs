@@ -390,11 +390,16 @@ impl InMemoryStore {
     /// assert_eq!(s.get("t", "a").unwrap().locked, [Field::Roles]);
     /// ```
     pub fn lock(&mut self, tenant: &str, user_id: &str, field: Field) -> bool {
-        let op = Op::Lock {
-            user_id: user_id.to_owned(),
-            fields: vec![field],
-        };
-        apply_one(self.tenant(tenant), &op, 0) == OpOutcome::Applied
+        let t = self.tenant(tenant);
+        match t.user_mut(&normalize(user_id)) {
+            Some(u) => {
+                if !u.locked.contains(&field) {
+                    u.locked.push(field);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Changes a user behind the import's back (a new version), as a
@@ -541,23 +546,17 @@ impl InMemoryStore {
 
 fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
     match op {
+        // A role someone created since the plan was made is theirs (an
+        // undo must not delete it).
+        Op::CreateRole { name } if t.catalog.roles.is_some() && t.has_role(name) => {
+            OpOutcome::AlreadyExists
+        }
         Op::CreateRole { name } => {
             t.add_role(name);
             OpOutcome::Applied
         }
         Op::DeleteRole { name } => t.delete_role(name),
-        Op::Lock { user_id, fields } => match t.user_mut(&normalize(user_id)) {
-            Some(u) => {
-                for f in fields {
-                    if !u.locked.contains(f) {
-                        u.locked.push(*f);
-                    }
-                }
-                OpOutcome::Applied
-            }
-            None => OpOutcome::NotFound,
-        },
-        Op::Create { user, .. } => {
+        Op::Create { user, locked, .. } => {
             let Some(id) = user.user_id().map(normalize) else {
                 return OpOutcome::Failed("a user to create needs a user id".into());
             };
@@ -570,7 +569,9 @@ fn apply_one(t: &mut Tenant, op: &Op, version: u64) -> OpOutcome {
             if let Some(r) = user.roles().find(|r| !t.has_role(r)) {
                 return OpOutcome::Failed(format!("role {r:?} does not exist"));
             }
-            t.index(id, ExistingUser::new(user.clone(), version));
+            let mut created = ExistingUser::new(user.clone(), version);
+            created.locked = locked.clone();
+            t.index(id, created);
             OpOutcome::Applied
         }
         Op::Update {

@@ -264,7 +264,11 @@ impl fmt::Display for Change {
 ///
 /// ```
 /// use user_import::{Field, Op, User};
-/// let op = Op::Create { line: Some(2), user: User::builder().set(Field::UserId, "jdoe").build() };
+/// let op = Op::Create {
+///     line: Some(2),
+///     user: User::builder().set(Field::UserId, "jdoe").build(),
+///     locked: Vec::new(),
+/// };
 /// assert_eq!(op.user_id(), Some("jdoe"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +288,11 @@ pub enum Op {
         line: Option<u64>,
         /// The new user (always with a user id).
         user: User,
+        /// Fields to lock on the new user (the import never changes a
+        /// locked field). Only an undo gives any: a deleted user created
+        /// again gets back the locks they had.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        locked: Vec<Field>,
     },
     /// Update a user, only if it is still at `version`
     /// ([`OpOutcome::Conflict`] otherwise).
@@ -314,16 +323,6 @@ pub enum Op {
         /// The role's name.
         name: String,
     },
-    /// Lock fields of a user (the import never changes a locked field);
-    /// [`OpOutcome::NotFound`] when there is no such user. Only an undo
-    /// plan asks for it, to give a user it creates again the locks they
-    /// had.
-    Lock {
-        /// The user id.
-        user_id: String,
-        /// The fields to lock (those already locked stay locked).
-        fields: Vec<Field>,
-    },
 }
 
 impl Op {
@@ -337,9 +336,7 @@ impl Op {
         match self {
             Op::CreateRole { .. } | Op::DeleteRole { .. } => None,
             Op::Create { user, .. } => user.user_id(),
-            Op::Update { user_id, .. } | Op::Delete { user_id, .. } | Op::Lock { user_id, .. } => {
-                Some(user_id)
-            }
+            Op::Update { user_id, .. } | Op::Delete { user_id, .. } => Some(user_id),
         }
     }
 
@@ -351,7 +348,7 @@ impl Op {
     /// ```
     pub fn line(&self) -> Option<u64> {
         match self {
-            Op::CreateRole { .. } | Op::DeleteRole { .. } | Op::Lock { .. } => None,
+            Op::CreateRole { .. } | Op::DeleteRole { .. } => None,
             Op::Create { line, .. } | Op::Update { line, .. } | Op::Delete { line, .. } => *line,
         }
     }
@@ -452,8 +449,10 @@ impl OpOutcome {
 ///   of a missing user is [`OpOutcome::NotFound`]. An applied create or update
 ///   gives the user a new version. [`Op::DeleteRole`] (only in an undo)
 ///   deletes a role no user holds, and is [`OpOutcome::Conflict`] for a
-///   role someone holds; [`Op::Lock`] (only in an undo) locks fields of a
-///   user, without a new version. Returning `Err` means *none* of the batch's
+///   role someone holds. A `CreateRole` of a role the tenant has is
+///   [`OpOutcome::AlreadyExists`] (a store without a list of roles may
+///   answer `Applied`). A create may name fields to lock on the new user
+///   (only an undo does, giving a deleted user back their locks). Returning `Err` means *none* of the batch's
 ///   ops took effect (wrap the batch in a transaction or savepoint if the
 ///   database can fail half-way); the library then reports those rows as not
 ///   applied. Fewer outcomes than ops: the ops without an outcome are reported

@@ -289,6 +289,7 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
             .map(|id| Op::Create {
                 line: None,
                 user: person(id),
+                locked: Vec::new(),
             })
             .collect();
         let out = self.apply(tenant, &ops).await?;
@@ -561,6 +562,7 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
         let same_id = Op::Create {
             line: None,
             user: person("ALICE"),
+            locked: Vec::new(),
         };
         let same_email = Op::Create {
             line: None,
@@ -568,6 +570,7 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
                 .to_builder()
                 .set(Field::Email, "Alice@Example.com")
                 .build(),
+            locked: Vec::new(),
         };
         let out = self.apply(A, &[same_id, same_email]).await?;
         self.check(
@@ -587,14 +590,17 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
             Op::Create {
                 line: None,
                 user: person("bob"),
+                locked: Vec::new(),
             },
             Op::Create {
                 line: None,
                 user: person("alice"),
+                locked: Vec::new(),
             },
             Op::Create {
                 line: None,
                 user: person("carol"),
+                locked: Vec::new(),
             },
         ];
         let out = self.apply(A, &ops).await?;
@@ -637,6 +643,7 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
                 .to_builder()
                 .set(Field::Email, "erin@example.com")
                 .build(),
+            locked: Vec::new(),
         };
         self.apply(A, &[thief]).await?;
         let transactional = match self.store.begin().await {

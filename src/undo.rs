@@ -77,11 +77,8 @@ pub(crate) fn build(
         }
         match op {
             Op::CreateRole { name } => undo.ops.push(Op::DeleteRole { name: name.clone() }),
-            // The user it locked is created by this plan (an undo that
-            // gave a user back their locks): deleting them takes it back.
-            Op::Lock { .. } => {}
             Op::DeleteRole { name } => undo.ops.push(Op::CreateRole { name: name.clone() }),
-            Op::Create { line, user } => {
+            Op::Create { line, user, .. } => {
                 let id = user.user_id().unwrap_or("");
                 match now.get(&normalize(id)) {
                     Some(u) if holds_all(&u.user, &as_changes(user)) => {
@@ -135,15 +132,9 @@ pub(crate) fn build(
                         Op::Create {
                             line: *line,
                             user: u.user.clone(),
+                            locked: u.locked.clone(),
                         },
                     );
-                    // Then the locks they had.
-                    if !u.locked.is_empty() {
-                        undo.ops.push(Op::Lock {
-                            user_id: u.user_id().to_owned(),
-                            fields: u.locked.clone(),
-                        });
-                    }
                 }
                 None => undo.cannot(
                     *line,
@@ -157,6 +148,9 @@ pub(crate) fn build(
     undo.issues.sort_by_key(|i| i.line);
     let mut provenance = plan.provenance.clone();
     let planned_at = crate::plan::now();
+    // The undo applies what it can (see `on_error` below).
+    provenance.profile.on_error = ErrorPolicy::SkipInvalid;
+    provenance.decisions = crate::plan::decisions(&provenance.profile);
     provenance.decisions.insert(
         0,
         format!(
@@ -179,7 +173,7 @@ pub(crate) fn build(
         rows: undo.rows,
         ops: undo.ops,
         notices: Vec::new(),
-        file_issues: Vec::new(),
+        file_issues: undo.file_issues,
         row_issues: undo.issues,
         blocked: false,
         provenance,
@@ -195,6 +189,7 @@ struct Undo {
     ops: Vec<Op>,
     rows: Vec<PlannedRow>,
     issues: Vec<Issue>,
+    file_issues: Vec<Issue>,
     removed: Vec<ExistingUser>,
 }
 
@@ -224,7 +219,8 @@ impl Undo {
                 });
                 self.issues.push(issue.at(line));
             }
-            None => self.issues.push(issue),
+            // A change to a user the file does not name (mirror mode's).
+            None => self.file_issues.push(issue),
         }
     }
 }

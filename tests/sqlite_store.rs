@@ -30,6 +30,7 @@ fn create(id: &str) -> Op {
     Op::Create {
         line: None,
         user: person(id),
+        locked: Vec::new(),
     }
 }
 
@@ -111,6 +112,7 @@ fn a_failed_op_is_undone_and_the_batch_goes_on() {
             .to_builder()
             .set(Field::Roles, "Ghost")
             .build(),
+        locked: Vec::new(),
     };
     let out = s.apply("t", &[without_role, create("bob")]).unwrap();
     assert!(
@@ -159,7 +161,15 @@ fn matching_folds_non_ascii_case() {
         .to_builder()
         .set(Field::Email, "ÉLODIE@Example.com")
         .build();
-    s.apply("t", &[Op::Create { line: None, user }]).unwrap();
+    s.apply(
+        "t",
+        &[Op::Create {
+            line: None,
+            user,
+            locked: Vec::new(),
+        }],
+    )
+    .unwrap();
     let mut f = Fetch::new("T");
     f.emails.push(normalize("élodie@example.com"));
     let found = s.fetch(&f).unwrap();
@@ -197,20 +207,25 @@ fn users_round_trip_with_roles_custom_attributes_and_locks() {
         Op::CreateRole {
             name: "Tester".into(),
         },
-        // Creating a role that exists (in any case) changes nothing.
         Op::CreateRole {
             name: "ADMIN".into(),
         },
         Op::Create {
             line: None,
             user: user.clone(),
+            locked: Vec::new(),
         },
     ];
-    assert!(
-        s.apply("t", &ops)
-            .unwrap()
-            .iter()
-            .all(OpOutcome::is_applied)
+    // Creating a role that exists (in any case) changes nothing, and says
+    // so: it was not this import's to create (an undo leaves it).
+    assert_eq!(
+        s.apply("t", &ops).unwrap(),
+        [
+            OpOutcome::Applied,
+            OpOutcome::Applied,
+            OpOutcome::AlreadyExists,
+            OpOutcome::Applied
+        ]
     );
     assert_eq!(
         s.catalog("t").unwrap().roles,

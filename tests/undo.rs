@@ -132,6 +132,7 @@ fn sqlite_of(dir: &[Person]) -> SqliteStore {
         ops.push(Op::Create {
             line: None,
             user: user_of(&p),
+            locked: Vec::new(),
         });
     }
     // Users whose id or email is taken are left out, as in memory.

@@ -443,7 +443,22 @@ pub fn run(
         None => None,
     };
     let stored = match &o.apply_plan {
+        // A plan applies to the tenant it was made for: the one the command
+        // names must be that one (a later --export reads it too).
         Some(path) => match read_plan(path) {
+            Ok(plan)
+                if user_import::normalize(plan.tenant())
+                    != user_import::normalize(importer.tenant()) =>
+            {
+                let _ = writeln!(
+                    err,
+                    "error: {} is a plan for tenant {:?}: give --tenant {:?}",
+                    path.display(),
+                    plan.tenant(),
+                    plan.tenant()
+                );
+                return EXIT_USAGE;
+            }
             Ok(plan) => Some(plan),
             Err(message) => {
                 let _ = writeln!(err, "error: {message}");

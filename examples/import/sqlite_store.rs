@@ -539,18 +539,20 @@ fn apply_op(
 ) -> rusqlite::Result<OpOutcome> {
     match op {
         Op::CreateRole { name } => {
-            conn.prepare_cached(
-                "INSERT INTO roles (tenant, name, name_norm) VALUES (?1, ?2, ?3)
+            let created = conn
+                .prepare_cached(
+                    "INSERT INTO roles (tenant, name, name_norm) VALUES (?1, ?2, ?3)
                  ON CONFLICT (tenant, name_norm) DO NOTHING",
-            )?
-            .execute(params![tenant, name, normalize(name)])?;
-            Ok(OpOutcome::Applied)
+                )?
+                .execute(params![tenant, name, normalize(name)])?;
+            // A role someone created since the plan was made is theirs (an
+            // undo must not delete it).
+            Ok(if created == 0 {
+                OpOutcome::AlreadyExists
+            } else {
+                OpOutcome::Applied
+            })
         }
-        Op::Lock { user_id, fields } => Ok(if lock_fields(conn, tenant, user_id, fields)? {
-            OpOutcome::Applied
-        } else {
-            OpOutcome::NotFound
-        }),
         Op::DeleteRole { name } => {
             // Only a role no user holds (an undo takes back the roles its
             // import created).
@@ -571,10 +573,10 @@ fn apply_op(
                 .execute(params![role])?;
             Ok(OpOutcome::Applied)
         }
-        Op::Create { user, .. } => {
-            if user.user_id().is_none() {
+        Op::Create { user, locked, .. } => {
+            let Some(id) = user.user_id() else {
                 return Ok(OpOutcome::Failed("a user to create needs a user id".into()));
-            }
+            };
             let mut values = user_values(tenant, user)?;
             values.push(Value::Integer(ctx.version(conn)?));
             let mut insert = conn.prepare_cached(INSERT_USER)?;
@@ -584,7 +586,13 @@ fn apply_op(
                 Err(e) if is_unique_violation(&e) => return Ok(OpOutcome::AlreadyExists),
                 Err(e) => return Err(e),
             }
-            set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx)
+            let outcome = set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx)?;
+            // The fields a deleted user had locked (an undo creating them
+            // again).
+            if outcome.is_applied() && !locked.is_empty() {
+                lock_fields(conn, tenant, id, locked)?;
+            }
+            Ok(outcome)
         }
         Op::Update {
             user_id,

@@ -229,7 +229,15 @@ pub(super) fn convert(
                         last_name: user.value(Field::LastName).map(Text::from),
                     });
                 }
-                push(out, 1, Op::Create { line, user });
+                push(
+                    out,
+                    1,
+                    Op::Create {
+                        line,
+                        user,
+                        locked: Vec::new(),
+                    },
+                );
                 Planned::Create
             }
             Disp::Update(update) => {

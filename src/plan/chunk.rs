@@ -186,9 +186,19 @@ impl Planner {
     /// for: the caller allows more than one thread and the file has more
     /// than one chunk of rows, each large enough that starting threads per
     /// chunk pays.
+    /// Only a driver that plans ahead ([`Planner::plan_ahead`]) gets held
+    /// chunks: any other answers requests one by one, as it always has.
     pub(super) fn overlaps(&self) -> bool {
         let batch = self.profile.batch_size.max(1);
-        self.threads > 1 && batch >= crate::par::from::OVERLAP_BATCH && self.v.rows.len() > batch
+        self.ahead_driver
+            && self.threads > 1
+            && batch >= crate::par::from::OVERLAP_BATCH
+            && self.v.rows.len() > batch
+    }
+
+    /// The driver will plan held chunks beside its requests ([`Planner::ahead`]).
+    pub(crate) fn plan_ahead(&mut self) {
+        self.ahead_driver = true;
     }
 
     /// The planning to do while the request just polled is answered (a
@@ -254,6 +264,14 @@ impl Planner {
         self.cursor = held.end;
         if let Ok(mut let_go) = self.let_go.lock() {
             *let_go = Some((old, held.users));
+        }
+    }
+
+    /// Drops what the last chunk let go of, now that no chunk is left to
+    /// plan beside it.
+    pub(super) fn rows_done(&mut self) {
+        if let Ok(let_go) = self.let_go.get_mut() {
+            *let_go = None;
         }
     }
 

@@ -28,7 +28,7 @@ mod types;
 use chunk::{ChunkOut, Refill};
 use dir::Dir;
 pub use provenance::Provenance;
-pub(crate) use provenance::now;
+pub(crate) use provenance::{decisions, now};
 pub(crate) use refs::first_spelling;
 use refs::{Refs, RefsOut};
 pub use types::{Notice, Plan, Planned, PlannedRow, Request, Response};
@@ -184,6 +184,8 @@ pub struct Planner {
     /// chunk's request (with threads; see `chunk::Ahead`).
     held: Option<chunk::Held>,
     let_go: std::sync::Mutex<Option<chunk::LetGo>>,
+    /// Whether the driver plans held chunks beside its requests.
+    ahead_driver: bool,
     disp: Vec<Disp>,
     plan_issues: Vec<Issue>,
     mirror_after: Option<String>,
@@ -281,6 +283,7 @@ impl Planner {
             asking: 0..0,
             held: None,
             let_go: std::sync::Mutex::new(None),
+            ahead_driver: false,
             disp: (0..n).map(|_| Disp::Pending).collect(),
             plan_issues: Vec::new(),
             mirror_after: None,
@@ -362,6 +365,7 @@ impl Planner {
                         if self.held.is_some() {
                             self.settle();
                         } else {
+                            self.rows_done();
                             self.stage = Stage::Mirror;
                         }
                         continue;

@@ -180,7 +180,7 @@ impl Provenance {
 }
 
 /// The profile's policy decisions, in words.
-fn decisions(p: &Profile) -> Vec<String> {
+pub(crate) fn decisions(p: &Profile) -> Vec<String> {
     let mut d = vec![format!("users are matched by {}", p.key.field())];
     d.push(
         match p.mode {

@@ -444,19 +444,6 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                 )),
                 _ => {}
             },
-            Op::Lock { user_id, .. } => match status_of(k) {
-                OpStatus::Failed(i) | OpStatus::Skipped(i) | OpStatus::Moot(i) => {
-                    role_issues.push(Issue::warning(
-                        i.code,
-                        format!(
-                            "the locks of {:?} were not set again: {}",
-                            crate::issue::printable(user_id),
-                            i.message
-                        ),
-                    ))
-                }
-                _ => {}
-            },
             Op::DeleteRole { name } => match status_of(k) {
                 OpStatus::Failed(i) | OpStatus::Skipped(i) | OpStatus::Moot(i) => {
                     role_issues.push(Issue::warning(
@@ -470,23 +457,19 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                 }
                 _ => {}
             },
-            Op::Update {
-                line: None,
-                user_id,
-                ..
-            }
-            | Op::Delete {
-                line: None,
-                user_id,
-                ..
-            } => {
+            // Changes to users the file does not name: mirror mode's, and
+            // an undo's of them (a user mirror mode deleted, created again).
+            Op::Update { line: None, .. }
+            | Op::Delete { line: None, .. }
+            | Op::Create { line: None, .. } => {
+                let user_id = op.user_id().unwrap_or("").to_owned();
                 let (outcome, issues) = match (plan.blocked, dry_run, status_of(k)) {
                     (true, _, _) => (Outcome::Skipped, Vec::new()),
                     (_, true, _) | (_, _, OpStatus::Applied) => (
-                        if matches!(op, Op::Delete { .. }) {
-                            Outcome::Deleted
-                        } else {
-                            Outcome::Updated
+                        match op {
+                            Op::Delete { .. } => Outcome::Deleted,
+                            Op::Create { .. } => Outcome::Added,
+                            _ => Outcome::Updated,
                         },
                         Vec::new(),
                     ),
@@ -497,10 +480,11 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                 match outcome {
                     Outcome::Deleted => summary.deleted += 1,
                     Outcome::Updated => summary.updated += 1,
+                    Outcome::Added => summary.added += 1,
                     _ => {}
                 }
                 directory.push(DirectoryChange {
-                    user_id: user_id.clone(),
+                    user_id,
                     outcome,
                     issues,
                 });
