@@ -968,3 +968,37 @@ fn a_reviewed_plan_is_applied_as_it_was_planned() {
         not_a_plan.stderr
     );
 }
+
+/// An undo that could not be written is refused before the import writes
+/// anything; a plan stored for another tenant is refused.
+#[test]
+fn plans_and_undos_are_refused_before_anything_is_written() {
+    let dir = TempDir::new("undo-refused");
+    let db = dir.path("users.db");
+    tenant_admin_directory(&db);
+    let nowhere = dir.path("no/such/dir/undo.json");
+    let run = import(&[
+        "--db",
+        &db,
+        "--undo-out",
+        &nowhere,
+        &data("import_s4_1_first.csv"),
+    ]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert_eq!(users(&db).len(), 1, "nothing imported");
+    let plan = dir.path("plan.json");
+    import_json(
+        &db,
+        &[
+            "--dry-run",
+            "--plan-out",
+            &plan,
+            &data("import_s4_1_first.csv"),
+        ],
+        0,
+    );
+    let other = import(&["--db", &db, "--tenant", "other", "--apply-plan", &plan]);
+    assert_eq!(other.status, 2, "{}", other.stderr);
+    assert!(other.stderr.contains("tenant"), "{}", other.stderr);
+    assert_eq!(users(&db).len(), 1);
+}

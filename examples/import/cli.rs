@@ -442,6 +442,14 @@ pub fn run(
         },
         None => None,
     };
+    // The plan and the undo are written after the import: a path that
+    // cannot be written is refused before anything is.
+    for path in [&o.plan_out, &o.undo_out].into_iter().flatten() {
+        if let Err(e) = create(path) {
+            let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
     let stored = match &o.apply_plan {
         // A plan applies to the tenant it was made for: the one the command
         // names must be that one (a later --export reads it too).
@@ -484,12 +492,7 @@ pub fn run(
     let mut status = EXIT_OK;
     if let Some((bytes, validation)) = source {
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
-        let mut run = Run {
-            dry_run: o.dry_run,
-            interactive,
-            plan: o.plan_out.as_ref().map(|_| None),
-            undo: o.undo_out.as_ref().map(|_| None),
-        };
+        let mut run = Run::new(&o, interactive);
         let report = match import(&importer, validation, &mut store, &mut run) {
             Ok(r) => r,
             Err(e) => {
@@ -514,9 +517,7 @@ pub fn run(
                 }
             }
         };
-        show(&o, &report, out, err);
-        if let Err(message) = write_plans(&o, &run, err) {
-            let _ = writeln!(err, "error: {message}");
+        if !conclude(&o, &report, &run, out, err) {
             return EXIT_USAGE;
         }
         if let Some(path) = &o.errors {
@@ -543,12 +544,7 @@ pub fn run(
     }
 
     if let Some(plan) = stored {
-        let mut run = Run {
-            dry_run: o.dry_run,
-            interactive,
-            plan: None,
-            undo: o.undo_out.as_ref().map(|_| None),
-        };
+        let mut run = Run::new(&o, interactive);
         let report = match apply(&importer, &plan, &mut store, &mut run) {
             Ok(r) => r,
             Err(e) => {
@@ -556,9 +552,7 @@ pub fn run(
                 return EXIT_FAILED;
             }
         };
-        show(&o, &report, out, err);
-        if let Err(message) = write_plans(&o, &run, err) {
-            let _ = writeln!(err, "error: {message}");
+        if !conclude(&o, &report, &run, out, err) {
             return EXIT_USAGE;
         }
         if !report.is_success() {
@@ -670,8 +664,29 @@ fn apply(
     report
 }
 
-/// Prints the report on stdout, then the notes on stderr.
-fn show(o: &Options, report: &Report, out: &mut dyn Write, err: &mut dyn Write) {
+impl Run {
+    /// A run as the options ask: the plans to keep, a dry run or not.
+    fn new(o: &Options, interactive: bool) -> Run {
+        Run {
+            dry_run: o.dry_run,
+            interactive,
+            plan: o.plan_out.as_ref().map(|_| None),
+            undo: o.undo_out.as_ref().map(|_| None),
+        }
+    }
+}
+
+/// Prints the report on stdout and the notes on stderr, then writes the
+/// plan (`--plan-out`) and the undo (`--undo-out`) the run kept, each on
+/// its own (one that cannot be written does not keep the other from
+/// being written). `false` when one could not be written.
+fn conclude(
+    o: &Options,
+    report: &Report,
+    run: &Run,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> bool {
     if o.json {
         let _ = writeln!(out, "{}", report.to_json());
     } else {
@@ -680,25 +695,29 @@ fn show(o: &Options, report: &Report, out: &mut dyn Write, err: &mut dyn Write) 
     // The report first, then the notes on stderr, also on a terminal.
     let _ = out.flush();
     notes(report, err);
-}
-
-/// Writes the plan (`--plan-out`) and the undo (`--undo-out`) a run kept.
-fn write_plans(o: &Options, run: &Run, err: &mut dyn Write) -> Result<(), String> {
     let kept = [
         (&o.plan_out, &run.plan, "the plan"),
         (&o.undo_out, &run.undo, "the undo plan"),
     ];
+    let mut all = true;
     for (path, plan, what) in kept {
         if let (Some(path), Some(Some(plan))) = (path, plan) {
             let written = create(path).and_then(|mut w| {
                 serde_json::to_writer_pretty(&mut w, plan).map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())
             });
-            written.map_err(|e| format!("cannot write {what} to {}: {e}", path.display()))?;
-            let _ = writeln!(err, "wrote {what} to {}", path.display());
+            match written {
+                Ok(()) => {
+                    let _ = writeln!(err, "wrote {what} to {}", path.display());
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "error: cannot write {what} to {}: {e}", path.display());
+                    all = false;
+                }
+            }
         }
     }
-    Ok(())
+    all
 }
 
 /// Reads a stored plan (`--plan-out`, `--undo-out`).
