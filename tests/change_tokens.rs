@@ -3,25 +3,18 @@
 //! in-memory store; and the planned list against its set-algebra
 //! definition.
 
+mod common;
+
+use common::person;
+
 use proptest::prelude::*;
 use user_import::memory::InMemoryStore;
 use user_import::{
     Attribute, AttributeKind, BlankPolicy, Catalog, Code, CustomAttribute, Field, Importer,
     ListPolicy, Op, Outcome, Plan, Planned, Profile, Report, RolePolicy, RunOptions, Severity,
-    User,
 };
 
 const T: &str = "acme";
-
-fn person(id: &str, roles: &str) -> User {
-    User::builder()
-        .set(Field::UserId, id)
-        .set(Field::Email, &format!("{id}@example.com"))
-        .set(Field::Roles, roles)
-        .set(Field::Enabled, "true")
-        .set(Field::TaskNotification, "Email")
-        .build()
-}
 
 /// Ann (Tester, Viewer) and Bob (Admin), in a directory that knows the
 /// roles Admin, Tester, Viewer and Guest.

@@ -2,20 +2,12 @@
 //! deletion), end to end: file in, report out, and the
 //! directory untouched where it must be.
 
-use user_import::memory::InMemoryStore;
-use user_import::{
-    Code, Field, Importer, MirrorAction, Mode, Outcome, Profile, Report, RolePolicy, User,
-};
+mod common;
 
-fn person(id: &str, roles: &str) -> User {
-    User::builder()
-        .set(Field::UserId, id)
-        .set(Field::Email, &format!("{id}@example.com"))
-        .set(Field::Roles, roles)
-        .set(Field::Enabled, "true")
-        .set(Field::TaskNotification, "Email")
-        .build()
-}
+use common::person;
+
+use user_import::memory::InMemoryStore;
+use user_import::{Code, Importer, MirrorAction, Mode, Outcome, Profile, Report, RolePolicy};
 
 fn codes(r: &Report) -> Vec<Code> {
     r.issues

@@ -517,9 +517,11 @@ pub fn run(
                 }
             }
         };
-        if !conclude(&o, &report, &run, out, err) {
+        let concluded = conclude(&o, &report, &run, out, err);
+        if concluded == EXIT_USAGE {
             return EXIT_USAGE;
         }
+        status = status.max(concluded);
         if let Some(path) = &o.errors {
             let failed = report.summary.failed;
             let written = create(path).and_then(|mut w| {
@@ -538,9 +540,6 @@ pub fn run(
                 }
             }
         }
-        if !report.is_success() {
-            status = EXIT_FAILED;
-        }
     }
 
     if let Some(plan) = stored {
@@ -552,11 +551,9 @@ pub fn run(
                 return EXIT_FAILED;
             }
         };
-        if !conclude(&o, &report, &run, out, err) {
-            return EXIT_USAGE;
-        }
-        if !report.is_success() {
-            status = EXIT_FAILED;
+        match conclude(&o, &report, &run, out, err) {
+            EXIT_USAGE => return EXIT_USAGE,
+            concluded => status = status.max(concluded),
         }
     }
 
@@ -679,14 +676,15 @@ impl Run {
 /// Prints the report on stdout and the notes on stderr, then writes the
 /// plan (`--plan-out`) and the undo (`--undo-out`) the run kept, each on
 /// its own (one that cannot be written does not keep the other from
-/// being written). `false` when one could not be written.
+/// being written). The exit status: usage when one could not be written,
+/// failed when the report is not a success.
 fn conclude(
     o: &Options,
     report: &Report,
     run: &Run,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> bool {
+) -> u8 {
     if o.json {
         let _ = writeln!(out, "{}", report.to_json());
     } else {
@@ -717,7 +715,11 @@ fn conclude(
             }
         }
     }
-    all
+    match (all, report.is_success()) {
+        (false, _) => EXIT_USAGE,
+        (true, false) => EXIT_FAILED,
+        (true, true) => EXIT_OK,
+    }
 }
 
 /// Reads a stored plan (`--plan-out`, `--undo-out`).

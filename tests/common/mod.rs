@@ -3,7 +3,18 @@
 
 pub mod model;
 
-use user_import::{Code, Importer, Issue, Validation};
+use user_import::{Code, Field, Importer, Issue, User, Validation};
+
+/// A directory user with `roles`, enabled, with email notifications.
+pub fn person(id: &str, roles: &str) -> User {
+    User::builder()
+        .set(Field::UserId, id)
+        .set(Field::Email, &format!("{id}@example.com"))
+        .set(Field::Roles, roles)
+        .set(Field::Enabled, "true")
+        .set(Field::TaskNotification, "Email")
+        .build()
+}
 
 /// Validates `text` for tenant `default` with the default profile.
 pub fn validate(text: &str) -> Validation {
