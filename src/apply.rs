@@ -126,7 +126,10 @@ impl<'a> RunOptions<'a> {
 
     /// Has applying a plan also write its undo into `undo`: an ordinary
     /// plan that takes back what was applied (see [`crate::Importer::apply_with`]).
-    /// Planning ignores it.
+    /// Planning ignores it. It is asked for, not always made, because it
+    /// costs a read of every user the import created or updated (one
+    /// `fetch` per batch, before the commit) and holds a plan as large as
+    /// the import's.
     ///
     /// ```
     /// use user_import::{Importer, Planned, RunOptions};

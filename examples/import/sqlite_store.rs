@@ -28,6 +28,14 @@
 //!   and turns into a write would be refused at once by SQLite when another
 //!   writer holds the lock, without waiting. Opening an existing database
 //!   writes nothing: the schema is created only when it is missing.
+//! - **Durability**: SQLite's defaults, a rollback journal
+//!   (`journal_mode=DELETE`) with `synchronous=FULL`: once `commit` returns,
+//!   the import survives a crash of the process or of the machine, and a
+//!   killed import is rolled back by the next connection. WAL with
+//!   `synchronous=NORMAL`, what many services run, lets readers go on
+//!   beside a writer and commits with fewer syncs, but a power loss may
+//!   take back the last commits; this adapter leaves that choice to the
+//!   database's owner (a database already in WAL mode stays in it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
