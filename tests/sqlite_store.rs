@@ -307,3 +307,22 @@ fn begin_inside_a_callers_transaction_is_not_a_second_transaction() {
     s.rollback().unwrap();
     assert_eq!(s.count("t").unwrap(), 0);
 }
+
+/// The durability the adapter documents: a rollback journal with
+/// `synchronous=FULL` (SQLite's defaults, which the adapter keeps).
+#[test]
+fn a_database_keeps_a_rollback_journal_with_full_syncs() {
+    let file = TempFile::new("durability.db");
+    let mut s = SqliteStore::open(&file.0).expect("a database");
+    s.apply("t", &[Op::CreateRole { name: "A".into() }])
+        .unwrap();
+    drop(s);
+    let conn = rusqlite::Connection::open(&file.0).unwrap();
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((journal.as_str(), sync), ("delete", 2));
+}
