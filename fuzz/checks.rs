@@ -8,7 +8,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use user_import::memory::{InMemoryStore, State};
 use user_import::{
-    ErrorPolicy, Importer, ListPolicy, Mode, Op, Outcome, Planned, Profile, RolePolicy, UserStore,
+    ErrorPolicy, Importer, ListPolicy, Mode, Op, Outcome, Planned, Profile, RolePolicy, RunOptions,
+    User, UserStore,
 };
 
 use crate::model;
@@ -144,8 +145,10 @@ pub fn pipeline(data: &[u8]) {
             assert_eq!(r.planned, Planned::Fail, "line {} has errors", r.line);
         }
     }
+    let before = snapshot(&store);
+    let mut undo = None;
     let report = importer
-        .apply(&plan, &mut store)
+        .apply_with(&plan, &mut store, RunOptions::new().undo(&mut undo))
         .expect("the in-memory store does not fail");
     assert_eq!(
         report.rows.iter().map(|r| r.line).collect::<Vec<_>>(),
@@ -178,6 +181,26 @@ pub fn pipeline(data: &[u8]) {
             again.ops()
         );
     }
+    // The undo puts the directory back as it was.
+    let undo = undo.expect("applying gives an undo");
+    let undone = importer
+        .apply(&undo, &mut store)
+        .expect("the in-memory store does not fail");
+    assert!(undone.is_success(), "{}", undone.render_text());
+    assert_eq!(snapshot(&store), before, "after the undo");
+}
+
+/// The directory as an administrator sees it: every user's record and
+/// locks (not their versions), and the roles.
+fn snapshot(store: &InMemoryStore) -> (Vec<(User, Vec<user_import::Field>)>, Vec<String>) {
+    let mut users: Vec<_> = store
+        .users("t")
+        .map(|u| (u.user.clone(), u.locked.clone()))
+        .collect();
+    users.sort_by_key(|(u, _)| u.user_id().map(user_import::normalize));
+    let mut roles = store.roles("t");
+    roles.sort();
+    (users, roles)
 }
 
 /// One step of an `ops` sequence.
