@@ -20,13 +20,13 @@
 use std::collections::HashMap;
 
 use crate::issue::{Code, Issue};
-use crate::matching::{normalize, same};
+use crate::matching::normalize;
 use crate::plan::{Plan, Planned, PlannedRow};
 use crate::profile::ErrorPolicy;
 use crate::record::User;
 use crate::report::OpStatus;
 use crate::schema::Field;
-use crate::store::{Attribute, Change, ExistingUser, Fetch, Op, apply_changes};
+use crate::store::{Attribute, Change, ExistingUser, Fetch, Op};
 use crate::text::Text;
 
 /// The users whose state after applying the undo needs: those the applied
@@ -236,33 +236,16 @@ fn as_changes(user: &User) -> Vec<Change> {
         .collect()
 }
 
-/// Whether `user` holds what `changes` set (so applying them again would
-/// change nothing), comparing as the matching policy does and lists as
-/// sets.
+/// Whether `user` holds what `changes` set: planning the same changes
+/// against it would plan none (the user id, matched by the matching
+/// policy, aside).
 fn holds_all(user: &User, changes: &[Change]) -> bool {
-    let after = apply_changes(user, changes);
-    changes.iter().all(|c| match &c.field {
-        Attribute::Field(f) if f.list_separator().is_some() => {
-            let items = |u: &User| {
-                let mut items: Vec<String> = u.list(*f).map(normalize).collect();
-                items.sort();
-                items
-            };
-            items(&after) == items(user)
-        }
-        Attribute::Field(Field::UserId) => true,
-        Attribute::Field(f) => same_opt(after.get(*f), user.get(*f)),
-        Attribute::Custom(n) => same_opt(after.custom(n), user.custom(n)),
+    changes.iter().all(|c| {
+        let current = match &c.field {
+            Attribute::Field(Field::UserId) => return true,
+            Attribute::Field(f) => user.get(*f),
+            Attribute::Custom(n) => user.custom(n),
+        };
+        crate::plan::same_value(&c.field, current, c.new.as_deref())
     })
-}
-
-fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
-    match (
-        a.filter(|v| !v.trim().is_empty()),
-        b.filter(|v| !v.trim().is_empty()),
-    ) {
-        (Some(a), Some(b)) => same(a, b),
-        (None, None) => true,
-        _ => false,
-    }
 }

@@ -139,6 +139,16 @@ fn differs(old: Option<&str>, new: Option<&str>) -> bool {
     old.unwrap_or("") != new.unwrap_or("")
 }
 
+/// Whether a user's `current` value of `attribute` already is `new`, as
+/// planning compares them (a change is planned only when it is not): equal
+/// text, or, for the names of things the directory knows, the same names.
+pub(crate) fn same_value(attribute: &Attribute, current: Option<&str>, new: Option<&str>) -> bool {
+    match attribute {
+        Attribute::Field(f) => !differs(current, new) || same_reference(*f, current, new),
+        Attribute::Custom(_) => !differs(current, new),
+    }
+}
+
 /// Names of things the directory knows (roles, location, department,
 /// group, permissions) are matched without regard to case: `admin` and
 /// `Admin` are the same role, and re-importing an export must not "change"
@@ -204,7 +214,7 @@ pub(crate) fn changes(
         ) else {
             continue;
         };
-        if !differs(current, new) || same_reference(f, current, new) {
+        if same_value(&Attribute::Field(f), current, new) {
             continue;
         }
         if existing.locked.contains(&f) {
@@ -244,8 +254,9 @@ pub(crate) fn changes(
         ) else {
             continue;
         };
-        if differs(current, new) {
-            out.push(Attribute::Custom(a.name.clone()), current, new);
+        let attribute = Attribute::Custom(a.name.clone());
+        if !same_value(&attribute, current, new) {
+            out.push(attribute, current, new);
         }
     }
     // The list is kept until the plan is dropped: give back the room the

@@ -26,6 +26,7 @@ mod rows;
 mod types;
 
 use chunk::{ChunkOut, Refill};
+pub(crate) use diff::same_value;
 use dir::Dir;
 pub use provenance::Provenance;
 pub(crate) use provenance::{decisions, now};
