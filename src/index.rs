@@ -321,6 +321,56 @@ mod tests {
         assert_eq!(groups, [vec![0, 2, 4], vec![1, 5]]);
     }
 
+    /// Values that often match each other under the matching policy (case,
+    /// white space, composed and decomposed accents).
+    fn value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop::sample::select(vec!["a", "A", "b", " ", "e\u{301}", "\u{e9}", "\u{c9}"]),
+            0..4,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        /// The index finds what comparing every item by the matching
+        /// policy finds, in item order; its duplicate groups are the
+        /// groups of equal values.
+        #[test]
+        fn the_index_agrees_with_a_scan_of_every_item(
+            values in proptest::collection::vec(value(), 0..40),
+            query in value(),
+        ) {
+            let value_of = |i: usize| values.get(i).map(String::as_str);
+            let index = HashIndex::new(
+                values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| !v.trim().is_empty())
+                    .map(|(i, v)| (i, v.as_str())),
+            );
+            let scan = |q: &str| -> Vec<usize> {
+                (0..values.len())
+                    .filter(|&i| !values[i].trim().is_empty() && same(&values[i], q))
+                    .collect()
+            };
+            for q in values.iter().chain([&query]) {
+                proptest::prop_assert_eq!(index.find(q, value_of).collect::<Vec<_>>(), scan(q));
+            }
+            let mut groups = index.duplicates(value_of);
+            groups.sort();
+            let mut want: Vec<Vec<usize>> = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let group = scan(v);
+                if group.len() > 1 && group[0] == i {
+                    want.push(group);
+                }
+            }
+            want.sort();
+            proptest::prop_assert_eq!(groups, want);
+        }
+    }
+
     #[test]
     fn a_gallop_finds_what_a_binary_search_finds() {
         let s: Vec<u64> = (0..300u64).map(|k| k / 3 * 2).collect();

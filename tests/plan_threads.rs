@@ -279,3 +279,78 @@ fn once_cancelled_neither_the_callback_nor_the_store_is_called_again() {
         );
     }
 }
+
+/// An in-memory store that writes down every request it is asked.
+#[cfg(feature = "testkit")]
+struct Recorder {
+    inner: InMemoryStore,
+    asked: Vec<String>,
+}
+
+#[cfg(feature = "testkit")]
+impl user_import::UserStore for Recorder {
+    type Error = std::convert::Infallible;
+    fn catalog(&mut self, t: &str) -> Result<Catalog, Self::Error> {
+        self.asked.push(format!("catalog {t}"));
+        self.inner.catalog(t)
+    }
+    fn fetch(
+        &mut self,
+        f: &user_import::Fetch,
+    ) -> Result<Vec<user_import::ExistingUser>, Self::Error> {
+        self.asked.push(format!("{f:?}"));
+        self.inner.fetch(f)
+    }
+    fn scan(
+        &mut self,
+        t: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<user_import::ExistingUser>, Self::Error> {
+        self.asked.push(format!("scan {t} {after:?} {limit}"));
+        self.inner.scan(t, after, limit)
+    }
+    fn count(&mut self, t: &str) -> Result<u64, Self::Error> {
+        self.asked.push(format!("count {t}"));
+        self.inner.count(t)
+    }
+    fn apply(&mut self, t: &str, ops: &[Op]) -> Result<Vec<user_import::OpOutcome>, Self::Error> {
+        self.inner.apply(t, ops)
+    }
+}
+
+/// Only the sync driver plans a chunk while it fetches the next one: the
+/// async driver asks the store in the order it always has (each chunk's
+/// users, then the reports of its deletes found by email), whatever the
+/// number of threads, and makes the same plan.
+#[cfg(feature = "testkit")]
+#[test]
+fn the_async_driver_asks_chunk_by_chunk_with_any_number_of_threads() {
+    use user_import::testkit::{Blocking, block_on};
+    let (store, file) = case(2, 1000);
+    let plan_async = |threads: usize| {
+        let mut p = Profile::default();
+        p.batch_size = 100;
+        p.unknown_roles = RolePolicy::Create;
+        p.on_error = user_import::ErrorPolicy::SkipInvalid;
+        let importer = Importer::with_profile(T, p).threads(threads);
+        let mut recorder = Blocking(Recorder {
+            inner: store.clone(),
+            asked: Vec::new(),
+        });
+        let plan =
+            block_on(importer.plan_async(importer.validate(file.as_bytes(), None), &mut recorder))
+                .unwrap();
+        (plan, recorder.0.asked)
+    };
+    let (one, asked_one) = plan_async(1);
+    let (four, asked_four) = plan_async(4);
+    assert_eq!(four, one);
+    assert_eq!(asked_four, asked_one);
+    // The file has deletes found by email, so the order is tested.
+    assert!(
+        file.lines()
+            .any(|l| l.starts_with(',') && l.contains(",DELETE,"))
+    );
+    assert!(asked_one.len() > 10);
+}

@@ -376,3 +376,32 @@ fn a_deleted_user_comes_back_with_their_locks() {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].locked, [Field::Roles]);
 }
+
+/// The undo of mirror mode's changes to users the file does not name is
+/// reported like them: a user mirror mode deleted comes back as an `added`
+/// directory change, counted in the summary.
+#[test]
+fn the_undo_of_a_mirror_delete_is_in_the_report() {
+    let importer = Importer::with_profile(T, profile(true));
+    let dir = [1u8, 2].map(|id| Person {
+        id,
+        email: id,
+        last: 0,
+        roles: vec![],
+        manager: None,
+        cost: None,
+        delete: false,
+    });
+    let mut store = store_of(&dir);
+    let (_, undo) = import(&importer, &mut store, "userId,email\nu1,e1@example.com\n");
+    assert!(store.get(T, "u2").is_none(), "mirror mode deleted u2");
+    let report = importer.apply(&undo, &mut store).unwrap();
+    let back: Vec<(&str, Outcome)> = report
+        .directory
+        .iter()
+        .map(|d| (d.user_id.as_str(), d.outcome))
+        .collect();
+    assert_eq!(back, [("u2", Outcome::Added)]);
+    assert_eq!(report.summary.added, 1);
+    assert!(store.get(T, "u2").is_some());
+}
