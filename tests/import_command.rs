@@ -11,6 +11,9 @@
 mod cli;
 // Not every helper of the adapter is used here.
 #[allow(dead_code)]
+#[path = "../examples/import/pg_store.rs"]
+mod pg_store;
+#[allow(dead_code)]
 #[path = "../examples/import/sqlite_store.rs"]
 mod sqlite_store;
 

@@ -1,6 +1,7 @@
 //! The `import` command itself, as a function of its arguments and output
 //! streams (so the tests can run it in-process): parse the options, read the
-//! file, plan and apply it against a [`SqliteStore`], print the report.
+//! file, plan and apply it against a [`SqliteStore`] or a [`PgStore`],
+//! print the report.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -10,9 +11,10 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use user_import::{
     Code, ErrorPolicy, Importer, Issue, Mode, Phase, Plan, Profile, Progress, Report, RolePolicy,
-    Validation,
+    RunOptions, Validation,
 };
 
+use crate::pg_store::PgStore;
 use crate::sqlite_store::SqliteStore;
 
 /// The usage text (`--help`, and after a usage error).
@@ -21,10 +23,13 @@ usage: import [OPTIONS] [FILE]
 
 Imports a users CSV (the canonical columns: userId, tenant, firstName,
 lastName, email, enabled, reportsTo, roles, taskNotification, transaction,
-notifyIfNewUser, ...) into a SQLite user directory, and prints the report.
+notifyIfNewUser, ...) into a user directory in SQLite or PostgreSQL, and
+prints the report.
 
 Options:
-  --db PATH                 SQLite file, created if missing   [default: users.db]
+  --db PATH|URL             SQLite file, created if missing, or a PostgreSQL
+                            database: postgres://USER@HOST:PORT/DB (the tables
+                            are created if missing)       [default: users.db]
   --tenant NAME             the current tenant                 [default: default]
   --dry-run                 validate and plan; write nothing
   --mode upsert|create-only|update-only|mirror                  [default: upsert]
@@ -49,7 +54,8 @@ Options:
                             fields, custom attributes, policies); the options
                             above override it where given
   --busy-timeout SECONDS    how long a write waits for another program's lock
-                            on the database before it fails       [default: 30]
+                            on the database (PostgreSQL: on a row) before it
+                            fails                                 [default: 30]
   --preset NAME             read another product's user export or template as
                             it is (okta, entra, m365, google, zendesk, atlassian,
                             canvas, moodle); the options above override it
@@ -88,7 +94,7 @@ const PROGRESS_ROWS: usize = 2_000;
 #[derive(Debug)]
 struct Options {
     file: Option<PathBuf>,
-    db: PathBuf,
+    db: String,
     tenant: String,
     dry_run: bool,
     mode: Option<Mode>,
@@ -115,7 +121,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             file: None,
-            db: PathBuf::from("users.db"),
+            db: "users.db".into(),
             tenant: "default".into(),
             dry_run: false,
             mode: None,
@@ -169,7 +175,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
             "--" => only_files = true,
             "-h" | "--help" => o.help = true,
             "--dry-run" => o.dry_run = true,
-            "--db" => o.db = PathBuf::from(value()?),
+            "--db" => o.db = value()?,
             "--tenant" => {
                 o.tenant = value()?;
                 if o.tenant.trim().is_empty() {
@@ -365,20 +371,120 @@ fn read(importer: &Importer, path: &Path) -> Result<(Vec<u8>, Validation), Strin
         .map_err(|e| format!("cannot read {name}: {e}"))
 }
 
-/// Opens the database; read-only when nothing will be written.
-fn open_store(o: &Options) -> Result<SqliteStore, String> {
-    let name = o.db.display();
-    let writes = o.file.is_some() || o.apply_plan.is_some();
-    let opened = if writes && !o.dry_run {
-        SqliteStore::open(&o.db)
-    } else if o.dry_run && !o.db.exists() {
-        // A dry run against a database that does not exist yet: plan against
-        // an empty directory, and create nothing.
-        SqliteStore::open_in_memory()
-    } else {
-        SqliteStore::open_read_only(&o.db)
-    };
-    opened.map_err(|e| format!("cannot open database {name}: {e}"))
+/// The user directory the command works on.
+enum Directory {
+    /// A SQLite file.
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database, through the library's async drivers, on a
+    /// runtime of the command's own.
+    Postgres {
+        runtime: tokio::runtime::Runtime,
+        store: PgStore,
+    },
+}
+
+/// Whether `--db` names a PostgreSQL database.
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// `db` without the password a URL may hold, for messages.
+fn shown(db: &str) -> String {
+    if let Some((scheme, rest)) = db.split_once("://")
+        && let Some((user, host)) = rest.split_once('@')
+        && let Some((name, _)) = user.split_once(':')
+    {
+        return format!("{scheme}://{name}:***@{host}");
+    }
+    db.to_owned()
+}
+
+impl Directory {
+    /// Opens the database; read-only when nothing will be written.
+    fn open(o: &Options) -> Result<Directory, String> {
+        let writes = (o.file.is_some() || o.apply_plan.is_some()) && !o.dry_run;
+        let failed =
+            |e: &dyn std::fmt::Display| format!("cannot open database {}: {e}", shown(&o.db));
+        if is_postgres(&o.db) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| failed(&e))?;
+            // Read-only, a database without the tables is an empty directory.
+            let store = runtime
+                .block_on(async {
+                    let mut store = if writes {
+                        PgStore::connect(&o.db).await?
+                    } else {
+                        PgStore::connect_read_only(&o.db).await?
+                    };
+                    if let Some(timeout) = o.busy_timeout {
+                        store.set_lock_timeout(timeout).await?;
+                    }
+                    Ok::<_, sqlx::Error>(store)
+                })
+                .map_err(|e| failed(&e))?;
+            return Ok(Directory::Postgres { runtime, store });
+        }
+        let path = Path::new(&o.db);
+        let mut store = if writes {
+            SqliteStore::open(path)
+        } else if o.dry_run && !path.exists() {
+            // A dry run against a database that does not exist yet: plan
+            // against an empty directory, and create nothing.
+            SqliteStore::open_in_memory()
+        } else {
+            SqliteStore::open_read_only(path)
+        }
+        .map_err(|e| failed(&e))?;
+        if let Some(timeout) = o.busy_timeout {
+            store
+                .set_busy_timeout(timeout)
+                .map_err(|e| format!("cannot set the busy timeout: {e}"))?;
+        }
+        Ok(Directory::Sqlite(store))
+    }
+
+    fn plan(
+        &mut self,
+        importer: &Importer,
+        validation: Validation,
+        options: RunOptions<'_>,
+    ) -> Result<Plan, user_import::Error> {
+        match self {
+            Directory::Sqlite(store) => importer.plan_with(validation, store, options),
+            Directory::Postgres { runtime, store } => {
+                runtime.block_on(importer.plan_async_with(validation, store, options))
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        importer: &Importer,
+        plan: &Plan,
+        options: RunOptions<'_>,
+    ) -> Result<Report, user_import::Error> {
+        match self {
+            Directory::Sqlite(store) => importer.apply_with(plan, store, options),
+            Directory::Postgres { runtime, store } => {
+                runtime.block_on(importer.apply_async_with(plan, store, options))
+            }
+        }
+    }
+
+    fn export(
+        &mut self,
+        importer: &Importer,
+        out: &mut BufWriter<File>,
+    ) -> Result<u64, user_import::Error> {
+        match self {
+            Directory::Sqlite(store) => importer.export(store, out),
+            Directory::Postgres { runtime, store } => {
+                runtime.block_on(importer.export_async(store, out))
+            }
+        }
+    }
 }
 
 /// A progress bar on stderr for big files; `None` otherwise.
@@ -475,19 +581,13 @@ pub fn run(
         },
         None => None,
     };
-    let mut store = match open_store(&o) {
+    let mut store = match Directory::open(&o) {
         Ok(s) => s,
         Err(message) => {
             let _ = writeln!(err, "error: {message}");
             return EXIT_USAGE;
         }
     };
-    if let Some(timeout) = o.busy_timeout
-        && let Err(e) = store.set_busy_timeout(timeout)
-    {
-        let _ = writeln!(err, "error: cannot set the busy timeout: {e}");
-        return EXIT_USAGE;
-    }
 
     let mut status = EXIT_OK;
     if let Some((bytes, validation)) = source {
@@ -508,7 +608,7 @@ pub fn run(
                 let plan = importer
                     .planner(validation)
                     .abort(Issue::error(code, format!("nothing is imported: {e}")));
-                match importer.apply(&plan, &mut store) {
+                match store.apply(&importer, &plan, RunOptions::new()) {
                     Ok(r) => r,
                     Err(e) => {
                         let _ = writeln!(err, "error: {e}");
@@ -559,9 +659,7 @@ pub fn run(
 
     if let Some(path) = &o.export {
         let exported = create(path).and_then(|mut w| {
-            let n = importer
-                .export(&mut store, &mut w)
-                .map_err(|e| e.to_string())?;
+            let n = store.export(&importer, &mut w).map_err(|e| e.to_string())?;
             w.flush().map_err(|e| e.to_string())?;
             Ok(n)
         });
@@ -617,15 +715,15 @@ fn on_progress(bar: Option<&ProgressBar>) -> impl FnMut(&Progress) -> ControlFlo
 fn import(
     importer: &Importer,
     validation: Validation,
-    store: &mut SqliteStore,
+    store: &mut Directory,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
     let bar = progress_bar(validation.rows().len(), run.interactive);
     let mut progress = on_progress(bar.as_ref());
-    let plan = importer.plan_with(
+    let plan = store.plan(
+        importer,
         validation,
-        store,
-        user_import::RunOptions::new().on_progress(&mut progress),
+        RunOptions::new().on_progress(&mut progress),
     );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -642,7 +740,7 @@ fn import(
 fn apply(
     importer: &Importer,
     plan: &Plan,
-    store: &mut SqliteStore,
+    store: &mut Directory,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
     if run.dry_run {
@@ -650,11 +748,11 @@ fn apply(
     }
     let bar = progress_bar(plan.ops().len(), run.interactive);
     let mut progress = on_progress(bar.as_ref());
-    let mut options = user_import::RunOptions::new().on_progress(&mut progress);
+    let mut options = RunOptions::new().on_progress(&mut progress);
     if let Some(undo) = &mut run.undo {
         options = options.undo(undo);
     }
-    let report = importer.apply_with(plan, store, options);
+    let report = store.apply(importer, plan, options);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

@@ -1,4 +1,5 @@
-//! Imports a users CSV into a SQLite user directory and prints the report.
+//! Imports a users CSV into a user directory in SQLite or PostgreSQL and
+//! prints the report.
 //!
 //! ```text
 //! cargo run --release --example import -- [OPTIONS] [FILE]
@@ -6,12 +7,17 @@
 //! ```
 //!
 //! - `sqlite_store.rs`: the `UserStore` over SQLite, the model adapter to copy.
+//! - `pg_store.rs`: the `AsyncUserStore` over PostgreSQL (sqlx, tokio), the
+//!   model async adapter.
 //! - `cli.rs`: the command (options, report, exit status).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 mod cli;
+// The adapters have helpers (locations, locks) this command does not use.
+#[allow(dead_code)]
+mod pg_store;
 // The adapter has helpers (locations, locks) this command does not use.
 #[allow(dead_code)]
 mod sqlite_store;
