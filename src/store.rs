@@ -559,6 +559,10 @@ pub trait UserStore {
 /// contract. The futures must be `Send`, so the import can run on a
 /// multi-threaded runtime; the crate depends on no runtime.
 ///
+/// The model adapter is `examples/import/pg_store.rs` in the repository:
+/// PostgreSQL through sqlx, with set-based batch writes and a savepoint
+/// fallback op by op (README, "Writing an async adapter").
+///
 /// Written with return-position `impl Future` (stable since Rust 1.75), so no
 /// boxing and no macro crate.
 ///

@@ -9,10 +9,72 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, PgConnection};
 
-/// The server's URL (its `postgres` database).
+/// The server's URL (its `postgres` database). The first call also drops
+/// the databases that runs of the tests which are over left behind.
 pub fn server_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
+        let url = start_server();
+        // On a thread of its own: the caller may be inside a runtime.
+        let cleaning = url.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+                .block_on(drop_left_over(&cleaning))
+        })
+        .join()
+        .expect("drop the databases of earlier runs");
+        url
+    })
+}
+
+/// Drops the databases `fresh_database` made for processes that have ended.
+async fn drop_left_over(url: &str) {
+    let Ok(mut admin) = PgConnection::connect(url).await else {
+        return;
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ui\\_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.rsplit('_').nth(1).unwrap_or("");
+        if pid.is_empty() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
+
+/// Drops the database of `url` (made by `fresh_database`).
+pub async fn drop_database(url: &str) {
+    let Some(name) = url.split('?').next().and_then(|u| u.rsplit('/').next()) else {
+        return;
+    };
+    if !name.starts_with("ui_") {
+        return;
+    }
+    let mut admin = PgConnection::connect(server_url())
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", server_url()));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap_or_else(|e| panic!("cannot drop database {name}: {e}"));
+}
+
+/// The server `USER_IMPORT_PG_URL` names, or one `.ci/postgres.sh` starts.
+fn start_server() -> String {
+    {
         if let Ok(url) = std::env::var("USER_IMPORT_PG_URL")
             && !url.is_empty()
         {
@@ -32,7 +94,7 @@ pub fn server_url() -> &'static str {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    })
+    }
 }
 
 /// `url` with its database replaced by `database`.
