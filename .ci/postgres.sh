@@ -31,10 +31,12 @@ if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
 fi
 
 as_owner() {
+  # From DIR: the server's programs go back to the working directory, which
+  # the postgres user may not be allowed to enter.
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd "$dir" && runuser -u postgres -- "$@")
   else
-    "$@"
+    (cd "$dir" && "$@")
   fi
 }
 
@@ -60,15 +62,24 @@ case "$cmd" in
         exit 1
       }
     fi
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    # fsync stays on: the tests kill connections and read back what was committed.
-    as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=200" \
-      start >/dev/null || {
+    # A free port; another program may take it before the server binds
+    # it, so a few tries.
+    started=""
+    for _ in 1 2 3; do
+      port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+      # fsync stays on: the tests kill connections and read back what was committed.
+      if as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=200" \
+        start >/dev/null; then
+        started=yes
+        break
+      fi
+    done
+    if [ -z "$started" ]; then
       cat "$dir/server.log" >&2 || true
       echo "postgres.sh: the server did not start" >&2
       exit 1
-    }
+    fi
     echo "postgres://postgres@127.0.0.1:$port/postgres" >"$dir/url"
     cat "$dir/url"
     ;;

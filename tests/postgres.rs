@@ -86,6 +86,30 @@ async fn directory(url: &str, tenant: &str) -> BTreeMap<String, String> {
     }
 }
 
+/// Every user of `tenant` as one line: last name, email, manager, enabled
+/// and roles, by user id.
+async fn records(url: &str, tenant: &str) -> BTreeMap<String, String> {
+    let mut store = PgStore::connect(url).await.expect("connect");
+    let users = store.scan(tenant, None, 1_000_000).await.expect("scan");
+    users
+        .iter()
+        .map(|u| {
+            let get = |f| u.user.get(f).unwrap_or("").to_owned();
+            let mut roles: Vec<&str> = u.user.roles().collect();
+            roles.sort_unstable();
+            let line = [
+                get(Field::LastName),
+                get(Field::Email),
+                get(Field::ReportsTo),
+                get(Field::Enabled),
+                roles.join("|"),
+            ]
+            .join(",");
+            (u.user_id().to_owned(), line)
+        })
+        .collect()
+}
+
 /// Seeds `tenant` with the generated users `u0`..`u{n}`.
 async fn seed(url: &str, tenant: &str, n: usize) {
     let mut store = PgStore::connect(url).await.expect("connect");
@@ -255,15 +279,21 @@ async fn a_serialization_failure_is_retried_or_reported_never_half_applied() {
     let plan_importer = importer("t", ErrorPolicy::RejectFile, 1);
     let plan = plan_importer
         .plan_async(
-            plan_importer.validate(last_names(3, 5, "Mine").as_bytes(), None),
+            // Two batches: u3's is written first; u4's then fails.
+            plan_importer.validate(
+                b"userId,lastName,email\nu3,Mine,u3@example.com\nu4,Mine,u4@example.com\n",
+                None,
+            ),
             &mut store,
         )
         .await
         .expect("plan");
-    let v3 = version(&mut other, "u3").await;
+    let first: Vec<Option<&str>> = plan.ops().iter().map(|op| op.user_id()).collect();
+    assert_eq!(first, [Some("u3"), Some("u4")], "u3's batch comes first");
+    let v4 = version(&mut other, "u4").await;
     assert!(other.begin().await.expect("begin"));
     other
-        .apply("t", &[rename("u3", v3, "Other")])
+        .apply("t", &[rename("u4", v4, "Other")])
         .await
         .expect("apply");
     let import = tokio::spawn(async move { plan_importer.apply_async(&plan, &mut store).await });
@@ -275,9 +305,14 @@ async fn a_serialization_failure_is_retried_or_reported_never_half_applied() {
     let report = import.await.expect("the import").expect("a report");
     assert!(!report.is_success(), "{}", report.render_text());
     assert_eq!(report.summary.updated, 0, "{}", report.render_text());
+    assert!(
+        report.render_text().contains("could not serialize access"),
+        "{}",
+        report.render_text()
+    );
     let now = directory(&url, "t").await;
-    assert_eq!(now["u3"], "Other");
-    assert_eq!(now["u4"], "Person", "nothing of the import stays");
+    assert_eq!(now["u4"], "Other");
+    assert_eq!(now["u3"], "Person", "nothing of the import stays");
 }
 
 /// A connection killed mid-import (its backend terminated from a second
@@ -295,7 +330,7 @@ async fn a_killed_connection_leaves_nothing_half_written_and_a_rerun_converges()
         .await
         .expect("import");
     assert!(whole.is_success());
-    let expected = directory(&reference, "t").await;
+    let expected = records(&reference, "t").await;
 
     for policy in [ErrorPolicy::RejectFile, ErrorPolicy::SkipInvalid] {
         let url = pg::fresh_database(&format!("kill_{policy:?}")).await;
@@ -341,7 +376,7 @@ async fn a_killed_connection_leaves_nothing_half_written_and_a_rerun_converges()
                 "{policy:?}: a killed import is not a success"
             );
         }
-        let left = directory(&url, "t").await;
+        let left = records(&url, "t").await;
         if policy == ErrorPolicy::RejectFile {
             assert!(
                 left.is_empty(),
@@ -353,6 +388,10 @@ async fn a_killed_connection_leaves_nothing_half_written_and_a_rerun_converges()
                 left.len() < expected.len(),
                 "{policy:?}: killed before the end"
             );
+            // Whole users only: no user without their roles.
+            for (id, record) in &left {
+                assert_eq!(Some(record), expected.get(id), "{id} half-written");
+            }
         }
         // A re-run converges.
         let mut store = PgStore::connect(&url).await.expect("connect");
@@ -361,7 +400,7 @@ async fn a_killed_connection_leaves_nothing_half_written_and_a_rerun_converges()
             .await
             .expect("re-run");
         assert!(rerun.is_success(), "{}", rerun.summary);
-        assert_eq!(directory(&url, "t").await, expected, "{policy:?}");
+        assert_eq!(records(&url, "t").await, expected, "{policy:?}");
     }
 }
 
@@ -397,4 +436,204 @@ async fn one_tenant_never_sees_another() {
     let b = directory(&url, "b").await;
     assert!(b.values().all(|l| l == "Person"), "{b:?}");
     assert_eq!(store.count("b").await.expect("count"), 20);
+}
+
+/// A small seeded generator (splitmix64).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    }
+}
+
+/// What a random batch does, before each store's own versions are filled in.
+#[derive(Debug, Clone)]
+enum Step {
+    CreateRole(&'static str),
+    /// User, email, roles.
+    Create(usize, usize, &'static str),
+    /// User, change, planned at the current version (or a stale one).
+    Update(usize, Change, bool),
+    /// User, at the current version (or a stale one).
+    Delete(usize, bool),
+}
+
+/// A random batch: ids and emails from a small pool, so creates collide,
+/// updates swap emails, ops name a user twice, and some versions are stale.
+fn random_steps(rng: &mut Rng) -> Vec<Step> {
+    const ROLES: [&str; 4] = ["A", "B", "C", "A|C"];
+    let n = 2 + rng.below(14);
+    (0..n)
+        .map(|_| match rng.below(10) {
+            0 => Step::CreateRole(["C", "D"][rng.below(2)]),
+            1..=3 => Step::Create(rng.below(8), rng.below(8), ROLES[rng.below(4)]),
+            4..=8 => {
+                let field = user_import::Attribute::Field;
+                let change = match rng.below(3) {
+                    0 => Change::new(
+                        field(Field::Email),
+                        None,
+                        Some(&format!("e{}@x.io", rng.below(8))),
+                    ),
+                    1 => Change::new(field(Field::LastName), None, Some(["L", "M"][rng.below(2)])),
+                    _ => Change::new(field(Field::Roles), None, Some(ROLES[rng.below(4)])),
+                };
+                Step::Update(rng.below(8), change, rng.below(6) > 0)
+            }
+            _ => Step::Delete(rng.below(8), rng.below(4) > 0),
+        })
+        .collect()
+}
+
+/// The ops of `steps` against `store`'s current versions.
+async fn ops_for<S: AsyncUserStore>(store: &mut S, tenant: &str, steps: &[Step]) -> Vec<Op> {
+    let mut f = user_import::Fetch::new(tenant);
+    f.user_ids = (0..8).map(|i| format!("u{i}")).collect();
+    let versions: BTreeMap<String, u64> = match store.fetch(&f).await {
+        Ok(users) => users
+            .iter()
+            .map(|u| (u.user_id().to_owned(), u.version))
+            .collect(),
+        Err(e) => panic!("fetch: {e}"),
+    };
+    let version = |i: usize, current: bool| {
+        let v = versions.get(&format!("u{i}")).copied().unwrap_or(1);
+        if current { v } else { v + 1_000_000 }
+    };
+    steps
+        .iter()
+        .map(|step| match step {
+            Step::CreateRole(name) => Op::CreateRole {
+                name: (*name).into(),
+            },
+            Step::Create(i, e, roles) => Op::Create {
+                line: None,
+                user: user_import::User::builder()
+                    .set(Field::UserId, &format!("u{i}"))
+                    .set(Field::Email, &format!("e{e}@x.io"))
+                    .set(Field::LastName, "New")
+                    .set(Field::Roles, roles)
+                    .build(),
+                locked: Vec::new(),
+            },
+            Step::Update(i, change, current) => Op::Update {
+                line: None,
+                user_id: format!("u{i}"),
+                version: version(*i, *current),
+                changes: vec![change.clone()],
+            },
+            Step::Delete(i, current) => Op::Delete {
+                line: None,
+                user_id: format!("u{i}"),
+                version: version(*i, *current),
+            },
+        })
+        .collect()
+}
+
+/// The kind of each outcome (the stores word their failures differently).
+fn kinds(outcomes: &[OpOutcome]) -> Vec<&'static str> {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            OpOutcome::Applied => "applied",
+            OpOutcome::Conflict => "conflict",
+            OpOutcome::NotFound => "not_found",
+            OpOutcome::AlreadyExists => "already_exists",
+            OpOutcome::Failed(_) => "failed",
+            _ => "other",
+        })
+        .collect()
+}
+
+type State = Vec<(String, String, String, String)>;
+
+/// Every user of `tenant` as (id, email, last name, roles sorted).
+async fn state<S: AsyncUserStore>(store: &mut S, tenant: &str) -> State {
+    let users = match store.scan(tenant, None, 100).await {
+        Ok(users) => users,
+        Err(e) => panic!("scan: {e}"),
+    };
+    users
+        .iter()
+        .map(|u| {
+            let mut roles: Vec<&str> = u.user.roles().collect();
+            roles.sort_unstable();
+            (
+                u.user_id().to_owned(),
+                u.user.email().unwrap_or("").to_owned(),
+                u.user.get(Field::LastName).unwrap_or("").to_owned(),
+                roles.join("|"),
+            )
+        })
+        .collect()
+}
+
+/// Random batches give on PostgreSQL, set-based, the outcomes and the
+/// directory that the in-memory store gives applying each op in order: the
+/// fast path and its fallback are held to the one-op-at-a-time definition.
+#[tokio::test]
+async fn set_based_batches_give_what_one_op_at_a_time_gives() {
+    let url = pg::fresh_database("random_batches").await;
+    let mut pg = PgStore::connect(&url).await.expect("connect");
+    let mut rng = Rng(0x5eed);
+    let mut fell_back = 0;
+    let email = |e: usize| {
+        Change::new(
+            user_import::Attribute::Field(Field::Email),
+            None,
+            Some(&format!("e{e}@x.io")),
+        )
+    };
+    // First, by hand: u1 takes u0's email before u0 gives it up, which op
+    // by op fails (PostgreSQL, writing u0's row first, would let it pass).
+    let mut fixed = vec![vec![
+        Step::Update(1, email(0), true),
+        Step::Update(0, email(7), true),
+    ]];
+    for case in 0..80 {
+        let tenant = format!("case{case}");
+        let mut mem = user_import::memory::InMemoryStore::new();
+        // Roles are checked in both.
+        mem.set_catalog(
+            &tenant,
+            user_import::Catalog::new().roles(Vec::<String>::new()),
+        );
+        // The same start: roles A and B, users u0..u5.
+        let mut start = vec![Step::CreateRole("A"), Step::CreateRole("B")];
+        start.extend((0..6).map(|i| Step::Create(i, i, ["A", "B", "A|B"][i % 3])));
+        for _ in 0..3 {
+            let steps = if !start.is_empty() {
+                std::mem::take(&mut start)
+            } else if let Some(steps) = fixed.pop() {
+                steps
+            } else {
+                random_steps(&mut rng)
+            };
+            let on_mem = ops_for(&mut mem, &tenant, &steps).await;
+            let on_pg = ops_for(&mut pg, &tenant, &steps).await;
+            let want = match AsyncUserStore::apply(&mut mem, &tenant, &on_mem).await {
+                Ok(outcomes) => outcomes,
+                Err(e) => match e {},
+            };
+            let got = pg.apply(&tenant, &on_pg).await.expect("apply");
+            if want.iter().any(|o| !o.is_applied()) {
+                fell_back += 1;
+            }
+            assert_eq!(kinds(&got), kinds(&want), "case {case}: {steps:?}");
+            assert_eq!(
+                state(&mut pg, &tenant).await,
+                state(&mut mem, &tenant).await,
+                "case {case}: {steps:?}"
+            );
+        }
+    }
+    // Both paths ran: batches where every op applied, and batches that went
+    // op by op.
+    assert!(fell_back > 20, "{fell_back} batches with a refused op");
 }

@@ -43,11 +43,35 @@ fn data(name: &str) -> String {
     format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `text` with every RFC 3339 time (`2026-01-02T03:04:05Z`) blanked.
+fn without_times(text: &str) -> String {
+    let b = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let is_time = b.len() - i >= shape.len()
+            && shape.iter().zip(&b[i..]).all(|(s, c)| match s {
+                b'd' => c.is_ascii_digit(),
+                s => s == c,
+            });
+        if is_time {
+            out.push_str("TIME");
+            i += shape.len();
+        } else {
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
 /// The output with what differs from run to run by nature blanked: the
 /// times of the provenance, and the paths of the run's own files.
 fn comparable(text: &str, out: &str, db: &str) -> String {
     let mut lines = Vec::new();
-    for line in text.replace(out, "OUT").replace(db, "DB").lines() {
+    for line in without_times(&text.replace(out, "OUT").replace(db, "DB")).lines() {
         let line = if line.starts_with("import: tenant ") {
             line.split(", from ").next().unwrap_or(line).to_owned()
         } else {
@@ -328,6 +352,20 @@ fn a_dry_run_creates_nothing_in_postgres() {
 /// database, without its password.
 #[test]
 fn an_unreachable_server_exits_2() {
+    let run = command(&[
+        "--db".into(),
+        "postgres://someone:p@ss@127.0.0.1:1/nowhere?password=other&sslmode=disable".into(),
+        data("s4_users.csv"),
+    ]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.starts_with(
+            "error: cannot open database postgres://someone:***@127.0.0.1:1/nowhere?password=***&sslmode=disable"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("p@ss") && !run.stderr.contains("other"));
     let run = command(&[
         "--db".into(),
         "postgres://someone:secret@127.0.0.1:1/nowhere".into(),

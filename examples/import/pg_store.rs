@@ -51,10 +51,19 @@
 //!   and then fails (SQLSTATE 55P03), rolled back.
 //! - **Durability**: the server's own settings. A commit returns once
 //!   PostgreSQL has it in its write-ahead log (`synchronous_commit=on`, the
-//!   default); a connection lost mid-import leaves nothing of the
-//!   transaction behind.
+//!   default); a connection lost before the commit leaves nothing of the
+//!   transaction behind. A connection lost during the `COMMIT` itself is an
+//!   error although the server may have committed: the outcome is then
+//!   unknown until the directory is read again (a re-run converges).
+//! - **Savepoints**: the op-by-op pass gives each op a savepoint and
+//!   releases it at once. Inside one long all-or-nothing transaction many
+//!   failed ops still mean many subtransactions, which PostgreSQL tracks at
+//!   a cost past 64; the fast path needs none per op.
+//! - **The caller's transaction**: when the connection is already in a
+//!   transaction the caller began through sqlx (`connection().begin()`),
+//!   `begin` returns `false` and each batch runs in a savepoint inside it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -510,7 +519,9 @@ impl AsyncUserStore for PgStore {
 
     async fn apply(&mut self, tenant: &str, ops: &[Op]) -> Result<Vec<OpOutcome>, sqlx::Error> {
         let tenant = normalize(tenant);
-        if !self.in_transaction {
+        // A transaction of the caller's (`connection().begin()`) is theirs
+        // to end: the batch runs in a savepoint inside it.
+        if !self.in_transaction && !self.conn.is_in_transaction() {
             return self.apply_alone(&tenant, ops).await;
         }
         // Inside the import's transaction: a failed batch is rolled back to
@@ -519,6 +530,10 @@ impl AsyncUserStore for PgStore {
     }
 
     async fn begin(&mut self) -> Result<bool, sqlx::Error> {
+        if self.conn.is_in_transaction() {
+            // The caller runs a transaction of their own; it is theirs to end.
+            return Ok(false);
+        }
         self.run(self.isolation.begin()).await?;
         self.in_transaction = true;
         Ok(true)
@@ -549,6 +564,11 @@ fn sqlstate(e: &sqlx::Error) -> Option<String> {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     sqlstate(e).is_some_and(|c| c == "23505")
+}
+
+/// A role deleted by another transaction after the roles were looked up.
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    sqlstate(e).is_some_and(|c| c == "23503")
 }
 
 /// Applies a batch inside a SAVEPOINT: first set-based, run by run; if an
@@ -589,7 +609,7 @@ async fn apply_in_savepoint(
                 all = false;
                 break;
             }
-            Err(e) if is_unique_violation(&e) => {
+            Err(e) if is_unique_violation(&e) || is_foreign_key_violation(&e) => {
                 all = false;
                 break;
             }
@@ -611,14 +631,18 @@ async fn apply_in_savepoint(
                 Op::Create { .. } => OpOutcome::AlreadyExists,
                 _ => OpOutcome::Failed("the user id or email is used by another user".into()),
             },
+            Err(e) if is_foreign_key_violation(&e) => {
+                OpOutcome::Failed("a role of the user was deleted meanwhile".into())
+            }
             Err(e) => return Err(e),
         };
-        if outcome.is_applied() {
-            exec(conn, "RELEASE SAVEPOINT op").await?;
-        } else {
+        if !outcome.is_applied() {
             // A failed op leaves nothing behind.
             exec(conn, "ROLLBACK TO SAVEPOINT op").await?;
         }
+        // Released either way, so savepoints do not pile up in a long
+        // transaction.
+        exec(conn, "RELEASE SAVEPOINT op").await?;
         outcomes.push(outcome);
     }
     Ok(outcomes)
@@ -819,13 +843,28 @@ impl RoleRows {
     }
 }
 
-/// The message of a user given a role the tenant lacks.
-fn missing_role(users: &[&User]) -> OpOutcome {
-    let roles: Vec<&str> = users.iter().flat_map(|u| u.roles()).collect();
-    OpOutcome::Failed(match roles.as_slice() {
-        [one] => format!("role {one:?} does not exist"),
-        _ => format!("a role of {roles:?} does not exist"),
-    })
+/// The failure of users given a role the tenant lacks, naming the role.
+async fn missing_role(
+    conn: &mut PgConnection,
+    tenant: &str,
+    users: &[&User],
+) -> Result<OpOutcome, sqlx::Error> {
+    let named: Vec<&str> = users.iter().flat_map(|u| u.roles()).collect();
+    let norms: Vec<String> = named.iter().map(|r| normalize(r)).collect();
+    let known: Vec<String> =
+        sqlx::query_scalar("SELECT name_norm FROM roles WHERE tenant = $1 AND name_norm = ANY($2)")
+            .bind(tenant)
+            .bind(&norms)
+            .fetch_all(&mut *conn)
+            .await?;
+    let missing = named
+        .iter()
+        .zip(&norms)
+        .find(|(_, norm)| !known.contains(norm))
+        .map_or("?", |(name, _)| *name);
+    Ok(OpOutcome::Failed(format!(
+        "role {missing:?} does not exist"
+    )))
 }
 
 async fn create_users(
@@ -875,7 +914,7 @@ async fn create_users(
         roles.push(row, user);
     }
     if !roles.insert(conn, tenant).await? {
-        return Ok(Some(missing_role(&users)));
+        return Ok(Some(missing_role(conn, tenant, &users).await?));
     }
     Ok(None)
 }
@@ -891,7 +930,10 @@ async fn update_users(
         .collect();
     // The users as they are now, locked against concurrent writers until
     // the transaction ends.
-    let sql = format!("{SELECT_USERS} WHERE u.tenant = $1 AND u.user_id_norm = ANY($2) FOR UPDATE");
+    // In row order, so two batches lock their common users in the same order.
+    let sql = format!(
+        "{SELECT_USERS} WHERE u.tenant = $1 AND u.user_id_norm = ANY($2) ORDER BY u.id FOR UPDATE"
+    );
     let mut current: HashMap<String, (i64, ExistingUser)> = HashMap::with_capacity(ids.len());
     for r in sqlx::query(AssertSqlSafe(sql))
         .bind(tenant)
@@ -936,6 +978,32 @@ async fn update_users(
         }
         updated.push(new);
     }
+    // PostgreSQL checks a unique constraint row by row, in the order it
+    // writes the rows: a run in which a user takes a user id or email that
+    // another user of the run gives up (a swap) could pass as one
+    // statement where op by op, in order, it would not. Such a run goes op
+    // by op.
+    if run.len() > 1 {
+        let held: HashSet<String> = current
+            .values()
+            .flat_map(|(_, u)| [Some(u.user_id()), u.user.email()])
+            .flatten()
+            .map(normalize)
+            .collect();
+        let moved = updated.iter().zip(run).any(|(new, op)| {
+            let Some((_, old)) = op.user_id().and_then(|id| current.get(&normalize(id))) else {
+                return false;
+            };
+            let taken = |new: Option<&str>, old: Option<&str>| {
+                new.map(normalize) != old.map(normalize)
+                    && new.is_some_and(|k| held.contains(&normalize(k)))
+            };
+            taken(new.user_id(), Some(old.user_id())) || taken(new.email(), old.user.email())
+        });
+        if moved {
+            return Ok(Some(OpOutcome::Conflict));
+        }
+    }
     let mut query = sqlx::query(UPDATE_USERS).bind(&rows).bind(&planned);
     for column in &arrays.columns {
         query = query.bind(column);
@@ -960,7 +1028,7 @@ async fn update_users(
     }
     if !roles.insert(conn, tenant).await? {
         let users: Vec<&User> = updated.iter().collect();
-        return Ok(Some(missing_role(&users)));
+        return Ok(Some(missing_role(conn, tenant, &users).await?));
     }
     Ok(None)
 }
