@@ -616,6 +616,9 @@ pub fn run(
 
     let mut status = EXIT_OK;
     if let Some((bytes, validation)) = source {
+        // The validation holds what the import needs; the file's bytes are
+        // kept only for the error CSV, so a big file is not held twice.
+        let bytes = o.errors.is_some().then_some(bytes);
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
         let mut run = Run::new(&o, interactive);
         let report = match import(&importer, validation, &mut store, &mut run) {
@@ -629,7 +632,17 @@ pub fn run(
                 } else {
                     Code::StoreError
                 };
-                let validation = importer.validate(&bytes, name.as_deref());
+                let validation = match (&bytes, o.file.as_deref()) {
+                    (Some(bytes), _) => importer.validate(bytes, name.as_deref()),
+                    (None, Some(path)) => match read(&importer, path) {
+                        Ok((_, validation)) => validation,
+                        Err(message) => {
+                            let _ = writeln!(err, "error: {message}");
+                            return EXIT_FAILED;
+                        }
+                    },
+                    (None, None) => return EXIT_FAILED,
+                };
                 let plan = importer
                     .planner(validation)
                     .abort(Issue::error(code, format!("nothing is imported: {e}")));
@@ -647,11 +660,11 @@ pub fn run(
             return EXIT_USAGE;
         }
         status = status.max(concluded);
-        if let Some(path) = &o.errors {
+        if let (Some(path), Some(bytes)) = (&o.errors, &bytes) {
             let failed = report.summary.failed;
             let written = create(path).and_then(|mut w| {
                 report
-                    .write_error_csv(&bytes, &mut w)
+                    .write_error_csv(bytes, &mut w)
                     .map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())
             });
@@ -809,7 +822,11 @@ fn conclude(
     err: &mut dyn Write,
 ) -> u8 {
     if o.json {
-        let _ = writeln!(out, "{}", report.to_json());
+        // Written as it is serialized: the JSON of a big import is larger
+        // than its file.
+        if report.write_json(&mut *out).is_ok() {
+            let _ = writeln!(out);
+        }
     } else {
         let _ = out.write_all(report.render_text().as_bytes());
     }

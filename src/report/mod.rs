@@ -301,6 +301,29 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Writes the report as pretty-printed JSON (what [`Report::to_json`]
+    /// gives) to `out` as it is serialized, without building the text in
+    /// memory first: for a report of a million rows that text is larger
+    /// than the file imported.
+    ///
+    /// # Errors
+    ///
+    /// The writer's error.
+    ///
+    /// ```
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
+    /// let r = Importer::new("t").run(b"userId,email\na,a@x.io\n", None, &mut InMemoryStore::new())?;
+    /// let mut out = Vec::new();
+    /// r.write_json(&mut out)?;
+    /// assert_eq!(String::from_utf8(out).unwrap(), r.to_json());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(out, self).map_err(std::io::Error::other)
+    }
+
     /// Writes the failed rows of `source` (the bytes that were imported) as
     /// CSV: original columns plus `line` and `error`, formula-safe.
     ///
