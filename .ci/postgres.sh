@@ -34,7 +34,10 @@ as_owner() {
   # From DIR: the server's programs go back to the working directory, which
   # the postgres user may not be allowed to enter.
   if [ "$(id -u)" = 0 ]; then
-    (cd "$dir" && runuser -u postgres -- "$@")
+    # runuser is in /usr/sbin, which a root PATH may lack.
+    local runuser
+    runuser=$(command -v runuser || echo /usr/sbin/runuser)
+    (cd "$dir" && "$runuser" -u postgres -- "$@")
   else
     (cd "$dir" && "$@")
   fi
