@@ -23,11 +23,16 @@
 //!   and `Importer::apply` timed apart, and the time spent inside the
 //!   store's methods measured (so the library's own share of `apply` shows);
 //! - `ablation`: the `insert` again, five times, each adding one more of the
-//!   ways the adapter writes a new user (a SAVEPOINT per batch, one per
+//!   ways of writing a new user op by op (a SAVEPOINT per batch, one per
 //!   user, a version per user from the counter, roles by name, owned bound
-//!   values), to show what each costs without the library;
+//!   values), as the adapter's fallback pass does, to show what each costs
+//!   without the library;
 //! - `import-mem`, `insert-mem`: `import` and `insert` on an in-memory
-//!   database (`SqliteStore::open_in_memory`), for reference: no file, no sync.
+//!   database (`SqliteStore::open_in_memory`), for reference: no file, no sync;
+//! - `import-wal`, `insert-wal`: `import` and `insert` on a file database in
+//!   WAL mode with `synchronous=NORMAL` (what many services run), to show
+//!   what the adapter's durability (a rollback journal, `synchronous=FULL`)
+//!   costs, on both sides alike.
 //!
 //! After every run the database is read back and checked: the users as
 //! `SqliteStore::scan` gives them (user id, email, last name, roles) must
@@ -167,7 +172,8 @@ fn run_insert(conn: &Connection, d: &Dataset) -> rusqlite::Result<()> {
 /// does (`DELETE FROM user_roles`, then one `INSERT ... SELECT` by
 /// normalized role name per role); 5 binds owned `Value`s for all 18
 /// columns through `prepare_cached`, as `user_values`. Level 5 is the
-/// adapter's SQL for a create, without the library.
+/// adapter's SQL for a create in its op-by-op pass (taken only after an op
+/// of the batch fails), without the library.
 const ABLATION: [&str; 5] = [
     "+batch savepoints",
     "+savepoint per user",
@@ -634,6 +640,17 @@ impl Drop for TempDir {
     }
 }
 
+/// Puts a fresh database in WAL mode with `synchronous=NORMAL`, what many
+/// services run (the `-wal` steps), instead of the adapter's defaults.
+fn wal(conn: &Connection) {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .expect("journal_mode=WAL");
+    assert_eq!(mode, "wal");
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .expect("synchronous=NORMAL");
+}
+
 /// Removes a database file and its journal.
 fn remove_db(path: &Path) {
     for suffix in ["", "-journal", "-wal", "-shm"] {
@@ -653,17 +670,21 @@ enum Step {
     Phases,
     ImportMem,
     InsertMem,
+    ImportWal,
+    InsertWal,
     Ablation,
 }
 
 impl Step {
-    const ALL: [Step; 6] = [
+    const ALL: [Step; 8] = [
         Step::Import,
         Step::Insert,
         Step::Phases,
         Step::Ablation,
         Step::ImportMem,
         Step::InsertMem,
+        Step::ImportWal,
+        Step::InsertWal,
     ];
 
     fn name(self) -> &'static str {
@@ -672,6 +693,8 @@ impl Step {
             Step::Insert => "insert",
             Step::Phases => "phases",
             Step::ImportMem => "import-mem",
+            Step::ImportWal => "import-wal",
+            Step::InsertWal => "insert-wal",
             Step::InsertMem => "insert-mem",
             Step::Ablation => "ablation",
         }
@@ -767,14 +790,17 @@ fn main() {
     for rep in 0..args.reps {
         for &step in &steps {
             match step {
-                Step::Import | Step::ImportMem => {
+                Step::Import | Step::ImportMem | Step::ImportWal => {
                     let path = tmp.db(&format!("{}-{rep}.db", step.name()));
-                    let mut store = if step == Step::Import {
-                        SqliteStore::open(&path)
-                    } else {
+                    let mut store = if step == Step::ImportMem {
                         SqliteStore::open_in_memory()
+                    } else {
+                        SqliteStore::open(&path)
                     }
                     .expect("open a fresh database");
+                    if step == Step::ImportWal {
+                        wal(store.connection());
+                    }
                     let c = Clock::start(Cpu::Thread);
                     let report = run_import(&importer, &data.bytes, &mut store);
                     let t = c.stop();
@@ -784,16 +810,19 @@ fn main() {
                     drop(store);
                     remove_db(&path);
                 }
-                Step::Insert | Step::InsertMem => {
+                Step::Insert | Step::InsertMem | Step::InsertWal => {
                     let path = tmp.db(&format!("{}-{rep}.db", step.name()));
                     // The schema exactly as the adapter creates it, and
                     // its connection (the same pragmas: foreign keys on).
-                    let mut store = if step == Step::Insert {
-                        SqliteStore::open(&path)
-                    } else {
+                    let mut store = if step == Step::InsertMem {
                         SqliteStore::open_in_memory()
+                    } else {
+                        SqliteStore::open(&path)
                     }
                     .expect("open a fresh database");
+                    if step == Step::InsertWal {
+                        wal(store.connection());
+                    }
                     let c = Clock::start(Cpu::Thread);
                     run_insert(store.connection(), &data).expect("plain INSERTs");
                     let t = c.stop();
@@ -852,6 +881,15 @@ fn main() {
         print_ablation(&m, &ph, n);
     }
     let has = |a: &str, b: &str| m.contains_key(a) && m.contains_key(b);
+    if has("import-wal", "insert-wal") && has("import", "insert") {
+        let rate = |s: &str| m[s].rate(n as u64);
+        println!(
+            "with journal_mode=WAL, synchronous=NORMAL: ratio import-wal/insert-wal={:.2} import-wal/import={:.2} insert-wal/insert={:.2}",
+            rate("import-wal") / rate("insert-wal").max(1e-9),
+            rate("import-wal") / rate("import").max(1e-9),
+            rate("insert-wal") / rate("insert").max(1e-9),
+        );
+    }
     if has("import-mem", "insert-mem") {
         println!(
             "in memory: ratio import-mem/insert-mem={:.2}",

@@ -749,6 +749,8 @@ fn refused(done: u64, wanted: usize, outcome: impl FnOnce() -> OpOutcome) -> Opt
     (done != wanted as u64).then(outcome)
 }
 
+type UsersQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 /// The column arrays of [`INSERT_USERS`] / [`UPDATE_USERS`]: one per
 /// [`COLUMNS`] entry, then custom, (locked,) and the normalized columns.
 struct UserArrays {
@@ -770,6 +772,22 @@ impl UserArrays {
             email_norm: Vec::with_capacity(n),
             reports_to_norm: Vec::with_capacity(n),
         }
+    }
+
+    /// Binds the arrays, in the order of [`INSERT_USERS`] (`with_locked`)
+    /// or of [`UPDATE_USERS`], after the parameters `query` has.
+    fn bind<'q>(&'q self, mut query: UsersQuery<'q>, with_locked: bool) -> UsersQuery<'q> {
+        for column in &self.columns {
+            query = query.bind(column);
+        }
+        query = query.bind(&self.custom);
+        if with_locked {
+            query = query.bind(&self.locked);
+        }
+        query
+            .bind(&self.user_id_norm)
+            .bind(&self.email_norm)
+            .bind(&self.reports_to_norm)
     }
 
     fn push(&mut self, user: &User, id: &str, locked: &[Field]) -> Result<(), sqlx::Error> {
@@ -886,16 +904,8 @@ async fn create_users(
         arrays.push(user, id, locked)?;
         users.push(user);
     }
-    let mut query = sqlx::query(INSERT_USERS).bind(tenant);
-    for column in &arrays.columns {
-        query = query.bind(column);
-    }
-    let created = query
-        .bind(&arrays.custom)
-        .bind(&arrays.locked)
-        .bind(&arrays.user_id_norm)
-        .bind(&arrays.email_norm)
-        .bind(&arrays.reports_to_norm)
+    let created = arrays
+        .bind(sqlx::query(INSERT_USERS).bind(tenant), true)
         .fetch_all(&mut *conn)
         .await?;
     if created.len() != users.len() {
@@ -1004,15 +1014,8 @@ async fn update_users(
             return Ok(Some(OpOutcome::Conflict));
         }
     }
-    let mut query = sqlx::query(UPDATE_USERS).bind(&rows).bind(&planned);
-    for column in &arrays.columns {
-        query = query.bind(column);
-    }
-    let done = query
-        .bind(&arrays.custom)
-        .bind(&arrays.user_id_norm)
-        .bind(&arrays.email_norm)
-        .bind(&arrays.reports_to_norm)
+    let done = arrays
+        .bind(sqlx::query(UPDATE_USERS).bind(&rows).bind(&planned), false)
         .execute(&mut *conn)
         .await?;
     if done.rows_affected() != rows.len() as u64 {
