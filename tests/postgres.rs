@@ -149,6 +149,20 @@ fn updated(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// An update of user `id`'s last name, planned at `version`.
+fn rename(id: &str, version: u64, last: &str) -> Op {
+    Op::Update {
+        line: None,
+        user_id: id.into(),
+        version,
+        changes: vec![Change::new(
+            user_import::Attribute::Field(Field::LastName),
+            Some("Person"),
+            Some(last),
+        )],
+    }
+}
+
 /// The version of user `id` of tenant `t`.
 async fn version(store: &mut PgStore, id: &str) -> u64 {
     let mut f = user_import::Fetch::new("t");
@@ -232,17 +246,6 @@ async fn a_serialization_failure_is_retried_or_reported_never_half_applied() {
     seed(&url, "t", 10).await;
     let mut admin = PgConnection::connect(&url).await.expect("admin");
     let mut other = PgStore::connect(&url).await.expect("connect");
-    let rename = |id: &str, version: u64, last: &str| Op::Update {
-        line: None,
-        user_id: id.into(),
-        version,
-        changes: vec![Change::new(
-            user_import::Attribute::Field(Field::LastName),
-            Some("Person"),
-            Some(last),
-        )],
-    };
-
     // 1. A batch alone: retried, then u1 is a conflict and u2 applied.
     let mut store = named(&url, "retried").await;
     store.set_isolation(Isolation::Serializable);
@@ -636,4 +639,83 @@ async fn set_based_batches_give_what_one_op_at_a_time_gives() {
     // Both paths ran: batches where every op applied, and batches that went
     // op by op.
     assert!(fell_back > 20, "{fell_back} batches with a refused op");
+}
+
+/// Versions come from a sequence: a user deleted and created again gets a
+/// version no earlier user had, and versions taken by a rolled-back
+/// transaction are not handed out again.
+#[tokio::test]
+async fn versions_are_never_reused() {
+    let url = pg::fresh_database("versions").await;
+    seed(&url, "t", 3).await;
+    let mut store = PgStore::connect(&url).await.expect("connect");
+    let first = version(&mut store, "u0").await;
+    let delete = Op::Delete {
+        line: None,
+        user_id: "u0".into(),
+        version: first,
+    };
+    let again = Op::Create {
+        line: None,
+        user: user_import::User::builder()
+            .set(Field::UserId, "u0")
+            .set(Field::Email, "u0@example.com")
+            .build(),
+        locked: Vec::new(),
+    };
+    let done = store.apply("t", &[delete, again]).await.expect("apply");
+    assert_eq!(done, [OpOutcome::Applied, OpOutcome::Applied]);
+    let second = version(&mut store, "u0").await;
+    assert!(second > first, "{second} after {first}");
+
+    // Taken inside a transaction that rolls back.
+    assert!(store.begin().await.expect("begin"));
+    let v1 = version(&mut store, "u1").await;
+    let done = store.apply("t", &[rename("u1", v1, "Gone")]).await;
+    assert_eq!(done.expect("apply"), [OpOutcome::Applied]);
+    let rolled_back = version(&mut store, "u1").await;
+    store.rollback().await.expect("rollback");
+    assert_eq!(version(&mut store, "u1").await, v1);
+    let done = store.apply("t", &[rename("u1", v1, "Kept")]).await;
+    assert_eq!(done.expect("apply"), [OpOutcome::Applied]);
+    let after = version(&mut store, "u1").await;
+    assert!(after > rolled_back, "{after} after {rolled_back}");
+}
+
+/// A write waits for another transaction's lock on a row only up to the
+/// lock timeout, then fails; nothing of its batch stays.
+#[tokio::test]
+async fn a_write_waits_for_a_row_lock_up_to_the_lock_timeout() {
+    let url = pg::fresh_database("lock_timeout").await;
+    seed(&url, "t", 3).await;
+    let mut other = PgStore::connect(&url).await.expect("connect");
+    let mut store = PgStore::connect(&url).await.expect("connect");
+    store
+        .set_lock_timeout(Duration::from_millis(200))
+        .await
+        .expect("lock timeout");
+    let (v1, v2) = (
+        version(&mut store, "u1").await,
+        version(&mut store, "u2").await,
+    );
+    assert!(other.begin().await.expect("begin"));
+    other
+        .apply("t", &[rename("u1", v1, "Other")])
+        .await
+        .expect("apply");
+    let err = store
+        .apply("t", &[rename("u2", v2, "Mine"), rename("u1", v1, "Mine")])
+        .await
+        .expect_err("the lock timeout");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("55P03"),
+        "{err}"
+    );
+    other.rollback().await.expect("rollback");
+    let now = directory(&url, "t").await;
+    assert_eq!(
+        (now["u1"].as_str(), now["u2"].as_str()),
+        ("Person", "Person")
+    );
 }

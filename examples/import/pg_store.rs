@@ -59,9 +59,9 @@
 //!   releases it at once. Inside one long all-or-nothing transaction many
 //!   failed ops still mean many subtransactions, which PostgreSQL tracks at
 //!   a cost past 64; the fast path needs none per op.
-//! - **The caller's transaction**: when the connection is already in a
-//!   transaction the caller began through sqlx (`connection().begin()`),
-//!   `begin` returns `false` and each batch runs in a savepoint inside it.
+//! - **The connection's transactions are the store's**: `begin`, `commit`
+//!   and `apply` issue their own `BEGIN`/`COMMIT`; do not leave a
+//!   transaction of your own open on [`PgStore::connection`] across them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
@@ -519,9 +519,7 @@ impl AsyncUserStore for PgStore {
 
     async fn apply(&mut self, tenant: &str, ops: &[Op]) -> Result<Vec<OpOutcome>, sqlx::Error> {
         let tenant = normalize(tenant);
-        // A transaction of the caller's (`connection().begin()`) is theirs
-        // to end: the batch runs in a savepoint inside it.
-        if !self.in_transaction && !self.conn.is_in_transaction() {
+        if !self.in_transaction {
             return self.apply_alone(&tenant, ops).await;
         }
         // Inside the import's transaction: a failed batch is rolled back to
@@ -530,10 +528,6 @@ impl AsyncUserStore for PgStore {
     }
 
     async fn begin(&mut self) -> Result<bool, sqlx::Error> {
-        if self.conn.is_in_transaction() {
-            // The caller runs a transaction of their own; it is theirs to end.
-            return Ok(false);
-        }
         self.run(self.isolation.begin()).await?;
         self.in_transaction = true;
         Ok(true)
@@ -994,21 +988,26 @@ async fn update_users(
     // statement where op by op, in order, it would not. Such a run goes op
     // by op.
     if run.len() > 1 {
-        let held: HashSet<String> = current
-            .values()
-            .flat_map(|(_, u)| [Some(u.user_id()), u.user.email()])
-            .flatten()
-            .map(normalize)
+        // Every op of the run pushed its user, so index i is op i: the
+        // keys normalized once, by `arrays.push` and `ids`.
+        let old_emails: Vec<Option<String>> = ids
+            .iter()
+            .map(|id| {
+                current
+                    .get(id)
+                    .and_then(|(_, u)| u.user.email().map(normalize))
+            })
             .collect();
-        let moved = updated.iter().zip(run).any(|(new, op)| {
-            let Some((_, old)) = op.user_id().and_then(|id| current.get(&normalize(id))) else {
-                return false;
-            };
-            let taken = |new: Option<&str>, old: Option<&str>| {
-                new.map(normalize) != old.map(normalize)
-                    && new.is_some_and(|k| held.contains(&normalize(k)))
-            };
-            taken(new.user_id(), Some(old.user_id())) || taken(new.email(), old.user.email())
+        let held: HashSet<&str> = ids
+            .iter()
+            .chain(old_emails.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        let moved = (0..ids.len()).any(|i| {
+            let id = &arrays.user_id_norm[i];
+            let email = &arrays.email_norm[i];
+            (id != &ids[i] && held.contains(id.as_str()))
+                || (email != &old_emails[i] && email.as_deref().is_some_and(|e| held.contains(e)))
         });
         if moved {
             return Ok(Some(OpOutcome::Conflict));
