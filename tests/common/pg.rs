@@ -55,7 +55,10 @@ async fn drop_left_over(url: &str) {
 
 /// Drops the database of `url` (made by `fresh_database`).
 pub async fn drop_database(url: &str) {
-    let Some(name) = url.split('?').next().and_then(|u| u.rsplit('/').next()) else {
+    let Some(name) = url::Url::parse(url)
+        .ok()
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+    else {
         return;
     };
     if !name.starts_with("ui_") {
@@ -99,21 +102,9 @@ fn start_server() -> String {
 
 /// `url` with its database replaced by `database`.
 pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let host = match base.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('/') {
-            Some((authority, _)) => format!("{scheme}://{authority}"),
-            None => base.to_owned(),
-        },
-        None => base.to_owned(),
-    };
-    match query {
-        Some(q) => format!("{host}/{database}?{q}"),
-        None => format!("{host}/{database}"),
-    }
+    let mut url = url::Url::parse(url).unwrap_or_else(|e| panic!("{url} is not a URL: {e}"));
+    url.set_path(&format!("/{database}"));
+    url.to_string()
 }
 
 /// A new, empty database (dropped first if a run before left it), named
