@@ -343,6 +343,18 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
         self.check(got == ["alice", "bob"], || {
             format!("fetch by id or email gave {got:?}")
         })?;
+        // A user named by id and by email, beside one named by email only.
+        let got = self
+            .fetch_ids(
+                A,
+                &["alice"],
+                &["alice@example.com", "bob@example.com"],
+                &[],
+            )
+            .await?;
+        self.check(got == ["alice", "bob"], || {
+            format!("fetch of alice by id and email, and bob by email, gave {got:?}")
+        })?;
         let got = self.fetch_ids(A, &[], &[], &[]).await?;
         self.check(got.is_empty(), || format!("an empty fetch gave {got:?}"))?;
         // Reports of a manager.

@@ -56,6 +56,9 @@ Options:
   --busy-timeout SECONDS    how long a write waits for another program's lock
                             on the database (PostgreSQL: on a row) before it
                             fails                                 [default: 30]
+  --threads N               threads for reading, checking and planning a large
+                            file; the result is the same with any number
+                                               [default: the machine's cores]
   --preset NAME             read another product's user export or template as
                             it is (okta, entra, m365, google, zendesk, atlassian,
                             canvas, moodle); the options above override it
@@ -102,6 +105,7 @@ struct Options {
     unknown_roles: Option<RolePolicy>,
     profile: Option<PathBuf>,
     busy_timeout: Option<std::time::Duration>,
+    threads: Option<usize>,
     preset: Option<String>,
     presets: bool,
     template: bool,
@@ -129,6 +133,7 @@ impl Default for Options {
             unknown_roles: None,
             profile: None,
             busy_timeout: None,
+            threads: None,
             preset: None,
             presets: false,
             template: false,
@@ -239,6 +244,15 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                 }
                 o.acting = Some(id);
             }
+            "--threads" => {
+                let v = value()?;
+                o.threads = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&n: &usize| n >= 1)
+                        .ok_or_else(|| format!("--threads {v}: expected a number from 1"))?,
+                );
+            }
             "--max-deletes" => {
                 let v = value()?;
                 o.max_deletes = Some(
@@ -348,7 +362,12 @@ fn importer(o: &Options) -> Result<Importer, String> {
     if o.max_deletes.is_some() {
         profile.guards.max_deletes = o.max_deletes;
     }
-    let importer = Importer::with_profile(o.tenant.trim(), profile);
+    // The library starts no thread unless asked; the command uses the
+    // machine's cores (the store is still called from this thread only).
+    let threads = o.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let importer = Importer::with_profile(o.tenant.trim(), profile).threads(threads);
     Ok(match &o.acting {
         Some(id) => importer.acting_user(id.trim()),
         None => importer,

@@ -17,10 +17,20 @@
 //!   counter, so a version is never reused, not even when a user is deleted
 //!   and created again. Updates and deletes check the version they were
 //!   planned against (optimistic concurrency).
+//! - **Reads**: `fetch` reads the users named by id whole, one indexed
+//!   lookup each. An email one of them holds is no one else's, so only the
+//!   other emails are looked up; those users and the reports of the managers
+//!   asked for are found in the indexes alone (row ids), and only the rows
+//!   not read yet are read. A re-import of an unchanged file reads each user
+//!   once and looks up no email.
 //! - **Atomicity**: each `apply` runs inside a SAVEPOINT (an `Err` leaves
-//!   nothing of the batch behind), each op inside a nested one (an op that
-//!   fails leaves nothing of itself behind). `begin`/`commit`/`rollback` wrap
-//!   a whole import in one transaction for the all-or-nothing policy.
+//!   nothing of the batch behind). Its ops run one after another in it, with
+//!   a block of versions taken for the batch at once and role ids looked up
+//!   once; when one does not apply, the batch is rolled back and run again
+//!   with each op inside a nested SAVEPOINT, so an op that fails leaves
+//!   nothing of itself behind and the others apply. `begin`/`commit`/
+//!   `rollback` wrap a whole import in one transaction for the all-or-nothing
+//!   policy.
 //! - **Contention**: a write takes the write lock up front (`BEGIN
 //!   IMMEDIATE`), for a batch as for a whole import, and waits for it up to
 //!   the busy timeout ([`DEFAULT_BUSY_TIMEOUT`], or
@@ -37,11 +47,11 @@
 //!   take back the last commits; this adapter leaves that choice to the
 //!   database's owner (a database already in WAL mode stays in it).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::types::{Type, Value};
+use rusqlite::types::{ToSqlOutput, Type, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ffi, params};
 use user_import::{
     Catalog, ExistingUser, Fetch, Field, Location, Op, OpOutcome, User, UserStore, apply_changes,
@@ -130,8 +140,12 @@ SELECT user_id, first_name, last_name, email, enabled, reports_to, location,
        department_id, group_name, permissions, sso, task_notification, display_name,
        (SELECT group_concat(r.name, '|') FROM user_roles ur JOIN roles r ON r.id = ur.role
          WHERE ur.user = u.id),
-       custom, locked, version, id
+       custom, locked, version, id, email_norm
   FROM users u";
+
+/// The column of [`SELECT_USERS`] with the normalized email (after those
+/// [`read_user`] reads).
+const EMAIL_NORM: usize = COLUMNS.len() + 5;
 
 /// ?1..?13 the [`COLUMNS`], then tenant, norms, custom, version.
 const INSERT_USER: &str = "
@@ -329,31 +343,63 @@ impl UserStore for SqliteStore {
         if request.is_empty() {
             return Ok(Vec::new());
         }
-        // One round trip however many keys: each list goes in as one JSON
-        // array parameter (no limit on the number of SQL variables). Three
-        // indexed lookups joined by UNION (an `OR` of the three would scan
-        // the tenant), so a user matching on several lists is still one row.
-        let sql = format!(
-            "WITH wanted (id) AS (
-                SELECT id FROM users WHERE tenant = ?1
-                   AND user_id_norm IN (SELECT value FROM json_each(?2))
-                UNION SELECT id FROM users WHERE tenant = ?1
-                   AND email_norm IN (SELECT value FROM json_each(?3))
-                UNION SELECT id FROM users WHERE tenant = ?1
-                   AND reports_to_norm IN (SELECT value FROM json_each(?4)))
-             {SELECT_USERS} WHERE u.id IN wanted"
+        // Each list goes in as one JSON array parameter (no limit on the
+        // number of SQL variables). The users named by id are read whole,
+        // one indexed lookup each. An email one of them holds is no one
+        // else's (emails are unique), so only the other emails are looked
+        // up; those users, and the reports of the managers, are found in
+        // the indexes alone (row ids), and only the ones not read yet are
+        // read, so a user matching several lists is one row.
+        let tenant = normalize(&request.tenant);
+        let by_id = format!(
+            "{SELECT_USERS} WHERE u.tenant = ?1
+               AND u.user_id_norm IN (SELECT value FROM json_each(?2))"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![
-                normalize(&request.tenant),
-                json_list(&request.user_ids)?,
-                json_list(&request.emails)?,
-                json_list(&request.managers)?,
-            ],
-            read_user,
-        )?;
-        rows.map(|r| r.map(|(_, u)| u)).collect()
+        let mut users: Vec<(i64, ExistingUser)> = Vec::new();
+        let mut held: HashSet<String> = HashSet::new();
+        if !request.user_ids.is_empty() {
+            let mut stmt = self.conn.prepare_cached(&by_id)?;
+            let mut rows = stmt.query(params![tenant, json_list(&request.user_ids)?])?;
+            while let Some(row) = rows.next()? {
+                users.push(read_user(row)?);
+                if let Some(email) = row.get::<_, Option<String>>(EMAIL_NORM)? {
+                    held.insert(email);
+                }
+            }
+        }
+        let emails: Vec<&String> = request
+            .emails
+            .iter()
+            .filter(|e| !held.contains(e.as_str()))
+            .collect();
+        if emails.is_empty() && request.managers.is_empty() {
+            return Ok(users.into_iter().map(|(_, u)| u).collect());
+        }
+        let read: HashSet<i64> = users.iter().map(|(row, _)| *row).collect();
+        let others: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM users WHERE tenant = ?1
+                    AND email_norm IN (SELECT value FROM json_each(?2))
+                 UNION SELECT id FROM users WHERE tenant = ?1
+                    AND reports_to_norm IN (SELECT value FROM json_each(?3))",
+            )?
+            .query_map(
+                params![tenant, json_list(&emails)?, json_list(&request.managers)?],
+                |r| r.get(0),
+            )?
+            .filter(|row| row.as_ref().map_or(true, |row| !read.contains(row)))
+            .collect::<rusqlite::Result<_>>()?;
+        if !others.is_empty() {
+            let by_row = format!("{SELECT_USERS} WHERE u.id IN (SELECT value FROM json_each(?1))");
+            let others = serde_json::to_string(&others)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            let mut stmt = self.conn.prepare_cached(&by_row)?;
+            for user in stmt.query_map([others], read_user)? {
+                users.push(user?);
+            }
+        }
+        Ok(users.into_iter().map(|(_, u)| u).collect())
     }
 
     fn scan(
@@ -586,7 +632,7 @@ fn apply_op(
                 return Ok(OpOutcome::Failed("a user to create needs a user id".into()));
             };
             let mut values = user_values(tenant, user)?;
-            values.push(Value::Integer(ctx.version(conn)?));
+            values.push(ToSqlOutput::Owned(Value::Integer(ctx.version(conn)?)));
             let mut insert = conn.prepare_cached(INSERT_USER)?;
             match insert.execute(rusqlite::params_from_iter(values)) {
                 Ok(_) => {}
@@ -594,7 +640,7 @@ fn apply_op(
                 Err(e) if is_unique_violation(&e) => return Ok(OpOutcome::AlreadyExists),
                 Err(e) => return Err(e),
             }
-            let outcome = set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx)?;
+            let outcome = set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx, true)?;
             // The fields a deleted user had locked (an undo creating them
             // again).
             if outcome.is_applied() && !locked.is_empty() {
@@ -620,9 +666,10 @@ fn apply_op(
                 return Ok(OpOutcome::Failed("a user needs a user id".into()));
             }
             let mut values = user_values(tenant, &updated)?;
-            values.push(Value::Integer(ctx.version(conn)?));
-            values.push(Value::Integer(row));
-            values.push(Value::Integer(to_sql_version(current.version)));
+            values.extend(
+                [ctx.version(conn)?, row, to_sql_version(current.version)]
+                    .map(|n| ToSqlOutput::Owned(Value::Integer(n))),
+            );
             let mut update = conn.prepare_cached(UPDATE_USER)?;
             match update.execute(rusqlite::params_from_iter(values)) {
                 Ok(1) => {}
@@ -634,7 +681,7 @@ fn apply_op(
                 }
                 Err(e) => return Err(e),
             }
-            set_roles(conn, tenant, row, &updated, ctx)
+            set_roles(conn, tenant, row, &updated, ctx, false)
         }
         Op::Delete {
             user_id, version, ..
@@ -676,26 +723,29 @@ fn load(
 
 /// Gives the user exactly the roles it names. Every role must exist in the
 /// tenant (the plan creates missing ones first, with `Op::CreateRole`).
+/// `created`: the user's row was just inserted, so it holds no role yet.
 fn set_roles(
     conn: &Connection,
     tenant: &str,
     row: i64,
     user: &User,
     ctx: &mut Batch,
+    created: bool,
 ) -> rusqlite::Result<OpOutcome> {
-    conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?
-        .execute([row])?;
+    if !created {
+        conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?
+            .execute([row])?;
+    }
     let mut add =
         conn.prepare_cached("INSERT OR IGNORE INTO user_roles (user, role) VALUES (?1, ?2)")?;
-    let mut seen = BTreeSet::new();
+    // A user holds a few roles: a list is enough to skip one named twice.
+    let mut seen: Vec<i64> = Vec::new();
     for role in user.roles() {
-        let norm = normalize(role);
-        if !seen.insert(norm.clone()) {
-            continue;
-        }
-        match ctx.role(conn, tenant, &norm)? {
+        match ctx.role(conn, tenant, &normalize(role))? {
+            Some(id) if seen.contains(&id) => {}
             Some(id) => {
                 add.execute(params![row, id])?;
+                seen.push(id);
             }
             None => return Ok(OpOutcome::Failed(format!("role {role:?} does not exist"))),
         }
@@ -718,10 +768,15 @@ fn to_sql_version(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(-1)
 }
 
-/// The parameters ?1..?18 of [`INSERT_USER`] / [`UPDATE_USER`] for `user`.
-fn user_values(tenant: &str, user: &User) -> rusqlite::Result<Vec<Value>> {
-    let text = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Text(v.to_owned()));
-    let mut values: Vec<Value> = COLUMNS.iter().map(|&f| text(user.get(f))).collect();
+/// The parameters ?1..?18 of [`INSERT_USER`] / [`UPDATE_USER`] for `user`:
+/// its values borrowed, the normalized keys computed.
+fn user_values<'a>(tenant: &'a str, user: &'a User) -> rusqlite::Result<Vec<ToSqlOutput<'a>>> {
+    let borrowed = |v: Option<&'a str>| {
+        ToSqlOutput::Borrowed(v.map_or(ValueRef::Null, |v| ValueRef::Text(v.as_bytes())))
+    };
+    let owned = |v: Option<String>| ToSqlOutput::Owned(v.map_or(Value::Null, Value::Text));
+    let mut values: Vec<ToSqlOutput<'a>> = Vec::with_capacity(COLUMNS.len() + 8);
+    values.extend(COLUMNS.iter().map(|&f| borrowed(user.get(f))));
     let custom: BTreeMap<&str, &str> = user.customs().collect();
     let custom = if custom.is_empty() {
         None
@@ -732,16 +787,15 @@ fn user_values(tenant: &str, user: &User) -> rusqlite::Result<Vec<Value>> {
         )
     };
     values.extend([
-        Value::Text(tenant.to_owned()),
-        text(user.user_id().map(normalize).as_deref()),
-        text(user.email().map(normalize).as_deref()),
-        text(
+        borrowed(Some(tenant)),
+        owned(user.user_id().map(normalize)),
+        owned(user.email().map(normalize)),
+        owned(
             user.get(Field::ReportsTo)
                 .filter(|m| !m.is_empty())
-                .map(normalize)
-                .as_deref(),
+                .map(normalize),
         ),
-        text(custom.as_deref()),
+        owned(custom),
     ]);
     Ok(values)
 }
@@ -749,9 +803,15 @@ fn user_values(tenant: &str, user: &User) -> rusqlite::Result<Vec<Value>> {
 /// Reads a row of [`SELECT_USERS`]: the row id and the user.
 fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
     let mut b = User::builder();
+    // The text as SQLite holds it, without a String per column.
+    let text = |i: usize| -> rusqlite::Result<Option<&str>> {
+        row.get_ref(i)?
+            .as_str_or_null()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into()))
+    };
     for (i, &field) in COLUMNS.iter().enumerate() {
-        if let Some(v) = row.get::<_, Option<String>>(i)? {
-            b.put(field, &v);
+        if let Some(v) = text(i)? {
+            b.put(field, v);
         }
     }
     // The columns after the COLUMNS.
@@ -760,11 +820,12 @@ fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
     const LOCKED: usize = ROLES + 2;
     const VERSION: usize = ROLES + 3;
     const ROW_ID: usize = ROLES + 4;
-    if let Some(roles) = row.get::<_, Option<String>>(ROLES)? {
-        b.put(Field::Roles, &roles);
+    const _: () = assert!(EMAIL_NORM == ROW_ID + 1);
+    if let Some(roles) = text(ROLES)? {
+        b.put(Field::Roles, roles);
     }
-    if let Some(json) = row.get::<_, Option<String>>(CUSTOM)? {
-        let custom: BTreeMap<String, String> = serde_json::from_str(&json)
+    if let Some(json) = text(CUSTOM)? {
+        let custom: BTreeMap<String, String> = serde_json::from_str(json)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(CUSTOM, Type::Text, e.into()))?;
         for (name, value) in custom {
             b.put_custom(name, &value);
@@ -786,7 +847,7 @@ fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
 }
 
 /// A list of values as one JSON array parameter, for `json_each`.
-fn json_list(values: &[String]) -> rusqlite::Result<String> {
+fn json_list(values: &[impl serde::Serialize]) -> rusqlite::Result<String> {
     serde_json::to_string(values).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
 
