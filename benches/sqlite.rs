@@ -50,7 +50,7 @@
 //!
 //! Other flags: `--reps N` (default 3), `--seed N`, `--batch N` (the
 //! profile's batch size), `--threads N` (the profile's reading threads;
-//! default 1, as the `import` command), `--only STEP[,STEP]`. Run without
+//! default 1; the `import` command uses the machine's cores), `--only STEP[,STEP]`. Run without
 //! `--bench` (as `cargo test --benches` does) it is a 2,000-row smoke test.
 //! See `benches/README.md` for results.
 

@@ -560,6 +560,7 @@ fn usage_errors_and_unreadable_files_exit_2() {
             vec!["--max-deletes", "many", file.as_str()],
             "--max-deletes many",
         ),
+        (vec!["--threads", "0", file.as_str()], "--threads 0"),
         (vec![file.as_str(), "--db"], "--db needs a value"),
         (vec![file.as_str(), file.as_str()], "only one FILE"),
         (vec!["--errors", "e.csv"], "need a FILE"),
@@ -580,6 +581,79 @@ fn usage_errors_and_unreadable_files_exit_2() {
     assert!(help.stdout.starts_with("usage: import [OPTIONS] [FILE]"));
     // `--name=value` works like `--name value`.
     import_json(&db, &["--dry-run", "--tenant=default", &file], 0);
+}
+
+/// The command's threads change nothing but the time: a file large enough
+/// to be read, checked and planned in pieces (over 1 MiB, over 50,000 rows,
+/// many batches), with invalid rows, duplicates, manager chains, deletes and
+/// users already in the directory, gives the same report and the same
+/// directory with one thread as with three.
+#[test]
+fn threads_change_nothing_but_the_time() {
+    let dir = TempDir::new("threads");
+    let mut file = String::from("userId,email,lastName,reportsTo,roles,transaction\n");
+    let mut seed = String::from("userId,email,lastName\n");
+    for i in 0..52_000u32 {
+        let manager = if i % 40 == 0 {
+            String::new()
+        } else {
+            format!("u{}", i - 1)
+        };
+        let email = match i % 997 {
+            0 => "not-an-email".to_owned(),
+            1 => "u1@example.com".to_owned(), // a duplicate email
+            _ => format!("u{i}@example.com"),
+        };
+        let roles = ["Staff", "Staff|Admin", "Sales|Support|Staff"][(i % 3) as usize];
+        let delete = if i % 1_000 == 999 { "DELETE" } else { "" };
+        file.push_str(&format!(
+            "u{i},{email},Last{i},{manager},{roles},{delete}\n"
+        ));
+        // A fifth of the users, and those the file deletes, are there already.
+        if i % 5 == 0 || !delete.is_empty() {
+            seed.push_str(&format!("u{i},u{i}@example.com,Old{i}\n"));
+        }
+    }
+    let (users_csv, seed_csv) = (dir.path("users.csv"), dir.path("seed.csv"));
+    std::fs::write(&users_csv, &file).expect("write the file");
+    std::fs::write(&seed_csv, &seed).expect("write the seed");
+    assert!(
+        file.len() > 1 << 20,
+        "{} bytes: too small to be read in pieces",
+        file.len()
+    );
+    let mut runs = Vec::new();
+    for threads in ["1", "3"] {
+        let db = dir.path(&format!("threads-{threads}.db"));
+        let export = dir.path(&format!("threads-{threads}.csv"));
+        import_json(&db, &[&seed_csv], 0);
+        let run = import_json(
+            &db,
+            &[
+                "--threads",
+                threads,
+                "--on-error",
+                "skip-invalid",
+                "--export",
+                &export,
+                &users_csv,
+            ],
+            1,
+        );
+        let report = run.json();
+        let exported = std::fs::read_to_string(&export).expect("read the export");
+        runs.push((report["summary"].clone(), rows(&report).clone(), exported));
+    }
+    let summary = &runs[0].0;
+    assert!(
+        summary["failed"].as_u64() > Some(100)
+            && summary["added"].as_u64() > Some(35_000)
+            && summary["updated"].as_u64() > Some(9_000)
+            && summary["deleted"].as_u64() > Some(10),
+        "the file exercises every outcome: {summary}"
+    );
+    assert_eq!(runs[0].1.len(), 52_000);
+    assert!(runs[0] == runs[1], "one thread and three threads differ");
 }
 
 /// A text report's lines before where the import comes from, and those

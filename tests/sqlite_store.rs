@@ -316,6 +316,12 @@ fn a_database_keeps_a_rollback_journal_with_full_syncs() {
     let mut s = SqliteStore::open(&file.0).expect("a database");
     s.apply("t", &[Op::CreateRole { name: "A".into() }])
         .unwrap();
+    // Only the savepoints' journals are in memory (2 = MEMORY).
+    let temp: i64 = s
+        .connection()
+        .query_row("PRAGMA temp_store", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(temp, 2);
     drop(s);
     let conn = rusqlite::Connection::open(&file.0).unwrap();
     let journal: String = conn

@@ -45,7 +45,10 @@
 //!   `synchronous=NORMAL`, what many services run, lets readers go on
 //!   beside a writer and commits with fewer syncs, but a power loss may
 //!   take back the last commits; this adapter leaves that choice to the
-//!   database's owner (a database already in WAL mode stays in it).
+//!   database's owner (a database already in WAL mode stays in it). The
+//!   savepoints' journals are kept in memory (`temp_store=MEMORY`): they
+//!   only ever undo part of a transaction that is still open, and a crash
+//!   is undone by the rollback journal, a file.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
@@ -220,6 +223,11 @@ impl SqliteStore {
         conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
         // Per connection in SQLite: needed for ON DELETE CASCADE.
         conn.pragma_update(None, "foreign_keys", true)?;
+        // The journal of a SAVEPOINT (a batch's, an op's) in memory, not in
+        // a temporary file: a batch that changes pages written earlier in
+        // the transaction copies them there first. The database's own
+        // rollback journal, which is what survives a crash, stays a file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Only reads when the schema is there: opening an existing database
         // takes no write lock, so it works beside another program's
         // transaction.
@@ -392,10 +400,8 @@ impl UserStore for SqliteStore {
             .collect::<rusqlite::Result<_>>()?;
         if !others.is_empty() {
             let by_row = format!("{SELECT_USERS} WHERE u.id IN (SELECT value FROM json_each(?1))");
-            let others = serde_json::to_string(&others)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             let mut stmt = self.conn.prepare_cached(&by_row)?;
-            for user in stmt.query_map([others], read_user)? {
+            for user in stmt.query_map([json_list(&others)?], read_user)? {
                 users.push(user?);
             }
         }
