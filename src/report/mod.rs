@@ -2,7 +2,6 @@
 
 pub(crate) mod export;
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -371,13 +370,17 @@ pub(crate) enum OpStatus {
     /// Done.
     Applied,
     /// This op failed; the row fails with the issue.
-    Failed(Issue),
+    Failed(Box<Issue>),
     /// Not applied for a reason outside the op; the row is skipped with the
     /// issue (a warning).
-    Skipped(Issue),
+    Skipped(Box<Issue>),
     /// Nothing needed doing after all (deleting a user already gone).
-    Moot(Issue),
+    Moot(Box<Issue>),
 }
+
+// One per op of a plan, a million for a million-row file: the issues, which
+// few ops have, are boxed so that the others pay 16 bytes.
+const _: () = assert!(std::mem::size_of::<OpStatus>() <= 16);
 
 /// Builds the report of a plan; `status` holds one entry per op when the
 /// plan was applied, `None` for a dry run.
@@ -385,14 +388,29 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
     let dry_run = applied.is_none();
     let (status, cancelled) = applied.unwrap_or((&[], false));
     let status_of = |k: usize| status.get(k).cloned().unwrap_or(OpStatus::Planned);
-    let op_of_line: HashMap<u64, usize> = plan
+    // The op of each line (the last, should a line have several), as a
+    // sorted list: half the memory of a map for a million ops.
+    let mut op_of_line: Vec<(u64, usize)> = plan
         .ops
         .iter()
         .enumerate()
         .filter_map(|(k, op)| op.line().map(|l| (l, k)))
         .collect();
+    op_of_line.sort_by_key(|&(line, _)| line); // stable: ops in order within a line
+    let op_at = |line: u64| {
+        let after = op_of_line.partition_point(|&(l, _)| l <= line);
+        after
+            .checked_sub(1)
+            .map(|i| op_of_line[i])
+            .filter(|&(l, _)| l == line)
+            .map(|(_, k)| k)
+    };
     let mut summary = Summary::default();
     let mut rows = Vec::with_capacity(plan.rows.len());
+    // The lines of the notices whose user was created (a notice goes out
+    // only for a user actually created).
+    let notice_lines: std::collections::HashSet<u64> =
+        plan.notices.iter().map(|n| n.line).collect();
     let mut created_lines = std::collections::HashSet::new();
     for r in &plan.rows {
         let mut issues = plan.row_issues(r.line).to_vec();
@@ -403,7 +421,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
             Planned::Unchanged => Outcome::Unchanged,
             _ if plan.blocked => Outcome::Skipped,
             planned => {
-                let k = op_of_line.get(&r.line).copied();
+                let k = op_at(r.line);
                 if let Some(Op::Update { changes: c, .. }) = k.map(|k| &plan.ops[k]) {
                     changes = c.clone();
                 }
@@ -427,7 +445,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                 }
             }
         };
-        if outcome == Outcome::Added {
+        if outcome == Outcome::Added && notice_lines.contains(&r.line) {
             created_lines.insert(r.line);
         }
         count(&mut summary, outcome);
@@ -496,8 +514,10 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
                         },
                         Vec::new(),
                     ),
-                    (_, _, OpStatus::Failed(i)) => (Outcome::Failed, vec![i]),
-                    (_, _, OpStatus::Skipped(i) | OpStatus::Moot(i)) => (Outcome::Skipped, vec![i]),
+                    (_, _, OpStatus::Failed(i)) => (Outcome::Failed, vec![*i]),
+                    (_, _, OpStatus::Skipped(i) | OpStatus::Moot(i)) => {
+                        (Outcome::Skipped, vec![*i])
+                    }
                     (_, _, OpStatus::Planned) => (Outcome::Skipped, Vec::new()),
                 };
                 match outcome {
