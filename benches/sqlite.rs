@@ -168,12 +168,13 @@ fn run_insert(conn: &Connection, d: &Dataset) -> rusqlite::Result<()> {
 /// SAVEPOINT per batch of `batch` users (as `SqliteStore::apply`, with
 /// rusqlite's statements); 2 adds one per user inside it (as `apply_op`
 /// runs in); 3 takes each user's version from the counter
-/// (`UPDATE ... RETURNING`, as `next_version`); 4 sets roles as `set_roles`
-/// does (`DELETE FROM user_roles`, then one `INSERT ... SELECT` by
-/// normalized role name per role); 5 binds owned `Value`s for all 18
-/// columns through `prepare_cached`, as `user_values`. Level 5 is the
-/// adapter's SQL for a create in its op-by-op pass (taken only after an op
-/// of the batch fails), without the library.
+/// (`UPDATE ... RETURNING`, as `next_version`); 4 sets roles by name
+/// (`DELETE FROM user_roles`, then one `INSERT ... SELECT` by normalized
+/// role name per role, as `set_roles` does for an update); 5 binds owned
+/// `Value`s for all 18 columns through `prepare_cached`. Level 5 is the
+/// op-by-op way of writing a user, without the library; the adapter takes
+/// per-op savepoints only in its second pass over a batch in which an op
+/// failed, and binds its values borrowed.
 const ABLATION: [&str; 5] = [
     "+batch savepoints",
     "+savepoint per user",

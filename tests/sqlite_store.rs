@@ -332,3 +332,48 @@ fn a_database_keeps_a_rollback_journal_with_full_syncs() {
         .unwrap();
     assert_eq!((journal.as_str(), sync), ("delete", 2));
 }
+
+/// A user deleted by another program with foreign keys off (the sqlite3
+/// shell's default) leaves its `user_roles` rows behind; a user created
+/// next may get its row id, and must not get its roles.
+#[test]
+fn a_new_user_does_not_inherit_roles_left_behind() {
+    let file = TempFile::new("orphans.db");
+    let mut s = SqliteStore::open(&file.0).expect("a database");
+    let admin = Op::Create {
+        line: None,
+        user: User::builder()
+            .set(Field::UserId, "old")
+            .set(Field::Roles, "Admin")
+            .build(),
+        locked: Vec::new(),
+    };
+    let out = s
+        .apply(
+            "t",
+            &[
+                Op::CreateRole {
+                    name: "Admin".into(),
+                },
+                admin,
+            ],
+        )
+        .unwrap();
+    assert_eq!(out, [OpOutcome::Applied, OpOutcome::Applied]);
+    let other = rusqlite::Connection::open(&file.0).unwrap();
+    other.pragma_update(None, "foreign_keys", false).unwrap();
+    let deleted = other
+        .execute("DELETE FROM users WHERE user_id = 'old'", [])
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let left: i64 = other
+        .query_row("SELECT count(*) FROM user_roles", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1, "the shell's delete leaves the role row");
+    assert_eq!(
+        s.apply("t", &[create("new")]).unwrap(),
+        [OpOutcome::Applied]
+    );
+    let new = get(&mut s, "t", "new").expect("the new user");
+    assert_eq!(new.user.roles().count(), 0, "{:?}", new.user);
+}

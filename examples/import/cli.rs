@@ -363,7 +363,7 @@ fn importer(o: &Options) -> Result<Importer, String> {
         profile.guards.max_deletes = o.max_deletes;
     }
     // The library starts no thread unless asked; the command uses the
-    // machine's cores (the store is still called from this thread only).
+    // machine's cores (the store is called from this thread only).
     let threads = o.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });

@@ -54,7 +54,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::types::{ToSqlOutput, Type, Value, ValueRef};
+use rusqlite::types::{FromSqlError, ToSqlOutput, Type, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ffi, params};
 use user_import::{
     Catalog, ExistingUser, Fetch, Field, Location, Op, OpOutcome, User, UserStore, apply_changes,
@@ -399,9 +399,12 @@ impl UserStore for SqliteStore {
             .filter(|row| row.as_ref().map_or(true, |row| !read.contains(row)))
             .collect::<rusqlite::Result<_>>()?;
         if !others.is_empty() {
-            let by_row = format!("{SELECT_USERS} WHERE u.id IN (SELECT value FROM json_each(?1))");
+            let by_row = format!(
+                "{SELECT_USERS} WHERE u.tenant = ?1
+                   AND u.id IN (SELECT value FROM json_each(?2))"
+            );
             let mut stmt = self.conn.prepare_cached(&by_row)?;
-            for user in stmt.query_map([json_list(&others)?], read_user)? {
+            for user in stmt.query_map(params![tenant, json_list(&others)?], read_user)? {
                 users.push(user?);
             }
         }
@@ -646,7 +649,7 @@ fn apply_op(
                 Err(e) if is_unique_violation(&e) => return Ok(OpOutcome::AlreadyExists),
                 Err(e) => return Err(e),
             }
-            let outcome = set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx, true)?;
+            let outcome = set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx)?;
             // The fields a deleted user had locked (an undo creating them
             // again).
             if outcome.is_applied() && !locked.is_empty() {
@@ -687,7 +690,7 @@ fn apply_op(
                 }
                 Err(e) => return Err(e),
             }
-            set_roles(conn, tenant, row, &updated, ctx, false)
+            set_roles(conn, tenant, row, &updated, ctx)
         }
         Op::Delete {
             user_id, version, ..
@@ -729,19 +732,18 @@ fn load(
 
 /// Gives the user exactly the roles it names. Every role must exist in the
 /// tenant (the plan creates missing ones first, with `Op::CreateRole`).
-/// `created`: the user's row was just inserted, so it holds no role yet.
 fn set_roles(
     conn: &Connection,
     tenant: &str,
     row: i64,
     user: &User,
     ctx: &mut Batch,
-    created: bool,
 ) -> rusqlite::Result<OpOutcome> {
-    if !created {
-        conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?
-            .execute([row])?;
-    }
+    // A user just created too: its row id may be a deleted user's, and a
+    // delete made with foreign keys off (the sqlite3 shell's default) leaves
+    // that user's roles behind.
+    conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?
+        .execute([row])?;
     let mut add =
         conn.prepare_cached("INSERT OR IGNORE INTO user_roles (user, role) VALUES (?1, ?2)")?;
     // A user holds a few roles: a list is enough to skip one named twice.
@@ -811,9 +813,15 @@ fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
     let mut b = User::builder();
     // The text as SQLite holds it, without a String per column.
     let text = |i: usize| -> rusqlite::Result<Option<&str>> {
-        row.get_ref(i)?
-            .as_str_or_null()
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into()))
+        let value = row.get_ref(i)?;
+        value.as_str_or_null().map_err(|e| match e {
+            FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+                i,
+                row.as_ref().column_name(i).unwrap_or_default().to_owned(),
+                value.data_type(),
+            ),
+            e => rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into()),
+        })
     };
     for (i, &field) in COLUMNS.iter().enumerate() {
         if let Some(v) = text(i)? {

@@ -407,10 +407,10 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
     };
     let mut summary = Summary::default();
     let mut rows = Vec::with_capacity(plan.rows.len());
-    // The lines of the notices whose user was created (a notice goes out
-    // only for a user actually created).
     let notice_lines: std::collections::HashSet<u64> =
         plan.notices.iter().map(|n| n.line).collect();
+    // The lines of the notices whose user was created (a notice goes out
+    // only for a user actually created).
     let mut created_lines = std::collections::HashSet::new();
     for r in &plan.rows {
         let mut issues = plan.row_issues(r.line).to_vec();
