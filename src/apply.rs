@@ -368,7 +368,7 @@ impl<'p> Applier<'p> {
         self.stopped = true;
         for k in self.next..self.status.len() {
             if matches!(self.status[k], OpStatus::Planned) {
-                self.status[k] = OpStatus::Skipped(Box::new(why()));
+                self.status[k] = OpStatus::skipped(why());
             }
         }
     }
@@ -379,10 +379,10 @@ impl<'p> Applier<'p> {
             Ok(o) => o,
             Err(message) => {
                 for k in range.clone() {
-                    self.status[k] = OpStatus::Failed(Box::new(Issue::error(
+                    self.status[k] = OpStatus::failed(Issue::error(
                         Code::StoreError,
                         format!("not applied: the store failed: {message}"),
-                    )));
+                    ));
                     self.failed_rows += 1;
                 }
                 self.next = range.end;
@@ -400,47 +400,45 @@ impl<'p> Applier<'p> {
         for k in range.clone() {
             let op = &self.plan.ops[k];
             let status = match outcomes.next() {
-                None => OpStatus::Failed(Box::new(Issue::error(
+                None => OpStatus::failed(Issue::error(
                     Code::StoreError,
                     "the store gave no outcome for this operation; it is not counted as applied",
-                ))),
+                )),
                 Some(OpOutcome::Applied) => OpStatus::Applied,
                 // A role is only deleted by an undo, where no user holds
                 // it: one held again (or gone) stays as it is.
                 Some(OpOutcome::Conflict) if matches!(op, Op::DeleteRole { .. }) => {
-                    OpStatus::Skipped(Box::new(Issue::warning(
+                    OpStatus::skipped(Issue::warning(
                         Code::Conflict,
                         "the role is held by users again, so it is kept",
-                    )))
+                    ))
                 }
                 Some(OpOutcome::AlreadyExists) if matches!(op, Op::CreateRole { .. }) => {
-                    OpStatus::Moot(Box::new(Issue::warning(
+                    OpStatus::moot(Issue::warning(
                         Code::Conflict,
                         "the role was created since the import was planned",
-                    )))
+                    ))
                 }
-                Some(OpOutcome::NotFound) if matches!(op, Op::DeleteRole { .. }) => OpStatus::Moot(
-                    Box::new(Issue::warning(Code::NotFound, "the role was already gone")),
-                ),
+                Some(OpOutcome::NotFound) if matches!(op, Op::DeleteRole { .. }) => {
+                    OpStatus::moot(Issue::warning(Code::NotFound, "the role was already gone"))
+                }
                 Some(OpOutcome::NotFound) if matches!(op, Op::Delete { .. }) => {
-                    OpStatus::Moot(Box::new(Issue::warning(
+                    OpStatus::moot(Issue::warning(
                         Code::NotFound,
                         "the user was already gone when the delete ran",
-                    )))
+                    ))
                 }
                 Some(OpOutcome::Conflict) | Some(OpOutcome::NotFound) => {
-                    OpStatus::Failed(Box::new(Issue::error(
+                    OpStatus::failed(Issue::error(
                         Code::Conflict,
                         "the user changed in the directory since the import was planned; nothing was overwritten (plan again)",
-                    )))
+                    ))
                 }
-                Some(OpOutcome::AlreadyExists) => OpStatus::Failed(Box::new(Issue::error(
+                Some(OpOutcome::AlreadyExists) => OpStatus::failed(Issue::error(
                     Code::Conflict,
                     "a user with this user id or email was created since the import was planned",
-                ))),
-                Some(OpOutcome::Failed(m)) => {
-                    OpStatus::Failed(Box::new(Issue::error(Code::StoreError, m)))
-                }
+                )),
+                Some(OpOutcome::Failed(m)) => OpStatus::failed(Issue::error(Code::StoreError, m)),
             };
             if matches!(status, OpStatus::Failed(_)) {
                 any_failed = true;
@@ -481,10 +479,10 @@ impl<'p> Applier<'p> {
         };
         for s in &mut self.status {
             if matches!(s, OpStatus::Applied) {
-                *s = OpStatus::Skipped(Box::new(Issue::warning(
+                *s = OpStatus::skipped(Issue::warning(
                     code,
                     format!("not applied: rolled back because {why}"),
-                )));
+                ));
             }
         }
     }
@@ -498,10 +496,10 @@ impl<'p> Applier<'p> {
     pub fn store_failed(&mut self, message: &str) {
         for k in self.next..self.status.len() {
             if matches!(self.status[k], OpStatus::Planned) {
-                self.status[k] = OpStatus::Failed(Box::new(Issue::error(
+                self.status[k] = OpStatus::failed(Issue::error(
                     Code::StoreError,
                     format!("not applied: the store failed: {message}"),
-                )));
+                ));
                 self.failed_rows += 1;
             }
         }
@@ -513,10 +511,7 @@ impl<'p> Applier<'p> {
     pub fn end_failed(&mut self, what: &str, message: &str) {
         for s in &mut self.status {
             if matches!(s, OpStatus::Applied) {
-                *s = OpStatus::Failed(Box::new(Issue::error(
-                    Code::StoreError,
-                    format!("{what}: {message}"),
-                )));
+                *s = OpStatus::failed(Issue::error(Code::StoreError, format!("{what}: {message}")));
                 self.failed_rows += 1;
             }
         }

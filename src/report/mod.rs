@@ -382,6 +382,23 @@ pub(crate) enum OpStatus {
 // few ops have, are boxed so that the others pay 16 bytes.
 const _: () = assert!(std::mem::size_of::<OpStatus>() <= 16);
 
+impl OpStatus {
+    /// [`OpStatus::Failed`] with `issue`.
+    pub(crate) fn failed(issue: Issue) -> OpStatus {
+        OpStatus::Failed(Box::new(issue))
+    }
+
+    /// [`OpStatus::Skipped`] with `issue`.
+    pub(crate) fn skipped(issue: Issue) -> OpStatus {
+        OpStatus::Skipped(Box::new(issue))
+    }
+
+    /// [`OpStatus::Moot`] with `issue`.
+    pub(crate) fn moot(issue: Issue) -> OpStatus {
+        OpStatus::Moot(Box::new(issue))
+    }
+}
+
 /// Builds the report of a plan; `status` holds one entry per op when the
 /// plan was applied, `None` for a dry run.
 pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Report {
@@ -389,7 +406,7 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
     let (status, cancelled) = applied.unwrap_or((&[], false));
     let status_of = |k: usize| status.get(k).cloned().unwrap_or(OpStatus::Planned);
     // The op of each line (the last, should a line have several), as a
-    // sorted list: half the memory of a map for a million ops.
+    // sorted list, which is smaller than a map.
     let mut op_of_line: Vec<(u64, usize)> = plan
         .ops
         .iter()
