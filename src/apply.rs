@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::issue::{Code, Issue};
 use crate::plan::{Plan, Planner, Request, Response};
 use crate::profile::ErrorPolicy;
-use crate::report::{OpStatus, Report, from_plan};
+use crate::report::{OnRow, OpStatus, Report, from_plan};
 use crate::store::{AsyncUserStore, Op, OpOutcome, UserStore};
 
 /// Which step a [`Progress`] report is about.
@@ -94,6 +94,7 @@ pub type OnProgress<'a> = dyn FnMut(&Progress) -> ControlFlow<()> + Send + 'a;
 pub struct RunOptions<'a> {
     on_progress: Option<&'a mut OnProgress<'a>>,
     undo: Option<&'a mut Option<Plan>>,
+    on_row: Option<&'a mut OnRow<'a>>,
 }
 
 impl<'a> RunOptions<'a> {
@@ -150,12 +151,49 @@ impl<'a> RunOptions<'a> {
         self
     }
 
-    /// The progress callback and where the undo goes, if anywhere.
-    pub(crate) fn into_parts(
-        self,
-    ) -> (Option<&'a mut OnProgress<'a>>, Option<&'a mut Option<Plan>>) {
-        (self.on_progress, self.undo)
+    /// Has applying a plan hand each row's report to `on_row`, in input
+    /// order, once its outcome is final (after the commit or the rollback),
+    /// instead of keeping it: [`Report::rows`] stays empty, and the rest of
+    /// the report (the summary, file-level issues, directory changes,
+    /// notices) is as without it. A caller that writes the rows as they
+    /// come, or keeps only the failed ones, does not hold a report row per
+    /// line of a large file. Planning ignores it; a dry run takes it through
+    /// [`Report::dry_run_to`].
+    ///
+    /// ```
+    /// use user_import::{Importer, Outcome, RowReport, RunOptions};
+    /// use user_import::memory::InMemoryStore;
+    /// let importer = Importer::new("t");
+    /// let mut store = InMemoryStore::new();
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,b@x.io\n", None), &mut store)?;
+    /// let mut added = 0;
+    /// let mut count = |row: RowReport| added += u32::from(row.outcome == Outcome::Added);
+    /// let report = importer.apply_with(&plan, &mut store, RunOptions::new().on_row(&mut count))?;
+    /// assert!(report.rows.is_empty());
+    /// assert_eq!(report.summary.added, 2);
+    /// assert_eq!(added, 2);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn on_row(mut self, on_row: &'a mut OnRow<'a>) -> RunOptions<'a> {
+        self.on_row = Some(on_row);
+        self
     }
+
+    /// The progress callback, where the undo goes and where the rows go.
+    pub(crate) fn into_parts(self) -> Parts<'a> {
+        Parts {
+            on_progress: self.on_progress,
+            undo: self.undo,
+            on_row: self.on_row,
+        }
+    }
+}
+
+/// A [`RunOptions`] taken apart.
+pub(crate) struct Parts<'a> {
+    pub(crate) on_progress: Option<&'a mut OnProgress<'a>>,
+    pub(crate) undo: Option<&'a mut Option<Plan>>,
+    pub(crate) on_row: Option<&'a mut OnRow<'a>>,
 }
 
 impl std::fmt::Debug for RunOptions<'_> {
@@ -163,6 +201,7 @@ impl std::fmt::Debug for RunOptions<'_> {
         f.debug_struct("RunOptions")
             .field("on_progress", &self.on_progress.is_some())
             .field("undo", &self.undo.is_some())
+            .field("on_row", &self.on_row.is_some())
             .finish()
     }
 }
@@ -532,11 +571,11 @@ impl<'p> Applier<'p> {
         )
     }
 
-    pub fn report(self) -> Report {
+    pub fn report(self, on_row: Option<&mut OnRow<'_>>) -> Report {
         if self.plan.blocked {
-            return from_plan(self.plan, Some((&[], false)));
+            return from_plan(self.plan, Some((&[], false)), on_row);
         }
-        from_plan(self.plan, Some((&self.status, self.cancelled)))
+        from_plan(self.plan, Some((&self.status, self.cancelled)), on_row)
     }
 }
 
@@ -560,6 +599,7 @@ pub(crate) fn apply_sync<S: UserStore + ?Sized>(
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
     undo: Option<&mut Option<Plan>>,
+    on_row: Option<&mut OnRow<'_>>,
 ) -> Result<Report, Error> {
     let mut a = Applier::new(plan);
     if a.wants_transaction() {
@@ -606,7 +646,7 @@ pub(crate) fn apply_sync<S: UserStore + ?Sized>(
         *undo = Some(a.undo(&read_back));
     }
     let _ = on_progress(&a.progress());
-    Ok(a.report())
+    Ok(a.report(on_row))
 }
 
 /// The users read back after applying, for the undo.
@@ -623,6 +663,7 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
     store: &mut S,
     on_progress: &mut OnProgress<'_>,
     undo: Option<&mut Option<Plan>>,
+    on_row: Option<&mut OnRow<'_>>,
 ) -> Result<Report, Error> {
     let mut a = Applier::new(plan);
     if a.wants_transaction() {
@@ -669,5 +710,5 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
         *undo = Some(a.undo(&read_back));
     }
     let _ = on_progress(&a.progress());
-    Ok(a.report())
+    Ok(a.report(on_row))
 }

@@ -347,7 +347,7 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Plan, Error> {
-        match options.into_parts().0 {
+        match options.into_parts().on_progress {
             Some(on_progress) => apply::plan_sync(self.planner(validation), store, on_progress),
             None => apply::plan_sync(self.planner(validation), store, &mut no_progress),
         }
@@ -403,7 +403,7 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Plan, Error> {
-        match options.into_parts().0 {
+        match options.into_parts().on_progress {
             Some(on_progress) => {
                 apply::plan_async(self.planner(validation), store, on_progress).await
             }
@@ -439,7 +439,7 @@ impl Importer {
         plan: &Plan,
         store: &mut S,
     ) -> Result<Report, Error> {
-        apply::apply_sync(plan, store, &mut no_progress, None)
+        apply::apply_sync(plan, store, &mut no_progress, None, None)
     }
 
     /// [`Importer::apply`] run as `options` say: a progress callback, called
@@ -470,9 +470,10 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Report, Error> {
-        match options.into_parts() {
-            (Some(on_progress), undo) => apply::apply_sync(plan, store, on_progress, undo),
-            (None, undo) => apply::apply_sync(plan, store, &mut no_progress, undo),
+        let p = options.into_parts();
+        match p.on_progress {
+            Some(on_progress) => apply::apply_sync(plan, store, on_progress, p.undo, p.on_row),
+            None => apply::apply_sync(plan, store, &mut no_progress, p.undo, p.on_row),
         }
     }
 
@@ -496,7 +497,7 @@ impl Importer {
         plan: &Plan,
         store: &mut S,
     ) -> Result<Report, Error> {
-        apply::apply_async(plan, store, &mut no_progress, None).await
+        apply::apply_async(plan, store, &mut no_progress, None, None).await
     }
 
     /// [`Importer::apply_with`] with an [`AsyncUserStore`].
@@ -523,9 +524,12 @@ impl Importer {
         store: &mut S,
         options: RunOptions<'_>,
     ) -> Result<Report, Error> {
-        match options.into_parts() {
-            (Some(on_progress), undo) => apply::apply_async(plan, store, on_progress, undo).await,
-            (None, undo) => apply::apply_async(plan, store, &mut no_progress, undo).await,
+        let p = options.into_parts();
+        match p.on_progress {
+            Some(on_progress) => {
+                apply::apply_async(plan, store, on_progress, p.undo, p.on_row).await
+            }
+            None => apply::apply_async(plan, store, &mut no_progress, p.undo, p.on_row).await,
         }
     }
 

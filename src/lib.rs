@@ -109,7 +109,7 @@ pub use profile::{
     RolePolicy, SOURCE_ATTRIBUTE, ValueMap,
 };
 pub use record::{Action, User, UserBuilder};
-pub use report::{DirectoryChange, Outcome, Report, RowReport, Summary};
+pub use report::{DirectoryChange, OnRow, Outcome, Report, RowReport, Summary};
 pub use schema::{AttributeKind, Column, ColumnMapping, CustomAttribute, Field, KeyField};
 pub use store::{
     AsyncUserStore, Attribute, Change, ExistingUser, Fetch, Op, OpOutcome, UserStore, apply_changes,

@@ -190,6 +190,32 @@ fn the_async_driver_gives_the_same_report() {
     assert_eq!(async_store.calls().fetch, 5);
 }
 
+#[test]
+fn the_async_driver_hands_the_same_rows_to_on_row() {
+    let text = file(30, &[]);
+    let imp = importer(ErrorPolicy::RejectFile, 7);
+    let sync_report = imp
+        .run(text.as_bytes(), None, &mut InMemoryStore::new())
+        .unwrap();
+    let mut async_store = InMemoryStore::new();
+    let plan = futures_lite_block_on(
+        imp.plan_async(imp.validate(text.as_bytes(), None), &mut async_store),
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    let mut on_row = |row: user_import::RowReport| rows.push(row);
+    let mut async_report = futures_lite_block_on(imp.apply_async_with(
+        &plan,
+        &mut async_store,
+        user_import::RunOptions::new().on_row(&mut on_row),
+    ))
+    .unwrap();
+    assert!(async_report.rows.is_empty());
+    assert_eq!(rows.len(), 30);
+    async_report.rows = rows;
+    assert_eq!(sync_report, async_report);
+}
+
 /// The async API needs no runtime: a future that is polled to completion by
 /// a minimal executor is enough (here, the std-only one below).
 fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -1079,3 +1079,60 @@ fn plans_and_undos_are_refused_before_anything_is_written() {
     assert!(other.stderr.contains("tenant"), "{}", other.stderr);
     assert_eq!(users(&db).len(), 1);
 }
+
+/// The text report keeps only the rows with something to say, and says
+/// what the JSON report (which keeps every row) says: the same summary and
+/// the same issue lines, and the same error CSV.
+#[test]
+fn the_text_report_says_what_the_json_report_says() {
+    let dir = TempDir::new("text-json");
+    let file = dir.path("users.csv");
+    let mut text = String::from("userId,firstName,lastName,email,transaction\n");
+    for i in 0..300 {
+        match i % 50 {
+            7 => text.push_str(&format!("u{i},F,L,not-an-email,\n")),
+            9 => text.push_str(&format!("gone{i},,,,DELETE\n")),
+            _ => text.push_str(&format!("u{i},F,L,u{i}@example.org,\n")),
+        }
+    }
+    std::fs::write(&file, text).unwrap();
+    let run = |report: &str| {
+        let db = dir.path(&format!("{report}.db"));
+        let errors = dir.path(&format!("{report}.csv"));
+        let args = [
+            "--db",
+            &db,
+            "--report",
+            report,
+            "--on-error",
+            "skip-invalid",
+            "--errors",
+            &errors,
+            &file,
+        ];
+        let run = import(&args);
+        assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+        (
+            run.stdout,
+            std::fs::read_to_string(&errors).unwrap(),
+            users(&db),
+        )
+    };
+    let (text_out, text_errors, text_users) = run("text");
+    let (json_out, json_errors, json_users) = run("json");
+    let report: user_import::Report = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(report.rows.len(), 300);
+    let (from_json, _) = split_provenance(&report.render_text());
+    let (from_text, _) = split_provenance(&text_out);
+    assert_eq!(from_text, from_json);
+    assert_eq!(
+        from_text.lines().next(),
+        Some(
+            "288 Added, 0 Updated, 0 Deleted, 0 Roles Added, 0 Unchanged, 6 Skipped, 6 Failed, 6 Warnings"
+        )
+    );
+    assert_eq!(from_text.lines().count(), 1 + 12, "{from_text}");
+    assert_eq!(text_errors, json_errors);
+    assert_eq!(text_errors.lines().count(), 7, "{text_errors}");
+    assert_eq!(text_users, json_users);
+}

@@ -1,13 +1,16 @@
 //! Property tests of planning and applying: the planner agrees with
 //! a small reference model; re-planning after apply is empty; row order of
 //! independent rows does not change the plan, nor does the number of
-//! threads; every row is reported once; invalid rows produce no operation.
+//! threads; every row is reported once; invalid rows produce no operation;
+//! rows handed to a callback are the rows the report would hold.
 
 mod common;
 
 use common::model::{DirUser, Row, T, model, store_of, to_file};
 use proptest::prelude::*;
-use user_import::{ErrorPolicy, Importer, Op, Outcome, Planned, Profile};
+use user_import::{
+    ErrorPolicy, Importer, Op, Outcome, Planned, Profile, Report, RowReport, RunOptions,
+};
 
 fn row() -> impl Strategy<Value = Row> {
     (
@@ -146,6 +149,40 @@ proptest! {
         prop_assert_eq!(report.rows.len(), rows.len());
         let s = report.summary;
         prop_assert_eq!(s.added + s.updated + s.deleted + s.unchanged + s.skipped + s.failed, rows.len() as u64);
+    }
+
+    /// Rows handed to `on_row` (applying, and in a dry run) are the rows
+    /// the report would hold, in order, and the rest of the report is the
+    /// same, under either error policy.
+    #[test]
+    fn rows_handed_to_on_row_are_the_reports_rows(
+        dir in directory(),
+        rows in prop::collection::vec(row(), 1..10),
+        reject in any::<bool>(),
+    ) {
+        let mut p = Profile::default();
+        p.on_error = if reject { ErrorPolicy::RejectFile } else { ErrorPolicy::SkipInvalid };
+        p.batch_size = 3;
+        let imp = Importer::with_profile(T, p);
+        let text = to_file(&rows);
+        let plan = imp.plan(imp.validate(text.as_bytes(), None), &mut store_of(&dir)).unwrap();
+
+        let mut streamed = Vec::new();
+        let mut dry = Report::dry_run_to(&plan, &mut |r: RowReport| streamed.push(r));
+        prop_assert!(dry.rows.is_empty());
+        dry.rows = streamed;
+        prop_assert_eq!(&dry, &Report::dry_run(&plan));
+
+        let kept = imp.apply(&plan, &mut store_of(&dir)).unwrap();
+        let mut streamed = Vec::new();
+        let mut on_row = |r: RowReport| streamed.push(r);
+        let mut store = store_of(&dir);
+        let mut report = imp
+            .apply_with(&plan, &mut store, RunOptions::new().on_row(&mut on_row))
+            .unwrap();
+        prop_assert!(report.rows.is_empty());
+        report.rows = streamed;
+        prop_assert_eq!(&report, &kept, "file:\n{}", text);
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use user_import::{
-    Code, ErrorPolicy, Importer, Issue, Mode, Phase, Plan, Profile, Progress, Report, RolePolicy,
-    RunOptions, Validation,
+    Code, ErrorPolicy, Importer, Issue, Mode, Outcome, Phase, Plan, Profile, Progress, Report,
+    RolePolicy, RowReport, RunOptions, Validation,
 };
 
 use crate::pg_store::PgStore;
@@ -732,6 +732,9 @@ pub fn run(
 struct Run {
     dry_run: bool,
     interactive: bool,
+    /// Every row's report is kept (for the JSON report), not only those
+    /// the text report and the error CSV need.
+    all_rows: bool,
     /// The plan made, when asked for (`--plan-out`).
     plan: Option<Option<Plan>>,
     /// The undo of what was applied, when asked for (`--undo-out`).
@@ -784,26 +787,52 @@ fn import(
 }
 
 /// Applies `plan` (or shows its dry run), with a progress bar for big plans.
+///
+/// The text report and the error CSV need only the rows with something to
+/// say (an issue, a failure); unless the JSON report is asked for, only
+/// those rows' reports are kept, and the others are counted in the summary,
+/// so a large import does not hold a report row per line. The report's
+/// `rows` then holds those rows alone.
 fn apply(
     importer: &Importer,
     plan: &Plan,
     store: &mut Directory,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
-    if run.dry_run {
-        return Ok(Report::dry_run(plan));
-    }
-    let bar = progress_bar(plan.ops().len(), run.interactive);
-    let mut progress = on_progress(bar.as_ref());
-    let mut options = RunOptions::new().on_progress(&mut progress);
-    if let Some(undo) = &mut run.undo {
-        options = options.undo(undo);
-    }
-    let report = store.apply(importer, plan, options);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    report
+    let mut kept = Vec::new();
+    let mut keep = |row: RowReport| {
+        if row.outcome == Outcome::Failed || !row.issues.is_empty() {
+            kept.push(row);
+        }
+    };
+    let report = if run.dry_run {
+        Ok(match run.all_rows {
+            true => Report::dry_run(plan),
+            false => Report::dry_run_to(plan, &mut keep),
+        })
+    } else {
+        let bar = progress_bar(plan.ops().len(), run.interactive);
+        let mut progress = on_progress(bar.as_ref());
+        let mut options = RunOptions::new().on_progress(&mut progress);
+        if let Some(undo) = &mut run.undo {
+            options = options.undo(undo);
+        }
+        if !run.all_rows {
+            options = options.on_row(&mut keep);
+        }
+        let report = store.apply(importer, plan, options);
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        report
+    };
+    let all_rows = run.all_rows;
+    report.map(|mut report| {
+        if !all_rows {
+            report.rows = kept;
+        }
+        report
+    })
 }
 
 impl Run {
@@ -812,6 +841,7 @@ impl Run {
         Run {
             dry_run: o.dry_run,
             interactive,
+            all_rows: o.json,
             plan: o.plan_out.as_ref().map(|_| None),
             undo: o.undo_out.as_ref().map(|_| None),
         }

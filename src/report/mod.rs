@@ -82,6 +82,17 @@ pub struct RowReport {
     pub issues: Vec<Issue>,
 }
 
+/// Where the rows' reports go when they are not kept in [`Report::rows`]:
+/// see [`crate::RunOptions::on_row`] and [`Report::dry_run_to`]. Each row
+/// comes once, in input order, with its final outcome.
+///
+/// ```
+/// let mut lines = Vec::new();
+/// let mut on_row: Box<user_import::OnRow<'_>> = Box::new(|row| lines.push(row.line));
+/// # drop(on_row);
+/// ```
+pub type OnRow<'a> = dyn FnMut(RowReport) + Send + 'a;
+
 /// A change to a user the file does not name (mirror mode).
 ///
 /// ```
@@ -216,7 +227,36 @@ impl Report {
     /// # Ok::<(), user_import::Error>(())
     /// ```
     pub fn dry_run(plan: &Plan) -> Report {
-        from_plan(plan, None)
+        from_plan(plan, None, None)
+    }
+
+    /// [`Report::dry_run`], with each row's report handed to `on_row`, in
+    /// input order, instead of kept: [`Report::rows`] stays empty, and the
+    /// rest of the report (the summary, file-level issues, directory
+    /// changes, notices) is as `dry_run` gives it. A caller that writes
+    /// the rows as they come, or keeps only some, does not hold a report
+    /// row per line of a large file.
+    ///
+    /// ```
+    /// use user_import::{Importer, Outcome, Report, RowReport};
+    /// use user_import::memory::InMemoryStore;
+    /// let importer = Importer::new("t");
+    /// let plan = importer.plan(importer.validate(b"userId,email\na,a@x.io\nb,bad\n", None),
+    ///     &mut InMemoryStore::new())?;
+    /// let mut failed = Vec::new();
+    /// let mut keep_failed = |row: RowReport| {
+    ///     if row.outcome == Outcome::Failed {
+    ///         failed.push(row.line);
+    ///     }
+    /// };
+    /// let report = Report::dry_run_to(&plan, &mut keep_failed);
+    /// assert!(report.rows.is_empty());
+    /// assert_eq!(report.summary.failed, 1);
+    /// assert_eq!(failed, [3]);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn dry_run_to(plan: &Plan, on_row: &mut OnRow<'_>) -> Report {
+        from_plan(plan, None, Some(on_row))
     }
 
     /// `true` when every row succeeded (warnings allowed) and nothing was
@@ -401,7 +441,11 @@ impl OpStatus {
 
 /// Builds the report of a plan; `status` holds one entry per op when the
 /// plan was applied, `None` for a dry run.
-pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Report {
+pub(crate) fn from_plan(
+    plan: &Plan,
+    applied: Option<(&[OpStatus], bool)>,
+    mut on_row: Option<&mut OnRow<'_>>,
+) -> Report {
     let dry_run = applied.is_none();
     let (status, cancelled) = applied.unwrap_or((&[], false));
     let status_of = |k: usize| status.get(k).cloned().unwrap_or(OpStatus::Planned);
@@ -423,7 +467,9 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
             .map(|(_, k)| k)
     };
     let mut summary = Summary::default();
-    let mut rows = Vec::with_capacity(plan.rows.len());
+    // Kept only when no `on_row` takes them.
+    let mut rows = Vec::with_capacity(if on_row.is_some() { 0 } else { plan.rows.len() });
+    let mut row_warnings = 0u64;
     let notice_lines: std::collections::HashSet<u64> =
         plan.notices.iter().map(|n| n.line).collect();
     // The lines of the notices whose user was created (a notice goes out
@@ -466,13 +512,21 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
             created_lines.insert(r.line);
         }
         count(&mut summary, outcome);
-        rows.push(RowReport {
+        row_warnings += issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .count() as u64;
+        let row = RowReport {
             line: r.line,
             key: r.key.clone(),
             outcome,
             changes,
             issues,
-        });
+        };
+        match on_row.as_mut() {
+            Some(on_row) => on_row(row),
+            None => rows.push(row),
+        }
     }
     let mut directory = Vec::new();
     let mut role_issues = Vec::new();
@@ -560,12 +614,12 @@ pub(crate) fn from_plan(plan: &Plan, applied: Option<(&[OpStatus], bool)>) -> Re
             "the import was cancelled; rows it did not reach were not applied",
         ));
     }
-    summary.warnings = issues
-        .iter()
-        .chain(rows.iter().flat_map(|r| &r.issues))
-        .chain(directory.iter().flat_map(|d| &d.issues))
-        .filter(|i| i.severity == Severity::Warning)
-        .count() as u64;
+    summary.warnings = row_warnings
+        + issues
+            .iter()
+            .chain(directory.iter().flat_map(|d| &d.issues))
+            .filter(|i| i.severity == Severity::Warning)
+            .count() as u64;
     let notices = plan
         .notices
         .iter()
