@@ -273,6 +273,9 @@ fn threads_read_exactly_what_one_thread_reads() {
         }
     }
     assert!(file.len() > 2 << 20);
+    // One thread reads its one piece's 60,000 rows in two blocks (of 32,768
+    // rows at most) and appends them one after the other; two threads read
+    // a block each.
     let run_on = |file: &str, threads: usize, rows: u64| {
         let mut p = Profile::default();
         p.limits = p.limits.max_rows(rows);

@@ -614,15 +614,16 @@ fn read_rows(
     v.row_issues
         .reserve(chunks.iter().map(|c| c.issues.len()).sum());
     for mut chunk in chunks {
-        // The first piece's rows become the file's (trimmed to size, not
-        // copied); each later piece is appended and freed, so the rows are
-        // never held twice over.
-        if v.rows.capacity() == 0 {
-            chunk.rows.shrink_to_fit();
-            v.rows = std::mem::take(&mut chunk.rows);
-        } else {
-            v.rows.reserve_exact(chunk.rows.len());
-            v.rows.append(&mut chunk.rows);
+        // The first block's rows become the file's (trimmed to size, not
+        // copied); each later block is appended and freed.
+        for mut block in chunk.rows.blocks.drain(..) {
+            if v.rows.capacity() == 0 {
+                block.shrink_to_fit();
+                v.rows = block;
+            } else {
+                v.rows.reserve_exact(block.len());
+                v.rows.append(&mut block);
+            }
         }
         v.row_issues.append(&mut chunk.issues);
         // The first row past the limit, counted over the whole file: a
@@ -668,12 +669,49 @@ fn over_limit(rows: u64, line: u64) -> Issue {
 
 /// The rows of one piece of the body, read on one thread.
 struct Chunk {
-    rows: Vec<Row>,
+    rows: Blocks,
     issues: Vec<Issue>,
     /// The line of the first row past the row limit, if the piece has one.
     over_limit: Option<u64>,
     /// Quoting that merged rows: the file is rejected.
     fatal: Option<Issue>,
+}
+
+/// A piece's rows, in blocks of at most [`Blocks::ROWS`]: the blocks are
+/// appended to the file's rows one at a time and each is freed once
+/// appended, so the rows are held twice over by one block at most, not by a
+/// whole piece.
+struct Blocks {
+    blocks: Vec<Vec<Row>>,
+    /// The rows in all blocks.
+    count: usize,
+    /// How many rows the piece is expected to hold (its line ends).
+    expected: usize,
+}
+
+impl Blocks {
+    const ROWS: usize = 1 << 15;
+
+    fn new(expected: usize) -> Blocks {
+        Blocks {
+            blocks: Vec::new(),
+            count: 0,
+            expected,
+        }
+    }
+
+    fn push(&mut self, row: Row) {
+        match self.blocks.last_mut() {
+            Some(block) if block.len() < Blocks::ROWS => block.push(row),
+            _ => {
+                let left = self.expected.saturating_sub(self.count);
+                let mut block = Vec::with_capacity(left.clamp(1, Blocks::ROWS));
+                block.push(row);
+                self.blocks.push(block);
+            }
+        }
+        self.count += 1;
+    }
 }
 
 /// What checking the body's records needs, shared by the threads.
@@ -704,7 +742,7 @@ impl Body<'_> {
         // Roughly one row per line.
         let lines = self.source.lines_in(piece);
         let mut chunk = Chunk {
-            rows: Vec::with_capacity(lines.min(max_rows as usize + 1)),
+            rows: Blocks::new(lines.min(max_rows as usize + 1)),
             issues: Vec::new(),
             over_limit: None,
             fatal: None,
@@ -715,7 +753,7 @@ impl Body<'_> {
         let maps = self.value_maps;
         let any_map = maps.iter().any(Option::is_some);
         self.source.for_each(piece, width, |rec| {
-            if chunk.rows.len() as u64 >= max_rows {
+            if chunk.rows.count as u64 >= max_rows {
                 chunk.over_limit = Some(rec.line);
                 return ControlFlow::Break(());
             }
