@@ -355,6 +355,18 @@ impl<S: AsyncUserStore> Ctx<'_, S> {
         self.check(got == ["alice", "bob"], || {
             format!("fetch of alice by id and email, and bob by email, gave {got:?}")
         })?;
+        // A list may name a value twice; each user comes once.
+        let got = self
+            .fetch_ids(
+                A,
+                &["alice", "bob", "Alice"],
+                &["bob@example.com", "bob@example.com"],
+                &[],
+            )
+            .await?;
+        self.check(got == ["alice", "bob"], || {
+            format!("fetch naming alice and bob's email twice gave {got:?}")
+        })?;
         let got = self.fetch_ids(A, &[], &[], &[]).await?;
         self.check(got.is_empty(), || format!("an empty fetch gave {got:?}"))?;
         // Reports of a manager.

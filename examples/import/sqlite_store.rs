@@ -17,7 +17,7 @@
 //!   counter, so a version is never reused, not even when a user is deleted
 //!   and created again. Updates and deletes check the version they were
 //!   planned against (optimistic concurrency).
-//! - **Reads**: `fetch` reads the users named by id whole, one indexed
+//! - **Reads**: `fetch` reads the users named by id whole, each id once, one indexed
 //!   lookup each. An email one of them holds is no one else's, so only the
 //!   other emails are looked up; those users and the reports of the managers
 //!   asked for are found in the indexes alone (row ids), and only the rows
@@ -136,15 +136,30 @@ const COLUMNS: [Field; 13] = [
     Field::DisplayName,
 ];
 
-/// Reads users: the [`COLUMNS`], then roles, custom, locked, version.
-/// Callers append the `WHERE` clause.
-const SELECT_USERS: &str = "
+/// The columns that read a user (`u`): the [`COLUMNS`], then roles,
+/// custom, locked, version, row id, normalized email; up to `FROM`.
+macro_rules! select_users_from {
+    () => {
+        "
 SELECT user_id, first_name, last_name, email, enabled, reports_to, location,
        department_id, group_name, permissions, sso, task_notification, display_name,
        (SELECT group_concat(r.name, '|') FROM user_roles ur JOIN roles r ON r.id = ur.role
          WHERE ur.user = u.id),
-       custom, locked, version, id, email_norm
-  FROM users u";
+       custom, locked, version, u.id, email_norm
+  FROM"
+    };
+}
+/// Reads users; callers append the `WHERE` clause.
+const SELECT_USERS: &str = concat!(select_users_from!(), " users u");
+
+/// The users whose normalized id is in the JSON array ?2 (each once: no id
+/// twice), for tenant ?1. A loop over the ids, each one indexed lookup:
+/// `IN (SELECT ...)` would first build a temporary index of the list.
+const SELECT_USERS_BY_ID: &str = concat!(
+    select_users_from!(),
+    " json_each(?2) AS ids CROSS JOIN users u
+     WHERE u.tenant = ?1 AND u.user_id_norm = ids.value"
+);
 
 /// The column of [`SELECT_USERS`] with the normalized email (after those
 /// [`read_user`] reads).
@@ -359,15 +374,16 @@ impl UserStore for SqliteStore {
         // the indexes alone (row ids), and only the ones not read yet are
         // read, so a user matching several lists is one row.
         let tenant = normalize(&request.tenant);
-        let by_id = format!(
-            "{SELECT_USERS} WHERE u.tenant = ?1
-               AND u.user_id_norm IN (SELECT value FROM json_each(?2))"
-        );
         let mut users: Vec<(i64, ExistingUser)> = Vec::new();
         let mut held: HashSet<String> = HashSet::new();
         if !request.user_ids.is_empty() {
-            let mut stmt = self.conn.prepare_cached(&by_id)?;
-            let mut rows = stmt.query(params![tenant, json_list(&request.user_ids)?])?;
+            // A request may name an id twice (a row's user and another
+            // row's manager).
+            let mut ids: Vec<&str> = request.user_ids.iter().map(String::as_str).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut stmt = self.conn.prepare_cached(SELECT_USERS_BY_ID)?;
+            let mut rows = stmt.query(params![tenant, json_list(&ids)?])?;
             while let Some(row) = rows.next()? {
                 users.push(read_user(row)?);
                 if let Some(email) = row.get::<_, Option<String>>(EMAIL_NORM)? {
