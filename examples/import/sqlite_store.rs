@@ -25,8 +25,8 @@
 //!   once and looks up no email.
 //! - **Atomicity**: each `apply` runs inside a SAVEPOINT (an `Err` leaves
 //!   nothing of the batch behind). Its ops run one after another in it, with
-//!   a block of versions taken for the batch at once and role ids looked up
-//!   once; when one does not apply, the batch is rolled back and run again
+//!   a block of versions taken for the batch at once, role ids looked up
+//!   once and the statements prepared once; when one does not apply, the batch is rolled back and run again
 //!   with each op inside a nested SAVEPOINT, so an op that fails leaves
 //!   nothing of itself behind and the others apply. `begin`/`commit`/
 //!   `rollback` wrap a whole import in one transaction for the all-or-nothing
@@ -55,7 +55,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::types::{FromSqlError, ToSqlOutput, Type, Value, ValueRef};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ffi, params};
+use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Row, ffi, params};
 use user_import::{
     Catalog, ExistingUser, Fetch, Field, Location, Op, OpOutcome, User, UserStore, apply_changes,
     normalize,
@@ -525,42 +525,57 @@ fn apply_batch(
             }
         }
         if all {
+            drop(ctx);
             batch.commit()?;
             return Ok(vec![OpOutcome::Applied; ops.len()]);
         }
         // Dropped: rolled back, versions and all.
     }
-    let mut batch = conn.savepoint()?;
+    let batch = conn.savepoint()?;
     let mut ctx = Batch::new(&batch, 0)?;
     let mut outcomes = Vec::with_capacity(ops.len());
     for op in ops {
-        let one = batch.savepoint()?;
-        let outcome = apply_op(&one, tenant, op, &mut ctx)?;
+        // Each op in a savepoint of its own, in SQL, so that the batch's
+        // statements stay prepared across them. An `Err` drops the batch's
+        // savepoint, and this one with it.
+        batch.execute_batch("SAVEPOINT op")?;
+        let outcome = apply_op(&batch, tenant, op, &mut ctx)?;
         if outcome.is_applied() {
-            one.commit()?;
+            batch.execute_batch("RELEASE op")?;
         } else {
-            // Rolled back on drop: a failed op leaves nothing behind, and
-            // the role ids it may have looked up are forgotten with it.
+            // A failed op leaves nothing behind, and the role ids it may
+            // have looked up are forgotten with it.
+            batch.execute_batch("ROLLBACK TO op; RELEASE op")?;
             ctx.roles.clear();
         }
         outcomes.push(outcome);
     }
+    drop(ctx);
     batch.commit()?;
     Ok(outcomes)
 }
 
 /// What one batch's ops share: a block of versions taken from the counter
-/// at once, and the role ids already looked up.
-struct Batch {
+/// at once, the role ids already looked up, and the statements they run
+/// most, prepared once for the batch.
+struct Batch<'c> {
     /// The next version of the block, and the end of the block.
     versions: (i64, i64),
     /// Role ids by normalized name.
     roles: std::collections::HashMap<String, i64>,
+    /// The largest user row id `user_roles` names as the batch begins. A
+    /// user created with a larger row id has no roles left behind to clear
+    /// (see [`set_roles`]).
+    roles_up_to: i64,
+    insert_user: CachedStatement<'c>,
+    update_user: CachedStatement<'c>,
+    clear_roles: CachedStatement<'c>,
+    add_role: CachedStatement<'c>,
 }
 
-impl Batch {
+impl<'c> Batch<'c> {
     /// Takes `n` versions from the counter (none: one at a time).
-    fn new(conn: &Connection, n: usize) -> rusqlite::Result<Batch> {
+    fn new(conn: &'c Connection, n: usize) -> rusqlite::Result<Batch<'c>> {
         let versions = if n == 0 {
             (0, 0)
         } else {
@@ -572,9 +587,18 @@ impl Batch {
                 .query_row([n], |r| r.get(0))?;
             (last - n + 1, last + 1)
         };
+        let roles_up_to = conn
+            .prepare_cached("SELECT coalesce(max(user), 0) FROM user_roles")?
+            .query_row([], |r| r.get(0))?;
         Ok(Batch {
             versions,
             roles: std::collections::HashMap::new(),
+            roles_up_to,
+            insert_user: conn.prepare_cached(INSERT_USER)?,
+            update_user: conn.prepare_cached(UPDATE_USER)?,
+            clear_roles: conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?,
+            add_role: conn
+                .prepare_cached("INSERT OR IGNORE INTO user_roles (user, role) VALUES (?1, ?2)")?,
         })
     }
 
@@ -614,7 +638,7 @@ fn apply_op(
     conn: &Connection,
     tenant: &str,
     op: &Op,
-    ctx: &mut Batch,
+    ctx: &mut Batch<'_>,
 ) -> rusqlite::Result<OpOutcome> {
     match op {
         Op::CreateRole { name } => {
@@ -658,14 +682,14 @@ fn apply_op(
             };
             let mut values = user_values(tenant, user)?;
             values.push(ToSqlOutput::Owned(Value::Integer(ctx.version(conn)?)));
-            let mut insert = conn.prepare_cached(INSERT_USER)?;
-            match insert.execute(rusqlite::params_from_iter(values)) {
+            match ctx.insert_user.execute(rusqlite::params_from_iter(values)) {
                 Ok(_) => {}
                 // The user id or the email is taken in this tenant.
                 Err(e) if is_unique_violation(&e) => return Ok(OpOutcome::AlreadyExists),
                 Err(e) => return Err(e),
             }
-            let outcome = set_roles(conn, tenant, conn.last_insert_rowid(), user, ctx)?;
+            let row = conn.last_insert_rowid();
+            let outcome = set_roles(conn, tenant, row, user, ctx, true)?;
             // The fields a deleted user had locked (an undo creating them
             // again).
             if outcome.is_applied() && !locked.is_empty() {
@@ -695,8 +719,7 @@ fn apply_op(
                 [ctx.version(conn)?, row, to_sql_version(current.version)]
                     .map(|n| ToSqlOutput::Owned(Value::Integer(n))),
             );
-            let mut update = conn.prepare_cached(UPDATE_USER)?;
-            match update.execute(rusqlite::params_from_iter(values)) {
+            match ctx.update_user.execute(rusqlite::params_from_iter(values)) {
                 Ok(1) => {}
                 Ok(_) => return Ok(OpOutcome::Conflict),
                 Err(e) if is_unique_violation(&e) => {
@@ -706,7 +729,7 @@ fn apply_op(
                 }
                 Err(e) => return Err(e),
             }
-            set_roles(conn, tenant, row, &updated, ctx)
+            set_roles(conn, tenant, row, &updated, ctx, false)
         }
         Op::Delete {
             user_id, version, ..
@@ -740,8 +763,11 @@ fn load(
     tenant: &str,
     id: &str,
 ) -> rusqlite::Result<Option<(i64, ExistingUser)>> {
-    let sql = format!("{SELECT_USERS} WHERE u.tenant = ?1 AND u.user_id_norm = ?2");
-    conn.prepare_cached(&sql)?
+    const SQL: &str = concat!(
+        select_users_from!(),
+        " users u WHERE u.tenant = ?1 AND u.user_id_norm = ?2"
+    );
+    conn.prepare_cached(SQL)?
         .query_row(params![tenant, id], read_user)
         .optional()
 }
@@ -753,22 +779,23 @@ fn set_roles(
     tenant: &str,
     row: i64,
     user: &User,
-    ctx: &mut Batch,
+    ctx: &mut Batch<'_>,
+    created: bool,
 ) -> rusqlite::Result<OpOutcome> {
-    // A user just created too: its row id may be a deleted user's, and a
-    // delete made with foreign keys off (the sqlite3 shell's default) leaves
-    // that user's roles behind.
-    conn.prepare_cached("DELETE FROM user_roles WHERE user = ?1")?
-        .execute([row])?;
-    let mut add =
-        conn.prepare_cached("INSERT OR IGNORE INTO user_roles (user, role) VALUES (?1, ?2)")?;
+    // A user just created too may find roles there: its row id may be a
+    // deleted user's, and a delete made with foreign keys off (the sqlite3
+    // shell's default) leaves that user's roles behind. Not when its row id
+    // is past every one `user_roles` named as the batch began.
+    if !created || row <= ctx.roles_up_to {
+        ctx.clear_roles.execute([row])?;
+    }
     // A user holds a few roles: a list is enough to skip one named twice.
     let mut seen: Vec<i64> = Vec::new();
     for role in user.roles() {
         match ctx.role(conn, tenant, &normalize(role))? {
             Some(id) if seen.contains(&id) => {}
             Some(id) => {
-                add.execute(params![row, id])?;
+                ctx.add_role.execute(params![row, id])?;
                 seen.push(id);
             }
             None => return Ok(OpOutcome::Failed(format!("role {role:?} does not exist"))),
