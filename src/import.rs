@@ -183,6 +183,12 @@ impl Importer {
     /// assert_eq!(v.file_issues()[0].to_string(), "file is empty [file_empty]");
     /// ```
     pub fn validate(&self, bytes: &[u8], name: Option<&str>) -> Validation {
+        self.validate_source(std::borrow::Cow::Borrowed(bytes), name)
+    }
+
+    /// Validates `bytes`, borrowed or handed over (then freed once the rows
+    /// are read).
+    fn validate_source(&self, bytes: std::borrow::Cow<'_, [u8]>, name: Option<&str>) -> Validation {
         validate::run(
             validate::Settings {
                 profile: &self.profile,
@@ -197,7 +203,10 @@ impl Importer {
 
     /// Reads a users file from `source` (at most the byte limit, plus one
     /// byte to tell that it is over) and validates it. A source over the limit
-    /// gives a `limit_exceeded` issue, not an error.
+    /// gives a `limit_exceeded` issue, not an error. The bytes read are
+    /// freed as soon as the rows are read, before the file-wide checks, so
+    /// a large file is not held beside their indexes (keep them with
+    /// [`Importer::read_and_validate`] when you write an error CSV).
     ///
     /// # Errors
     ///
@@ -213,7 +222,31 @@ impl Importer {
         source: impl Read,
         name: Option<&str>,
     ) -> Result<Validation, Error> {
-        self.read_and_validate(source, name).map(|(_, v)| v)
+        self.validate_reader_sized(source, None, name)
+    }
+
+    /// [`Importer::validate_reader`] for a source whose size is known
+    /// beforehand, as [`Importer::read_and_validate_sized`]: one over the
+    /// byte limit is refused before a byte of it is read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when reading from `source` fails.
+    ///
+    /// ```
+    /// let file = b"userId,email\na,a@x.io\n";
+    /// let v = user_import::Importer::new("t").validate_reader_sized(&file[..], Some(file.len() as u64), None)?;
+    /// assert_eq!(v.rows().len(), 1);
+    /// assert_eq!(v.input().bytes, file.len() as u64);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn validate_reader_sized(
+        &self,
+        source: impl Read,
+        size: Option<u64>,
+        name: Option<&str>,
+    ) -> Result<Validation, Error> {
+        self.read_sized(source, size, name, false).map(|(_, v)| v)
     }
 
     /// [`Importer::validate_reader`], also giving back the bytes read (empty
@@ -273,6 +306,18 @@ impl Importer {
         size: Option<u64>,
         name: Option<&str>,
     ) -> Result<(Vec<u8>, Validation), Error> {
+        self.read_sized(source, size, name, true)
+    }
+
+    /// Reads and validates `source`, giving the bytes back when `keep` (or
+    /// else freeing them once the rows are read).
+    fn read_sized(
+        &self,
+        source: impl Read,
+        size: Option<u64>,
+        name: Option<&str>,
+        keep: bool,
+    ) -> Result<(Vec<u8>, Validation), Error> {
         let limit = self.profile.limits.file_bytes;
         let over = |message: String| {
             let mut v = self.validate(b"", name);
@@ -285,10 +330,14 @@ impl Importer {
             )));
         }
         match read_limited(source, limit) {
-            Ok(bytes) => {
+            Ok(bytes) if keep => {
                 let v = self.validate(&bytes, name);
                 Ok((bytes, v))
             }
+            Ok(bytes) => Ok((
+                Vec::new(),
+                self.validate_source(std::borrow::Cow::Owned(bytes), name),
+            )),
             Err(e) if e.is_limit() => Ok(over(e.to_string())),
             Err(e) => Err(e),
         }

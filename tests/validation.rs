@@ -343,3 +343,32 @@ fn formula_cells_are_data_not_formulas() {
         Some("=cmd|' /C calc'!A0")
     );
 }
+
+/// A file handed over to be read (freed once its rows are read, before the
+/// file-wide checks) validates as the same bytes lent: the checks across
+/// rows still run, and the input says how many bytes were read.
+#[test]
+fn a_file_read_from_a_source_validates_as_the_same_bytes() {
+    let file = "userId,email,reportsTo\n\
+                a,a@x.io,\n\
+                b,b@x.io,a\n\
+                A,c@x.io,\n\
+                d,A@X.IO,\n\
+                e,bad,\n";
+    for threads in [1, 2] {
+        let importer = Importer::new("t").threads(threads);
+        let lent = importer.validate(file.as_bytes(), Some("users.csv"));
+        let read = importer
+            .validate_reader_sized(file.as_bytes(), Some(file.len() as u64), Some("users.csv"))
+            .unwrap();
+        let codes: std::collections::BTreeSet<Code> = read.issues().map(|i| i.code).collect();
+        assert!(
+            [Code::DuplicateKey, Code::DuplicateEmail, Code::InvalidEmail]
+                .iter()
+                .all(|c| codes.contains(c)),
+            "{codes:?}"
+        );
+        assert_eq!(read.input().bytes, file.len() as u64);
+        assert_eq!(read.to_json(), lent.to_json());
+    }
+}

@@ -376,8 +376,13 @@ fn importer(o: &Options) -> Result<Importer, String> {
 
 /// Reads and validates the file; `Err` when it cannot be read at all. A
 /// file over the size limit is refused from its size, before it is read; a
-/// stream (a pipe, a device) is read up to the limit and refused there.
-fn read(importer: &Importer, path: &Path) -> Result<(Vec<u8>, Validation), String> {
+/// stream (a pipe, a device) is read up to the limit and refused there. The
+/// bytes are given back when `keep`, else freed once the rows are read.
+fn read(
+    importer: &Importer,
+    path: &Path,
+    keep: bool,
+) -> Result<(Option<Vec<u8>>, Validation), String> {
     let name = path.to_string_lossy();
     let file = File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
     let size = file
@@ -385,9 +390,18 @@ fn read(importer: &Importer, path: &Path) -> Result<(Vec<u8>, Validation), Strin
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len());
-    importer
-        .read_and_validate_sized(file, size, Some(&name))
-        .map_err(|e| format!("cannot read {name}: {e}"))
+    let failed = |e: user_import::Error| format!("cannot read {name}: {e}");
+    if keep {
+        let (bytes, v) = importer
+            .read_and_validate_sized(file, size, Some(&name))
+            .map_err(failed)?;
+        return Ok((Some(bytes), v));
+    }
+    // Not kept: freed as soon as the rows are read.
+    let v = importer
+        .validate_reader_sized(file, size, Some(&name))
+        .map_err(failed)?;
+    Ok((None, v))
 }
 
 /// The user directory the command works on.
@@ -573,7 +587,8 @@ pub fn run(
 
     // Read the file before opening the database: an unreadable file changes nothing.
     let source = match &o.file {
-        Some(path) => match read(&importer, path) {
+        // The file's bytes are kept only for the error CSV.
+        Some(path) => match read(&importer, path, o.errors.is_some()) {
             Ok(s) => Some(s),
             Err(message) => {
                 let _ = writeln!(err, "error: {message}");
@@ -625,9 +640,6 @@ pub fn run(
 
     let mut status = EXIT_OK;
     if let Some((bytes, validation)) = source {
-        // The validation holds what the import needs; the file's bytes are
-        // kept only for the error CSV, so a big file is not held twice.
-        let bytes = o.errors.is_some().then_some(bytes);
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
         let mut run = Run::new(&o, interactive);
         let report = match import(&importer, validation, &mut store, &mut run) {
@@ -643,7 +655,7 @@ pub fn run(
                 };
                 let validation = match (&bytes, o.file.as_deref()) {
                     (Some(bytes), _) => importer.validate(bytes, name.as_deref()),
-                    (None, Some(path)) => match read(&importer, path) {
+                    (None, Some(path)) => match read(&importer, path, false) {
                         Ok((_, validation)) => validation,
                         Err(message) => {
                             let _ = writeln!(err, "error: {message}");

@@ -451,13 +451,17 @@ pub(crate) fn from_plan(
     let status_of = |k: usize| status.get(k).cloned().unwrap_or(OpStatus::Planned);
     // The op of each line (the last, should a line have several), as a
     // sorted list, which is smaller than a map.
-    let mut op_of_line: Vec<(u64, usize)> = plan
-        .ops
-        .iter()
-        .enumerate()
-        .filter_map(|(k, op)| op.line().map(|l| (l, k)))
-        .collect();
-    op_of_line.sort_by_key(|&(line, _)| line); // stable: ops in order within a line
+    let mut op_of_line: Vec<(u64, usize)> =
+        Vec::with_capacity(plan.ops.iter().filter(|op| op.line().is_some()).count());
+    op_of_line.extend(
+        plan.ops
+            .iter()
+            .enumerate()
+            .filter_map(|(k, op)| op.line().map(|l| (l, k))),
+    );
+    // In place (a stable sort would take a second list as large): by line,
+    // then in plan order within a line.
+    op_of_line.sort_unstable();
     let op_at = |line: u64| {
         let after = op_of_line.partition_point(|&(l, _)| l <= line);
         after

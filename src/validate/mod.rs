@@ -409,38 +409,46 @@ pub(crate) fn run(
     settings: Settings<'_>,
     tenant: &str,
     catalog: Option<&Catalog>,
-    bytes: &[u8],
+    bytes: std::borrow::Cow<'_, [u8]>,
     name: Option<&str>,
 ) -> Validation {
     let started = std::time::SystemTime::now();
     // The file's hash is worked out beside the reading when a second
     // thread is allowed.
-    let (sha256, mut v) = if settings.threads > 1 {
+    let (sha256, (mut v, header, lines)) = if settings.threads > 1 {
         crate::par::join(
-            || input::sha256_hex(bytes),
-            || read_and_check(settings, tenant, catalog, bytes, name),
+            || input::sha256_hex(&bytes),
+            || read(settings, tenant, catalog, &bytes, name),
         )
     } else {
         (
-            input::sha256_hex(bytes),
-            read_and_check(settings, tenant, catalog, bytes, name),
+            input::sha256_hex(&bytes),
+            read(settings, tenant, catalog, &bytes, name),
         )
     };
-    v.input.sha256 = sha256;
     v.input.bytes = bytes.len() as u64;
+    // The rows hold what they need of the file: a file handed over is freed
+    // here, before the file-wide checks build their indexes beside the rows.
+    drop(bytes);
+    check(&mut v, settings, header, lines);
+    v.input.sha256 = sha256;
     v.input.name = name.map(str::to_owned);
     v.started = Some(started);
     v
 }
 
-/// Reads `bytes` and checks every record and the file as a whole.
-fn read_and_check(
+/// A workbook's text lines and the sheet's row numbers they come from.
+type LineMap = Vec<(u64, u64)>;
+
+/// Reads `bytes` and checks every record: the validation so far, the
+/// header, and the line map of a workbook.
+fn read(
     settings: Settings<'_>,
     tenant: &str,
     catalog: Option<&Catalog>,
     bytes: &[u8],
     name: Option<&str>,
-) -> Validation {
+) -> (Validation, Option<Header>, Option<LineMap>) {
     let profile = settings.profile;
     let mut v = Validation {
         input: InputInfo {
@@ -468,8 +476,19 @@ fn read_and_check(
     };
     let mut lines = None;
     let header = read_rows(&mut v, settings, tenant, catalog, bytes, name, &mut lines);
+    (v, header, lines)
+}
+
+/// Checks the file as a whole, puts a workbook's rows on its sheet's row
+/// numbers, and orders the issues.
+fn check(
+    v: &mut Validation,
+    settings: Settings<'_>,
+    header: Option<Header>,
+    lines: Option<LineMap>,
+) {
     if let Some(header) = header.filter(|_| !v.file_error() && !v.rows.is_empty()) {
-        file_checks(&mut v, settings, &header);
+        file_checks(v, settings, &header);
     }
     if let Some(map) = lines {
         // A workbook: report the sheet's row numbers.
@@ -486,7 +505,6 @@ fn read_and_check(
     }
     sort_issues(&mut v.file_issues, &v.columns);
     sort_issues(&mut v.row_issues, &v.columns);
-    v
 }
 
 fn read_rows(
