@@ -3,8 +3,10 @@ a generated users file (canonical columns, manager chains, several roles
 each) into a SQLite database, beside what a team would use instead, all in
 the same run:
 
-- the command into a fresh database, the same file again, and a changed
-  file (about 10% of the users updated, 1% deleted, 5% new);
+- the command (its default, text report) into a fresh database, the same
+  file again, and a changed file (about 10% of the users updated, 1%
+  deleted, 5% new); a dry run of the changed file; and a fresh import with
+  `--report json`, whose report holds a row per line;
 - `benches/naive_import.py` (csv + sqlite3, upsert by user id, roles in a
   join table, one transaction), fresh and again;
 - the plain prepared INSERT of `benches/sqlite.rs` (`--only insert`, its own
@@ -143,12 +145,20 @@ def main():
         for f in (db, db + "-journal"):
             if os.path.exists(f):
                 os.remove(f)
-        command = [binary, "--db", db, "--profile", profile, "--report", "json"]
+        # The command as an administrator runs it: the text report.
+        command = [binary, "--db", db, "--profile", profile]
         case("import, fresh database", command + [base], db, rows)
         case("import, same file again", command + [base], db, rows)
         deleted = sum(1 for l in open(change) if l.rstrip().endswith(",DELETE"))
         case("import --dry-run, changed file", command + ["--dry-run", change])
         case("import, changed file", command + [change], db, rows + rows // 20 - deleted)
+        # The JSON report, which holds a report row per line of the file.
+        jdb = os.path.join(work, "import-json-%d.db" % rows)
+        for f in (jdb, jdb + "-journal"):
+            if os.path.exists(f):
+                os.remove(f)
+        case("import --report json, fresh db", [binary, "--db", jdb, "--profile", profile,
+                                                "--report", "json", base], jdb, rows)
 
         pdb = os.path.join(work, "python-%d.db" % rows)
         if os.path.exists(pdb):

@@ -1081,8 +1081,9 @@ fn plans_and_undos_are_refused_before_anything_is_written() {
 }
 
 /// The text report keeps only the rows with something to say, and says
-/// what the JSON report (which keeps every row) says: the same summary and
-/// the same issue lines, and the same error CSV.
+/// what the JSON report (every row, written as it comes) says: the same
+/// summary and the same issue lines, and the same error CSV. The JSON
+/// report is the library's `to_json`.
 #[test]
 fn the_text_report_says_what_the_json_report_says() {
     let dir = TempDir::new("text-json");
@@ -1122,6 +1123,8 @@ fn the_text_report_says_what_the_json_report_says() {
     let (json_out, json_errors, json_users) = run("json");
     let report: user_import::Report = serde_json::from_str(&json_out).unwrap();
     assert_eq!(report.rows.len(), 300);
+    // The rows written as they came are where `to_json` puts them.
+    assert_eq!(format!("{}\n", report.to_json()), json_out);
     let (from_json, _) = split_provenance(&report.render_text());
     let (from_text, _) = split_provenance(&text_out);
     assert_eq!(from_text, from_json);

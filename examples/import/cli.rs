@@ -676,7 +676,7 @@ pub fn run(
                 }
             }
         };
-        let concluded = conclude(&o, &report, &run, out, err);
+        let concluded = conclude(&o, &report, &mut run, out, err);
         if concluded == EXIT_USAGE {
             return EXIT_USAGE;
         }
@@ -710,7 +710,7 @@ pub fn run(
                 return EXIT_FAILED;
             }
         };
-        match conclude(&o, &report, &run, out, err) {
+        match conclude(&o, &report, &mut run, out, err) {
             EXIT_USAGE => return EXIT_USAGE,
             concluded => status = status.max(concluded),
         }
@@ -744,9 +744,10 @@ pub fn run(
 struct Run {
     dry_run: bool,
     interactive: bool,
-    /// Every row's report is kept (for the JSON report), not only those
-    /// the text report and the error CSV need.
-    all_rows: bool,
+    /// The JSON report is asked for.
+    json: bool,
+    /// The JSON report's rows of the last plan applied (see [`Spool`]).
+    spool: Option<Spool>,
     /// The plan made, when asked for (`--plan-out`).
     plan: Option<Option<Plan>>,
     /// The undo of what was applied, when asked for (`--undo-out`).
@@ -801,36 +802,37 @@ fn import(
 /// Applies `plan` (or shows its dry run), with a progress bar for big plans.
 ///
 /// The text report and the error CSV need only the rows with something to
-/// say (an issue, a failure); unless the JSON report is asked for, only
-/// those rows' reports are kept, and the others are counted in the summary,
-/// so a large import does not hold a report row per line. The report's
-/// `rows` then holds those rows alone.
+/// say (an issue, a failure): only those rows' reports are kept, in the
+/// report's `rows`, and the others are counted in the summary, so a large
+/// import does not hold a report row per line. The JSON report's rows go to
+/// a temporary file as they come ([`Spool`]); without one, they are held.
 fn apply(
     importer: &Importer,
     plan: &Plan,
     store: &mut Directory,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
+    let mut spool = if run.json { Spool::new().ok() } else { None };
+    let keep_all = run.json && spool.is_none();
     let mut kept = Vec::new();
     let mut keep = |row: RowReport| {
-        if row.outcome == Outcome::Failed || !row.issues.is_empty() {
+        if let Some(spool) = &mut spool {
+            spool.push(&row);
+        }
+        if keep_all || row.outcome == Outcome::Failed || !row.issues.is_empty() {
             kept.push(row);
         }
     };
     let report = if run.dry_run {
-        Ok(match run.all_rows {
-            true => Report::dry_run(plan),
-            false => Report::dry_run_to(plan, &mut keep),
-        })
+        Ok(Report::dry_run_to(plan, &mut keep))
     } else {
         let bar = progress_bar(plan.ops().len(), run.interactive);
         let mut progress = on_progress(bar.as_ref());
-        let mut options = RunOptions::new().on_progress(&mut progress);
+        let mut options = RunOptions::new()
+            .on_progress(&mut progress)
+            .on_row(&mut keep);
         if let Some(undo) = &mut run.undo {
             options = options.undo(undo);
-        }
-        if !run.all_rows {
-            options = options.on_row(&mut keep);
         }
         let report = store.apply(importer, plan, options);
         if let Some(bar) = &bar {
@@ -838,13 +840,87 @@ fn apply(
         }
         report
     };
-    let all_rows = run.all_rows;
+    run.spool = spool;
     report.map(|mut report| {
-        if !all_rows {
-            report.rows = kept;
-        }
+        report.rows = kept;
         report
     })
+}
+
+/// The JSON report's rows, written to a temporary file as they come, each
+/// as `Report::to_json` writes it there; [`Spool::write_json`] writes the
+/// report with them where `to_json` puts them, so the output is the same
+/// without a report row per line held in memory.
+struct Spool {
+    file: BufWriter<File>,
+    rows: u64,
+    /// One row's JSON, reused.
+    row: Vec<u8>,
+    /// The first error writing to the file, if any.
+    failed: Option<std::io::Error>,
+}
+
+impl Spool {
+    fn new() -> std::io::Result<Spool> {
+        Ok(Spool {
+            file: BufWriter::new(tempfile::tempfile()?),
+            rows: 0,
+            row: Vec::new(),
+            failed: None,
+        })
+    }
+
+    /// Writes a row (after the ones before it).
+    fn push(&mut self, row: &RowReport) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.row.clear();
+        let written = serde_json::to_writer_pretty(&mut self.row, row)
+            .map_err(std::io::Error::other)
+            .and_then(|()| {
+                if self.rows > 0 {
+                    self.file.write_all(b",\n")?;
+                }
+                // The rows of the report's pretty JSON are two levels in.
+                for (i, line) in self.row.split(|&b| b == b'\n').enumerate() {
+                    if i > 0 {
+                        self.file.write_all(b"\n")?;
+                    }
+                    self.file.write_all(b"    ")?;
+                    self.file.write_all(line)?;
+                }
+                Ok(())
+            });
+        match written {
+            Ok(()) => self.rows += 1,
+            Err(e) => self.failed = Some(e),
+        }
+    }
+
+    /// Writes `report` as pretty JSON with the spooled rows as its rows
+    /// (its own `rows` are left out).
+    fn write_json(self, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let mut head = report.clone();
+        head.rows.clear();
+        let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
+        const EMPTY: &str = "\n  \"rows\": []";
+        let Some(at) = text.find(EMPTY).filter(|_| self.rows > 0) else {
+            return out.write_all(text.as_bytes());
+        };
+        let at = at + EMPTY.len() - 1; // before the `]`
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        out.write_all(&text.as_bytes()[..at])?;
+        out.write_all(b"\n")?;
+        std::io::copy(&mut file, out)?;
+        out.write_all(b"\n  ")?;
+        out.write_all(&text.as_bytes()[at..])
+    }
 }
 
 impl Run {
@@ -853,7 +929,8 @@ impl Run {
         Run {
             dry_run: o.dry_run,
             interactive,
-            all_rows: o.json,
+            json: o.json,
+            spool: None,
             plan: o.plan_out.as_ref().map(|_| None),
             undo: o.undo_out.as_ref().map(|_| None),
         }
@@ -863,20 +940,29 @@ impl Run {
 /// Prints the report on stdout and the notes on stderr, then writes the
 /// plan (`--plan-out`) and the undo (`--undo-out`) the run kept, each on
 /// its own (one that cannot be written does not keep the other from
-/// being written). The exit status: usage when one could not be written,
-/// failed when the report is not a success.
+/// being written). The exit status: usage when one of them or the JSON
+/// report could not be written, failed when the report is not a success.
 fn conclude(
     o: &Options,
     report: &Report,
-    run: &Run,
+    run: &mut Run,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
+    let mut all = true;
     if o.json {
         // Written as it is serialized: the JSON of a big import is larger
         // than its file.
-        if report.write_json(&mut *out).is_ok() {
-            let _ = writeln!(out);
+        let written = match run.spool.take() {
+            Some(spool) => spool.write_json(report, &mut *out),
+            None => report.write_json(&mut *out),
+        };
+        match written.and_then(|()| writeln!(out)) {
+            Ok(()) => {}
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot write the JSON report: {e}");
+                all = false;
+            }
         }
     } else {
         let _ = out.write_all(report.render_text().as_bytes());
@@ -888,7 +974,6 @@ fn conclude(
         (&o.plan_out, &run.plan, "the plan"),
         (&o.undo_out, &run.undo, "the undo plan"),
     ];
-    let mut all = true;
     for (path, plan, what) in kept {
         if let (Some(path), Some(Some(plan))) = (path, plan) {
             let written = create(path).and_then(|mut w| {
