@@ -157,7 +157,10 @@ impl<'a> RunOptions<'a> {
     /// the report (the summary, file-level issues, directory changes,
     /// notices) is as without it. A caller that writes the rows as they
     /// come, or keeps only the failed ones, does not hold a report row per
-    /// line of a large file. Planning ignores it; a dry run takes it through
+    /// line of a large file. [`Report::render_text`] and
+    /// [`Report::write_error_csv`] show the rows in [`Report::rows`]: put
+    /// back the ones they need (those with issues, the failed ones).
+    /// Planning ignores it; a dry run takes it through
     /// [`Report::dry_run_to`].
     ///
     /// ```

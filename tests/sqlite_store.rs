@@ -101,6 +101,45 @@ fn a_failing_batch_leaves_nothing_behind() {
     );
 }
 
+/// The same when the database fails in the second pass over a batch, the
+/// one op by op after an op did not apply: nothing of the batch is left.
+#[test]
+fn a_batch_failing_op_by_op_leaves_nothing_behind() {
+    let mut s = store();
+    s.connection()
+        .execute_batch(
+            "CREATE TEMP TRIGGER boom BEFORE INSERT ON users WHEN NEW.user_id = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    let without_role = Op::Create {
+        line: None,
+        user: person("ghost")
+            .to_builder()
+            .set(Field::Roles, "Ghost")
+            .build(),
+        locked: Vec::new(),
+    };
+    let ops = [
+        Op::CreateRole {
+            name: "Staff".into(),
+        },
+        create("ann"),
+        without_role,
+        create("bob"),
+        create("boom"),
+    ];
+    let err = s.apply("t", &ops).unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(s.count("t").unwrap(), 0);
+    assert_eq!(s.catalog("t").unwrap().roles, Some(vec![]));
+    assert!(s.connection().is_autocommit());
+    assert_eq!(
+        s.apply("t", &[create("ann")]).unwrap(),
+        [OpOutcome::Applied]
+    );
+}
+
 /// An op that fails leaves nothing of itself behind: a user whose role does
 /// not exist is not created half-way.
 #[test]

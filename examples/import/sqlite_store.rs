@@ -538,14 +538,14 @@ fn apply_batch(
         // Each op in a savepoint of its own, in SQL, so that the batch's
         // statements stay prepared across them. An `Err` drops the batch's
         // savepoint, and this one with it.
-        batch.execute_batch("SAVEPOINT op")?;
+        batch.execute_batch("SAVEPOINT user_import_op")?;
         let outcome = apply_op(&batch, tenant, op, &mut ctx)?;
         if outcome.is_applied() {
-            batch.execute_batch("RELEASE op")?;
+            batch.execute_batch("RELEASE user_import_op")?;
         } else {
             // A failed op leaves nothing behind, and the role ids it may
             // have looked up are forgotten with it.
-            batch.execute_batch("ROLLBACK TO op; RELEASE op")?;
+            batch.execute_batch("ROLLBACK TO user_import_op; RELEASE user_import_op")?;
             ctx.roles.clear();
         }
         outcomes.push(outcome);

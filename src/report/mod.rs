@@ -87,9 +87,22 @@ pub struct RowReport {
 /// comes once, in input order, with its final outcome.
 ///
 /// ```
-/// let mut lines = Vec::new();
-/// let mut on_row: Box<user_import::OnRow<'_>> = Box::new(|row| lines.push(row.line));
-/// # drop(on_row);
+/// use user_import::{Importer, OnRow, Outcome, RowReport};
+/// use user_import::memory::InMemoryStore;
+/// let file = b"userId,email\na,a@x.io\nb,bad\n";
+/// let report = Importer::new("t").run(file, None, &mut InMemoryStore::new())?;
+/// let mut failed = Vec::new();
+/// let mut keep_failed: Box<OnRow<'_>> = Box::new(|row: RowReport| {
+///     if row.outcome == Outcome::Failed {
+///         failed.push(row.line);
+///     }
+/// });
+/// for row in report.rows {
+///     keep_failed(row);
+/// }
+/// drop(keep_failed);
+/// assert_eq!(failed, [3]);
+/// # Ok::<(), user_import::Error>(())
 /// ```
 pub type OnRow<'a> = dyn FnMut(RowReport) + Send + 'a;
 
@@ -165,8 +178,9 @@ impl fmt::Display for Summary {
 }
 
 /// The answer to an import: a summary, file-level issues, one entry per input
-/// row in input order (every row exactly once), mirror-mode changes, and the
-/// welcome notices for users actually created.
+/// row in input order (every row exactly once, unless the rows went to
+/// [`crate::RunOptions::on_row`] or [`Report::dry_run_to`] instead),
+/// mirror-mode changes, and the welcome notices for users actually created.
 ///
 /// ```
 /// use user_import::Importer;
@@ -195,7 +209,10 @@ pub struct Report {
     pub summary: Summary,
     /// File-level issues.
     pub issues: Vec<Issue>,
-    /// One entry per input row, in input order.
+    /// One entry per input row, in input order; empty when the rows went
+    /// to [`crate::RunOptions::on_row`] or [`Report::dry_run_to`] instead
+    /// ([`Report::render_text`] and [`Report::write_error_csv`] then show
+    /// the rows put back here, if any).
     pub rows: Vec<RowReport>,
     /// Changes to users the file does not name (mirror mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -235,7 +252,9 @@ impl Report {
     /// rest of the report (the summary, file-level issues, directory
     /// changes, notices) is as `dry_run` gives it. A caller that writes
     /// the rows as they come, or keeps only some, does not hold a report
-    /// row per line of a large file.
+    /// row per line of a large file. [`Report::render_text`] and
+    /// [`Report::write_error_csv`] show the rows in [`Report::rows`]: put
+    /// back the ones they need (those with issues, the failed ones).
     ///
     /// ```
     /// use user_import::{Importer, Outcome, Report, RowReport};

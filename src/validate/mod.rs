@@ -631,17 +631,24 @@ fn read_rows(
     });
     v.row_issues
         .reserve(chunks.iter().map(|c| c.issues.len()).sum());
+    let total: usize = chunks.iter().map(|c| c.rows.count).sum();
     for mut chunk in chunks {
         // The first block's rows become the file's (trimmed to size, not
-        // copied); each later block is appended and freed.
+        // copied); each later block is appended and freed. The file's rows
+        // grow by half at least when they must (a few reallocations, not one
+        // per block, with an allocator that copies), never past the total.
         for mut block in chunk.rows.blocks.drain(..) {
             if v.rows.capacity() == 0 {
                 block.shrink_to_fit();
                 v.rows = block;
-            } else {
-                v.rows.reserve_exact(block.len());
-                v.rows.append(&mut block);
+                continue;
             }
+            if v.rows.capacity() - v.rows.len() < block.len() {
+                let left = total.saturating_sub(v.rows.len());
+                v.rows
+                    .reserve_exact(block.len().max((v.rows.len() / 2).min(left)));
+            }
+            v.rows.append(&mut block);
         }
         v.row_issues.append(&mut chunk.issues);
         // The first row past the limit, counted over the whole file: a
@@ -697,8 +704,9 @@ struct Chunk {
 
 /// A piece's rows, in blocks of at most [`Blocks::ROWS`]: the blocks are
 /// appended to the file's rows one at a time and each is freed once
-/// appended, so the rows are held twice over by one block at most, not by a
-/// whole piece.
+/// appended, so what is written twice over at a time is one block, not a
+/// whole piece (the file's rows may have room reserved for half as many
+/// again, which takes no memory until it is written).
 struct Blocks {
     blocks: Vec<Vec<Row>>,
     /// The rows in all blocks.
@@ -760,7 +768,13 @@ impl Body<'_> {
         // Roughly one row per line.
         let lines = self.source.lines_in(piece);
         let mut chunk = Chunk {
-            rows: Blocks::new(lines.min(max_rows as usize + 1)),
+            rows: Blocks::new(
+                lines.min(
+                    usize::try_from(max_rows)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(1),
+                ),
+            ),
             issues: Vec::new(),
             over_limit: None,
             fatal: None,
