@@ -72,10 +72,10 @@ fn sqlite_store_passes_the_kit_async() {
         .unwrap_or_else(|f| panic!("{f}"));
 }
 
-/// `Err` from `apply` means nothing of the batch took effect: a database
-/// failure on the third op undoes the first two.
-#[test]
-fn a_failing_batch_leaves_nothing_behind() {
+/// Applies `ops`, one of which creates the user `boom`, on whose insert the
+/// database fails: `Err`, nothing of the batch is left, and the store is
+/// still usable afterwards.
+fn fails_and_leaves_nothing(ops: &[Op]) {
     let mut s = store();
     s.connection()
         .execute_batch(
@@ -83,53 +83,7 @@ fn a_failing_batch_leaves_nothing_behind() {
              BEGIN SELECT RAISE(ABORT, 'boom'); END;",
         )
         .unwrap();
-    let ops = [
-        Op::CreateRole {
-            name: "Staff".into(),
-        },
-        create("ann"),
-        create("boom"),
-    ];
-    let err = s.apply("t", &ops).unwrap_err();
-    assert!(err.to_string().contains("boom"), "{err}");
-    assert_eq!(s.count("t").unwrap(), 0);
-    assert_eq!(s.catalog("t").unwrap().roles, Some(vec![]));
-    // The store is still usable afterwards.
-    assert_eq!(
-        s.apply("t", &[create("ann")]).unwrap(),
-        [OpOutcome::Applied]
-    );
-}
-
-/// The same when the database fails in the second pass over a batch, the
-/// one op by op after an op did not apply: nothing of the batch is left.
-#[test]
-fn a_batch_failing_op_by_op_leaves_nothing_behind() {
-    let mut s = store();
-    s.connection()
-        .execute_batch(
-            "CREATE TEMP TRIGGER boom BEFORE INSERT ON users WHEN NEW.user_id = 'boom'
-             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
-        )
-        .unwrap();
-    let without_role = Op::Create {
-        line: None,
-        user: person("ghost")
-            .to_builder()
-            .set(Field::Roles, "Ghost")
-            .build(),
-        locked: Vec::new(),
-    };
-    let ops = [
-        Op::CreateRole {
-            name: "Staff".into(),
-        },
-        create("ann"),
-        without_role,
-        create("bob"),
-        create("boom"),
-    ];
-    let err = s.apply("t", &ops).unwrap_err();
+    let err = s.apply("t", ops).unwrap_err();
     assert!(err.to_string().contains("boom"), "{err}");
     assert_eq!(s.count("t").unwrap(), 0);
     assert_eq!(s.catalog("t").unwrap().roles, Some(vec![]));
@@ -140,20 +94,47 @@ fn a_batch_failing_op_by_op_leaves_nothing_behind() {
     );
 }
 
+/// A create of `id` with a role the tenant does not have: it fails alone.
+fn without_role(id: &str) -> Op {
+    Op::Create {
+        line: None,
+        user: person(id).to_builder().set(Field::Roles, "Ghost").build(),
+        locked: Vec::new(),
+    }
+}
+
+/// `Err` from `apply` means nothing of the batch took effect: a database
+/// failure on the third op undoes the first two.
+#[test]
+fn a_failing_batch_leaves_nothing_behind() {
+    let staff = Op::CreateRole {
+        name: "Staff".into(),
+    };
+    fails_and_leaves_nothing(&[staff, create("ann"), create("boom")]);
+}
+
+/// The same when the database fails in the second pass over a batch, the
+/// one op by op after an op did not apply.
+#[test]
+fn a_batch_failing_op_by_op_leaves_nothing_behind() {
+    let staff = Op::CreateRole {
+        name: "Staff".into(),
+    };
+    fails_and_leaves_nothing(&[
+        staff,
+        create("ann"),
+        without_role("ghost"),
+        create("bob"),
+        create("boom"),
+    ]);
+}
+
 /// An op that fails leaves nothing of itself behind: a user whose role does
 /// not exist is not created half-way.
 #[test]
 fn a_failed_op_is_undone_and_the_batch_goes_on() {
     let mut s = store();
-    let without_role = Op::Create {
-        line: None,
-        user: person("ann")
-            .to_builder()
-            .set(Field::Roles, "Ghost")
-            .build(),
-        locked: Vec::new(),
-    };
-    let out = s.apply("t", &[without_role, create("bob")]).unwrap();
+    let out = s.apply("t", &[without_role("ann"), create("bob")]).unwrap();
     assert!(
         matches!(&out[0], OpOutcome::Failed(m) if m.contains("Ghost")),
         "{out:?}"
