@@ -909,8 +909,13 @@ impl Spool {
         head.rows.clear();
         let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
         const EMPTY: &str = "\n  \"rows\": []";
-        let Some(at) = text.find(EMPTY).filter(|_| self.rows > 0) else {
+        if self.rows == 0 {
             return out.write_all(text.as_bytes());
+        }
+        let Some(at) = text.find(EMPTY) else {
+            return Err(std::io::Error::other(
+                "the report has no place for its rows",
+            ));
         };
         let at = at + EMPTY.len() - 1; // before the `]`
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
