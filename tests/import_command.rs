@@ -9,6 +9,8 @@
 
 #[path = "../examples/import/cli.rs"]
 mod cli;
+#[path = "../examples/import/json_rows.rs"]
+mod json_rows;
 // Not every helper of the adapter is used here.
 #[allow(dead_code)]
 #[path = "../examples/import/pg_store.rs"]
@@ -1138,4 +1140,44 @@ fn the_text_report_says_what_the_json_report_says() {
     assert_eq!(text_errors, json_errors);
     assert_eq!(text_errors.lines().count(), 7, "{text_errors}");
     assert_eq!(text_users, json_users);
+}
+
+/// The JSON report's rows written as they come give `to_json`'s bytes:
+/// rows with changes, issues and none, beside directory changes and
+/// notices, and a report without rows.
+#[test]
+fn json_rows_written_as_they_come_are_to_json() {
+    use user_import::memory::InMemoryStore;
+    use user_import::{Importer, Mode, Profile, User};
+    let mut store = InMemoryStore::new();
+    for id in ["ann", "gone"] {
+        let user = User::builder()
+            .set(Field::UserId, id)
+            .set(Field::Email, &format!("{id}@example.org"))
+            .set(Field::LastName, "Old")
+            .build();
+        store.insert("t", user);
+    }
+    let mut profile = Profile::default();
+    profile.mode = Mode::Mirror;
+    profile.on_error = user_import::ErrorPolicy::SkipInvalid;
+    let importer = Importer::with_profile("t", profile);
+    let file = b"userId,email,lastName,notifyIfNewUser\n\
+                 ann,ann@example.org,New \"Quoted\"\\,false\n\
+                 bob,bob@example.org,B\xc3\xa9,true\n\
+                 eve,not-an-email,E,false\n";
+    let empty = importer.run(b"userId,email\n", None, &mut InMemoryStore::new());
+    let report = importer.run(file, Some("users.csv"), &mut store).unwrap();
+    assert!(report.rows.iter().any(|r| !r.changes.is_empty()));
+    assert!(report.rows.iter().any(|r| !r.issues.is_empty()));
+    assert!(!report.directory.is_empty() && !report.notices.is_empty());
+    for report in [report, empty.unwrap()] {
+        let mut rows = json_rows::JsonRows::new().unwrap();
+        for row in &report.rows {
+            rows.push(row);
+        }
+        let mut out = Vec::new();
+        rows.write_json(&report, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), report.to_json());
+    }
 }

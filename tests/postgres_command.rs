@@ -6,6 +6,8 @@
 
 #[path = "../examples/import/cli.rs"]
 mod cli;
+#[path = "../examples/import/json_rows.rs"]
+mod json_rows;
 #[allow(dead_code)]
 #[path = "../examples/import/pg_store.rs"]
 mod pg_store;

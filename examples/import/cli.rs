@@ -14,6 +14,7 @@ use user_import::{
     RolePolicy, RowReport, RunOptions, Validation,
 };
 
+use crate::json_rows::JsonRows;
 use crate::pg_store::PgStore;
 use crate::sqlite_store::SqliteStore;
 
@@ -746,8 +747,8 @@ struct Run {
     interactive: bool,
     /// The JSON report is asked for.
     json: bool,
-    /// The JSON report's rows of the last plan applied (see [`Spool`]).
-    spool: Option<Spool>,
+    /// The JSON report's rows of the last plan applied (see [`JsonRows`]).
+    json_rows: Option<JsonRows>,
     /// The plan made, when asked for (`--plan-out`).
     plan: Option<Option<Plan>>,
     /// The undo of what was applied, when asked for (`--undo-out`).
@@ -805,19 +806,19 @@ fn import(
 /// say (an issue, a failure): only those rows' reports are kept, in the
 /// report's `rows`, and the others are counted in the summary, so a large
 /// import does not hold a report row per line. The JSON report's rows go to
-/// a temporary file as they come ([`Spool`]); without one, they are held.
+/// a temporary file as they come ([`JsonRows`]); without one, they are held.
 fn apply(
     importer: &Importer,
     plan: &Plan,
     store: &mut Directory,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
-    let mut spool = if run.json { Spool::new().ok() } else { None };
-    let keep_all = run.json && spool.is_none();
+    let mut json_rows = if run.json { JsonRows::new().ok() } else { None };
+    let keep_all = run.json && json_rows.is_none();
     let mut kept = Vec::new();
     let mut keep = |row: RowReport| {
-        if let Some(spool) = &mut spool {
-            spool.push(&row);
+        if let Some(json_rows) = &mut json_rows {
+            json_rows.push(&row);
         }
         if keep_all || row.outcome == Outcome::Failed || !row.issues.is_empty() {
             kept.push(row);
@@ -840,92 +841,11 @@ fn apply(
         }
         report
     };
-    run.spool = spool;
+    run.json_rows = json_rows;
     report.map(|mut report| {
         report.rows = kept;
         report
     })
-}
-
-/// The JSON report's rows, written to a temporary file as they come, each
-/// as `Report::to_json` writes it there; [`Spool::write_json`] writes the
-/// report with them where `to_json` puts them, so the output is the same
-/// without a report row per line held in memory.
-struct Spool {
-    file: BufWriter<File>,
-    rows: u64,
-    /// One row's JSON, reused.
-    row: Vec<u8>,
-    /// The first error writing to the file, if any.
-    failed: Option<std::io::Error>,
-}
-
-impl Spool {
-    fn new() -> std::io::Result<Spool> {
-        Ok(Spool {
-            file: BufWriter::new(tempfile::tempfile()?),
-            rows: 0,
-            row: Vec::new(),
-            failed: None,
-        })
-    }
-
-    /// Writes a row (after the ones before it).
-    fn push(&mut self, row: &RowReport) {
-        if self.failed.is_some() {
-            return;
-        }
-        self.row.clear();
-        let written = serde_json::to_writer_pretty(&mut self.row, row)
-            .map_err(std::io::Error::other)
-            .and_then(|()| {
-                if self.rows > 0 {
-                    self.file.write_all(b",\n")?;
-                }
-                // The rows of the report's pretty JSON are two levels in.
-                for (i, line) in self.row.split(|&b| b == b'\n').enumerate() {
-                    if i > 0 {
-                        self.file.write_all(b"\n")?;
-                    }
-                    self.file.write_all(b"    ")?;
-                    self.file.write_all(line)?;
-                }
-                Ok(())
-            });
-        match written {
-            Ok(()) => self.rows += 1,
-            Err(e) => self.failed = Some(e),
-        }
-    }
-
-    /// Writes `report` as pretty JSON with the spooled rows as its rows
-    /// (its own `rows` are left out).
-    fn write_json(self, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-        use std::io::{Seek, SeekFrom};
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let mut head = report.clone();
-        head.rows.clear();
-        let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
-        const EMPTY: &str = "\n  \"rows\": []";
-        if self.rows == 0 {
-            return out.write_all(text.as_bytes());
-        }
-        let Some(at) = text.find(EMPTY) else {
-            return Err(std::io::Error::other(
-                "the report has no place for its rows",
-            ));
-        };
-        let at = at + EMPTY.len() - 1; // before the `]`
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
-        out.write_all(&text.as_bytes()[..at])?;
-        out.write_all(b"\n")?;
-        std::io::copy(&mut file, out)?;
-        out.write_all(b"\n  ")?;
-        out.write_all(&text.as_bytes()[at..])
-    }
 }
 
 impl Run {
@@ -935,7 +855,7 @@ impl Run {
             dry_run: o.dry_run,
             interactive,
             json: o.json,
-            spool: None,
+            json_rows: None,
             plan: o.plan_out.as_ref().map(|_| None),
             undo: o.undo_out.as_ref().map(|_| None),
         }
@@ -958,8 +878,8 @@ fn conclude(
     if o.json {
         // Written as it is serialized: the JSON of a big import is larger
         // than its file.
-        let written = match run.spool.take() {
-            Some(spool) => spool.write_json(report, &mut *out),
+        let written = match run.json_rows.take() {
+            Some(json_rows) => json_rows.write_json(report, &mut *out),
             None => report.write_json(&mut *out),
         };
         match written.and_then(|()| writeln!(out)) {

@@ -10,11 +10,13 @@
 //! - `pg_store.rs`: the `AsyncUserStore` over PostgreSQL (sqlx, tokio), the
 //!   model async adapter.
 //! - `cli.rs`: the command (options, report, exit status).
+//! - `json_rows.rs`: the JSON report's rows written as they come.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 mod cli;
+mod json_rows;
 // The adapters have helpers (locations, locks) this command does not use.
 #[allow(dead_code)]
 mod pg_store;

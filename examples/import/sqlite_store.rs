@@ -17,20 +17,20 @@
 //!   counter, so a version is never reused, not even when a user is deleted
 //!   and created again. Updates and deletes check the version they were
 //!   planned against (optimistic concurrency).
-//! - **Reads**: `fetch` reads the users named by id whole, each id once, one indexed
-//!   lookup each. An email one of them holds is no one else's, so only the
-//!   other emails are looked up; those users and the reports of the managers
-//!   asked for are found in the indexes alone (row ids), and only the rows
-//!   not read yet are read. A re-import of an unchanged file reads each user
-//!   once and looks up no email.
+//! - **Reads**: `fetch` reads the users named by id whole, each id once,
+//!   one indexed lookup each. An email one of them holds is no one else's,
+//!   so only the other emails are looked up; those users and the reports
+//!   of the managers asked for are found in the indexes alone (row ids),
+//!   and only the rows not read yet are read. A re-import of an unchanged
+//!   file reads each user once and looks up no email.
 //! - **Atomicity**: each `apply` runs inside a SAVEPOINT (an `Err` leaves
 //!   nothing of the batch behind). Its ops run one after another in it, with
 //!   a block of versions taken for the batch at once, role ids looked up
-//!   once and the statements prepared once; when one does not apply, the batch is rolled back and run again
-//!   with each op inside a nested SAVEPOINT, so an op that fails leaves
-//!   nothing of itself behind and the others apply. `begin`/`commit`/
-//!   `rollback` wrap a whole import in one transaction for the all-or-nothing
-//!   policy.
+//!   once and the statements prepared once; when one does not apply, the
+//!   batch is rolled back and run again with each op inside a nested
+//!   SAVEPOINT, so an op that fails leaves nothing of itself behind and the
+//!   others apply. `begin`/`commit`/`rollback` wrap a whole import in one
+//!   transaction for the all-or-nothing policy.
 //! - **Contention**: a write takes the write lock up front (`BEGIN
 //!   IMMEDIATE`), for a batch as for a whole import, and waits for it up to
 //!   the busy timeout ([`DEFAULT_BUSY_TIMEOUT`], or
