@@ -83,7 +83,12 @@ impl User {
     /// assert_eq!(u.user_id(), Some("a"));
     /// ```
     pub fn builder() -> UserBuilder {
-        UserBuilder::default()
+        UserBuilder {
+            // Room for a typical user's values, so building one does not
+            // grow the buffer value by value.
+            scratch: String::with_capacity(128),
+            ..UserBuilder::default()
+        }
     }
 
     /// The value of a standard field, `None` when absent. Always `None` for the
