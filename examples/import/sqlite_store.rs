@@ -375,7 +375,9 @@ impl UserStore for SqliteStore {
         // read, so a user matching several lists is one row.
         let tenant = normalize(&request.tenant);
         let mut users: Vec<(i64, ExistingUser)> = Vec::new();
-        let mut held: HashSet<String> = HashSet::new();
+        // The emails still to look up: those the users read by id hold are
+        // crossed off as they come.
+        let mut unheld: HashSet<&str> = request.emails.iter().map(String::as_str).collect();
         if !request.user_ids.is_empty() {
             // A request may name an id twice (a row's user and another
             // row's manager).
@@ -386,15 +388,17 @@ impl UserStore for SqliteStore {
             let mut rows = stmt.query(params![tenant, json_list(&ids)?])?;
             while let Some(row) = rows.next()? {
                 users.push(read_user(row)?);
-                if let Some(email) = row.get::<_, Option<String>>(EMAIL_NORM)? {
-                    held.insert(email);
+                if !unheld.is_empty()
+                    && let Some(email) = row.get_ref(EMAIL_NORM)?.as_str_or_null()?
+                {
+                    unheld.remove(email);
                 }
             }
         }
         let emails: Vec<&String> = request
             .emails
             .iter()
-            .filter(|e| !held.contains(e.as_str()))
+            .filter(|e| unheld.contains(e.as_str()))
             .collect();
         if emails.is_empty() && request.managers.is_empty() {
             return Ok(users.into_iter().map(|(_, u)| u).collect());
