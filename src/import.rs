@@ -188,12 +188,17 @@ impl Importer {
 
     /// Validates `bytes`, borrowed or handed over (then freed once the rows
     /// are read).
+    /// How this importer validates.
+    fn settings(&self) -> validate::Settings<'_> {
+        validate::Settings {
+            profile: &self.profile,
+            threads: self.threads,
+        }
+    }
+
     fn validate_source(&self, bytes: std::borrow::Cow<'_, [u8]>, name: Option<&str>) -> Validation {
         validate::run(
-            validate::Settings {
-                profile: &self.profile,
-                threads: self.threads,
-            },
+            self.settings(),
             &self.tenant,
             self.catalog.as_ref(),
             bytes,
@@ -203,10 +208,13 @@ impl Importer {
 
     /// Reads a users file from `source` (at most the byte limit, plus one
     /// byte to tell that it is over) and validates it. A source over the limit
-    /// gives a `limit_exceeded` issue, not an error. The bytes read are
-    /// freed as soon as the rows are read, before the file-wide checks, so
-    /// a large file is not held beside their indexes (keep them with
-    /// [`Importer::read_and_validate`] when you write an error CSV).
+    /// gives a `limit_exceeded` issue, not an error. A CSV file in UTF-8
+    /// (with or without a byte order mark) is validated as it is read, its
+    /// complete records a block of 4 MiB at a time, so it is never held
+    /// whole; a workbook, a zip, a file in an encoding to convert, or one
+    /// whose first block does not settle how to read it, is read whole
+    /// first. The validation is the same either way. (Keep the bytes with
+    /// [`Importer::read_and_validate`] when you write an error CSV.)
     ///
     /// # Errors
     ///
@@ -329,17 +337,22 @@ impl Importer {
                 "the file is {size} bytes, more than the limit of {limit} bytes"
             )));
         }
-        match read_limited(source, limit) {
-            Ok(bytes) if keep => {
+        let read = if keep {
+            read_limited(source, limit).map(|bytes| {
                 let v = self.validate(&bytes, name);
-                Ok((bytes, v))
-            }
-            Ok(bytes) => Ok((
-                Vec::new(),
-                self.validate_source(std::borrow::Cow::Owned(bytes), name),
-            )),
+                (bytes, v)
+            })
+        } else {
+            // Validated as it is read, a block at a time: the file is not
+            // held whole.
+            let mut stream =
+                validate::Stream::new(self.settings(), &self.tenant, self.catalog.as_ref(), name);
+            crate::input::read_parts(source, limit, |part| stream.feed(part))
+                .map(|()| (Vec::new(), stream.finish()))
+        };
+        match read {
             Err(e) if e.is_limit() => Ok(over(e.to_string())),
-            Err(e) => Err(e),
+            read => read,
         }
     }
 

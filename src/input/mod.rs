@@ -229,10 +229,14 @@ pub struct InputInfo {
 /// The SHA-256 of `bytes`, in lower-case hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Bytes in lowercase hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    let digest = sha2::Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for b in digest {
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for b in bytes {
         let _ = write!(hex, "{b:02x}");
     }
     hex
@@ -391,11 +395,39 @@ pub fn read_limited(source: impl Read, limit: u64) -> Result<Vec<u8>, Error> {
         .read_to_end(&mut buf)
         .map_err(Error::io)?;
     if buf.len() as u64 > limit {
-        return Err(Error::limit(format!(
-            "the file is larger than the limit of {limit} bytes"
-        )));
+        return Err(over_limit(limit));
     }
     Ok(buf)
+}
+
+/// Reads `source` to its end in parts, each handed to `each` as it comes;
+/// fails as [`read_limited`] does, as soon as more than `limit` bytes came.
+pub(crate) fn read_parts(
+    mut source: impl Read,
+    limit: u64,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), Error> {
+    let mut buf = vec![0; 64 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(e)),
+        };
+        total += n as u64;
+        if total > limit {
+            return Err(over_limit(limit));
+        }
+        each(&buf[..n]);
+    }
+}
+
+fn over_limit(limit: u64) -> Error {
+    Error::limit(format!(
+        "the file is larger than the limit of {limit} bytes"
+    ))
 }
 
 /// Chooses the delimiter for `data` (already decoded to UTF-8 bytes).

@@ -182,6 +182,69 @@ pub(crate) fn open<'a>(
     })
 }
 
+/// Lines the head of a file read in blocks must hold whole (after a
+/// preamble the profile names): more than finding the preamble and the
+/// header looks at.
+const HEAD_LINES: usize = 8;
+
+/// Opens the head of a file whose rest is still to come, for reading the
+/// body in blocks ([`Body::block`]): `None` unless the file is plain UTF-8
+/// text (with or without a byte order mark) and `head` settles everything
+/// [`open`] decides as the whole file would. That is, the encoding's sniff
+/// sees its first kilobyte, the lines a preamble search reads are whole,
+/// and the header, like the first record on each delimiter tried, ends
+/// before the head does. A head that cannot tell (or whose opening is
+/// refused: the whole file then says why) leaves the file to be read whole.
+pub(crate) fn open_head<'a>(
+    head: &'a [u8],
+    name: Option<&str>,
+    opts: &Options<'_>,
+) -> Option<Opened<'a>> {
+    if head.len() < 1024 {
+        return None;
+    }
+    let opened = open(head, name, opts).ok()?;
+    let plain = opened.format == Format::Csv
+        && matches!(opened.encoding, Encoding::Utf8 | Encoding::Utf8Bom)
+        && matches!(opened.decoded.text, std::borrow::Cow::Borrowed(_));
+    let text: &[u8] = &opened.decoded.text;
+    let lines = HEAD_LINES + opts.preamble.unwrap_or(0);
+    if !plain || !whole_lines(text, lines) || opened.body.0 >= text.len() {
+        return None;
+    }
+    if opts.delimiter.byte().is_none() {
+        let (header_at, _) = input::preamble(text, opts.preamble, opts.known);
+        let header = &text[header_at..];
+        let mut rec = Record::default();
+        for d in [b',', b'\t', b';'] {
+            let mut tok = Tokenizer::new(header, d, usize::MAX, 4096);
+            if !tok.next_record(&mut rec) || tok.position() >= header.len() {
+                return None;
+            }
+        }
+    }
+    Some(opened)
+}
+
+/// Whether `text` holds `n` whole lines (ended by `\n`, `\r\n` or `\r`)
+/// with something after them.
+fn whole_lines(text: &[u8], n: usize) -> bool {
+    let mut at = 0;
+    for _ in 0..n {
+        let Some(end) = memchr::memchr2(b'\n', b'\r', &text[at..]) else {
+            return false;
+        };
+        at += end + 1;
+        if text[at - 1] == b'\r' && text.get(at) == Some(&b'\n') {
+            at += 1;
+        }
+        if at >= text.len() {
+            return false;
+        }
+    }
+    true
+}
+
 impl Opened<'_> {
     /// The body, to read.
     pub fn body(&self, limits: Limits) -> Body<'_> {
@@ -193,6 +256,11 @@ impl Opened<'_> {
             limits,
             start: self.body,
         }
+    }
+
+    /// The decoded text from where the body starts, and the body's line.
+    pub fn rest(&self) -> (&[u8], u64) {
+        (&self.decoded.text[self.body.0..], self.body.1)
     }
 }
 
@@ -226,6 +294,33 @@ pub(crate) struct RecordView<'r> {
 }
 
 impl<'a> Body<'a> {
+    /// A block of a body read in blocks: `data` starts on a record of line
+    /// `line`.
+    pub fn block(data: &'a [u8], delimiter: u8, limits: Limits, line: u64) -> Body<'a> {
+        Body {
+            data,
+            text: std::str::from_utf8(data).ok(),
+            delimiter,
+            limits,
+            start: (0, line),
+        }
+    }
+
+    /// Where the records that surely end before the data does end: the
+    /// byte and the line after the last of them (the start when there is
+    /// none). A record that reaches the end of the data may go on in
+    /// what follows it.
+    pub fn complete(&self) -> (usize, u64) {
+        let mut tok = self.tokenizer();
+        tok.resume(self.start.0, self.start.1);
+        let mut rec = Record::default();
+        let mut end = self.start;
+        while tok.next_record(&mut rec) && tok.position() < self.data.len() {
+            end = (tok.position(), tok.line());
+        }
+        end
+    }
+
     /// Boundaries cutting the body into about `threads` pieces of about the
     /// same size (one piece when `threads` is 1). Finding a boundary takes
     /// tokenizing up to it (the quotes decide where records end), which

@@ -4,7 +4,10 @@
 pub(crate) mod error_csv;
 pub(crate) mod file;
 pub(crate) mod row;
+pub(crate) mod stream;
 pub(crate) mod tokens;
+
+pub(crate) use stream::Stream;
 
 use std::ops::ControlFlow;
 
@@ -404,6 +407,36 @@ pub(crate) struct Settings<'a> {
     pub threads: usize,
 }
 
+impl Validation {
+    /// A validation with nothing read yet.
+    fn empty(tenant: &str, profile: &Profile) -> Validation {
+        Validation {
+            input: InputInfo {
+                format: Format::Csv,
+                encoding: Encoding::Utf8,
+                delimiter: profile.delimiter,
+                part: None,
+                preamble: Vec::new(),
+                preset: profile.preset.clone(),
+                columns: Vec::new(),
+                name: None,
+                sha256: String::new(),
+                bytes: 0,
+            },
+            tenant: tenant.to_owned(),
+            columns: Vec::new(),
+            field_columns: Vec::new(),
+            file_issues: Vec::new(),
+            rows: Vec::new(),
+            row_issues: Vec::new(),
+            key: profile.key,
+            limits: profile.limits,
+            ids: None,
+            started: None,
+        }
+    }
+}
+
 /// Runs reading and validation.
 pub(crate) fn run(
     settings: Settings<'_>,
@@ -449,31 +482,7 @@ fn read(
     bytes: &[u8],
     name: Option<&str>,
 ) -> (Validation, Option<Header>, Option<LineMap>) {
-    let profile = settings.profile;
-    let mut v = Validation {
-        input: InputInfo {
-            format: Format::Csv,
-            encoding: Encoding::Utf8,
-            delimiter: profile.delimiter,
-            part: None,
-            preamble: Vec::new(),
-            preset: profile.preset.clone(),
-            columns: Vec::new(),
-            name: None,
-            sha256: String::new(),
-            bytes: 0,
-        },
-        tenant: tenant.to_owned(),
-        columns: Vec::new(),
-        field_columns: Vec::new(),
-        file_issues: Vec::new(),
-        rows: Vec::new(),
-        row_issues: Vec::new(),
-        key: profile.key,
-        limits: profile.limits,
-        ids: None,
-        started: None,
-    };
+    let mut v = Validation::empty(tenant, settings.profile);
     let mut lines = None;
     let header = read_rows(&mut v, settings, tenant, catalog, bytes, name, &mut lines);
     (v, header, lines)
@@ -516,18 +525,8 @@ fn read_rows(
     name: Option<&str>,
     lines: &mut Option<Vec<(u64, u64)>>,
 ) -> Option<Header> {
-    let profile = settings.profile;
-    let limits = profile.limits;
-    let known = |h: &str| header::is_known(h, &profile.mapping, &profile.custom);
-    let options = reader::Options {
-        encoding: profile.encoding,
-        sheet: profile.sheet.as_deref(),
-        limits,
-        delimiter: profile.delimiter,
-        preamble: profile.preamble,
-        known: &known,
-    };
-    let opened = match reader::open(bytes, name, &options) {
+    let known = known_header(settings.profile);
+    let opened = match reader::open(bytes, name, &open_options(settings.profile, &known)) {
         Ok(o) => o,
         Err(refused) => {
             if let Some((format, encoding, part)) = refused.format {
@@ -543,145 +542,231 @@ fn read_rows(
             return None;
         }
     };
-    v.input.format = opened.format;
-    v.input.encoding = opened.encoding;
-    v.input.part = opened.part.clone();
-    v.input.preamble = opened.preamble.clone();
-    v.input.delimiter = input::delimiter_from_byte(opened.delimiter);
     *lines = opened.lines.clone();
-    let workbook = opened.lines.is_some();
+    let mut reading = Reading::begin(v, settings, tenant, catalog, &opened);
+    let body = opened.body(settings.profile.limits);
+    reading
+        .body(v, &body, Some(0))
+        .is_continue()
+        .then(|| reading.end(v))
+}
 
-    let header = header::resolve(
-        &opened.header,
-        &profile.mapping,
-        &profile.custom,
-        &mut v.file_issues,
-    );
-    // Required columns matter for rows that create or update users; a file of
-    // DELETE rows only needs what identifies the users.
-    let missing = header::missing_columns(&header, &profile.required, &profile.custom);
-    v.columns = header.names.clone();
-    v.input.columns = header
-        .names
-        .iter()
-        .zip(&header.targets)
-        .map(|(name, target)| input::ColumnRead {
-            column: name.clone(),
-            read_as: match target {
-                header::Target::Field(f) => Some(f.header().to_owned()),
-                header::Target::Custom(i) => profile.custom.get(*i).map(|a| a.name.clone()),
-                header::Target::Ignore => None,
-            },
-        })
-        .collect();
-    v.field_columns = Field::ALL
-        .iter()
-        .map(|&f| header.name_of(f).to_owned())
-        .collect();
-    let folded_header: Vec<String> = header.names.iter().map(|n| fold_header(n)).collect();
+/// Whether a header cell names a column the profile reads.
+fn known_header(profile: &Profile) -> impl Fn(&str) -> bool + '_ {
+    |h: &str| header::is_known(h, &profile.mapping, &profile.custom)
+}
 
-    let index = catalog.map(Catalog::index);
-    let checker = row::RowChecker {
-        profile,
-        header: &header,
-        tenant,
-        catalog: index.as_ref(),
-    };
-    // Which columns take a value with line breaks: those the import
-    // ignores (notes), and custom attributes that say so.
-    let line_breaks: Vec<bool> = header
-        .targets
-        .iter()
-        .map(|t| match t {
-            header::Target::Ignore => true,
-            header::Target::Custom(i) => profile.custom.get(*i).is_some_and(|a| a.multiline),
-            _ => false,
-        })
-        .collect();
-    // How each column's values are read, where the profile says.
-    let value_maps: Vec<Option<&crate::profile::ValueMap>> = header
-        .names
-        .iter()
-        .map(|n| {
-            let folded = fold_header(n);
-            profile
-                .values
-                .iter()
-                .find(|m| fold_header(&m.column) == folded)
-        })
-        .collect();
-    let source = opened.body(limits);
-    let body = Body {
-        source: &source,
-        value_maps: &value_maps,
-        checker: &checker,
-        folded_header: &folded_header,
-        line_breaks: &line_breaks,
-        workbook,
-    };
-    let threads = settings.threads.clamp(1, 16);
-    let threads = if threads > 1 && source.len() >= crate::par::from::READ_BYTES {
-        threads
-    } else {
-        1
-    };
-    // The last piece is read on this thread, the others on new ones.
-    let chunks = crate::par::map(source.pieces(threads), |piece| {
-        body.read(piece, limits.rows)
-    });
-    v.row_issues
-        .reserve(chunks.iter().map(|c| c.issues.len()).sum());
-    let total: usize = chunks.iter().map(|c| c.rows.count).sum();
-    for mut chunk in chunks {
-        // The first block's rows become the file's (trimmed to size, not
-        // copied); each later block is appended and freed. The file's rows
-        // grow by half at least when they must (a few reallocations, not one
-        // per block, with an allocator that copies), never past the total.
-        for mut block in chunk.rows.blocks.drain(..) {
-            if v.rows.capacity() == 0 {
-                block.shrink_to_fit();
-                v.rows = block;
-                continue;
-            }
-            if v.rows.capacity() - v.rows.len() < block.len() {
-                let left = total.saturating_sub(v.rows.len());
-                v.rows
-                    .reserve_exact(block.len().max((v.rows.len() / 2).min(left)));
-            }
-            v.rows.append(&mut block);
+/// How the profile says to open a file.
+fn open_options<'a>(profile: &'a Profile, known: &'a dyn Fn(&str) -> bool) -> reader::Options<'a> {
+    reader::Options {
+        encoding: profile.encoding,
+        sheet: profile.sheet.as_deref(),
+        limits: profile.limits,
+        delimiter: profile.delimiter,
+        preamble: profile.preamble,
+        known,
+    }
+}
+
+/// Reading a file's records once its header is read: what checking them
+/// needs, kept from one block of the body to the next.
+struct Reading<'a> {
+    settings: Settings<'a>,
+    tenant: &'a str,
+    header: Header,
+    index: Option<crate::catalog::CatalogIndex<'a>>,
+    /// The required columns the header lacks.
+    missing: Vec<Issue>,
+    folded_header: Vec<String>,
+    /// The columns that take a value with line breaks.
+    line_breaks: Vec<bool>,
+    /// How each column's values are read, where the profile says.
+    value_maps: Vec<Option<&'a crate::profile::ValueMap>>,
+    workbook: bool,
+}
+
+impl<'a> Reading<'a> {
+    /// Takes what `opened` found into `v`, and resolves the header.
+    fn begin(
+        v: &mut Validation,
+        settings: Settings<'a>,
+        tenant: &'a str,
+        catalog: Option<&'a Catalog>,
+        opened: &reader::Opened<'_>,
+    ) -> Reading<'a> {
+        let profile = settings.profile;
+        v.input.format = opened.format;
+        v.input.encoding = opened.encoding;
+        v.input.part = opened.part.clone();
+        v.input.preamble = opened.preamble.clone();
+        v.input.delimiter = input::delimiter_from_byte(opened.delimiter);
+        let workbook = opened.lines.is_some();
+
+        let header = header::resolve(
+            &opened.header,
+            &profile.mapping,
+            &profile.custom,
+            &mut v.file_issues,
+        );
+        // Required columns matter for rows that create or update users; a file of
+        // DELETE rows only needs what identifies the users.
+        let missing = header::missing_columns(&header, &profile.required, &profile.custom);
+        v.columns = header.names.clone();
+        v.input.columns = header
+            .names
+            .iter()
+            .zip(&header.targets)
+            .map(|(name, target)| input::ColumnRead {
+                column: name.clone(),
+                read_as: match target {
+                    header::Target::Field(f) => Some(f.header().to_owned()),
+                    header::Target::Custom(i) => profile.custom.get(*i).map(|a| a.name.clone()),
+                    header::Target::Ignore => None,
+                },
+            })
+            .collect();
+        v.field_columns = Field::ALL
+            .iter()
+            .map(|&f| header.name_of(f).to_owned())
+            .collect();
+        let folded_header: Vec<String> = header.names.iter().map(|n| fold_header(n)).collect();
+        // Which columns take a value with line breaks: those the import
+        // ignores (notes), and custom attributes that say so.
+        let line_breaks: Vec<bool> = header
+            .targets
+            .iter()
+            .map(|t| match t {
+                header::Target::Ignore => true,
+                header::Target::Custom(i) => profile.custom.get(*i).is_some_and(|a| a.multiline),
+                _ => false,
+            })
+            .collect();
+        let value_maps = header
+            .names
+            .iter()
+            .map(|n| {
+                let folded = fold_header(n);
+                profile
+                    .values
+                    .iter()
+                    .find(|m| fold_header(&m.column) == folded)
+            })
+            .collect();
+        Reading {
+            settings,
+            tenant,
+            header,
+            index: catalog.map(Catalog::index),
+            missing,
+            folded_header,
+            line_breaks,
+            value_maps,
+            workbook,
         }
-        v.row_issues.append(&mut chunk.issues);
-        // The first row past the limit, counted over the whole file: a
-        // piece stops after `limit` rows of its own, so either the merged
-        // rows pass the limit, or this piece alone reached it.
-        let past = if v.rows.len() as u64 > limits.rows {
-            v.rows.get(limits.rows as usize).map(|r| r.line)
-        } else {
-            chunk.over_limit
+    }
+
+    /// Checks the records of `source` (the whole body, or the next block of
+    /// it) and adds its rows and issues to `v`. `Break` when the rows are
+    /// over the limit or a quote merged rows: `v` has no rows then, and the
+    /// file's error says why. `left` is how many rows may come after this
+    /// block's (`None`: not known), so the rows grow by enough at once.
+    fn body(
+        &mut self,
+        v: &mut Validation,
+        source: &reader::Body<'_>,
+        left: Option<usize>,
+    ) -> ControlFlow<()> {
+        let limits = self.settings.profile.limits;
+        let checker = row::RowChecker {
+            profile: self.settings.profile,
+            header: &self.header,
+            tenant: self.tenant,
+            catalog: self.index.as_ref(),
         };
-        if let Some(line) = past {
-            v.file_issues.push(over_limit(limits.rows, line));
-            v.rows.clear();
-            v.row_issues.clear();
-            return None;
+        let body = Body {
+            source,
+            value_maps: &self.value_maps,
+            checker: &checker,
+            folded_header: &self.folded_header,
+            line_breaks: &self.line_breaks,
+            workbook: self.workbook,
+        };
+        let threads = self.settings.threads.clamp(1, 16);
+        let threads = if threads > 1 && source.len() >= crate::par::from::READ_BYTES {
+            threads
+        } else {
+            1
+        };
+        // The last piece is read on this thread, the others on new ones.
+        let chunks = crate::par::map(source.pieces(threads), |piece| {
+            body.read(piece, limits.rows)
+        });
+        v.row_issues
+            .reserve(chunks.iter().map(|c| c.issues.len()).sum());
+        let here: usize = chunks.iter().map(|c| c.rows.count).sum();
+        let total = (v.rows.len() + here).saturating_add(left.unwrap_or(usize::MAX));
+        for mut chunk in chunks {
+            // The first block's rows become the file's (trimmed to size, not
+            // copied); each later block is appended and freed. The file's rows
+            // grow by half at least when they must (a few reallocations, not one
+            // per block, with an allocator that copies), never past the total.
+            for mut block in chunk.rows.blocks.drain(..) {
+                if v.rows.capacity() == 0 {
+                    block.shrink_to_fit();
+                    v.rows = block;
+                    continue;
+                }
+                if v.rows.capacity() - v.rows.len() < block.len() {
+                    let left = total.saturating_sub(v.rows.len());
+                    v.rows
+                        .reserve_exact(block.len().max((v.rows.len() / 2).min(left)));
+                }
+                v.rows.append(&mut block);
+            }
+            v.row_issues.append(&mut chunk.issues);
+            // The first row past the limit, counted over the whole file: a
+            // piece stops after `limit` rows of its own, so either the merged
+            // rows pass the limit, or this piece alone reached it, or the
+            // record that stopped it with merged rows is past the limit (as
+            // one piece would find: the limit is checked first).
+            let past = if v.rows.len() as u64 > limits.rows {
+                v.rows.get(limits.rows as usize).map(|r| r.line)
+            } else {
+                chunk.over_limit.or(chunk
+                    .fatal
+                    .as_ref()
+                    .filter(|_| v.rows.len() as u64 >= limits.rows)
+                    .map(|f| f.0))
+            };
+            if let Some(line) = past {
+                v.file_issues.push(over_limit(limits.rows, line));
+                v.rows.clear();
+                v.row_issues.clear();
+                return ControlFlow::Break(());
+            }
+            // Rows merged by a stray quote: nothing of the file can be trusted
+            // to be the rows it looks like, so none is imported.
+            if let Some((_, fatal)) = chunk.fatal {
+                v.file_issues.push(fatal);
+                v.rows.clear();
+                v.row_issues.clear();
+                return ControlFlow::Break(());
+            }
         }
-        // Rows merged by a stray quote: nothing of the file can be trusted
-        // to be the rows it looks like, so none is imported.
-        if let Some(fatal) = chunk.fatal {
-            v.file_issues.push(fatal);
-            v.rows.clear();
-            v.row_issues.clear();
-            return None;
+        ControlFlow::Continue(())
+    }
+
+    /// The file's issues once every record is read; gives back the header.
+    fn end(self, v: &mut Validation) -> Header {
+        if v.rows.is_empty() && !v.file_error() {
+            v.file_issues
+                .push(Issue::error(Code::FileEmpty, "file is empty"));
         }
+        if v.rows.is_empty() || v.rows.iter().any(|r| r.action == Action::Upsert) {
+            v.file_issues.extend(self.missing);
+        }
+        self.header
     }
-    if v.rows.is_empty() && !v.file_error() {
-        v.file_issues
-            .push(Issue::error(Code::FileEmpty, "file is empty"));
-    }
-    if v.rows.is_empty() || v.rows.iter().any(|r| r.action == Action::Upsert) {
-        v.file_issues.extend(missing);
-    }
-    Some(header)
 }
 
 fn over_limit(rows: u64, line: u64) -> Issue {
@@ -699,7 +784,8 @@ struct Chunk {
     /// The line of the first row past the row limit, if the piece has one.
     over_limit: Option<u64>,
     /// Quoting that merged rows: the file is rejected.
-    fatal: Option<Issue>,
+    /// Its line, and the issue.
+    fatal: Option<(u64, Issue)>,
 }
 
 /// A piece's rows, in blocks of at most [`Blocks::ROWS`]: the blocks are
@@ -795,7 +881,10 @@ impl Body<'_> {
                 error: false,
             };
             if let Some(problem) = rec.problem.filter(|p| p.is_fatal()) {
-                chunk.fatal = Some(reader::problem_issue(problem, &header.names, rec.line));
+                chunk.fatal = Some((
+                    rec.line,
+                    reader::problem_issue(problem, &header.names, rec.line),
+                ));
                 return ControlFlow::Break(());
             }
             // A value with line breaks in a column that takes one line: the
@@ -806,11 +895,9 @@ impl Body<'_> {
                     continue;
                 }
                 if m.delimiter && !self.workbook {
-                    chunk.fatal = Some(reader::merged_rows(
-                        &header.names,
-                        m.column,
-                        m.first,
-                        Some(m.last),
+                    chunk.fatal = Some((
+                        rec.line,
+                        reader::merged_rows(&header.names, m.column, m.first, Some(m.last)),
                     ));
                     return ControlFlow::Break(());
                 }
