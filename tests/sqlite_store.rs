@@ -397,3 +397,61 @@ fn a_new_user_does_not_inherit_roles_left_behind() {
     let new = get(&mut s, "t", "new").expect("the new user");
     assert_eq!(new.user.roles().count(), 0, "{:?}", new.user);
 }
+
+/// `fetch` reads a batch's roles in one range of row ids when its users lie
+/// close together, and one lookup per user when they are far apart: either
+/// way each user gets their own roles, and no one the batch did not ask for
+/// comes back.
+#[test]
+fn fetch_reads_the_roles_of_users_close_together_and_far_apart() {
+    const ROLES: [&str; 3] = ["Admin", "Staff", "Tester"];
+    let roles_of = |i: usize| format!("{}|{}", ROLES[i % 3], ROLES[(i + 1) % 3]);
+    let id = |i: usize| format!("u{i}");
+    let mut s = store();
+    let mut ops: Vec<Op> = ROLES
+        .iter()
+        .map(|r| Op::CreateRole {
+            name: (*r).to_owned(),
+        })
+        .collect();
+    ops.extend((0..300).map(|i| {
+        Op::Create {
+            line: None,
+            user: User::builder()
+                .set(Field::UserId, &id(i))
+                .set(Field::Email, &format!("{}@example.com", id(i)))
+                .set(Field::Roles, &roles_of(i))
+                .build(),
+            locked: Vec::new(),
+        }
+    }));
+    let outcomes = s.apply("t", &ops).unwrap();
+    assert!(outcomes.iter().all(OpOutcome::is_applied));
+    // Every other user of the first 41 (a range with users not asked for
+    // between them), then the first and the last (too far apart for one).
+    for asked in [(0..=40).step_by(2).collect::<Vec<usize>>(), vec![0, 299]] {
+        let mut f = Fetch::new("t");
+        f.user_ids = asked.iter().map(|&i| id(i)).collect();
+        let mut got: Vec<(String, Option<String>)> = s
+            .fetch(&f)
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u.user_id().to_owned(),
+                    u.user.get(Field::Roles).map(str::to_owned),
+                )
+            })
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, Option<String>)> = asked
+            .iter()
+            .map(|&i| {
+                let canonical = User::builder().set(Field::Roles, &roles_of(i)).build();
+                (id(i), canonical.get(Field::Roles).map(str::to_owned))
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "asked for {asked:?}");
+    }
+}

@@ -18,7 +18,10 @@
 //!   and created again. Updates and deletes check the version they were
 //!   planned against (optimistic concurrency).
 //! - **Reads**: `fetch` reads the users named by id whole, each id once,
-//!   one indexed lookup each. An email one of them holds is no one else's,
+//!   one indexed lookup each, then their roles: in one range of row ids
+//!   when they lie close together (a batch of a file that lists users in
+//!   about the order they were created), one lookup per user otherwise.
+//!   An email one of them holds is no one else's,
 //!   so only the other emails are looked up; those users and the reports
 //!   of the managers asked for are found in the indexes alone (row ids),
 //!   and only the rows not read yet are read. A re-import of an unchanged
@@ -50,15 +53,15 @@
 //!   only ever undo part of a transaction that is still open, and a crash
 //!   is undone by the rollback journal, a file.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::types::{FromSqlError, ToSqlOutput, Type, Value, ValueRef};
 use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Row, ffi, params};
 use user_import::{
-    Catalog, ExistingUser, Fetch, Field, Location, Op, OpOutcome, User, UserStore, apply_changes,
-    normalize,
+    Catalog, ExistingUser, Fetch, Field, Location, Op, OpOutcome, User, UserBuilder, UserStore,
+    apply_changes, normalize,
 };
 
 /// The schema. `CREATE ... IF NOT EXISTS`, so opening an existing database
@@ -136,30 +139,54 @@ const COLUMNS: [Field; 13] = [
     Field::DisplayName,
 ];
 
-/// The columns that read a user (`u`): the [`COLUMNS`], then roles,
-/// custom, locked, version, row id, normalized email; up to `FROM`.
+/// The columns that read a user (`u`): the [`COLUMNS`], then roles (as the
+/// expression given, or the user's roles by name), custom, locked,
+/// version, row id, normalized email; up to `FROM`.
 macro_rules! select_users_from {
     () => {
-        "
+        select_users_from!(
+            "(SELECT group_concat(r.name, '|') FROM user_roles ur JOIN roles r ON r.id = ur.role
+               WHERE ur.user = u.id)"
+        )
+    };
+    ($roles:literal) => {
+        concat!(
+            "
 SELECT user_id, first_name, last_name, email, enabled, reports_to, location,
-       department_id, group_name, permissions, sso, task_notification, display_name,
-       (SELECT group_concat(r.name, '|') FROM user_roles ur JOIN roles r ON r.id = ur.role
-         WHERE ur.user = u.id),
+       department_id, group_name, permissions, sso, task_notification, display_name, ",
+            $roles,
+            ",
        custom, locked, version, u.id, email_norm
   FROM"
+        )
     };
 }
 /// Reads users; callers append the `WHERE` clause.
 const SELECT_USERS: &str = concat!(select_users_from!(), " users u");
 
 /// The users whose normalized id is in the JSON array ?2 (each once: no id
-/// twice), for tenant ?1. A loop over the ids, each one indexed lookup:
+/// twice), for tenant ?1, without their roles ([`ROLES_IN_RANGE`] or
+/// [`ROLES_OF`] read them). A loop over the ids, each one indexed lookup:
 /// `IN (SELECT ...)` would first build a temporary index of the list.
 const SELECT_USERS_BY_ID: &str = concat!(
-    select_users_from!(),
+    select_users_from!("NULL"),
     " json_each(?2) AS ids CROSS JOIN users u
      WHERE u.tenant = ?1 AND u.user_id_norm = ids.value"
 );
+
+/// The roles, by name, of the users whose row ids lie from ?1 to ?2: one
+/// range of `user_roles`' key, read in order (one lookup for the lot, not
+/// one per user, for the users of a batch, who mostly lie close together).
+const ROLES_IN_RANGE: &str = "
+SELECT ur.user, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role
+ WHERE ur.user BETWEEN ?1 AND ?2";
+
+/// The roles, by name, of the users whose row ids are in the JSON array ?1:
+/// one lookup per user, for users spread over the table.
+const ROLES_OF: &str = "
+SELECT ur.user, r.name FROM json_each(?1) AS ids CROSS JOIN user_roles ur
+  JOIN roles r ON r.id = ur.role
+ WHERE ur.user = ids.value";
 
 /// The column of [`SELECT_USERS`] with the normalized email (after those
 /// [`read_user`] reads).
@@ -327,6 +354,44 @@ fn lock_fields(
     Ok(true)
 }
 
+/// The roles of the users `read` (`|`-separated, empty for none), in their
+/// order. Users whose row ids lie close together (as a batch's mostly do:
+/// a file lists users in about the order they were created) are read in
+/// one range; others one lookup each.
+fn roles_of(conn: &Connection, read: &[ReadUser]) -> rusqlite::Result<Vec<String>> {
+    let mut roles = vec![String::new(); read.len()];
+    let (Some(low), Some(high)) = (
+        read.iter().map(|u| u.row).min(),
+        read.iter().map(|u| u.row).max(),
+    ) else {
+        return Ok(roles);
+    };
+    let at: HashMap<i64, usize> = read.iter().enumerate().map(|(i, u)| (u.row, i)).collect();
+    let span = u64::try_from(high.saturating_sub(low)).unwrap_or(u64::MAX);
+    let mut stmt;
+    let mut rows = if span <= 4 * read.len() as u64 + 64 {
+        stmt = conn.prepare_cached(ROLES_IN_RANGE)?;
+        stmt.query(params![low, high])?
+    } else {
+        let ids: Vec<i64> = read.iter().map(|u| u.row).collect();
+        stmt = conn.prepare_cached(ROLES_OF)?;
+        stmt.query(params![json_list(&ids)?])?
+    };
+    while let Some(row) = rows.next()? {
+        // A range holds users the batch did not ask for: skipped.
+        let Some(&i) = at.get(&row.get::<_, i64>(0)?) else {
+            continue;
+        };
+        let name = text(row, 1)?.unwrap_or_default();
+        let list = &mut roles[i];
+        if !list.is_empty() {
+            list.push('|');
+        }
+        list.push_str(name);
+    }
+    Ok(roles)
+}
+
 impl UserStore for SqliteStore {
     type Error = rusqlite::Error;
 
@@ -384,16 +449,23 @@ impl UserStore for SqliteStore {
             let mut ids: Vec<&str> = request.user_ids.iter().map(String::as_str).collect();
             ids.sort_unstable();
             ids.dedup();
+            let mut read = Vec::with_capacity(ids.len());
             let mut stmt = self.conn.prepare_cached(SELECT_USERS_BY_ID)?;
             let mut rows = stmt.query(params![tenant, json_list(&ids)?])?;
             while let Some(row) = rows.next()? {
-                users.push(read_user(row)?);
+                read.push(read_fields(row)?);
                 if !unheld.is_empty()
                     && let Some(email) = row.get_ref(EMAIL_NORM)?.as_str_or_null()?
                 {
                     unheld.remove(email);
                 }
             }
+            let roles = roles_of(&self.conn, &read)?;
+            users.extend(
+                read.into_iter().zip(roles).map(|(user, roles)| {
+                    user.finish(Some(roles.as_str()).filter(|r| !r.is_empty()))
+                }),
+            );
         }
         let emails: Vec<&String> = request
             .emails
@@ -857,35 +929,35 @@ fn user_values<'a>(tenant: &'a str, user: &'a User) -> rusqlite::Result<Vec<ToSq
 
 /// Reads a row of [`SELECT_USERS`]: the row id and the user.
 fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
+    let roles = text(row, ROLES)?;
+    Ok(read_fields(row)?.finish(roles))
+}
+
+/// The columns after the [`COLUMNS`] in [`SELECT_USERS`].
+const ROLES: usize = COLUMNS.len();
+const CUSTOM: usize = ROLES + 1;
+const LOCKED: usize = ROLES + 2;
+const VERSION: usize = ROLES + 3;
+const ROW_ID: usize = ROLES + 4;
+const _: () = assert!(EMAIL_NORM == ROW_ID + 1);
+
+/// A user read from a row of [`SELECT_USERS`] but for the roles.
+struct ReadUser {
+    row: i64,
+    builder: UserBuilder,
+    version: u64,
+    locked: Option<String>,
+}
+
+/// Reads a row of [`SELECT_USERS`] but for its roles.
+fn read_fields(row: &Row<'_>) -> rusqlite::Result<ReadUser> {
     let mut b = User::builder();
-    // The text as SQLite holds it, without a String per column.
-    let text = |i: usize| -> rusqlite::Result<Option<&str>> {
-        let value = row.get_ref(i)?;
-        value.as_str_or_null().map_err(|e| match e {
-            FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
-                i,
-                row.as_ref().column_name(i).unwrap_or_default().to_owned(),
-                value.data_type(),
-            ),
-            e => rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into()),
-        })
-    };
     for (i, &field) in COLUMNS.iter().enumerate() {
-        if let Some(v) = text(i)? {
+        if let Some(v) = text(row, i)? {
             b.put(field, v);
         }
     }
-    // The columns after the COLUMNS.
-    const ROLES: usize = COLUMNS.len();
-    const CUSTOM: usize = ROLES + 1;
-    const LOCKED: usize = ROLES + 2;
-    const VERSION: usize = ROLES + 3;
-    const ROW_ID: usize = ROLES + 4;
-    const _: () = assert!(EMAIL_NORM == ROW_ID + 1);
-    if let Some(roles) = text(ROLES)? {
-        b.put(Field::Roles, roles);
-    }
-    if let Some(json) = text(CUSTOM)? {
+    if let Some(json) = text(row, CUSTOM)? {
         let custom: BTreeMap<String, String> = serde_json::from_str(json)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(CUSTOM, Type::Text, e.into()))?;
         for (name, value) in custom {
@@ -895,16 +967,45 @@ fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
     let version: i64 = row.get(VERSION)?;
     let version = u64::try_from(version)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(VERSION, Type::Integer, e.into()))?;
-    let mut user = ExistingUser::new(b.build(), version);
-    let locked: Option<String> = row.get(LOCKED)?;
-    for field in locked
-        .iter()
-        .flat_map(|l| l.split(','))
-        .filter_map(Field::from_header)
-    {
-        user = user.lock(field);
+    Ok(ReadUser {
+        row: row.get(ROW_ID)?,
+        builder: b,
+        version,
+        locked: row.get(LOCKED)?,
+    })
+}
+
+impl ReadUser {
+    /// The row id and the user, with `roles` (`|`-separated).
+    fn finish(mut self, roles: Option<&str>) -> (i64, ExistingUser) {
+        if let Some(roles) = roles {
+            self.builder.put(Field::Roles, roles);
+        }
+        let mut user = ExistingUser::new(self.builder.build(), self.version);
+        for field in self
+            .locked
+            .iter()
+            .flat_map(|l| l.split(','))
+            .filter_map(Field::from_header)
+        {
+            user = user.lock(field);
+        }
+        (self.row, user)
     }
-    Ok((row.get(ROW_ID)?, user))
+}
+
+/// Column `i` of `row` as text, as SQLite holds it (no `String` per
+/// column); `None` for NULL.
+fn text<'r>(row: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    let value = row.get_ref(i)?;
+    value.as_str_or_null().map_err(|e| match e {
+        FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+            i,
+            row.as_ref().column_name(i).unwrap_or_default().to_owned(),
+            value.data_type(),
+        ),
+        e => rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into()),
+    })
 }
 
 /// A list of values as one JSON array parameter, for `json_each`.
