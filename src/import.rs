@@ -210,7 +210,7 @@ impl Importer {
     /// byte to tell that it is over) and validates it. A source over the limit
     /// gives a `limit_exceeded` issue, not an error. A CSV file in UTF-8
     /// (with or without a byte order mark) is validated as it is read, its
-    /// complete records a block of 4 MiB at a time, so it is never held
+    /// complete records a block of 2 MiB at a time, so it is never held
     /// whole; a workbook, a zip, a file in an encoding to convert, or one
     /// whose first block does not settle how to read it, is read whole
     /// first. The validation is the same either way. (Keep the bytes with

@@ -16,7 +16,7 @@ use crate::input::reader;
 
 /// Bytes gathered before the head is opened, and the least a block holds
 /// (the rows of a block are checked on two threads from a megabyte on).
-pub(crate) const BLOCK: usize = 4 << 20;
+pub(crate) const BLOCK: usize = 2 << 20;
 
 /// A validation fed the file in parts ([`Stream::feed`]), in order.
 pub(crate) struct Stream<'a> {
@@ -97,6 +97,12 @@ impl<'a> Stream<'a> {
         self.bytes += part.len() as u64;
         if matches!(self.state, State::Stopped(_)) {
             return;
+        }
+        // Room for what is wanted, not twice that (the buffer would grow
+        // by doubling).
+        let needed = self.want.max(self.pending.len() + part.len());
+        if self.pending.capacity() < needed {
+            self.pending.reserve_exact(needed - self.pending.len());
         }
         self.pending.extend_from_slice(part);
         if self.pending.len() < self.want {
