@@ -186,8 +186,6 @@ impl Importer {
         self.validate_source(std::borrow::Cow::Borrowed(bytes), name)
     }
 
-    /// Validates `bytes`, borrowed or handed over (then freed once the rows
-    /// are read).
     /// How this importer validates.
     fn settings(&self) -> validate::Settings<'_> {
         validate::Settings {
@@ -196,6 +194,8 @@ impl Importer {
         }
     }
 
+    /// Validates `bytes`, borrowed or handed over (then freed once the rows
+    /// are read).
     fn validate_source(&self, bytes: std::borrow::Cow<'_, [u8]>, name: Option<&str>) -> Validation {
         validate::run(
             self.settings(),
@@ -211,10 +211,15 @@ impl Importer {
     /// gives a `limit_exceeded` issue, not an error. A CSV file in UTF-8
     /// (with or without a byte order mark) is validated as it is read, its
     /// complete records a block of 2 MiB at a time, so it is never held
-    /// whole; a workbook, a zip, a file in an encoding to convert, or one
-    /// whose first block does not settle how to read it, is read whole
-    /// first. The validation is the same either way. (Keep the bytes with
-    /// [`Importer::read_and_validate`] when you write an error CSV.)
+    /// whole (but for a quote never closed, which holds the rest of the
+    /// file as one record, and is refused); a workbook, a zip, a file in an
+    /// encoding to convert, or one whose first block does not settle how to
+    /// read it, is read whole first. The validation is the same either way.
+    /// A source with no size given that turns out over the byte limit is
+    /// checked as it comes until it passes the limit: it costs no more than
+    /// a file at the limits (its rows stop at the row limit). (Keep the
+    /// bytes with [`Importer::read_and_validate`] when you write an error
+    /// CSV.)
     ///
     /// # Errors
     ///

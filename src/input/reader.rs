@@ -208,7 +208,7 @@ pub(crate) fn open_head<'a>(
         && matches!(opened.encoding, Encoding::Utf8 | Encoding::Utf8Bom)
         && matches!(opened.decoded.text, std::borrow::Cow::Borrowed(_));
     let text: &[u8] = &opened.decoded.text;
-    let lines = HEAD_LINES + opts.preamble.unwrap_or(0);
+    let lines = HEAD_LINES.saturating_add(opts.preamble.unwrap_or(0));
     if !plain || !whole_lines(text, lines) || opened.body.0 >= text.len() {
         return None;
     }

@@ -1,7 +1,8 @@
 //! Validating a file handed over in parts as it is read, without holding
 //! it whole: the head is opened as soon as it settles how the file is read,
 //! then the body's complete records are checked a block at a time and the
-//! block is freed. Gives exactly the [`Validation`] of [`super::run`] on the
+//! block is freed. A record is held until it ends, so a quote never closed
+//! holds the rest of the file (which is then refused). Gives exactly the [`Validation`] of [`super::run`] on the
 //! whole file (a test holds them equal); a file the head cannot settle (a
 //! workbook, an encoding to convert, an odd head) is kept whole and read by
 //! [`super::run`].
@@ -15,7 +16,8 @@ use crate::catalog::Catalog;
 use crate::input::reader;
 
 /// Bytes gathered before the head is opened, and the least a block holds
-/// (the rows of a block are checked on two threads from a megabyte on).
+/// (a block of a megabyte or more is checked in pieces on the importer's
+/// threads).
 pub(crate) const BLOCK: usize = 2 << 20;
 
 /// A validation fed the file in parts ([`Stream::feed`]), in order.
@@ -98,11 +100,16 @@ impl<'a> Stream<'a> {
         if matches!(self.state, State::Stopped(_)) {
             return;
         }
-        // Room for what is wanted, not twice that (the buffer would grow
-        // by doubling).
-        let needed = self.want.max(self.pending.len() + part.len());
+        // Room for a block and a part at once, not twice that (the buffer
+        // would grow by doubling); past that (a file read whole), by half.
+        let needed = self.pending.len() + part.len();
         if self.pending.capacity() < needed {
-            self.pending.reserve_exact(needed - self.pending.len());
+            let room = if needed <= self.want + part.len() {
+                self.want + part.len()
+            } else {
+                needed.max(self.pending.capacity().saturating_mul(3) / 2)
+            };
+            self.pending.reserve_exact(room - self.pending.len());
         }
         self.pending.extend_from_slice(part);
         if self.pending.len() < self.want {
@@ -119,8 +126,10 @@ impl<'a> Stream<'a> {
     /// Opens the head gathered in `pending`: the body's reading starts, or
     /// the file is to be read whole.
     fn open(&mut self) {
-        // The head ends with a line: the open looks at whole lines only.
+        // The head ends with a line: the open looks at whole lines only. A
+        // head with no line end cannot settle how the file is read.
         let Some(cut) = memchr::memrchr(b'\n', &self.pending).map(|i| i + 1) else {
+            self.state = State::Whole;
             return;
         };
         let profile = self.settings.profile;
@@ -332,6 +341,22 @@ mod tests {
             let (whole, streamed, _) = both(&profile, threads, &file, &parts, (head, block));
             prop_assert_eq!(whole, streamed);
         }
+    }
+
+    #[test]
+    fn a_head_with_no_line_end_is_read_whole_and_looked_at_once() {
+        let file = vec![b'a'; 5_000];
+        let profile = Profile::default();
+        let settings = Settings {
+            profile: &profile,
+            threads: 1,
+        };
+        let mut stream = Stream::with_sizes(settings, "t", None, None, (1024, 64));
+        stream.feed(&file[..2_000]);
+        assert!(matches!(stream.state, State::Whole));
+        let (whole, streamed, in_blocks) = both(&profile, 1, &file, &[100], (1024, 64));
+        assert!(!in_blocks);
+        assert_eq!(whole, streamed);
     }
 
     #[test]
