@@ -16,7 +16,15 @@ use crate::model;
 
 /// `read`: arbitrary bytes through reading and validation.
 pub fn read(data: &[u8]) {
-    let v = Importer::new("default").validate(data, None);
+    let importer = Importer::new("default");
+    // Read in blocks as it comes, the same validation (the head is at
+    // least a kilobyte: smaller inputs are read whole either way).
+    for sizes in [(1024, 64, 7), (1024, 1 + data.len() % 97, 4096)] {
+        if let Err(diff) = importer.check_blocks(data, None, sizes) {
+            panic!("reading in blocks {sizes:?} differs:\n{diff}");
+        }
+    }
+    let v = importer.validate(data, None);
     assert!(
         v.rows().windows(2).all(|w| w[0].line < w[1].line),
         "rows out of order"

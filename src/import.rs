@@ -361,6 +361,39 @@ impl Importer {
         }
     }
 
+    /// Whether validating `file` fed in parts of `part` bytes, read in
+    /// blocks of `block` bytes after a head of `head`, gives what validating
+    /// it whole gives: the check of reading in blocks that the fuzz targets
+    /// run (with small sizes, so that small inputs are read in blocks).
+    #[cfg(feature = "arbitrary")]
+    #[doc(hidden)]
+    pub fn check_blocks(
+        &self,
+        file: &[u8],
+        name: Option<&str>,
+        (head, block, part): (usize, usize, usize),
+    ) -> Result<(), String> {
+        let mut whole = self.validate(file, name);
+        let mut stream = validate::Stream::with_sizes(
+            self.settings(),
+            &self.tenant,
+            self.catalog.as_ref(),
+            name,
+            (head, block),
+        );
+        for piece in file.chunks(part.max(1)) {
+            stream.feed(piece);
+        }
+        let mut streamed = stream.finish();
+        whole.started = None;
+        streamed.started = None;
+        if whole == streamed {
+            Ok(())
+        } else {
+            Err(format!("whole: {whole:?}\nin blocks: {streamed:?}"))
+        }
+    }
+
     /// Plans `validation` against the directory behind `store`: fetches the
     /// catalog and the users the rows name, in batches of
     /// `profile.batch_size` (one `fetch` per batch, never one per row), and
