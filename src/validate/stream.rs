@@ -2,10 +2,11 @@
 //! it whole: the head is opened as soon as it settles how the file is read,
 //! then the body's complete records are checked a block at a time and the
 //! block is freed. A record is held until it ends, so a quote never closed
-//! holds the rest of the file (which is then refused). Gives exactly the [`Validation`] of [`super::run`] on the
-//! whole file (a test holds them equal); a file the head cannot settle (a
-//! workbook, an encoding to convert, an odd head) is kept whole and read by
-//! [`super::run`].
+//! holds the rest of the file (which is then refused). Gives exactly the
+//! [`Validation`] of [`super::run`] on the whole file (a property test and
+//! the fuzz `read` target hold them equal); a file the head cannot settle
+//! (a workbook, an encoding to convert, an odd head) is kept whole and
+//! read by [`super::run`].
 
 use std::borrow::Cow;
 
