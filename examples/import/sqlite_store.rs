@@ -20,12 +20,13 @@
 //! - **Reads**: `fetch` reads the users named by id whole, each id once,
 //!   one indexed lookup each, then their roles: in one range of row ids
 //!   when they lie close together (a batch of a file that lists users in
-//!   about the order they were created), one lookup per user otherwise.
-//!   An email one of them holds is no one else's,
-//!   so only the other emails are looked up; those users and the reports
-//!   of the managers asked for are found in the indexes alone (row ids),
-//!   and only the rows not read yet are read. A re-import of an unchanged
-//!   file reads each user once and looks up no email.
+//!   about the order they were created), one lookup per user otherwise
+//!   (`scan` reads a page's roles the same way). An email one of them
+//!   holds is no one else's, so only the other emails are looked up; those
+//!   users and the reports of the managers asked for are found in the
+//!   indexes alone (row ids), and only the rows not read yet are read. A
+//!   re-import of an unchanged file reads each user once and looks up no
+//!   email.
 //! - **Atomicity**: each `apply` runs inside a SAVEPOINT (an `Err` leaves
 //!   nothing of the batch behind). Its ops run one after another in it, with
 //!   a block of versions taken for the batch at once, role ids looked up
@@ -165,8 +166,7 @@ SELECT user_id, first_name, last_name, email, enabled, reports_to, location,
 const SELECT_USERS: &str = concat!(select_users_from!(), " users u");
 
 /// The users whose normalized id is in the JSON array ?2 (each once: no id
-/// twice), for tenant ?1, without their roles ([`ROLES_IN_RANGE`] or
-/// [`ROLES_OF`] read them). A loop over the ids, each one indexed lookup:
+/// twice), for tenant ?1, without their roles ([`with_roles`] adds them). A loop over the ids, each one indexed lookup:
 /// `IN (SELECT ...)` would first build a temporary index of the list.
 const SELECT_USERS_BY_ID: &str = concat!(
     select_users_from!("NULL"),
@@ -354,6 +354,20 @@ fn lock_fields(
     Ok(true)
 }
 
+/// The users `read`, each with its roles ([`roles_of`]): the row id and
+/// the user.
+fn with_roles(
+    conn: &Connection,
+    read: Vec<ReadUser>,
+) -> rusqlite::Result<Vec<(i64, ExistingUser)>> {
+    let roles = roles_of(conn, &read)?;
+    Ok(read
+        .into_iter()
+        .zip(roles)
+        .map(|(user, roles)| user.finish(Some(roles.as_str()).filter(|r| !r.is_empty())))
+        .collect())
+}
+
 /// The roles of the users `read` (`|`-separated, empty for none), in their
 /// order. Users whose row ids lie close together (as a batch's mostly do:
 /// a file lists users in about the order they were created) are read in
@@ -460,12 +474,7 @@ impl UserStore for SqliteStore {
                     unheld.remove(email);
                 }
             }
-            let roles = roles_of(&self.conn, &read)?;
-            users.extend(
-                read.into_iter().zip(roles).map(|(user, roles)| {
-                    user.finish(Some(roles.as_str()).filter(|r| !r.is_empty()))
-                }),
-            );
+            users.extend(with_roles(&self.conn, read)?);
         }
         let emails: Vec<&String> = request
             .emails
@@ -510,17 +519,21 @@ impl UserStore for SqliteStore {
         limit: usize,
     ) -> rusqlite::Result<Vec<ExistingUser>> {
         // SQLite compares TEXT byte by byte, the order of Rust's `str`.
-        let sql = format!(
-            "{SELECT_USERS} WHERE u.tenant = ?1 AND u.user_id_norm > ?2
+        // The roles come after the users, as for `fetch`.
+        let mut stmt = self.conn.prepare_cached(concat!(
+            select_users_from!("NULL"),
+            " users u WHERE u.tenant = ?1 AND u.user_id_norm > ?2
               ORDER BY u.user_id_norm LIMIT ?3"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(
-            params![normalize(tenant), after.unwrap_or(""), limit],
-            read_user,
-        )?;
-        rows.map(|r| r.map(|(_, u)| u)).collect()
+        let read = stmt
+            .query_map(
+                params![normalize(tenant), after.unwrap_or(""), limit],
+                read_fields,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let users = with_roles(&self.conn, read)?;
+        Ok(users.into_iter().map(|(_, u)| u).collect())
     }
 
     fn count(&mut self, tenant: &str) -> rusqlite::Result<u64> {
