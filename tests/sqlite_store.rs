@@ -398,12 +398,12 @@ fn a_new_user_does_not_inherit_roles_left_behind() {
     assert_eq!(new.user.roles().count(), 0, "{:?}", new.user);
 }
 
-/// `fetch` reads a batch's roles in one range of row ids when its users lie
-/// close together, and one lookup per user when they are far apart: either
-/// way each user gets their own roles, and no one the batch did not ask for
-/// comes back.
+/// `fetch` and `scan` read a batch's roles in one range of row ids when its
+/// users lie close together, and one lookup per user when they are far
+/// apart: either way each user gets their own roles, and no one the batch
+/// did not ask for comes back.
 #[test]
-fn fetch_reads_the_roles_of_users_close_together_and_far_apart() {
+fn fetch_and_scan_read_the_roles_of_users_close_together_and_far_apart() {
     const ROLES: [&str; 3] = ["Admin", "Staff", "Tester"];
     let roles_of = |i: usize| format!("{}|{}", ROLES[i % 3], ROLES[(i + 1) % 3]);
     let id = |i: usize| format!("u{i}");
@@ -454,4 +454,25 @@ fn fetch_reads_the_roles_of_users_close_together_and_far_apart() {
         want.sort();
         assert_eq!(got, want, "asked for {asked:?}");
     }
+    // Pages of a scan in id order: `u1, u10, u100, ...` lie far apart by
+    // row id, `u100, u101, ...` close together.
+    let mut after: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let page = s.scan("t", after.as_deref(), 3).unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(normalize(last.user_id()));
+        for u in &page {
+            let i: usize = u.user_id()[1..].parse().unwrap();
+            let canonical = User::builder().set(Field::Roles, &roles_of(i)).build();
+            assert_eq!(
+                u.user.get(Field::Roles),
+                canonical.get(Field::Roles),
+                "{}",
+                id(i)
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 300);
 }
