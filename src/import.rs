@@ -373,20 +373,14 @@ impl Importer {
         name: Option<&str>,
         (head, block, part): (usize, usize, usize),
     ) -> Result<(), String> {
-        let mut whole = self.validate(file, name);
-        let mut stream = validate::Stream::with_sizes(
+        let (whole, streamed, _) = validate::stream::whole_and_in_blocks(
             self.settings(),
             &self.tenant,
             self.catalog.as_ref(),
-            name,
+            (file, name),
+            &[part],
             (head, block),
         );
-        for piece in file.chunks(part.max(1)) {
-            stream.feed(piece);
-        }
-        let mut streamed = stream.finish();
-        whole.started = None;
-        streamed.started = None;
         if whole == streamed {
             Ok(())
         } else {

@@ -398,10 +398,10 @@ fn a_new_user_does_not_inherit_roles_left_behind() {
     assert_eq!(new.user.roles().count(), 0, "{:?}", new.user);
 }
 
-/// `fetch` and `scan` read a batch's roles in one range of row ids when its
-/// users lie close together, and one lookup per user when they are far
-/// apart: either way each user gets their own roles, and no one the batch
-/// did not ask for comes back.
+/// `fetch` (by id and by email) and `scan` read a batch's roles in one
+/// range of row ids when its users lie close together, and one lookup per
+/// user when they are far apart: either way each user gets their own roles,
+/// and no one the batch did not ask for comes back.
 #[test]
 fn fetch_and_scan_read_the_roles_of_users_close_together_and_far_apart() {
     const ROLES: [&str; 3] = ["Admin", "Staff", "Tester"];
@@ -475,4 +475,31 @@ fn fetch_and_scan_read_the_roles_of_users_close_together_and_far_apart() {
         }
     }
     assert_eq!(seen, 300);
+    // Users found by email rather than by id get their roles too.
+    let mut f = Fetch::new("t");
+    f.emails = [7, 250]
+        .iter()
+        .map(|&i| normalize(&format!("{}@example.com", id(i))))
+        .collect();
+    let mut found: Vec<(String, Option<String>)> = s
+        .fetch(&f)
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u.user_id().to_owned(),
+                u.user.get(Field::Roles).map(str::to_owned),
+            )
+        })
+        .collect();
+    found.sort();
+    let mut want: Vec<(String, Option<String>)> = [250, 7]
+        .iter()
+        .map(|&i| {
+            let canonical = User::builder().set(Field::Roles, &roles_of(i)).build();
+            (id(i), canonical.get(Field::Roles).map(str::to_owned))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(found, want);
 }

@@ -122,7 +122,7 @@ INSERT OR IGNORE INTO counters (name, value) VALUES ('version', 0);
 ";
 
 /// The standard fields stored in columns of `users`, in the column order of
-/// [`SELECT_USERS`], [`INSERT_USER`] and [`UPDATE_USER`]. Roles live in
+/// [`select_users_from!`], [`INSERT_USER`] and [`UPDATE_USER`]. Roles live in
 /// `user_roles`.
 const COLUMNS: [Field; 13] = [
     Field::UserId,
@@ -141,7 +141,8 @@ const COLUMNS: [Field; 13] = [
 ];
 
 /// The columns that read a user (`u`): the [`COLUMNS`], then roles (as the
-/// expression given, or the user's roles by name), custom, locked,
+/// expression given, or the user's roles by name: the form for one user;
+/// users read together get theirs from [`with_roles`]), custom, locked,
 /// version, row id, normalized email; up to `FROM`.
 macro_rules! select_users_from {
     () => {
@@ -162,12 +163,11 @@ SELECT user_id, first_name, last_name, email, enabled, reports_to, location,
         )
     };
 }
-/// Reads users; callers append the `WHERE` clause.
-const SELECT_USERS: &str = concat!(select_users_from!(), " users u");
 
 /// The users whose normalized id is in the JSON array ?2 (each once: no id
-/// twice), for tenant ?1, without their roles ([`with_roles`] adds them). A loop over the ids, each one indexed lookup:
-/// `IN (SELECT ...)` would first build a temporary index of the list.
+/// twice), for tenant ?1, without their roles ([`with_roles`] adds them). A
+/// loop over the ids, each one indexed lookup: `IN (SELECT ...)` would
+/// first build a temporary index of the list.
 const SELECT_USERS_BY_ID: &str = concat!(
     select_users_from!("NULL"),
     " json_each(?2) AS ids CROSS JOIN users u
@@ -188,8 +188,8 @@ SELECT ur.user, r.name FROM json_each(?1) AS ids CROSS JOIN user_roles ur
   JOIN roles r ON r.id = ur.role
  WHERE ur.user = ids.value";
 
-/// The column of [`SELECT_USERS`] with the normalized email (after those
-/// [`read_user`] reads).
+/// The column of [`select_users_from!`] with the normalized email (after
+/// those [`read_fields`] reads).
 const EMAIL_NORM: usize = COLUMNS.len() + 5;
 
 /// ?1..?13 the [`COLUMNS`], then tenant, norms, custom, version.
@@ -500,14 +500,16 @@ impl UserStore for SqliteStore {
             .filter(|row| row.as_ref().map_or(true, |row| !read.contains(row)))
             .collect::<rusqlite::Result<_>>()?;
         if !others.is_empty() {
-            let by_row = format!(
-                "{SELECT_USERS} WHERE u.tenant = ?1
-                   AND u.id IN (SELECT value FROM json_each(?2))"
-            );
-            let mut stmt = self.conn.prepare_cached(&by_row)?;
-            for user in stmt.query_map(params![tenant, json_list(&others)?], read_user)? {
-                users.push(user?);
-            }
+            let read = self
+                .conn
+                .prepare_cached(concat!(
+                    select_users_from!("NULL"),
+                    " users u WHERE u.tenant = ?1
+                       AND u.id IN (SELECT value FROM json_each(?2))"
+                ))?
+                .query_map(params![tenant, json_list(&others)?], read_fields)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            users.extend(with_roles(&self.conn, read)?);
         }
         Ok(users.into_iter().map(|(_, u)| u).collect())
     }
@@ -940,13 +942,13 @@ fn user_values<'a>(tenant: &'a str, user: &'a User) -> rusqlite::Result<Vec<ToSq
     Ok(values)
 }
 
-/// Reads a row of [`SELECT_USERS`]: the row id and the user.
+/// Reads a row of [`select_users_from!`] with roles: the row id and the user.
 fn read_user(row: &Row<'_>) -> rusqlite::Result<(i64, ExistingUser)> {
     let roles = text(row, ROLES)?;
     Ok(read_fields(row)?.finish(roles))
 }
 
-/// The columns after the [`COLUMNS`] in [`SELECT_USERS`].
+/// The columns after the [`COLUMNS`] in [`select_users_from!`].
 const ROLES: usize = COLUMNS.len();
 const CUSTOM: usize = ROLES + 1;
 const LOCKED: usize = ROLES + 2;
@@ -954,7 +956,7 @@ const VERSION: usize = ROLES + 3;
 const ROW_ID: usize = ROLES + 4;
 const _: () = assert!(EMAIL_NORM == ROW_ID + 1);
 
-/// A user read from a row of [`SELECT_USERS`] but for the roles.
+/// A user read from a row of [`select_users_from!`] but for the roles.
 struct ReadUser {
     row: i64,
     builder: UserBuilder,
@@ -962,7 +964,7 @@ struct ReadUser {
     locked: Option<String>,
 }
 
-/// Reads a row of [`SELECT_USERS`] but for its roles.
+/// Reads a row of [`select_users_from!`] but for its roles.
 fn read_fields(row: &Row<'_>) -> rusqlite::Result<ReadUser> {
     let mut b = User::builder();
     for (i, &field) in COLUMNS.iter().enumerate() {

@@ -245,6 +245,21 @@ fn whole_lines(text: &[u8], n: usize) -> bool {
     true
 }
 
+/// Where the records of `data` (a body's records from line `line` on)
+/// that surely end before the data does end: the byte and the line after
+/// the last of them (`(0, line)` when there is none). A record that
+/// reaches the end of the data may go on in what follows it.
+pub(crate) fn complete(data: &[u8], delimiter: u8, limits: Limits, line: u64) -> (usize, u64) {
+    let mut tok = Tokenizer::new(data, delimiter, limits.field_bytes, limits.columns);
+    tok.resume(0, line);
+    let mut rec = Record::default();
+    let mut end = (0, line);
+    while tok.next_record(&mut rec) && tok.position() < data.len() {
+        end = (tok.position(), tok.line());
+    }
+    end
+}
+
 impl Opened<'_> {
     /// The body, to read.
     pub fn body(&self, limits: Limits) -> Body<'_> {
@@ -304,21 +319,6 @@ impl<'a> Body<'a> {
             limits,
             start: (0, line),
         }
-    }
-
-    /// Where the records that surely end before the data does end: the
-    /// byte and the line after the last of them (the start when there is
-    /// none). A record that reaches the end of the data may go on in
-    /// what follows it.
-    pub fn complete(&self) -> (usize, u64) {
-        let mut tok = self.tokenizer();
-        tok.resume(self.start.0, self.start.1);
-        let mut rec = Record::default();
-        let mut end = self.start;
-        while tok.next_record(&mut rec) && tok.position() < self.data.len() {
-            end = (tok.position(), tok.line());
-        }
-        end
     }
 
     /// Boundaries cutting the body into about `threads` pieces of about the

@@ -96,10 +96,16 @@ impl<'a> Stream<'a> {
 
     /// The next part of the file.
     pub(crate) fn feed(&mut self, part: &[u8]) {
-        self.hash.update(part);
         self.bytes += part.len() as u64;
-        if matches!(self.state, State::Stopped(_)) {
-            return;
+        // A file read whole is hashed where it is read; one read in blocks
+        // from its head on (see `open`).
+        match self.state {
+            State::Head | State::Whole => {}
+            State::Body { .. } => self.hash.update(part),
+            State::Stopped(_) => {
+                self.hash.update(part);
+                return;
+            }
         }
         // Room for a block and a part at once, not twice that (the buffer
         // would grow by doubling); past that (a file read whole), by half.
@@ -153,6 +159,10 @@ impl<'a> Stream<'a> {
                 (state, cut - rest.len())
             }
         };
+        if matches!(state, State::Body { .. }) {
+            // Every byte so far is in `pending`.
+            self.hash.update(&self.pending);
+        }
         self.pending.drain(..taken);
         self.state = state;
         self.want = self.block;
@@ -171,11 +181,10 @@ impl<'a> Stream<'a> {
             return;
         };
         let limits = self.settings.profile.limits;
-        let all = reader::Body::block(&self.pending, *delimiter, limits, *line);
         let (end, next_line) = if last {
             (self.pending.len(), *line)
         } else {
-            all.complete()
+            reader::complete(&self.pending, *delimiter, limits, *line)
         };
         if end == 0 && !last {
             // One record longer than the block so far: wait for as much
@@ -232,6 +241,37 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// `file` validated whole, and fed in parts (of the `parts` sizes in turn)
+/// to a stream with a head and blocks of the sizes given, both without
+/// their start time; and whether the stream read it in blocks. What the
+/// tests and the fuzz `read` target compare.
+#[cfg(any(test, feature = "arbitrary"))]
+pub(crate) fn whole_and_in_blocks(
+    settings: Settings<'_>,
+    tenant: &str,
+    catalog: Option<&Catalog>,
+    (file, name): (&[u8], Option<&str>),
+    parts: &[usize],
+    sizes: (usize, usize),
+) -> (Validation, Validation, bool) {
+    let mut whole = super::run(settings, tenant, catalog, Cow::Borrowed(file), name);
+    let mut stream = Stream::with_sizes(settings, tenant, catalog, name, sizes);
+    let mut rest = file;
+    for &n in parts.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (part, after) = rest.split_at(n.clamp(1, rest.len()));
+        stream.feed(part);
+        rest = after;
+    }
+    let in_blocks = matches!(stream.state, State::Body { .. } | State::Stopped(_));
+    let mut streamed = stream.finish();
+    whole.started = None;
+    streamed.started = None;
+    (whole, streamed, in_blocks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,22 +288,7 @@ mod tests {
         sizes: (usize, usize),
     ) -> (Validation, Validation, bool) {
         let settings = Settings { profile, threads };
-        let mut whole = super::super::run(settings, "t", None, Cow::Borrowed(file), Some("f.csv"));
-        let mut stream = Stream::with_sizes(settings, "t", None, Some("f.csv"), sizes);
-        let mut rest = file;
-        for &n in parts.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (part, after) = rest.split_at(n.clamp(1, rest.len()));
-            stream.feed(part);
-            rest = after;
-        }
-        let in_blocks = matches!(stream.state, State::Body { .. } | State::Stopped(_));
-        let mut streamed = stream.finish();
-        whole.started = None;
-        streamed.started = None;
-        (whole, streamed, in_blocks)
+        whole_and_in_blocks(settings, "t", None, (file, Some("f.csv")), parts, sizes)
     }
 
     /// A cell: plain, quoted (with line breaks, quotes, delimiters), blank,
