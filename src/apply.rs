@@ -408,9 +408,11 @@ impl<'p> Applier<'p> {
 
     fn stop_rest(&mut self, why: impl Fn() -> Issue) {
         self.stopped = true;
+        // One issue, shared by every op it stops.
+        let skipped = OpStatus::skipped(why());
         for k in self.next..self.status.len() {
             if matches!(self.status[k], OpStatus::Planned) {
-                self.status[k] = OpStatus::skipped(why());
+                self.status[k] = skipped.clone();
             }
         }
     }
@@ -420,11 +422,12 @@ impl<'p> Applier<'p> {
         let outcomes = match result {
             Ok(o) => o,
             Err(message) => {
+                let failed = OpStatus::failed(Issue::error(
+                    Code::StoreError,
+                    format!("not applied: the store failed: {message}"),
+                ));
                 for k in range.clone() {
-                    self.status[k] = OpStatus::failed(Issue::error(
-                        Code::StoreError,
-                        format!("not applied: the store failed: {message}"),
-                    ));
+                    self.status[k] = failed.clone();
                     self.failed_rows += 1;
                 }
                 self.next = range.end;
@@ -519,12 +522,13 @@ impl<'p> Applier<'p> {
         } else {
             Code::FileRejected
         };
+        let rolled_back = OpStatus::skipped(Issue::warning(
+            code,
+            format!("not applied: rolled back because {why}"),
+        ));
         for s in &mut self.status {
             if matches!(s, OpStatus::Applied) {
-                *s = OpStatus::skipped(Issue::warning(
-                    code,
-                    format!("not applied: rolled back because {why}"),
-                ));
+                *s = rolled_back.clone();
             }
         }
     }
@@ -536,12 +540,13 @@ impl<'p> Applier<'p> {
     /// The store failed outside a batch (starting the transaction): nothing
     /// planned is applied, and each op says why.
     pub fn store_failed(&mut self, message: &str) {
+        let failed = OpStatus::failed(Issue::error(
+            Code::StoreError,
+            format!("not applied: the store failed: {message}"),
+        ));
         for k in self.next..self.status.len() {
             if matches!(self.status[k], OpStatus::Planned) {
-                self.status[k] = OpStatus::failed(Issue::error(
-                    Code::StoreError,
-                    format!("not applied: the store failed: {message}"),
-                ));
+                self.status[k] = failed.clone();
                 self.failed_rows += 1;
             }
         }
@@ -551,9 +556,10 @@ impl<'p> Applier<'p> {
     /// The transaction did not commit (or did not roll back): what the
     /// batches applied is not in the directory, or not known to be.
     pub fn end_failed(&mut self, what: &str, message: &str) {
+        let failed = OpStatus::failed(Issue::error(Code::StoreError, format!("{what}: {message}")));
         for s in &mut self.status {
             if matches!(s, OpStatus::Applied) {
-                *s = OpStatus::failed(Issue::error(Code::StoreError, format!("{what}: {message}")));
+                *s = failed.clone();
                 self.failed_rows += 1;
             }
         }
@@ -714,4 +720,51 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
     }
     let _ = on_progress(&a.progress());
     Ok(a.report(on_row))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::import::Importer;
+    use crate::memory::InMemoryStore;
+
+    /// A stop and a rollback give every op they touch one issue between
+    /// them: a large import that rolls back holds one issue, not one an op.
+    #[test]
+    fn a_stop_and_a_rollback_share_one_issue_among_their_ops() {
+        let mut file = String::from("userId,email\n");
+        for i in 0..10 {
+            file.push_str(&format!("u{i},u{i}@example.org\n"));
+        }
+        let importer = Importer::new("t");
+        let mut store = InMemoryStore::new();
+        let plan = importer
+            .plan(importer.validate(file.as_bytes(), None), &mut store)
+            .unwrap();
+        assert_eq!(plan.ops.len(), 10);
+        let mut a = Applier::new(&plan);
+        a.began(true);
+        a.record(0..4, Ok(vec![OpOutcome::Applied; 4]));
+        a.cancel();
+        assert!(a.must_roll_back());
+        a.rolled_back(rollback_reason(&a));
+        let shared = |range: Range<usize>| {
+            let issues: Vec<&Arc<Issue>> = a.status[range]
+                .iter()
+                .map(|s| match s {
+                    OpStatus::Skipped(i) => i,
+                    other => panic!("not skipped: {other:?}"),
+                })
+                .collect();
+            assert!(issues.windows(2).all(|w| Arc::ptr_eq(w[0], w[1])));
+            issues[0].message.clone()
+        };
+        assert!(shared(0..4).contains("rolled back"));
+        assert!(shared(4..10).contains("cancelled before this row"));
+        let report = a.report(None);
+        assert_eq!(report.summary.skipped, 10);
+        assert!(report.rows.iter().all(|r| r.issues.len() == 1));
+    }
 }

@@ -11,6 +11,8 @@
 mod cli;
 #[path = "../examples/import/json_rows.rs"]
 mod json_rows;
+#[path = "../examples/import/text_rows.rs"]
+mod text_rows;
 // Not every helper of the adapter is used here.
 #[allow(dead_code)]
 #[path = "../examples/import/pg_store.rs"]
@@ -1142,11 +1144,12 @@ fn the_text_report_says_what_the_json_report_says() {
     assert_eq!(text_users, json_users);
 }
 
-/// The JSON report's rows written as they come give `to_json`'s bytes:
-/// rows with changes, issues and none, beside directory changes and
-/// notices, and a report without rows.
+/// The report's rows written as they come give the whole report's bytes:
+/// the JSON rows `to_json`'s, the text lines `render_text`'s; for rows with
+/// changes, issues and none, beside directory changes and notices, and for
+/// a report without rows.
 #[test]
-fn json_rows_written_as_they_come_are_to_json() {
+fn rows_written_as_they_come_are_the_whole_report() {
     use user_import::memory::InMemoryStore;
     use user_import::{Importer, Mode, Profile, User};
     let mut store = InMemoryStore::new();
@@ -1179,5 +1182,12 @@ fn json_rows_written_as_they_come_are_to_json() {
         let mut out = Vec::new();
         rows.write_json(&report, &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), report.to_json());
+        let mut lines = text_rows::TextRows::new().unwrap();
+        for row in &report.rows {
+            lines.push(row);
+        }
+        let mut out = Vec::new();
+        lines.write_text(&report, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), report.render_text());
     }
 }

@@ -14,6 +14,8 @@ mod pg_store;
 #[allow(dead_code)]
 #[path = "../examples/import/sqlite_store.rs"]
 mod sqlite_store;
+#[path = "../examples/import/text_rows.rs"]
+mod text_rows;
 
 mod common;
 #[allow(dead_code)]

@@ -17,6 +17,7 @@ use user_import::{
 use crate::json_rows::JsonRows;
 use crate::pg_store::PgStore;
 use crate::sqlite_store::SqliteStore;
+use crate::text_rows::TextRows;
 
 /// The usage text (`--help`, and after a usage error).
 pub const USAGE: &str = "\
@@ -749,6 +750,10 @@ struct Run {
     json: bool,
     /// The JSON report's rows of the last plan applied (see [`JsonRows`]).
     json_rows: Option<JsonRows>,
+    /// The text report's lines of the last plan applied (see [`TextRows`]).
+    text_rows: Option<TextRows>,
+    /// The error CSV is asked for: the failed rows are kept for it.
+    errors: bool,
     /// The plan made, when asked for (`--plan-out`).
     plan: Option<Option<Plan>>,
     /// The undo of what was applied, when asked for (`--undo-out`).
@@ -802,11 +807,13 @@ fn import(
 
 /// Applies `plan` (or shows its dry run), with a progress bar for big plans.
 ///
-/// The text report and the error CSV need only the rows with something to
-/// say (an issue, a failure): only those rows' reports are kept, in the
-/// report's `rows`, and the others are counted in the summary, so a large
-/// import does not hold a report row per line. The JSON report's rows go to
-/// a temporary file as they come ([`JsonRows`]); without one, they are held.
+/// The report's rows go to a temporary file as they come: the JSON
+/// report's rows ([`JsonRows`]), or the text report's lines of the rows
+/// with something to say ([`TextRows`]); without one, those rows are held
+/// in the report's `rows`. The error CSV needs the failed rows: when it is
+/// asked for, those are held too. The others are counted in the summary,
+/// so a large import does not hold a report row per line, even one whose
+/// every row has something to say (a rollback).
 fn apply(
     importer: &Importer,
     plan: &Plan,
@@ -814,13 +821,22 @@ fn apply(
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
     let mut json_rows = if run.json { JsonRows::new().ok() } else { None };
+    let mut text_rows = if run.json { None } else { TextRows::new().ok() };
     let keep_all = run.json && json_rows.is_none();
+    let keep_issues = !run.json && text_rows.is_none();
+    let keep_failed = run.errors;
     let mut kept = Vec::new();
     let mut keep = |row: RowReport| {
         if let Some(json_rows) = &mut json_rows {
             json_rows.push(&row);
         }
-        if keep_all || row.outcome == Outcome::Failed || !row.issues.is_empty() {
+        if let Some(text_rows) = &mut text_rows {
+            text_rows.push(&row);
+        }
+        if keep_all
+            || (keep_issues && !row.issues.is_empty())
+            || (keep_failed && row.outcome == Outcome::Failed)
+        {
             kept.push(row);
         }
     };
@@ -842,6 +858,7 @@ fn apply(
         report
     };
     run.json_rows = json_rows;
+    run.text_rows = text_rows;
     report.map(|mut report| {
         report.rows = kept;
         report
@@ -856,6 +873,8 @@ impl Run {
             interactive,
             json: o.json,
             json_rows: None,
+            text_rows: None,
+            errors: o.errors.is_some(),
             plan: o.plan_out.as_ref().map(|_| None),
             undo: o.undo_out.as_ref().map(|_| None),
         }
@@ -890,7 +909,14 @@ fn conclude(
             }
         }
     } else {
-        let _ = out.write_all(report.render_text().as_bytes());
+        let written = match run.text_rows.take() {
+            Some(text_rows) => text_rows.write_text(report, &mut *out),
+            None => report.write_text(&mut *out),
+        };
+        if let Err(e) = written {
+            let _ = writeln!(err, "error: cannot write the report: {e}");
+            all = false;
+        }
     }
     // The report first, then the notes on stderr, also on a terminal.
     let _ = out.flush();

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 mod cli;
 mod json_rows;
+mod text_rows;
 // The adapters have helpers (locations, locks) this command does not use.
 #[allow(dead_code)]
 mod pg_store;

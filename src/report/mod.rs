@@ -3,6 +3,7 @@
 pub(crate) mod export;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +81,31 @@ pub struct RowReport {
     pub changes: Vec<Change>,
     /// The row's issues.
     pub issues: Vec<Issue>,
+}
+
+impl RowReport {
+    /// Writes the row's lines of the text report (one per issue, as
+    /// [`Report::render_text`] writes them); nothing for a row without
+    /// issues.
+    ///
+    /// # Errors
+    ///
+    /// The writer's error.
+    ///
+    /// ```
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
+    /// let r = Importer::new("t").run(b"userId,email\na,a@x.io\nb,bad\n", None, &mut InMemoryStore::new())?;
+    /// let mut out = Vec::new();
+    /// r.rows[0].write_text(&mut out)?;
+    /// assert!(out.is_empty(), "a row without issues writes nothing");
+    /// r.rows[1].write_text(&mut out)?;
+    /// assert!(String::from_utf8(out).unwrap().starts_with("line 3, email:"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.issues.iter().try_for_each(|i| writeln!(out, "{i}"))
+    }
 }
 
 /// Where the rows' reports go when they are not kept in [`Report::rows`]:
@@ -318,31 +344,97 @@ impl Report {
     /// # Ok::<(), user_import::Error>(())
     /// ```
     pub fn render_text(&self) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
+        // Writing to a `Vec` does not fail.
+        let _ = self.write_text(&mut out);
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Writes the text report ([`Report::render_text`]) to `out` as it
+    /// goes.
+    ///
+    /// # Errors
+    ///
+    /// The writer's error.
+    ///
+    /// ```
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
+    /// let r = Importer::new("t").run(b"userId,email\na,a@x.io\nb,bad\n", None, &mut InMemoryStore::new())?;
+    /// let mut out = Vec::new();
+    /// r.write_text(&mut out)?;
+    /// assert_eq!(String::from_utf8(out).unwrap(), r.render_text());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.write_text_around(out, &mut |out| {
+            self.rows.iter().try_for_each(|r| r.write_text(&mut *out))
+        })
+    }
+
+    /// Writes the text report with the lines of its rows read from `rows`,
+    /// where [`Report::render_text`] puts them (the report's own `rows` are
+    /// left out): for rows handed one by one to an [`OnRow`] callback,
+    /// which wrote them (with [`RowReport::write_text`]) to a temporary
+    /// file, so that a large import does not hold a report row per line.
+    ///
+    /// # Errors
+    ///
+    /// The reader's or the writer's error.
+    ///
+    /// ```
+    /// use user_import::{Importer, RowReport};
+    /// use user_import::memory::InMemoryStore;
+    /// let importer = Importer::new("t");
+    /// let file = b"userId,email\na,a@x.io\nb,bad\n";
+    /// let whole = importer.run(file, None, &mut InMemoryStore::new())?;
+    /// // The rows' lines spooled as the rows come, the report written after.
+    /// let mut lines = Vec::new();
+    /// let mut spool = |row: RowReport| row.write_text(&mut lines).unwrap();
+    /// let mut store = InMemoryStore::new();
+    /// let plan = importer.plan(importer.validate(file, None), &mut store)?;
+    /// let options = user_import::RunOptions::new().on_row(&mut spool);
+    /// let report = importer.apply_with(&plan, &mut store, options)?;
+    /// assert!(report.rows.is_empty(), "the rows went to the callback");
+    /// let mut out = Vec::new();
+    /// report.write_text_with_rows(&mut lines.as_slice(), &mut out)?;
+    /// assert_eq!(String::from_utf8(out).unwrap(), whole.render_text());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_text_with_rows(
+        &self,
+        rows: &mut dyn std::io::Read,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        self.write_text_around(out, &mut |out| std::io::copy(rows, out).map(|_| ()))
+    }
+
+    /// The text report, with `rows` writing the rows' lines in their place.
+    fn write_text_around(
+        &self,
+        out: &mut dyn std::io::Write,
+        rows: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         if self.dry_run {
-            out.push_str("Dry run (nothing written): ");
+            out.write_all(b"Dry run (nothing written): ")?;
         }
-        out.push_str(&self.summary.to_string());
-        out.push('\n');
+        writeln!(out, "{}", self.summary)?;
         if let Some(read) = self.input.describe() {
-            out.push_str(&read);
-            out.push('\n');
+            writeln!(out, "{read}")?;
         }
-        for i in self
-            .issues
-            .iter()
-            .chain(self.rows.iter().flat_map(|r| &r.issues))
-        {
-            out.push_str(&i.to_string());
-            out.push('\n');
+        for i in &self.issues {
+            writeln!(out, "{i}")?;
         }
+        rows(&mut *out)?;
         for d in &self.directory {
             for i in &d.issues {
-                out.push_str(&format!("{}: {i}\n", crate::issue::printable(&d.user_id)));
+                writeln!(out, "{}: {i}", crate::issue::printable(&d.user_id))?;
             }
         }
-        self.provenance.render_text(&mut out);
-        out
+        let mut provenance = String::new();
+        self.provenance.render_text(&mut provenance);
+        out.write_all(provenance.as_bytes())
     }
 
     /// The report as pretty-printed JSON.
@@ -422,6 +514,10 @@ impl Report {
 }
 
 /// The fate of one op when applying.
+///
+/// An issue is shared: when a stop, a rollback or a store failure gives
+/// every op of a large plan the same issue, they hold one issue between
+/// them, not a copy each.
 #[derive(Debug, Clone)]
 pub(crate) enum OpStatus {
     /// Not applied, and not because of this op (dry run, blocked plan).
@@ -429,32 +525,31 @@ pub(crate) enum OpStatus {
     /// Done.
     Applied,
     /// This op failed; the row fails with the issue.
-    Failed(Box<Issue>),
+    Failed(Arc<Issue>),
     /// Not applied for a reason outside the op; the row is skipped with the
     /// issue (a warning).
-    Skipped(Box<Issue>),
+    Skipped(Arc<Issue>),
     /// Nothing needed doing after all (deleting a user already gone).
-    Moot(Box<Issue>),
+    Moot(Arc<Issue>),
 }
 
-// One per op of a plan, a million for a million-row file: the issues, which
-// few ops have, are boxed so that the others pay 16 bytes.
+// One per op of a plan, a million for a million-row file.
 const _: () = assert!(std::mem::size_of::<OpStatus>() <= 16);
 
 impl OpStatus {
     /// [`OpStatus::Failed`] with `issue`.
     pub(crate) fn failed(issue: Issue) -> OpStatus {
-        OpStatus::Failed(Box::new(issue))
+        OpStatus::Failed(Arc::new(issue))
     }
 
     /// [`OpStatus::Skipped`] with `issue`.
     pub(crate) fn skipped(issue: Issue) -> OpStatus {
-        OpStatus::Skipped(Box::new(issue))
+        OpStatus::Skipped(Arc::new(issue))
     }
 
     /// [`OpStatus::Moot`] with `issue`.
     pub(crate) fn moot(issue: Issue) -> OpStatus {
-        OpStatus::Moot(Box::new(issue))
+        OpStatus::Moot(Arc::new(issue))
     }
 }
 
@@ -468,26 +563,24 @@ pub(crate) fn from_plan(
     let dry_run = applied.is_none();
     let (status, cancelled) = applied.unwrap_or((&[], false));
     let status_of = |k: usize| status.get(k).cloned().unwrap_or(OpStatus::Planned);
-    // The op of each line (the last, should a line have several), as a
-    // sorted list, which is smaller than a map.
-    let mut op_of_line: Vec<(u64, usize)> =
-        Vec::with_capacity(plan.ops.iter().filter(|op| op.line().is_some()).count());
-    op_of_line.extend(
-        plan.ops
-            .iter()
-            .enumerate()
-            .filter_map(|(k, op)| op.line().map(|l| (l, k))),
-    );
-    // In place (a stable sort would take a second list as large): by line,
-    // then in plan order within a line.
-    op_of_line.sort_unstable();
+    // The op of each line (the last, should a line have several): the
+    // indexes of the ops that have a line, by line, then in plan order
+    // within a line (4 bytes an op; most plans hold them nearly so already).
+    let line_of = |k: u32| plan.ops[k as usize].line().unwrap_or(0);
+    let mut by_line: Vec<u32> = (0..plan.ops.len())
+        .filter(|&k| plan.ops[k].line().is_some())
+        .filter_map(|k| u32::try_from(k).ok())
+        .collect();
+    if !by_line.is_sorted_by_key(|&k| line_of(k)) {
+        by_line.sort_by_key(|&k| line_of(k));
+    }
     let op_at = |line: u64| {
-        let after = op_of_line.partition_point(|&(l, _)| l <= line);
+        let after = by_line.partition_point(|&k| line_of(k) <= line);
         after
             .checked_sub(1)
-            .map(|i| op_of_line[i])
-            .filter(|&(l, _)| l == line)
-            .map(|(_, k)| k)
+            .map(|i| by_line[i])
+            .filter(|&k| line_of(k) == line)
+            .map(|k| k as usize)
     };
     let mut summary = Summary::default();
     // Kept only when no `on_row` takes them.
@@ -521,11 +614,11 @@ pub(crate) fn from_plan(
                     OpStatus::Planned => Outcome::Skipped,
                     OpStatus::Applied => done,
                     OpStatus::Failed(i) => {
-                        issues.push(i.at(r.line));
+                        issues.push(Issue::clone(&i).at(r.line));
                         Outcome::Failed
                     }
                     OpStatus::Skipped(i) | OpStatus::Moot(i) => {
-                        issues.push(i.at(r.line));
+                        issues.push(Issue::clone(&i).at(r.line));
                         Outcome::Skipped
                     }
                 }
@@ -608,9 +701,9 @@ pub(crate) fn from_plan(
                         },
                         Vec::new(),
                     ),
-                    (_, _, OpStatus::Failed(i)) => (Outcome::Failed, vec![*i]),
+                    (_, _, OpStatus::Failed(i)) => (Outcome::Failed, vec![Arc::unwrap_or_clone(i)]),
                     (_, _, OpStatus::Skipped(i) | OpStatus::Moot(i)) => {
-                        (Outcome::Skipped, vec![*i])
+                        (Outcome::Skipped, vec![Arc::unwrap_or_clone(i)])
                     }
                     (_, _, OpStatus::Planned) => (Outcome::Skipped, Vec::new()),
                 };
