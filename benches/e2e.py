@@ -5,8 +5,10 @@ the same run:
 
 - the command (its default, text report) into a fresh database, the same
   file again, and a changed file (about 10% of the users updated, 1%
-  deleted, 5% new); a dry run of the changed file; and a fresh import with
-  `--report json`, whose report holds a row per line;
+  deleted, 5% new); a dry run of the changed file; a fresh import with
+  `--report json`, whose report has a row per line; and a fresh import
+  that a trigger refuses at its last row, rolled back whole, whose every
+  row has a line in the text report;
 - `benches/naive_import.py` (csv + sqlite3, upsert by user id, roles in a
   join table, one transaction), fresh and again;
 - the plain prepared INSERT of `benches/sqlite.rs` (`--only insert`, its own
@@ -130,10 +132,10 @@ def main():
         print("e2e: rows=%d file=%.1f MB" % (rows, size / 1e6))
         results = {}
 
-        def case(name, cmd, check_db=None, want=None, table="users"):
+        def case(name, cmd, check_db=None, want=None, table="users", status=0):
             code, wall, cpu, rss = peak_rss(cmd)
-            if code != 0:
-                sys.exit("%s: exit %d (%s)" % (name, code, " ".join(cmd)))
+            if code != status:
+                sys.exit("%s: exit %d, want %d (%s)" % (name, code, status, " ".join(cmd)))
             if check_db is not None:
                 got = users_in(check_db, table)
                 if want is not None and got != want:
@@ -159,6 +161,24 @@ def main():
                 os.remove(f)
         case("import --report json, fresh db", [binary, "--db", jdb, "--profile", profile,
                                                 "--report", "json", base], jdb, rows)
+
+        # An import that fails at its last row and is rolled back whole:
+        # every row has a line to say in the report. A trigger refuses the
+        # last user (the database is made, empty, by importing no rows).
+        rdb = os.path.join(work, "import-rollback-%d.db" % rows)
+        empty = os.path.join(work, "empty.csv")
+        for f in (rdb, rdb + "-journal"):
+            if os.path.exists(f):
+                os.remove(f)
+        with open(empty, "w") as f:
+            f.write(HEADER)
+        subprocess.run([binary, "--db", rdb, "--profile", profile, empty], check=True,
+                       capture_output=True)
+        with sqlite3.connect(rdb) as c:
+            c.execute("CREATE TRIGGER refuse_last BEFORE INSERT ON users WHEN NEW.user_id = 'u%d' "
+                      "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END" % (rows - 1))
+        case("import, rolled back at its last row", [binary, "--db", rdb, "--profile", profile, base],
+             rdb, 0, status=1)
 
         pdb = os.path.join(work, "python-%d.db" % rows)
         if os.path.exists(pdb):

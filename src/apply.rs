@@ -341,6 +341,75 @@ pub(crate) struct Applier<'p> {
     stopped: bool,
     cancelled: bool,
     transaction: bool,
+    /// The statuses of [`Said`], made when first needed.
+    said: [Option<OpStatus>; Said::COUNT],
+}
+
+/// What a store's outcome says of an op, in the same words for every op
+/// it is given (all but a failure with the store's own message).
+#[derive(Debug, Clone, Copy)]
+enum Said {
+    NoOutcome,
+    RoleHeld,
+    RoleCreated,
+    RoleGone,
+    UserGone,
+    UserChanged,
+    UserTaken,
+}
+
+impl Said {
+    const COUNT: usize = 7;
+
+    /// What `outcome` (neither applied nor a failure of the store's) says
+    /// of `op`.
+    fn of(outcome: Option<OpOutcome>, op: &Op) -> Said {
+        match outcome {
+            None => Said::NoOutcome,
+            // A role is only deleted by an undo, where no user holds it:
+            // one held again (or gone) stays as it is.
+            Some(OpOutcome::Conflict) if matches!(op, Op::DeleteRole { .. }) => Said::RoleHeld,
+            Some(OpOutcome::AlreadyExists) if matches!(op, Op::CreateRole { .. }) => {
+                Said::RoleCreated
+            }
+            Some(OpOutcome::NotFound) if matches!(op, Op::DeleteRole { .. }) => Said::RoleGone,
+            Some(OpOutcome::NotFound) if matches!(op, Op::Delete { .. }) => Said::UserGone,
+            Some(OpOutcome::AlreadyExists) => Said::UserTaken,
+            Some(_) => Said::UserChanged,
+        }
+    }
+
+    fn status(self) -> OpStatus {
+        match self {
+            Said::NoOutcome => OpStatus::failed(Issue::error(
+                Code::StoreError,
+                "the store gave no outcome for this operation; it is not counted as applied",
+            )),
+            Said::RoleHeld => OpStatus::skipped(Issue::warning(
+                Code::Conflict,
+                "the role is held by users again, so it is kept",
+            )),
+            Said::RoleCreated => OpStatus::moot(Issue::warning(
+                Code::Conflict,
+                "the role was created since the import was planned",
+            )),
+            Said::RoleGone => {
+                OpStatus::moot(Issue::warning(Code::NotFound, "the role was already gone"))
+            }
+            Said::UserGone => OpStatus::moot(Issue::warning(
+                Code::NotFound,
+                "the user was already gone when the delete ran",
+            )),
+            Said::UserChanged => OpStatus::failed(Issue::error(
+                Code::Conflict,
+                "the user changed in the directory since the import was planned; nothing was overwritten (plan again)",
+            )),
+            Said::UserTaken => OpStatus::failed(Issue::error(
+                Code::Conflict,
+                "a user with this user id or email was created since the import was planned",
+            )),
+        }
+    }
 }
 
 impl<'p> Applier<'p> {
@@ -358,6 +427,7 @@ impl<'p> Applier<'p> {
             stopped: plan.blocked,
             cancelled: false,
             transaction: false,
+            said: Default::default(),
         }
     }
 
@@ -442,48 +512,19 @@ impl<'p> Applier<'p> {
         };
         let mut outcomes = outcomes.into_iter();
         let mut any_failed = false;
+        let plan = self.plan;
         for k in range.clone() {
-            let op = &self.plan.ops[k];
+            let op = &plan.ops[k];
             let status = match outcomes.next() {
-                None => OpStatus::failed(Issue::error(
-                    Code::StoreError,
-                    "the store gave no outcome for this operation; it is not counted as applied",
-                )),
                 Some(OpOutcome::Applied) => OpStatus::Applied,
-                // A role is only deleted by an undo, where no user holds
-                // it: one held again (or gone) stays as it is.
-                Some(OpOutcome::Conflict) if matches!(op, Op::DeleteRole { .. }) => {
-                    OpStatus::skipped(Issue::warning(
-                        Code::Conflict,
-                        "the role is held by users again, so it is kept",
-                    ))
-                }
-                Some(OpOutcome::AlreadyExists) if matches!(op, Op::CreateRole { .. }) => {
-                    OpStatus::moot(Issue::warning(
-                        Code::Conflict,
-                        "the role was created since the import was planned",
-                    ))
-                }
-                Some(OpOutcome::NotFound) if matches!(op, Op::DeleteRole { .. }) => {
-                    OpStatus::moot(Issue::warning(Code::NotFound, "the role was already gone"))
-                }
-                Some(OpOutcome::NotFound) if matches!(op, Op::Delete { .. }) => {
-                    OpStatus::moot(Issue::warning(
-                        Code::NotFound,
-                        "the user was already gone when the delete ran",
-                    ))
-                }
-                Some(OpOutcome::Conflict) | Some(OpOutcome::NotFound) => {
-                    OpStatus::failed(Issue::error(
-                        Code::Conflict,
-                        "the user changed in the directory since the import was planned; nothing was overwritten (plan again)",
-                    ))
-                }
-                Some(OpOutcome::AlreadyExists) => OpStatus::failed(Issue::error(
-                    Code::Conflict,
-                    "a user with this user id or email was created since the import was planned",
-                )),
                 Some(OpOutcome::Failed(m)) => OpStatus::failed(Issue::error(Code::StoreError, m)),
+                outcome => {
+                    // The same words for every op: one issue, shared.
+                    let said = Said::of(outcome, op);
+                    self.said[said as usize]
+                        .get_or_insert_with(|| said.status())
+                        .clone()
+                }
             };
             if matches!(status, OpStatus::Failed(_)) {
                 any_failed = true;
@@ -766,5 +807,22 @@ mod tests {
         let report = a.report(None);
         assert_eq!(report.summary.skipped, 10);
         assert!(report.rows.iter().all(|r| r.issues.len() == 1));
+
+        // Outcomes in the same words share their issue; a store's own
+        // message is the op's.
+        let mut plan = plan;
+        plan.on_error = ErrorPolicy::SkipInvalid;
+        let mut a = Applier::new(&plan);
+        let mut outcomes = vec![OpOutcome::Conflict; 9];
+        outcomes[4] = OpOutcome::Failed("disk full".into());
+        a.record(0..10, Ok(outcomes));
+        let issue = |k: usize| match &a.status[k] {
+            OpStatus::Failed(i) => i.clone(),
+            other => panic!("not failed: {other:?}"),
+        };
+        assert!(Arc::ptr_eq(&issue(0), &issue(8)));
+        assert_eq!(issue(4).message, "disk full");
+        assert!(issue(9).message.contains("no outcome"));
+        assert_eq!(a.report(None).summary.failed, 10);
     }
 }
