@@ -164,7 +164,8 @@ def main():
 
         # An import that fails at its last row and is rolled back whole:
         # every row has a line to say in the report. A trigger refuses the
-        # last user (the database is made, empty, by importing no rows).
+        # last user (the database is made, empty, by a file of no rows,
+        # which the command refuses as empty).
         rdb = os.path.join(work, "import-rollback-%d.db" % rows)
         empty = os.path.join(work, "empty.csv")
         for f in (rdb, rdb + "-journal"):
@@ -172,11 +173,15 @@ def main():
                 os.remove(f)
         with open(empty, "w") as f:
             f.write(HEADER)
-        subprocess.run([binary, "--db", rdb, "--profile", profile, empty], check=True,
-                       capture_output=True)
-        with sqlite3.connect(rdb) as c:
+        made = subprocess.run([binary, "--db", rdb, "--profile", profile, empty],
+                              capture_output=True, text=True)
+        if made.returncode != 1 or "[file_empty]" not in made.stdout:
+            sys.exit("making an empty database: exit %d\n%s%s" % (made.returncode, made.stdout, made.stderr))
+        c = sqlite3.connect(rdb)
+        with c:
             c.execute("CREATE TRIGGER refuse_last BEFORE INSERT ON users WHEN NEW.user_id = 'u%d' "
                       "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END" % (rows - 1))
+        c.close()
         case("import, rolled back at its last row", [binary, "--db", rdb, "--profile", profile, base],
              rdb, 0, status=1)
 

@@ -159,7 +159,10 @@ impl<'a> RunOptions<'a> {
     /// come, or keeps only the failed ones, does not hold a report row per
     /// line of a large file. [`Report::render_text`] and
     /// [`Report::write_error_csv`] show the rows in [`Report::rows`]: put
-    /// back the ones they need (those with issues, the failed ones).
+    /// back the ones they need (those with issues, the failed ones), or
+    /// write each row's lines as it comes
+    /// ([`RowReport::write_text`](crate::report::RowReport::write_text)) and
+    /// the report around them after ([`Report::write_text_with_rows`]).
     /// Planning ignores it; a dry run takes it through
     /// [`Report::dry_run_to`].
     ///
@@ -359,7 +362,7 @@ enum Said {
 }
 
 impl Said {
-    const COUNT: usize = 7;
+    const COUNT: usize = Said::UserTaken as usize + 1;
 
     /// What `outcome` (neither applied nor a failure of the store's) says
     /// of `op`.

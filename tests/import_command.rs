@@ -1187,7 +1187,8 @@ fn rows_written_as_they_come_are_the_whole_report() {
             lines.push(row);
         }
         let mut out = Vec::new();
-        lines.write_text(&report, &mut out).unwrap();
+        let mut lines = lines.into_reader().unwrap();
+        report.write_text_with_rows(&mut lines, &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), report.render_text());
     }
 }

@@ -857,9 +857,10 @@ fn apply(
         }
         report
     };
-    run.json_rows = json_rows;
-    run.text_rows = text_rows;
     report.map(|mut report| {
+        // Kept for the report they belong to (never for an error's).
+        run.json_rows = json_rows;
+        run.text_rows = text_rows;
         report.rows = kept;
         report
     })
@@ -885,7 +886,9 @@ impl Run {
 /// plan (`--plan-out`) and the undo (`--undo-out`) the run kept, each on
 /// its own (one that cannot be written does not keep the other from
 /// being written). The exit status: usage when one of them or the JSON
-/// report could not be written, failed when the report is not a success.
+/// report could not be written, or the text report's lines about rows
+/// were lost from their temporary file; failed when the report is not a
+/// success.
 fn conclude(
     o: &Options,
     report: &Report,
@@ -909,13 +912,25 @@ fn conclude(
             }
         }
     } else {
-        let written = match run.text_rows.take() {
-            Some(text_rows) => text_rows.write_text(report, &mut *out),
-            None => report.write_text(&mut *out),
-        };
-        if let Err(e) = written {
-            let _ = writeln!(err, "error: cannot write the report: {e}");
-            all = false;
+        // As the text report has always been: written as far as stdout
+        // takes it (a reader that stops early is not an error).
+        match run.text_rows.take().map(TextRows::into_reader).transpose() {
+            Ok(Some(mut rows)) => {
+                let _ = report.write_text_with_rows(&mut rows, &mut *out);
+            }
+            Ok(None) => {
+                let _ = report.write_text(&mut *out);
+            }
+            Err(e) => {
+                // The rows' lines are lost: the rest of the report still
+                // says what happened.
+                let _ = report.write_text(&mut *out);
+                let _ = writeln!(
+                    err,
+                    "error: the report's lines about rows could not be kept in a temporary file: {e}"
+                );
+                all = false;
+            }
         }
     }
     // The report first, then the notes on stderr, also on a terminal.

@@ -10,7 +10,8 @@
 //! - `pg_store.rs`: the `AsyncUserStore` over PostgreSQL (sqlx, tokio), the
 //!   model async adapter.
 //! - `cli.rs`: the command (options, report, exit status).
-//! - `json_rows.rs`: the JSON report's rows written as they come.
+//! - `json_rows.rs`, `text_rows.rs`: the JSON report's rows and the text
+//!   report's lines about rows, written to a temporary file as they come.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

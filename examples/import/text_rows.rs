@@ -6,12 +6,13 @@
 //! it so).
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Seek, SeekFrom};
 
-use user_import::{Report, RowReport};
+use user_import::RowReport;
 
 /// The text report's row lines, written to a temporary file as they come;
-/// [`TextRows::write_text`] writes the report with them in their place.
+/// [`TextRows::into_reader`] reads them back, for the report to be written
+/// with them in their place.
 pub struct TextRows {
     file: BufWriter<File>,
     /// The first error writing to the file, if any.
@@ -36,14 +37,15 @@ impl TextRows {
         }
     }
 
-    /// Writes `report` as text with the spooled lines as its rows' lines
-    /// (its own `rows` are left out).
-    pub fn write_text(self, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    /// The spooled lines, from the start, to be written where the rows'
+    /// lines go (`Report::write_text_with_rows`); the error of spooling
+    /// them, if it failed.
+    pub fn into_reader(self) -> std::io::Result<BufReader<File>> {
         if let Some(e) = self.failed {
             return Err(e);
         }
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
-        report.write_text_with_rows(&mut std::io::BufReader::new(file), out)
+        Ok(BufReader::new(file))
     }
 }

@@ -388,10 +388,12 @@ impl Report {
     /// use user_import::memory::InMemoryStore;
     /// let importer = Importer::new("t");
     /// let file = b"userId,email\na,a@x.io\nb,bad\n";
-    /// let whole = importer.run(file, None, &mut InMemoryStore::new())?;
     /// // The rows' lines spooled as the rows come, the report written after.
-    /// let mut lines = Vec::new();
-    /// let mut spool = |row: RowReport| row.write_text(&mut lines).unwrap();
+    /// let (mut lines, mut rows) = (Vec::new(), Vec::new());
+    /// let mut spool = |row: RowReport| {
+    ///     row.write_text(&mut lines).unwrap();
+    ///     rows.push(row);
+    /// };
     /// let mut store = InMemoryStore::new();
     /// let plan = importer.plan(importer.validate(file, None), &mut store)?;
     /// let options = user_import::RunOptions::new().on_row(&mut spool);
@@ -399,6 +401,9 @@ impl Report {
     /// assert!(report.rows.is_empty(), "the rows went to the callback");
     /// let mut out = Vec::new();
     /// report.write_text_with_rows(&mut lines.as_slice(), &mut out)?;
+    /// // What the report with its rows kept says.
+    /// let mut whole = report.clone();
+    /// whole.rows = rows;
     /// assert_eq!(String::from_utf8(out).unwrap(), whole.render_text());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -565,22 +570,30 @@ pub(crate) fn from_plan(
     let status_of = |k: usize| status.get(k).cloned().unwrap_or(OpStatus::Planned);
     // The op of each line (the last, should a line have several): the
     // indexes of the ops that have a line, by line, then in plan order
-    // within a line (4 bytes an op; most plans hold them nearly so already).
-    let line_of = |k: u32| plan.ops[k as usize].line().unwrap_or(0);
-    let mut by_line: Vec<u32> = (0..plan.ops.len())
-        .filter(|&k| plan.ops[k].line().is_some())
-        .filter_map(|k| u32::try_from(k).ok())
-        .collect();
+    // within a line (most plans hold them nearly so already), walked beside
+    // the rows, which come in line order.
+    let line_of = |k: usize| plan.ops[k].line().unwrap_or(0);
+    let mut by_line: Vec<usize> = Vec::with_capacity(plan.ops.len());
+    by_line.extend((0..plan.ops.len()).filter(|&k| plan.ops[k].line().is_some()));
     if !by_line.is_sorted_by_key(|&k| line_of(k)) {
         by_line.sort_by_key(|&k| line_of(k));
     }
-    let op_at = |line: u64| {
-        let after = by_line.partition_point(|&k| line_of(k) <= line);
-        after
-            .checked_sub(1)
-            .map(|i| by_line[i])
-            .filter(|&k| line_of(k) == line)
-            .map(|k| k as usize)
+    let mut at = 0;
+    let mut op_at = |line: u64| {
+        // A row before the last one asked about (a plan stored with its
+        // rows out of order) is looked up from the start.
+        if at > 0 && line_of(by_line[at - 1]) >= line {
+            at = by_line.partition_point(|&k| line_of(k) < line);
+        }
+        while at < by_line.len() && line_of(by_line[at]) < line {
+            at += 1;
+        }
+        let mut op = None;
+        while at < by_line.len() && line_of(by_line[at]) == line {
+            op = Some(by_line[at]);
+            at += 1;
+        }
+        op
     };
     let mut summary = Summary::default();
     // Kept only when no `on_row` takes them.
