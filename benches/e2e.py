@@ -22,7 +22,10 @@ the ratios (speed = 1 / time):
 
     ratio import/insert=… import/python=… reimport/python=… rss/file=…
 
-    python3 benches/e2e.py [--rows N[,N…]] [--keep DIR]   (default 100000,1000000)
+    python3 benches/e2e.py [--rows N[,N…]] [--reps N] [--keep DIR]
+
+(by default 100,000 and 1,000,000 rows, every case run 3 times in turn,
+and each figure the median of its runs; the plain INSERT's the best)
 """
 
 import argparse
@@ -30,6 +33,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import sqlite3
 import subprocess
 import sys
@@ -96,7 +100,7 @@ def users_in(db, table="users"):
 
 
 def line(name, wall, cpu, rss, rows, file_bytes):
-    print("%-34s wall %8.2f s  cpu %8.2f s  %10.0f rows/s  peak RSS %7.1f MB (%.2fx file)"
+    print("%-36s wall %8.2f s  cpu %8.2f s  %10.0f rows/s  peak RSS %7.1f MB (%.2fx file)"
           % (name, wall, cpu, rows / wall if wall else 0, rss / 1e6, rss / file_bytes))
 
 
@@ -104,7 +108,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default="100000,1000000")
     ap.add_argument("--keep", help="keep the files and databases here")
+    ap.add_argument("--reps", type=int, default=3,
+                    help="runs of every case, in turn (the figures are their medians)")
     args = ap.parse_args()
+    reps = max(1, args.reps)
     sizes = [int(x) for x in args.rows.split(",")]
     subprocess.run(["cargo", "build", "--quiet", "--release", "--example", "import"],
                    cwd=ROOT, check=True)
@@ -140,75 +147,32 @@ def main():
                 got = users_in(check_db, table)
                 if want is not None and got != want:
                     sys.exit("%s: %d users read back, want %d" % (name, got, want))
+            if reps > 1:
+                print("  run %d: %-36s wall %7.2f s  cpu %7.2f s  peak RSS %7.1f MB"
+                      % (rep + 1, name, wall, cpu, rss / 1e6))
+            results.setdefault(name, []).append((wall, cpu, rss))
+
+        # Every case in turn, `reps` times: a slow spell of the machine
+        # falls on all of them rather than on one.
+        for rep in range(reps):
+            run_cases(case, rows, work, binary, profile, base, change, naive)
+        # Each figure is the median of its runs.
+        med = {name: tuple(statistics.median(r[i] for r in runs) for i in range(3))
+               for name, runs in results.items()}
+        for name, (wall, cpu, rss) in med.items():
             line(name, wall, cpu, rss, rows, size)
-            results[name] = (wall, cpu, rss)
+        results = med
 
-        db = os.path.join(work, "import-%d.db" % rows)
-        for f in (db, db + "-journal"):
-            if os.path.exists(f):
-                os.remove(f)
-        # The command as an administrator runs it: the text report.
-        command = [binary, "--db", db, "--profile", profile]
-        case("import, fresh database", command + [base], db, rows)
-        case("import, same file again", command + [base], db, rows)
-        deleted = sum(1 for l in open(change) if l.rstrip().endswith(",DELETE"))
-        case("import --dry-run, changed file", command + ["--dry-run", change])
-        case("import, changed file", command + [change], db, rows + rows // 20 - deleted)
-        # The JSON report, which holds a report row per line of the file.
-        jdb = os.path.join(work, "import-json-%d.db" % rows)
-        for f in (jdb, jdb + "-journal"):
-            if os.path.exists(f):
-                os.remove(f)
-        case("import --report json, fresh db", [binary, "--db", jdb, "--profile", profile,
-                                                "--report", "json", base], jdb, rows)
-
-        # An import that fails at its last row and is rolled back whole:
-        # every row has a line to say in the report. A trigger refuses the
-        # last user (the database is made, empty, by a file of no rows,
-        # which the command refuses as empty).
-        rdb = os.path.join(work, "import-rollback-%d.db" % rows)
-        empty = os.path.join(work, "empty.csv")
-        for f in (rdb, rdb + "-journal"):
-            if os.path.exists(f):
-                os.remove(f)
-        with open(empty, "w") as f:
-            f.write(HEADER)
-        made = subprocess.run([binary, "--db", rdb, "--profile", profile, empty],
-                              capture_output=True, text=True)
-        if made.returncode != 1 or "[file_empty]" not in made.stdout:
-            sys.exit("making an empty database: exit %d\n%s%s" % (made.returncode, made.stdout, made.stderr))
-        c = sqlite3.connect(rdb)
-        with c:
-            c.execute("CREATE TRIGGER refuse_last BEFORE INSERT ON users WHEN NEW.user_id = 'u%d' "
-                      "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END" % (rows - 1))
-        c.close()
-        case("import, rolled back at its last row", [binary, "--db", rdb, "--profile", profile, base],
-             rdb, 0, status=1)
-
-        pdb = os.path.join(work, "python-%d.db" % rows)
-        if os.path.exists(pdb):
-            os.remove(pdb)
-        case("python script, fresh database", [sys.executable, naive, pdb, base], pdb, rows)
-        case("python script, same file again", [sys.executable, naive, pdb, base], pdb, rows)
-
-        if shutil.which("sqlite3"):
-            fdb = os.path.join(work, "floor-%d.db" % rows)
-            if os.path.exists(fdb):
-                os.remove(fdb)
-            case("sqlite3 .import (floor, no checks)",
-                 ["sqlite3", fdb, "-cmd", ".mode csv", ".import %s users" % base], fdb, rows)
-        else:
-            print("sqlite3 is not installed: no floor")
-
-        # The plain prepared INSERT of benches/sqlite.rs, on as many rows.
+        # The plain prepared INSERT of benches/sqlite.rs, on as many rows
+        # (the best of as many runs).
         p = subprocess.run(["cargo", "bench", "--quiet", "--bench", "sqlite", "--",
-                            "--rows", str(rows), "--reps", "1", "--only", "insert"],
+                            "--rows", str(rows), "--reps", str(reps), "--only", "insert"],
                            cwd=ROOT, capture_output=True, text=True)
         m = re.search(r"^insert\s+best\s+([0-9.]+)s", p.stdout, re.M)
         if not m:
             sys.exit("the sqlite bench gave no insert time:\n" + p.stdout + p.stderr)
         insert = float(m.group(1))
-        print("%-34s wall %8.2f s  (in-process, benches/sqlite.rs)" % ("plain prepared INSERT", insert))
+        print("%-36s wall %8.2f s  (in-process, benches/sqlite.rs)" % ("plain prepared INSERT", insert))
         imp = results["import, fresh database"][0]
         again = results["import, same file again"][0]
         ratio = "ratio import/insert=%.2f import/python=%.2f reimport/python=%.2f rss/file=%.2f dryrun_rss/file=%.2f" % (
@@ -221,6 +185,66 @@ def main():
         print(ratio)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_cases(case, rows, work, binary, profile, base, change, naive):
+    """One run of every case, each database made afresh where it must be."""
+    db = os.path.join(work, "import-%d.db" % rows)
+    for f in (db, db + "-journal"):
+        if os.path.exists(f):
+            os.remove(f)
+    # The command as an administrator runs it: the text report.
+    command = [binary, "--db", db, "--profile", profile]
+    case("import, fresh database", command + [base], db, rows)
+    case("import, same file again", command + [base], db, rows)
+    deleted = sum(1 for l in open(change) if l.rstrip().endswith(",DELETE"))
+    case("import --dry-run, changed file", command + ["--dry-run", change])
+    case("import, changed file", command + [change], db, rows + rows // 20 - deleted)
+    # The JSON report, which holds a report row per line of the file.
+    jdb = os.path.join(work, "import-json-%d.db" % rows)
+    for f in (jdb, jdb + "-journal"):
+        if os.path.exists(f):
+            os.remove(f)
+    case("import --report json, fresh db", [binary, "--db", jdb, "--profile", profile,
+                                            "--report", "json", base], jdb, rows)
+
+    # An import that fails at its last row and is rolled back whole:
+    # every row has a line to say in the report. A trigger refuses the
+    # last user (the database is made, empty, by a file of no rows,
+    # which the command refuses as empty).
+    rdb = os.path.join(work, "import-rollback-%d.db" % rows)
+    empty = os.path.join(work, "empty.csv")
+    for f in (rdb, rdb + "-journal"):
+        if os.path.exists(f):
+            os.remove(f)
+    with open(empty, "w") as f:
+        f.write(HEADER)
+    made = subprocess.run([binary, "--db", rdb, "--profile", profile, empty],
+                          capture_output=True, text=True)
+    if made.returncode != 1 or "[file_empty]" not in made.stdout:
+        sys.exit("making an empty database: exit %d\n%s%s" % (made.returncode, made.stdout, made.stderr))
+    c = sqlite3.connect(rdb)
+    with c:
+        c.execute("CREATE TRIGGER refuse_last BEFORE INSERT ON users WHEN NEW.user_id = 'u%d' "
+                  "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END" % (rows - 1))
+    c.close()
+    case("import, rolled back at its last row", [binary, "--db", rdb, "--profile", profile, base],
+         rdb, 0, status=1)
+
+    pdb = os.path.join(work, "python-%d.db" % rows)
+    if os.path.exists(pdb):
+        os.remove(pdb)
+    case("python script, fresh database", [sys.executable, naive, pdb, base], pdb, rows)
+    case("python script, same file again", [sys.executable, naive, pdb, base], pdb, rows)
+
+    if shutil.which("sqlite3"):
+        fdb = os.path.join(work, "floor-%d.db" % rows)
+        if os.path.exists(fdb):
+            os.remove(fdb)
+        case("sqlite3 .import (floor, no checks)",
+             ["sqlite3", fdb, "-cmd", ".mode csv", ".import %s users" % base], fdb, rows)
+    else:
+        print("sqlite3 is not installed: no floor")
 
 
 if __name__ == "__main__":
