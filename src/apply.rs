@@ -609,17 +609,17 @@ impl<'p> Applier<'p> {
         }
     }
 
-    /// The requests that read back what the undo needs.
-    fn undo_fetches(&self) -> Vec<crate::store::Fetch> {
+    /// The requests that read back what the undo needs, made one at a time.
+    fn undo_fetches(&self) -> impl Iterator<Item = crate::store::Fetch> + '_ {
         crate::undo::fetches(self.plan, &self.status, self.plan.batch_size)
     }
 
     /// The undo of what was applied.
-    fn undo(&self, read_back: &ReadBack) -> Plan {
+    fn undo(&self, read_back: ReadBack) -> Plan {
         crate::undo::build(
             self.plan,
             &self.status,
-            &read_back.users,
+            read_back.users,
             read_back.failed.as_deref(),
         )
     }
@@ -696,7 +696,7 @@ pub(crate) fn apply_sync<S: UserStore + ?Sized>(
         }
     }
     if let Some(undo) = undo {
-        *undo = Some(a.undo(&read_back));
+        *undo = Some(a.undo(read_back));
     }
     let _ = on_progress(&a.progress());
     Ok(a.report(on_row))
@@ -760,7 +760,7 @@ pub(crate) async fn apply_async<S: AsyncUserStore + ?Sized>(
         }
     }
     if let Some(undo) = undo {
-        *undo = Some(a.undo(&read_back));
+        *undo = Some(a.undo(read_back));
     }
     let _ = on_progress(&a.progress());
     Ok(a.report(on_row))

@@ -17,8 +17,7 @@
 //! the store has no transaction) is not taken back: its row fails, saying so.
 //! Applying an undo gives its own undo: the redo.
 
-use std::collections::HashMap;
-
+use crate::index::HashIndex;
 use crate::issue::{Code, Issue};
 use crate::matching::normalize;
 use crate::plan::{Plan, Planned, PlannedRow};
@@ -30,9 +29,15 @@ use crate::store::{Attribute, Change, ExistingUser, Fetch, Op};
 use crate::text::Text;
 
 /// The users whose state after applying the undo needs: those the applied
-/// ops created or updated, normalized, in requests of at most `batch` ids.
-pub(crate) fn fetches(plan: &Plan, status: &[OpStatus], batch: usize) -> Vec<Fetch> {
-    let ids: Vec<String> = plan
+/// ops created or updated, normalized, in requests of at most `batch` ids,
+/// each made when it is asked for (a million-user import does not hold
+/// every id twice over).
+pub(crate) fn fetches<'a>(
+    plan: &'a Plan,
+    status: &'a [OpStatus],
+    batch: usize,
+) -> impl Iterator<Item = Fetch> + 'a {
+    let mut ids = plan
         .ops
         .iter()
         .zip(status)
@@ -40,36 +45,51 @@ pub(crate) fn fetches(plan: &Plan, status: &[OpStatus], batch: usize) -> Vec<Fet
             matches!(s, OpStatus::Applied) && matches!(op, Op::Create { .. } | Op::Update { .. })
         })
         .filter_map(|(op, _)| op.user_id().map(normalize))
-        .collect();
-    ids.chunks(batch.max(1))
-        .map(|ids| {
-            let mut f = Fetch::new(plan.tenant.clone());
-            f.user_ids = ids.to_vec();
-            f
-        })
-        .collect()
+        .peekable();
+    std::iter::from_fn(move || {
+        ids.peek()?;
+        let mut f = Fetch::new(plan.tenant.clone());
+        f.user_ids = ids.by_ref().take(batch.max(1)).collect();
+        Some(f)
+    })
+}
+
+/// The user of `users` whose id is `id` under the matching policy (the
+/// last, should several be), by `index` of their ids.
+fn find(index: &HashIndex, users: &[Option<ExistingUser>], id: &str) -> Option<usize> {
+    index
+        .find(id, |i| users.get(i)?.as_ref().map(ExistingUser::user_id))
+        .last()
+}
+
+/// An index of the ids of `users`.
+fn index_ids<'a>(users: impl Iterator<Item = &'a ExistingUser>) -> HashIndex {
+    HashIndex::new(users.enumerate().map(|(i, u)| (i, u.user_id())))
 }
 
 /// The undo of `plan`, applied with `status`, given the users `after` the
-/// store holds now (as [`fetches`] asked for).
+/// store holds now (as [`fetches`] asked for): the users it deletes are
+/// moved into the undo's records, not copied.
 /// `read_failed` says why the store could not be read back, if so.
 pub(crate) fn build(
     plan: &Plan,
     status: &[OpStatus],
-    after: &[ExistingUser],
+    after: Vec<ExistingUser>,
     read_failed: Option<&str>,
 ) -> Plan {
     let unread = read_failed.map(|e| {
         format!("the store could not be read back after the import, so the undo leaves this user as they are: {e}")
     });
     let changed = unread.as_deref().unwrap_or(CHANGED);
-    let now: HashMap<String, &ExistingUser> =
-        after.iter().map(|u| (normalize(u.user_id()), u)).collect();
-    let before: HashMap<String, &ExistingUser> = plan
-        .removed
-        .iter()
-        .map(|u| (normalize(u.user_id()), u))
-        .collect();
+    let now = index_ids(after.iter());
+    let mut after: Vec<Option<ExistingUser>> = after.into_iter().map(Some).collect();
+    let before = index_ids(plan.removed.iter());
+    let before_at = |id: &str| {
+        before
+            .find(id, |i| plan.removed.get(i).map(ExistingUser::user_id))
+            .last()
+            .and_then(|i| plan.removed.get(i))
+    };
     let mut undo = Undo::default();
     for (op, s) in plan.ops.iter().zip(status).rev() {
         if !matches!(s, OpStatus::Applied) {
@@ -80,21 +100,19 @@ pub(crate) fn build(
             Op::DeleteRole { name } => undo.ops.push(Op::CreateRole { name: name.clone() }),
             Op::Create { line, user, .. } => {
                 let id = user.user_id().unwrap_or("");
-                match now.get(&normalize(id)) {
-                    Some(u) if holds_all(&u.user, &as_changes(user)) => {
-                        undo.removed.push((*u).clone());
-                        undo.push(
-                            *line,
-                            id,
-                            Planned::Delete,
-                            Op::Delete {
-                                line: *line,
-                                user_id: u.user_id().to_owned(),
-                                version: u.version,
-                            },
-                        );
+                let as_left = find(&now, &after, id)
+                    .and_then(|i| after[i].take_if(|u| holds_all(&u.user, &as_changes(user))));
+                match as_left {
+                    Some(u) => {
+                        let delete = Op::Delete {
+                            line: *line,
+                            user_id: u.user_id().to_owned(),
+                            version: u.version,
+                        };
+                        undo.removed.push(u);
+                        undo.push(*line, id, Planned::Delete, delete);
                     }
-                    _ => undo.cannot(*line, id, changed),
+                    None => undo.cannot(*line, id, changed),
                 }
             }
             Op::Update {
@@ -102,7 +120,7 @@ pub(crate) fn build(
                 user_id,
                 changes,
                 ..
-            } => match now.get(&normalize(user_id)) {
+            } => match find(&now, &after, user_id).and_then(|i| after[i].as_ref()) {
                 Some(u) if holds_all(&u.user, changes) => undo.push(
                     *line,
                     user_id,
@@ -123,7 +141,7 @@ pub(crate) fn build(
                 ),
                 _ => undo.cannot(*line, user_id, changed),
             },
-            Op::Delete { line, user_id, .. } => match before.get(&normalize(user_id)) {
+            Op::Delete { line, user_id, .. } => match before_at(user_id) {
                 Some(u) => {
                     undo.push(
                         *line,
