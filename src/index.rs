@@ -63,8 +63,9 @@ pub(crate) struct HashIndex {
 }
 
 impl HashIndex {
-    /// Indexes `items`: (item number, its value), values not blank.
-    /// Numbers beyond `u32` are left out.
+    /// Indexes `items`: (item number, its value). A blank value is indexed
+    /// as any other: callers leave blanks out where a blank must match
+    /// nothing. Numbers beyond `u32` are left out.
     pub(crate) fn new<'a>(items: impl Iterator<Item = (usize, &'a str)>) -> HashIndex {
         let mut entries: Vec<u64> = items
             .filter_map(|(i, v)| Some(short(v) << 32 | u64::from(u32::try_from(i).ok()?)))

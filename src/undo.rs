@@ -55,7 +55,8 @@ pub(crate) fn fetches<'a>(
 }
 
 /// The user of `users` whose id is `id` under the matching policy (the
-/// last, should several be), by `index` of their ids.
+/// last, should several be), by `index` of their ids; a user already moved
+/// into the undo is no longer there (see `uses` in [`build`]).
 fn find(index: &HashIndex, users: &[Option<ExistingUser>], id: &str) -> Option<usize> {
     index
         .find(id, |i| users.get(i)?.as_ref().map(ExistingUser::user_id))
@@ -68,8 +69,8 @@ fn index_ids<'a>(users: impl Iterator<Item = &'a ExistingUser>) -> HashIndex {
 }
 
 /// The undo of `plan`, applied with `status`, given the users `after` the
-/// store holds now (as [`fetches`] asked for): the users it deletes are
-/// moved into the undo's records, not copied.
+/// store holds now (as [`fetches`] asked for): a user it deletes is moved
+/// into the undo's records, not copied, once no other op needs it.
 /// `read_failed` says why the store could not be read back, if so.
 pub(crate) fn build(
     plan: &Plan,
@@ -83,6 +84,22 @@ pub(crate) fn build(
     let changed = unread.as_deref().unwrap_or(CHANGED);
     let now = index_ids(after.iter());
     let mut after: Vec<Option<ExistingUser>> = after.into_iter().map(Some).collect();
+    // How many applied ops look each user up: the last of them may move
+    // the user into the undo, the others read it (a plan the planner made
+    // has one op a user; a stored plan may hold several).
+    let mut uses = vec![0u32; after.len()];
+    for (op, _) in plan
+        .ops
+        .iter()
+        .zip(status)
+        .filter(|(_, s)| matches!(s, OpStatus::Applied))
+    {
+        if let Op::Create { .. } | Op::Update { .. } = op
+            && let Some(i) = find(&now, &after, op.user_id().unwrap_or(""))
+        {
+            uses[i] = uses[i].saturating_add(1);
+        }
+    }
     let before = index_ids(plan.removed.iter());
     let before_at = |id: &str| {
         before
@@ -100,8 +117,15 @@ pub(crate) fn build(
             Op::DeleteRole { name } => undo.ops.push(Op::CreateRole { name: name.clone() }),
             Op::Create { line, user, .. } => {
                 let id = user.user_id().unwrap_or("");
-                let as_left = find(&now, &after, id)
-                    .and_then(|i| after[i].take_if(|u| holds_all(&u.user, &as_changes(user))));
+                let as_left = find(&now, &after, id).and_then(|i| {
+                    uses[i] = uses[i].saturating_sub(1);
+                    let holds = |u: &ExistingUser| holds_all(&u.user, &as_changes(user));
+                    if uses[i] == 0 {
+                        after[i].take_if(|u| holds(u))
+                    } else {
+                        after[i].as_ref().filter(|u| holds(u)).cloned()
+                    }
+                });
                 match as_left {
                     Some(u) => {
                         let delete = Op::Delete {
@@ -120,7 +144,10 @@ pub(crate) fn build(
                 user_id,
                 changes,
                 ..
-            } => match find(&now, &after, user_id).and_then(|i| after[i].as_ref()) {
+            } => match find(&now, &after, user_id).and_then(|i| {
+                uses[i] = uses[i].saturating_sub(1);
+                after[i].as_ref()
+            }) {
                 Some(u) if holds_all(&u.user, changes) => undo.push(
                     *line,
                     user_id,
@@ -266,4 +293,56 @@ fn holds_all(user: &User, changes: &[Change]) -> bool {
         };
         crate::plan::same_value(&c.field, current, c.new.as_deref())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::Importer;
+    use crate::memory::InMemoryStore;
+
+    /// A stored plan may hold several ops on one user: each reads the user
+    /// read back, and only the last moves it into the undo's records.
+    #[test]
+    fn every_op_on_a_user_reads_it_and_the_last_moves_it() {
+        let importer = Importer::new("t");
+        let mut store = InMemoryStore::new();
+        let file = b"userId,email\nx,x@example.org\ny,y@example.org\n";
+        let mut plan = importer
+            .plan(importer.validate(file, None), &mut store)
+            .unwrap();
+        let Op::Create { user: x, .. } = plan.ops[0].clone() else {
+            panic!("not a create: {:?}", plan.ops[0]);
+        };
+        let Op::Create { user: y, .. } = plan.ops[1].clone() else {
+            panic!("not a create: {:?}", plan.ops[1]);
+        };
+        // Hand-edited: x is created twice.
+        plan.ops.push(plan.ops[0].clone());
+        let status = vec![OpStatus::Applied; 3];
+        let read_back = |user: &User, version| ExistingUser {
+            user: user.clone(),
+            version,
+            locked: Vec::new(),
+        };
+        let undo = build(
+            &plan,
+            &status,
+            vec![read_back(&x, 7), read_back(&y, 8)],
+            None,
+        );
+        let deletes: Vec<(&str, u64)> = undo
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Delete {
+                    user_id, version, ..
+                } => (user_id.as_str(), *version),
+                other => panic!("not a delete: {other:?}"),
+            })
+            .collect();
+        assert_eq!(deletes, [("x", 7), ("y", 8), ("x", 7)]);
+        let removed: Vec<&str> = undo.removed.iter().map(ExistingUser::user_id).collect();
+        assert_eq!(removed, ["x", "y", "x"]);
+    }
 }
