@@ -1192,3 +1192,38 @@ fn rows_written_as_they_come_are_the_whole_report() {
         assert_eq!(String::from_utf8(out).unwrap(), report.render_text());
     }
 }
+
+/// The error CSV copies the failed rows from the file read again after the
+/// import, which must be the file imported: one changed since is refused,
+/// not copied from.
+#[test]
+fn the_error_csv_reads_the_file_again_only_if_it_is_unchanged() {
+    let dir = TempDir::new("errors-again");
+    let file = dir.path("users.csv");
+    let db = dir.path("users.db");
+    let errors = dir.path("errors.csv");
+    std::fs::write(&file, "userId,email\na,a@example.org\nb,bad\n").unwrap();
+    let run = import(&["--db", &db, "--errors", &errors, &file]);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    let csv = std::fs::read_to_string(&errors).unwrap();
+    assert!(
+        csv.starts_with("userId,email,line,error\nb,bad,3,"),
+        "{csv}"
+    );
+    // The report's hash of the file, and the file changed after.
+    let sha = run
+        .stdout
+        .lines()
+        .find_map(|l| l.split("sha256 ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let path = Path::new(&file);
+    assert_eq!(
+        cli::again(path, None, &sha).unwrap(),
+        std::fs::read(path).unwrap()
+    );
+    std::fs::write(&file, "userId,email\na,a@example.org\nb,worse\n").unwrap();
+    let refused = cli::again(path, None, &sha).unwrap_err();
+    assert!(refused.contains("changed during the import"), "{refused}");
+}

@@ -406,6 +406,32 @@ fn read(
     Ok((None, v))
 }
 
+/// Whether `path` is a file, which can be read again (not a pipe, a
+/// device or a directory).
+fn is_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// The imported file's bytes for the error CSV: those kept, or the file
+/// read again, which must be the file imported (its SHA-256 is the
+/// report's).
+pub fn again(path: &Path, kept: Option<Vec<u8>>, sha256: &str) -> Result<Vec<u8>, String> {
+    use sha2::Digest;
+    if let Some(bytes) = kept {
+        return Ok(bytes);
+    }
+    let name = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {name} again: {e}"))?;
+    let digest = sha2::Sha256::digest(&bytes);
+    let read: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if read != sha256 {
+        return Err(format!(
+            "{name} changed during the import, so its failed rows cannot be copied from it"
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The user directory the command works on.
 enum Directory {
     /// A SQLite file.
@@ -589,8 +615,10 @@ pub fn run(
 
     // Read the file before opening the database: an unreadable file changes nothing.
     let source = match &o.file {
-        // The file's bytes are kept only for the error CSV.
-        Some(path) => match read(&importer, path, o.errors.is_some()) {
+        // The file's bytes are kept only for the error CSV, and only when
+        // the file cannot be read again for it (a pipe, a device): a file
+        // is read again once the import is done, not held through it.
+        Some(path) => match read(&importer, path, o.errors.is_some() && !is_file(path)) {
             Ok(s) => Some(s),
             Err(message) => {
                 let _ = writeln!(err, "error: {message}");
@@ -683,12 +711,19 @@ pub fn run(
             return EXIT_USAGE;
         }
         status = status.max(concluded);
-        if let (Some(path), Some(bytes)) = (&o.errors, &bytes) {
+        if let (Some(path), Some(file)) = (&o.errors, &o.file) {
             let failed = report.summary.failed;
-            let written = create(path).and_then(|mut w| {
-                report
-                    .write_error_csv(bytes, &mut w)
-                    .map_err(|e| e.to_string())?;
+            // The failed rows kept as they came, or (after a planning
+            // failure) those of the report.
+            let kept = std::mem::take(&mut run.failed);
+            let written = again(file, bytes, &report.input.sha256).and_then(|bytes| {
+                let mut w = create(path)?;
+                let csv = if kept.is_empty() {
+                    report.write_error_csv(&bytes, &mut w)
+                } else {
+                    report.write_error_csv_of(&bytes, kept, &mut w)
+                };
+                csv.map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())
             });
             match written {
@@ -754,6 +789,9 @@ struct Run {
     text_rows: Option<TextRows>,
     /// The error CSV is asked for: the failed rows are kept for it.
     errors: bool,
+    /// The line and error text of each failed row of the last plan
+    /// applied, for the error CSV (when it is asked for).
+    failed: Vec<(u64, String)>,
     /// The plan made, when asked for (`--plan-out`).
     plan: Option<Option<Plan>>,
     /// The undo of what was applied, when asked for (`--undo-out`).
@@ -826,6 +864,7 @@ fn apply(
     let keep_issues = !run.json && text_rows.is_none();
     let keep_failed = run.errors;
     let mut kept = Vec::new();
+    let mut failed = Vec::new();
     let mut keep = |row: RowReport| {
         if let Some(json_rows) = &mut json_rows {
             json_rows.push(&row);
@@ -833,10 +872,10 @@ fn apply(
         if let Some(text_rows) = &mut text_rows {
             text_rows.push(&row);
         }
-        if keep_all
-            || (keep_issues && !row.issues.is_empty())
-            || (keep_failed && row.outcome == Outcome::Failed)
-        {
+        if keep_failed && row.outcome == Outcome::Failed {
+            failed.push((row.line, row.error_text()));
+        }
+        if keep_all || (keep_issues && !row.issues.is_empty()) {
             kept.push(row);
         }
     };
@@ -861,6 +900,7 @@ fn apply(
         // Kept for the report they belong to (never for an error's).
         run.json_rows = json_rows;
         run.text_rows = text_rows;
+        run.failed = failed;
         report.rows = kept;
         report
     })
@@ -876,6 +916,7 @@ impl Run {
             json_rows: None,
             text_rows: None,
             errors: o.errors.is_some(),
+            failed: Vec::new(),
             plan: o.plan_out.as_ref().map(|_| None),
             undo: o.undo_out.as_ref().map(|_| None),
         }

@@ -106,6 +106,27 @@ impl RowReport {
     pub fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         self.issues.iter().try_for_each(|i| writeln!(out, "{i}"))
     }
+
+    /// What the error CSV says of the row in its `error` column: its
+    /// errors, joined by `; `.
+    ///
+    /// ```
+    /// use user_import::Importer;
+    /// use user_import::memory::InMemoryStore;
+    /// let r = Importer::new("t").run(b"userId,email\nb,bad\n", None, &mut InMemoryStore::new())?;
+    /// assert!(r.rows[0].error_text().starts_with("invalid email address"));
+    /// assert!(r.rows[0].error_text().ends_with("[invalid_email]"));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn error_text(&self) -> String {
+        let texts: Vec<String> = self
+            .issues
+            .iter()
+            .filter(|i| i.is_error())
+            .map(crate::validate::error_text)
+            .collect();
+        texts.join("; ")
+    }
 }
 
 /// Where the rows' reports go when they are not kept in [`Report::rows`]:
@@ -505,16 +526,51 @@ impl Report {
             .rows
             .iter()
             .filter(|r| r.outcome == Outcome::Failed)
-            .map(|r| {
-                let msgs: Vec<String> = r
-                    .issues
-                    .iter()
-                    .filter(|i| i.is_error())
-                    .map(crate::validate::error_text)
-                    .collect();
-                (r.line, msgs.join("; "))
-            });
-        crate::validate::error_csv::write_error_rows(source, &self.input, &self.limits, failed, out)
+            .map(|r| (r.line, r.error_text()));
+        self.write_error_csv_of(source, failed, out)
+    }
+
+    /// Writes the error CSV ([`Report::write_error_csv`]) of the failed
+    /// rows given as (line, [`RowReport::error_text`]), in line order: for
+    /// rows handed to an [`OnRow`] callback, which keeps only that of each
+    /// failed row rather than the row's report.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error`] when writing fails.
+    ///
+    /// ```
+    /// use user_import::{Importer, Outcome, RowReport, RunOptions};
+    /// use user_import::memory::InMemoryStore;
+    /// let importer = Importer::new("t");
+    /// let file = b"userId,email\na,a@x.io\nb,bad\n";
+    /// let mut failed = Vec::new();
+    /// let mut keep = |row: RowReport| {
+    ///     if row.outcome == Outcome::Failed {
+    ///         failed.push((row.line, row.error_text()));
+    ///     }
+    /// };
+    /// let mut store = InMemoryStore::new();
+    /// let plan = importer.plan(importer.validate(file, None), &mut store)?;
+    /// let report = importer.apply_with(&plan, &mut store, RunOptions::new().on_row(&mut keep))?;
+    /// let mut out = Vec::new();
+    /// report.write_error_csv_of(file, failed, &mut out)?;
+    /// assert!(String::from_utf8(out).unwrap().starts_with("userId,email,line,error\nb,bad,3,"));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn write_error_csv_of(
+        &self,
+        source: &[u8],
+        failed: impl IntoIterator<Item = (u64, String)>,
+        out: impl std::io::Write,
+    ) -> Result<(), crate::error::Error> {
+        crate::validate::error_csv::write_error_rows(
+            source,
+            &self.input,
+            &self.limits,
+            failed.into_iter(),
+            out,
+        )
     }
 }
 
