@@ -1195,7 +1195,8 @@ fn rows_written_as_they_come_are_the_whole_report() {
 
 /// The error CSV copies the failed rows from the file read again after the
 /// import, which must be the file imported: one changed since is refused,
-/// not copied from.
+/// not copied from; a file over the byte limit, of which nothing was read,
+/// has no row to copy.
 #[test]
 fn the_error_csv_reads_the_file_again_only_if_it_is_unchanged() {
     let dir = TempDir::new("errors-again");
@@ -1210,20 +1211,40 @@ fn the_error_csv_reads_the_file_again_only_if_it_is_unchanged() {
         csv.starts_with("userId,email,line,error\nb,bad,3,"),
         "{csv}"
     );
-    // The report's hash of the file, and the file changed after.
-    let sha = run
-        .stdout
-        .lines()
-        .find_map(|l| l.split("sha256 ").nth(1))
-        .unwrap()
-        .trim()
-        .to_owned();
+    // What the import read of the file, and the file changed after:
+    // longer, or as long.
     let path = Path::new(&file);
-    assert_eq!(
-        cli::again(path, None, &sha).unwrap(),
-        std::fs::read(path).unwrap()
+    let bytes = std::fs::read(path).unwrap();
+    let v = user_import::Importer::new("t").validate(&bytes, Some("users.csv"));
+    assert_eq!(cli::again(path, None, v.input()).unwrap(), bytes);
+    for changed in [
+        "userId,email\na,a@example.org\nb,worse\n",
+        "userId,email\na,a@example.org\nb,bax\n",
+    ] {
+        std::fs::write(&file, changed).unwrap();
+        let refused = cli::again(path, None, v.input()).unwrap_err();
+        assert!(
+            refused.contains("changed since it was imported"),
+            "{refused}"
+        );
+    }
+    // A file over the byte limit, of which nothing is read: there is no
+    // row to copy, and no reason to read it again.
+    let profile = dir.path("profile.json");
+    std::fs::write(&profile, r#"{"limits": {"file_bytes": 10}}"#).unwrap();
+    let run = import(&[
+        "--db",
+        &db,
+        "--profile",
+        &profile,
+        "--errors",
+        &errors,
+        &file,
+    ]);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("wrote 0 failed row(s)"),
+        "{}",
+        run.stderr
     );
-    std::fs::write(&file, "userId,email\na,a@example.org\nb,worse\n").unwrap();
-    let refused = cli::again(path, None, &sha).unwrap_err();
-    assert!(refused.contains("changed during the import"), "{refused}");
 }

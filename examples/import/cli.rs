@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use user_import::{
-    Code, ErrorPolicy, Importer, Issue, Mode, Outcome, Phase, Plan, Profile, Progress, Report,
-    RolePolicy, RowReport, RunOptions, Validation,
+    Code, ErrorPolicy, Importer, InputInfo, Issue, Mode, Outcome, Phase, Plan, Profile, Progress,
+    Report, RolePolicy, RowReport, RunOptions, Validation,
 };
 
 use crate::json_rows::JsonRows;
@@ -42,7 +42,9 @@ Options:
                             named in the report)
   --max-deletes N           refuse a plan deleting or disabling more than N users
   --report text|json        what goes to stdout                 [default: text]
-  --errors PATH             write the error CSV of failed rows
+  --errors PATH             write the error CSV of failed rows (copied from
+                            FILE read again after the import: it must be
+                            unchanged; a pipe is held instead)
   --plan-out PATH           write the plan as JSON (with --dry-run: a plan to
                             review, then apply with --apply-plan)
   --apply-plan PATH         apply a stored plan (from --plan-out or --undo-out)
@@ -379,7 +381,9 @@ fn importer(o: &Options) -> Result<Importer, String> {
 /// Reads and validates the file; `Err` when it cannot be read at all. A
 /// file over the size limit is refused from its size, before it is read; a
 /// stream (a pipe, a device) is read up to the limit and refused there. The
-/// bytes are given back when `keep`, else freed once the rows are read.
+/// bytes are given back when `keep` and the input is not a file (a pipe,
+/// a device), which cannot be read again; else freed once the rows are
+/// read.
 fn read(
     importer: &Importer,
     path: &Path,
@@ -393,7 +397,7 @@ fn read(
         .filter(|m| m.is_file())
         .map(|m| m.len());
     let failed = |e: user_import::Error| format!("cannot read {name}: {e}");
-    if keep {
+    if keep && size.is_none() {
         let (bytes, v) = importer
             .read_and_validate_sized(file, size, Some(&name))
             .map_err(failed)?;
@@ -406,28 +410,33 @@ fn read(
     Ok((None, v))
 }
 
-/// Whether `path` is a file, which can be read again (not a pipe, a
-/// device or a directory).
-fn is_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file())
-}
-
 /// The imported file's bytes for the error CSV: those kept, or the file
-/// read again, which must be the file imported (its SHA-256 is the
-/// report's).
-pub fn again(path: &Path, kept: Option<Vec<u8>>, sha256: &str) -> Result<Vec<u8>, String> {
+/// read again (no more than the report says was read), which must be the
+/// file imported: its SHA-256 is the report's. An input of which nothing
+/// was read (empty, or refused at once as over the byte limit) has no row
+/// to copy.
+pub fn again(path: &Path, kept: Option<Vec<u8>>, input: &InputInfo) -> Result<Vec<u8>, String> {
     use sha2::Digest;
+    use std::io::Read;
     if let Some(bytes) = kept {
         return Ok(bytes);
     }
+    if input.bytes == 0 {
+        return Ok(Vec::new());
+    }
     let name = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {name} again: {e}"))?;
+    let cannot = |e: std::io::Error| format!("cannot read {name} again: {e}");
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|f| {
+            f.take(input.bytes.saturating_add(1))
+                .read_to_end(&mut bytes)
+        })
+        .map_err(cannot)?;
     let digest = sha2::Sha256::digest(&bytes);
     let read: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    if read != sha256 {
-        return Err(format!(
-            "{name} changed during the import, so its failed rows cannot be copied from it"
-        ));
+    if read != input.sha256 {
+        return Err(format!("{name} changed since it was imported"));
     }
     Ok(bytes)
 }
@@ -618,7 +627,7 @@ pub fn run(
         // The file's bytes are kept only for the error CSV, and only when
         // the file cannot be read again for it (a pipe, a device): a file
         // is read again once the import is done, not held through it.
-        Some(path) => match read(&importer, path, o.errors.is_some() && !is_file(path)) {
+        Some(path) => match read(&importer, path, o.errors.is_some()) {
             Ok(s) => Some(s),
             Err(message) => {
                 let _ = writeln!(err, "error: {message}");
@@ -713,15 +722,23 @@ pub fn run(
         status = status.max(concluded);
         if let (Some(path), Some(file)) = (&o.errors, &o.file) {
             let failed = report.summary.failed;
-            // The failed rows kept as they came, or (after a planning
-            // failure) those of the report.
-            let kept = std::mem::take(&mut run.failed);
-            let written = again(file, bytes, &report.input.sha256).and_then(|bytes| {
-                let mut w = create(path)?;
-                let csv = if kept.is_empty() {
-                    report.write_error_csv(&bytes, &mut w)
-                } else {
-                    report.write_error_csv_of(&bytes, kept, &mut w)
+            let bytes = match again(file, bytes, &report.input) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let _ = writeln!(
+                        err,
+                        "error: no error CSV written to {}: {e}",
+                        path.display()
+                    );
+                    return EXIT_USAGE;
+                }
+            };
+            let written = create(path).and_then(|mut w| {
+                // The failed rows kept as they came, or (after a planning
+                // failure) those of the report.
+                let csv = match run.failed.take() {
+                    Some(kept) => report.write_error_csv_of(&bytes, kept, &mut w),
+                    None => report.write_error_csv(&bytes, &mut w),
                 };
                 csv.map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())
@@ -790,8 +807,9 @@ struct Run {
     /// The error CSV is asked for: the failed rows are kept for it.
     errors: bool,
     /// The line and error text of each failed row of the last plan
-    /// applied, for the error CSV (when it is asked for).
-    failed: Vec<(u64, String)>,
+    /// applied, for the error CSV (when it is asked for); `None` when no
+    /// plan was applied through [`apply`] (the report then holds its rows).
+    failed: Option<Vec<(u64, String)>>,
     /// The plan made, when asked for (`--plan-out`).
     plan: Option<Option<Plan>>,
     /// The undo of what was applied, when asked for (`--undo-out`).
@@ -900,7 +918,7 @@ fn apply(
         // Kept for the report they belong to (never for an error's).
         run.json_rows = json_rows;
         run.text_rows = text_rows;
-        run.failed = failed;
+        run.failed = Some(failed);
         report.rows = kept;
         report
     })
@@ -916,7 +934,7 @@ impl Run {
             json_rows: None,
             text_rows: None,
             errors: o.errors.is_some(),
-            failed: Vec::new(),
+            failed: None,
             plan: o.plan_out.as_ref().map(|_| None),
             undo: o.undo_out.as_ref().map(|_| None),
         }

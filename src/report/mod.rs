@@ -531,7 +531,7 @@ impl Report {
     }
 
     /// Writes the error CSV ([`Report::write_error_csv`]) of the failed
-    /// rows given as (line, [`RowReport::error_text`]), in line order: for
+    /// rows given as (line, [`RowReport::error_text`]), in any order: for
     /// rows handed to an [`OnRow`] callback, which keeps only that of each
     /// failed row rather than the row's report.
     ///
@@ -564,6 +564,11 @@ impl Report {
         failed: impl IntoIterator<Item = (u64, String)>,
         out: impl std::io::Write,
     ) -> Result<(), crate::error::Error> {
+        // The rows are copied in one pass over `source`: in line order.
+        let mut failed: Vec<(u64, String)> = failed.into_iter().collect();
+        if !failed.is_sorted_by_key(|f| f.0) {
+            failed.sort_by_key(|f| f.0);
+        }
         crate::validate::error_csv::write_error_rows(
             source,
             &self.input,
