@@ -433,9 +433,7 @@ pub fn again(path: &Path, kept: Option<Vec<u8>>, input: &InputInfo) -> Result<Ve
                 .read_to_end(&mut bytes)
         })
         .map_err(cannot)?;
-    let digest = sha2::Sha256::digest(&bytes);
-    let read: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    if read != input.sha256 {
+    if format!("{:x}", sha2::Sha256::digest(&bytes)) != input.sha256 {
         return Err(format!("{name} changed since it was imported"));
     }
     Ok(bytes)

@@ -846,3 +846,75 @@ fn count(s: &mut Summary, o: Outcome) {
         Outcome::Failed => s.failed += 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::Importer;
+    use crate::memory::InMemoryStore;
+
+    fn plan_of(file: &[u8]) -> Plan {
+        let importer = Importer::new("t");
+        importer
+            .plan(importer.validate(file, None), &mut InMemoryStore::new())
+            .unwrap()
+    }
+
+    /// Each row's op is found whatever the order of the plan's rows (a
+    /// stored plan may hold them in any order): the same outcome and
+    /// issues for each line.
+    #[test]
+    fn each_row_finds_its_op_whatever_the_order_of_the_rows() {
+        let mut plan = plan_of(b"userId,email\na,a@x.io\nb,b@x.io\nc,c@x.io\nd,d@x.io\n");
+        let mut status = vec![OpStatus::Applied; plan.ops.len()];
+        status[1] = OpStatus::failed(Issue::error(crate::issue::Code::Conflict, "taken"));
+        let by_line = |r: Report| {
+            let mut rows: Vec<(u64, Outcome, Vec<Issue>)> = r
+                .rows
+                .into_iter()
+                .map(|r| (r.line, r.outcome, r.issues))
+                .collect();
+            rows.sort_by_key(|r| r.0);
+            rows
+        };
+        let in_order = by_line(from_plan(&plan, Some((&status, false)), None));
+        assert!(in_order.iter().any(|r| r.1 == Outcome::Failed));
+        assert!(in_order.iter().any(|r| r.1 == Outcome::Added));
+        plan.rows.reverse();
+        assert_eq!(
+            by_line(from_plan(&plan, Some((&status, false)), None)),
+            in_order
+        );
+        plan.rows.swap(0, 2);
+        assert_eq!(
+            by_line(from_plan(&plan, Some((&status, false)), None)),
+            in_order
+        );
+    }
+
+    /// The error CSV of failed rows given as (line, error text), in any
+    /// order, is the error CSV of the report's own rows.
+    #[test]
+    fn the_error_csv_of_given_rows_is_the_reports() {
+        let file = b"userId,email\na,bad\nb,b@x.io\nc,also bad\nd,@\n";
+        let report = Importer::new("t")
+            .run(file, None, &mut InMemoryStore::new())
+            .unwrap();
+        let mut whole = Vec::new();
+        report.write_error_csv(file, &mut whole).unwrap();
+        let mut failed: Vec<(u64, String)> = report
+            .rows
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .map(|r| (r.line, r.error_text()))
+            .collect();
+        assert_eq!(failed.len(), 3);
+        failed.reverse();
+        let mut given = Vec::new();
+        report.write_error_csv_of(file, failed, &mut given).unwrap();
+        assert_eq!(
+            String::from_utf8(given).unwrap(),
+            String::from_utf8(whole).unwrap()
+        );
+    }
+}
