@@ -174,18 +174,18 @@ const SELECT_USERS_BY_ID: &str = concat!(
      WHERE u.tenant = ?1 AND u.user_id_norm = ids.value"
 );
 
-/// The roles, by name, of the users whose row ids lie from ?1 to ?2: one
+/// The role ids of the users whose row ids lie from ?1 to ?2, by user: one
 /// range of `user_roles`' key, read in order (one lookup for the lot, not
 /// one per user, for the users of a batch, who mostly lie close together).
+/// The names come from [`RoleNames`], not a join per row.
 const ROLES_IN_RANGE: &str = "
-SELECT ur.user, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role
- WHERE ur.user BETWEEN ?1 AND ?2";
+SELECT user, role FROM user_roles WHERE user BETWEEN ?1 AND ?2";
 
-/// The roles, by name, of the users whose row ids are in the JSON array ?1:
-/// one lookup per user, for users spread over the table.
+/// The role ids of the users whose row ids are in the JSON array ?1 (in
+/// ascending order), by user: one lookup per user, for users spread over
+/// the table.
 const ROLES_OF: &str = "
-SELECT ur.user, r.name FROM json_each(?1) AS ids CROSS JOIN user_roles ur
-  JOIN roles r ON r.id = ur.role
+SELECT ur.user, ur.role FROM json_each(?1) AS ids CROSS JOIN user_roles ur
  WHERE ur.user = ids.value";
 
 /// The column of [`select_users_from!`] with the normalized email (after
@@ -374,29 +374,36 @@ fn with_roles(
 /// one range; others one lookup each.
 fn roles_of(conn: &Connection, read: &[ReadUser]) -> rusqlite::Result<Vec<String>> {
     let mut roles = vec![String::new(); read.len()];
-    let (Some(low), Some(high)) = (
-        read.iter().map(|u| u.row).min(),
-        read.iter().map(|u| u.row).max(),
-    ) else {
+    // The users by row id: the order in which their roles come.
+    let mut by_row: Vec<(i64, usize)> = read.iter().enumerate().map(|(i, u)| (u.row, i)).collect();
+    by_row.sort_unstable();
+    let (Some(&(low, _)), Some(&(high, _))) = (by_row.first(), by_row.last()) else {
         return Ok(roles);
     };
-    let at: HashMap<i64, usize> = read.iter().enumerate().map(|(i, u)| (u.row, i)).collect();
     let span = u64::try_from(high.saturating_sub(low)).unwrap_or(u64::MAX);
     let mut stmt;
     let mut rows = if span <= 4 * read.len() as u64 + 64 {
         stmt = conn.prepare_cached(ROLES_IN_RANGE)?;
         stmt.query(params![low, high])?
     } else {
-        let ids: Vec<i64> = read.iter().map(|u| u.row).collect();
+        let ids: Vec<i64> = by_row.iter().map(|&(row, _)| row).collect();
         stmt = conn.prepare_cached(ROLES_OF)?;
         stmt.query(params![json_list(&ids)?])?
     };
+    let mut names = RoleNames::default();
+    // Both queries give the rows by user, in ascending order: a cursor over
+    // `by_row` follows them.
+    let mut at = 0;
     while let Some(row) = rows.next()? {
+        let user: i64 = row.get(0)?;
+        while by_row.get(at).is_some_and(|&(r, _)| r < user) {
+            at += 1;
+        }
         // A range holds users the batch did not ask for: skipped.
-        let Some(&i) = at.get(&row.get::<_, i64>(0)?) else {
+        let Some(&(_, i)) = by_row.get(at).filter(|&&(r, _)| r == user) else {
             continue;
         };
-        let name = text(row, 1)?.unwrap_or_default();
+        let name = names.get(conn, row.get(1)?)?;
         let list = &mut roles[i];
         if !list.is_empty() {
             list.push('|');
@@ -404,6 +411,24 @@ fn roles_of(conn: &Connection, read: &[ReadUser]) -> rusqlite::Result<Vec<String
         list.push_str(name);
     }
     Ok(roles)
+}
+
+/// Role names by role id, read as they are first met: a batch's users hold
+/// a few roles many times over.
+#[derive(Default)]
+struct RoleNames(HashMap<i64, String>);
+
+impl RoleNames {
+    fn get(&mut self, conn: &Connection, id: i64) -> rusqlite::Result<&str> {
+        let name = match self.0.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                conn.prepare_cached("SELECT name FROM roles WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))?,
+            ),
+        };
+        Ok(name)
+    }
 }
 
 impl UserStore for SqliteStore {

@@ -142,11 +142,6 @@ pub(super) struct Held {
 #[derive(Debug, Default)]
 pub(crate) struct Planned(Vec<(usize, ChunkOut)>);
 
-/// What the planner let go of with the last chunk (row values it no
-/// longer needs, the users fetched for it): dropped by whichever thread
-/// starts the next chunk's planning first, not between chunks.
-pub(super) type LetGo = (Vec<User>, Vec<ExistingUser>);
-
 impl std::fmt::Debug for ChunkOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChunkOut")
@@ -172,10 +167,7 @@ impl Ahead<'_> {
     pub(crate) fn beside<T>(self, answer: impl FnOnce() -> T) -> (T, Planned) {
         let helpers = self.planner.threads.clamp(2, 16) - 1;
         let (planner, shared) = (self.planner, &self.shared);
-        let work = || {
-            planner.drop_let_go();
-            shared.work(planner)
-        };
+        let work = || shared.work(planner);
         let (answer, outs) = crate::par::beside(helpers.min(shared.blocks()), work, answer);
         (answer, Planned(outs.into_iter().flatten().collect()))
     }
@@ -262,21 +254,12 @@ impl Planner {
             self.merge(out, &mut old);
         }
         self.cursor = held.end;
-        if let Ok(mut let_go) = self.let_go.lock() {
-            *let_go = Some((old, held.users));
-        }
-    }
-
-    /// Drops what the last chunk let go of, now that no chunk is left to
-    /// plan beside it.
-    pub(super) fn rows_done(&mut self) {
-        if let Ok(let_go) = self.let_go.get_mut() {
-            *let_go = None;
-        }
-    }
-
-    /// Drops what the last chunk let go of, if no thread has yet.
-    fn drop_let_go(&self) {
-        drop(self.let_go.lock().ok().and_then(|mut l| l.take()));
+        // The chunk's users, and the row values the plan no longer needs,
+        // are dropped here, by the thread that answers the requests (which
+        // read the users in), not by a thread planning beside it: memory
+        // freed on another thread than the one that allocated it makes both
+        // wait on the allocator's lock.
+        drop(old);
+        drop(held.users);
     }
 }

@@ -184,7 +184,6 @@ pub struct Planner {
     /// A chunk whose users have come, to be planned beside the next
     /// chunk's request (with threads; see `chunk::Ahead`).
     held: Option<chunk::Held>,
-    let_go: std::sync::Mutex<Option<chunk::LetGo>>,
     /// Whether the driver plans held chunks beside its requests.
     ahead_driver: bool,
     disp: Vec<Disp>,
@@ -283,7 +282,6 @@ impl Planner {
             cursor: 0,
             asking: 0..0,
             held: None,
-            let_go: std::sync::Mutex::new(None),
             ahead_driver: false,
             disp: (0..n).map(|_| Disp::Pending).collect(),
             plan_issues: Vec::new(),
@@ -366,7 +364,6 @@ impl Planner {
                         if self.held.is_some() {
                             self.settle();
                         } else {
-                            self.rows_done();
                             self.stage = Stage::Mirror;
                         }
                         continue;
