@@ -360,25 +360,30 @@ fn with_roles(
     conn: &Connection,
     read: Vec<ReadUser>,
 ) -> rusqlite::Result<Vec<(i64, ExistingUser)>> {
-    let roles = roles_of(conn, &read)?;
+    let (text, lists) = roles_of(conn, &read)?;
     Ok(read
         .into_iter()
-        .zip(roles)
-        .map(|(user, roles)| user.finish(Some(roles.as_str()).filter(|r| !r.is_empty())))
+        .zip(lists)
+        .map(|(user, list)| user.finish(text.get(list).filter(|r| !r.is_empty())))
         .collect())
 }
 
-/// The roles of the users `read` (`|`-separated, empty for none), in their
-/// order. Users whose row ids lie close together (as a batch's mostly do:
-/// a file lists users in about the order they were created) are read in
-/// one range; others one lookup each.
-fn roles_of(conn: &Connection, read: &[ReadUser]) -> rusqlite::Result<Vec<String>> {
-    let mut roles = vec![String::new(); read.len()];
+/// The roles of the users `read`, in their order: each user's roles
+/// `|`-separated (empty for none), as a range of one string. Users whose
+/// row ids lie close together (as a batch's mostly do: a file lists users
+/// in about the order they were created) are read in one range; others one
+/// lookup each.
+fn roles_of(
+    conn: &Connection,
+    read: &[ReadUser],
+) -> rusqlite::Result<(String, Vec<std::ops::Range<usize>>)> {
+    let mut text = String::new();
+    let mut lists = vec![0..0; read.len()];
     // The users by row id: the order in which their roles come.
     let mut by_row: Vec<(i64, usize)> = read.iter().enumerate().map(|(i, u)| (u.row, i)).collect();
     by_row.sort_unstable();
     let (Some(&(low, _)), Some(&(high, _))) = (by_row.first(), by_row.last()) else {
-        return Ok(roles);
+        return Ok((text, lists));
     };
     let span = u64::try_from(high.saturating_sub(low)).unwrap_or(u64::MAX);
     let mut stmt;
@@ -392,7 +397,7 @@ fn roles_of(conn: &Connection, read: &[ReadUser]) -> rusqlite::Result<Vec<String
     };
     let mut names = RoleNames::default();
     // Both queries give the rows by user, in ascending order: a cursor over
-    // `by_row` follows them.
+    // `by_row` follows them, and each user's roles lie end to end in `text`.
     let mut at = 0;
     while let Some(row) = rows.next()? {
         let user: i64 = row.get(0)?;
@@ -404,13 +409,16 @@ fn roles_of(conn: &Connection, read: &[ReadUser]) -> rusqlite::Result<Vec<String
             continue;
         };
         let name = names.get(conn, row.get(1)?)?;
-        let list = &mut roles[i];
-        if !list.is_empty() {
-            list.push('|');
+        let list = &mut lists[i];
+        if list.start == list.end {
+            *list = text.len()..text.len();
+        } else {
+            text.push('|');
         }
-        list.push_str(name);
+        text.push_str(name);
+        list.end = text.len();
     }
-    Ok(roles)
+    Ok((text, lists))
 }
 
 /// Role names by role id, read as they are first met: a batch's users hold
