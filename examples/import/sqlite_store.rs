@@ -21,7 +21,8 @@
 //!   one indexed lookup each, then their roles: in one range of row ids
 //!   when they lie close together (a batch of a file that lists users in
 //!   about the order they were created), one lookup per user otherwise
-//!   (`scan` reads a page's roles the same way). An email one of them
+//!   (`scan` reads a page's roles the same way); the role ids are named
+//!   from a map filled as they are met, not by a join per row. An email one of them
 //!   holds is no one else's, so only the other emails are looked up; those
 //!   users and the reports of the managers asked for are found in the
 //!   indexes alone (row ids), and only the rows not read yet are read. A
