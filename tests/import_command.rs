@@ -11,6 +11,8 @@
 mod cli;
 #[path = "../examples/import/json_rows.rs"]
 mod json_rows;
+#[path = "../examples/import/spool.rs"]
+mod spool;
 #[path = "../examples/import/text_rows.rs"]
 mod text_rows;
 // Not every helper of the adapter is used here.
@@ -1247,4 +1249,30 @@ fn the_error_csv_reads_the_file_again_only_if_it_is_unchanged() {
         "{}",
         run.stderr
     );
+}
+
+/// The temporary file the report's rows go to keeps the first error
+/// writing it, writes nothing after it, and gives that error instead of
+/// the file (the command then writes the report without the rows' lines,
+/// and says so); one written without error reads back from its start.
+#[test]
+fn a_spool_gives_its_first_write_error_instead_of_the_file() {
+    use std::io::{Read, Write};
+    let mut good = spool::Spool::new().unwrap();
+    assert!(good.write(|f| f.write_all(b"one,")));
+    assert!(good.write(|f| f.write_all(b"two")));
+    let mut text = String::new();
+    good.into_file().unwrap().read_to_string(&mut text).unwrap();
+    assert_eq!(text, "one,two");
+
+    let mut bad = spool::Spool::new().unwrap();
+    assert!(bad.write(|f| f.write_all(b"one,")));
+    assert!(!bad.write(|_| Err(std::io::Error::other("no space left"))));
+    let mut called = false;
+    assert!(!bad.write(|_| {
+        called = true;
+        Ok(())
+    }));
+    assert!(!called, "nothing is written after an error");
+    assert_eq!(bad.into_file().unwrap_err().to_string(), "no space left");
 }

@@ -11,6 +11,8 @@ mod json_rows;
 #[allow(dead_code)]
 #[path = "../examples/import/pg_store.rs"]
 mod pg_store;
+#[path = "../examples/import/spool.rs"]
+mod spool;
 #[allow(dead_code)]
 #[path = "../examples/import/sqlite_store.rs"]
 mod sqlite_store;

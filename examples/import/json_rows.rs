@@ -4,70 +4,61 @@
 //! then written with them in their place. The output is `to_json`'s, byte
 //! for byte (`tests/import_command.rs` holds it so).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 use user_import::{Report, RowReport};
+
+use crate::spool::Spool;
 
 /// The JSON report's rows, written to a temporary file as they come, each
 /// as `Report::to_json` writes it there; [`JsonRows::write_json`] writes the
 /// report with them where `to_json` puts them, so the output is the same
 /// without a report row per line held in memory.
 pub struct JsonRows {
-    file: BufWriter<File>,
+    file: Spool,
     rows: u64,
     /// One row's JSON, reused.
     row: Vec<u8>,
-    /// The first error writing to the file, if any.
-    failed: Option<std::io::Error>,
 }
 
 impl JsonRows {
     /// Rows to a new temporary file (deleted when dropped).
     pub fn new() -> std::io::Result<JsonRows> {
         Ok(JsonRows {
-            file: BufWriter::new(tempfile::tempfile()?),
+            file: Spool::new()?,
             rows: 0,
             row: Vec::new(),
-            failed: None,
         })
     }
 
     /// Writes a row (after the ones before it).
     pub fn push(&mut self, row: &RowReport) {
-        if self.failed.is_some() {
-            return;
-        }
-        self.row.clear();
-        let written = serde_json::to_writer_pretty(&mut self.row, row)
-            .map_err(std::io::Error::other)
-            .and_then(|()| {
-                if self.rows > 0 {
-                    self.file.write_all(b",\n")?;
+        let (buffer, first) = (&mut self.row, self.rows == 0);
+        let written = self.file.write(|file| {
+            buffer.clear();
+            serde_json::to_writer_pretty(&mut *buffer, row).map_err(std::io::Error::other)?;
+            if !first {
+                file.write_all(b",\n")?;
+            }
+            // The rows of the report's pretty JSON are two levels in.
+            for (i, line) in buffer.split(|&b| b == b'\n').enumerate() {
+                if i > 0 {
+                    file.write_all(b"\n")?;
                 }
-                // The rows of the report's pretty JSON are two levels in.
-                for (i, line) in self.row.split(|&b| b == b'\n').enumerate() {
-                    if i > 0 {
-                        self.file.write_all(b"\n")?;
-                    }
-                    self.file.write_all(b"    ")?;
-                    self.file.write_all(line)?;
-                }
-                Ok(())
-            });
-        match written {
-            Ok(()) => self.rows += 1,
-            Err(e) => self.failed = Some(e),
+                file.write_all(b"    ")?;
+                file.write_all(line)?;
+            }
+            Ok(())
+        });
+        if written {
+            self.rows += 1;
         }
     }
 
     /// Writes `report` as pretty JSON with the spooled rows as its rows
     /// (its own `rows` are left out).
     pub fn write_json(self, report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-        use std::io::{Seek, SeekFrom};
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
+        let mut file = self.file.into_file()?;
         let mut head = report.clone();
         head.rows.clear();
         let text = serde_json::to_string_pretty(&head).map_err(std::io::Error::other)?;
@@ -81,8 +72,6 @@ impl JsonRows {
             ));
         };
         let at = at + EMPTY.len() - 1; // before the `]`
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
         out.write_all(&text.as_bytes()[..at])?;
         out.write_all(b"\n")?;
         std::io::copy(&mut file, out)?;

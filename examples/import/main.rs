@@ -11,13 +11,15 @@
 //!   model async adapter.
 //! - `cli.rs`: the command (options, report, exit status).
 //! - `json_rows.rs`, `text_rows.rs`: the JSON report's rows and the text
-//!   report's lines about rows, written to a temporary file as they come.
+//!   report's lines about rows, written to a temporary file as they come
+//!   (`spool.rs`).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 mod cli;
 mod json_rows;
+mod spool;
 mod text_rows;
 // The adapters have helpers (locations, locks) this command does not use.
 #[allow(dead_code)]

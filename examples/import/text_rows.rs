@@ -6,46 +6,32 @@
 //! it so).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Seek, SeekFrom};
+use std::io::BufReader;
 
 use user_import::RowReport;
+
+use crate::spool::Spool;
 
 /// The text report's row lines, written to a temporary file as they come;
 /// [`TextRows::into_reader`] reads them back, for the report to be written
 /// with them in their place.
-pub struct TextRows {
-    file: BufWriter<File>,
-    /// The first error writing to the file, if any.
-    failed: Option<std::io::Error>,
-}
+pub struct TextRows(Spool);
 
 impl TextRows {
     /// Lines to a new temporary file (deleted when dropped).
     pub fn new() -> std::io::Result<TextRows> {
-        Ok(TextRows {
-            file: BufWriter::new(tempfile::tempfile()?),
-            failed: None,
-        })
+        Ok(TextRows(Spool::new()?))
     }
 
     /// Writes a row's lines (after the ones before it).
     pub fn push(&mut self, row: &RowReport) {
-        if self.failed.is_none()
-            && let Err(e) = row.write_text(&mut self.file)
-        {
-            self.failed = Some(e);
-        }
+        self.0.write(|file| row.write_text(file));
     }
 
     /// The spooled lines, from the start, to be written where the rows'
     /// lines go (`Report::write_text_with_rows`); the error of spooling
     /// them, if it failed.
     pub fn into_reader(self) -> std::io::Result<BufReader<File>> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
-        Ok(BufReader::new(file))
+        Ok(BufReader::new(self.0.into_file()?))
     }
 }
