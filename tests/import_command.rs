@@ -1253,8 +1253,9 @@ fn the_error_csv_reads_the_file_again_only_if_it_is_unchanged() {
 
 /// The temporary file the report's rows go to keeps the first error
 /// writing it, writes nothing after it, and gives that error instead of
-/// the file (the command then writes the report without the rows' lines,
-/// and says so); one written without error reads back from its start.
+/// the file (the command then writes the text report without the rows'
+/// lines, or no JSON report, and says so on stderr); one written without
+/// error reads back from its start.
 #[test]
 fn a_spool_gives_its_first_write_error_instead_of_the_file() {
     use std::io::{Read, Write};

@@ -503,3 +503,68 @@ fn fetch_and_scan_read_the_roles_of_users_close_together_and_far_apart() {
     want.sort();
     assert_eq!(found, want);
 }
+
+/// A role deleted with foreign keys off (the sqlite3 shell's default)
+/// leaves its `user_roles` rows behind: the users who held it are read
+/// without it, by id (one range of row ids, or one lookup per user) and by
+/// a scan, and the rest of their roles stay.
+#[test]
+fn a_role_deleted_behind_the_stores_back_is_left_out() {
+    let file = TempFile::new("role-gone.db");
+    let mut s = SqliteStore::open(&file.0).expect("a database");
+    let mut ops: Vec<Op> = ["Admin", "Staff"]
+        .iter()
+        .map(|r| Op::CreateRole {
+            name: (*r).to_owned(),
+        })
+        .collect();
+    ops.extend((0..40).map(|i| {
+        Op::Create {
+            line: None,
+            user: User::builder()
+                .set(Field::UserId, &format!("u{i:02}"))
+                .set(Field::Roles, "Admin|Staff")
+                .build(),
+            locked: Vec::new(),
+        }
+    }));
+    assert!(
+        s.apply("t", &ops)
+            .unwrap()
+            .iter()
+            .all(OpOutcome::is_applied)
+    );
+    let other = rusqlite::Connection::open(&file.0).unwrap();
+    other.pragma_update(None, "foreign_keys", false).unwrap();
+    assert_eq!(
+        other
+            .execute("DELETE FROM roles WHERE name = 'Admin'", [])
+            .unwrap(),
+        1
+    );
+    let roles = |users: Vec<ExistingUser>| -> Vec<(String, Option<String>)> {
+        users
+            .iter()
+            .map(|u| {
+                (
+                    u.user_id().to_owned(),
+                    u.user.get(Field::Roles).map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+    // All forty (close together), then the first and the last (far apart).
+    for asked in [(0..40).collect::<Vec<usize>>(), vec![0, 39]] {
+        let mut f = Fetch::new("t");
+        f.user_ids = asked.iter().map(|i| format!("u{i:02}")).collect();
+        let got = roles(s.fetch(&f).unwrap());
+        assert_eq!(got.len(), asked.len());
+        assert!(
+            got.iter().all(|(_, r)| r.as_deref() == Some("Staff")),
+            "{got:?}"
+        );
+    }
+    let page = roles(s.scan("t", None, 100).unwrap());
+    assert_eq!(page.len(), 40);
+    assert!(page.iter().all(|(_, r)| r.as_deref() == Some("Staff")));
+}

@@ -22,12 +22,12 @@
 //!   when they lie close together (a batch of a file that lists users in
 //!   about the order they were created), one lookup per user otherwise
 //!   (`scan` reads a page's roles the same way); the role ids are named
-//!   from a map filled as they are met, not by a join per row. An email one of them
-//!   holds is no one else's, so only the other emails are looked up; those
-//!   users and the reports of the managers asked for are found in the
-//!   indexes alone (row ids), and only the rows not read yet are read. A
-//!   re-import of an unchanged file reads each user once and looks up no
-//!   email.
+//!   from a map filled as they are met, not by a join per row. An email
+//!   one of them holds is no one else's, so only the other emails are
+//!   looked up; those users and the reports of the managers asked for are
+//!   found in the indexes alone (row ids), and only the rows not read yet
+//!   are read. A re-import of an unchanged file reads each user once and
+//!   looks up no email.
 //! - **Atomicity**: each `apply` runs inside a SAVEPOINT (an `Err` leaves
 //!   nothing of the batch behind). Its ops run one after another in it, with
 //!   a block of versions taken for the batch at once, role ids looked up
@@ -180,11 +180,12 @@ const SELECT_USERS_BY_ID: &str = concat!(
 /// one per user, for the users of a batch, who mostly lie close together).
 /// The names come from [`RoleNames`], not a join per row.
 const ROLES_IN_RANGE: &str = "
-SELECT user, role FROM user_roles WHERE user BETWEEN ?1 AND ?2";
+SELECT user, role FROM user_roles WHERE user BETWEEN ?1 AND ?2 ORDER BY user";
 
 /// The role ids of the users whose row ids are in the JSON array ?1 (in
 /// ascending order), by user: one lookup per user, for users spread over
-/// the table.
+/// the table. In the array's order (`CROSS JOIN` keeps `json_each` the
+/// outer loop), which `roles_of` checks as it reads.
 const ROLES_OF: &str = "
 SELECT ur.user, ur.role FROM json_each(?1) AS ids CROSS JOIN user_roles ur
  WHERE ur.user = ids.value";
@@ -369,8 +370,8 @@ fn with_roles(
         .collect())
 }
 
-/// The roles of the users `read`, in their order: each user's roles
-/// `|`-separated (empty for none), as a range of one string. Users whose
+/// The roles of the users `read` (each once), in their order: each user's
+/// roles `|`-separated (empty for none), as a range of one string. Users whose
 /// row ids lie close together (as a batch's mostly do: a file lists users
 /// in about the order they were created) are read in one range; others one
 /// lookup each.
@@ -400,8 +401,18 @@ fn roles_of(
     // Both queries give the rows by user, in ascending order: a cursor over
     // `by_row` follows them, and each user's roles lie end to end in `text`.
     let mut at = 0;
+    let mut last = i64::MIN;
     while let Some(row) = rows.next()? {
         let user: i64 = row.get(0)?;
+        if user < last {
+            let order = format!("the roles of user row {user} came after those of row {last}");
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                0,
+                Type::Integer,
+                order.into(),
+            ));
+        }
+        last = user;
         while by_row.get(at).is_some_and(|&(r, _)| r < user) {
             at += 1;
         }
@@ -409,7 +420,9 @@ fn roles_of(
         let Some(&(_, i)) = by_row.get(at).filter(|&&(r, _)| r == user) else {
             continue;
         };
-        let name = names.get(conn, row.get(1)?)?;
+        let Some(name) = names.get(conn, row.get(1)?)? else {
+            continue;
+        };
         let list = &mut lists[i];
         if list.start == list.end {
             *list = text.len()..text.len();
@@ -423,20 +436,23 @@ fn roles_of(
 }
 
 /// Role names by role id, read as they are first met: a batch's users hold
-/// a few roles many times over.
+/// a few roles many times over. A role id with no role (a role deleted
+/// with foreign keys off, as the sqlite3 shell does by default) has no
+/// name, and is left out of the users' roles.
 #[derive(Default)]
-struct RoleNames(HashMap<i64, String>);
+struct RoleNames(HashMap<i64, Option<String>>);
 
 impl RoleNames {
-    fn get(&mut self, conn: &Connection, id: i64) -> rusqlite::Result<&str> {
+    fn get(&mut self, conn: &Connection, id: i64) -> rusqlite::Result<Option<&str>> {
         let name = match self.0.entry(id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
                 conn.prepare_cached("SELECT name FROM roles WHERE id = ?1")?
-                    .query_row([id], |r| r.get(0))?,
+                    .query_row([id], |r| r.get(0))
+                    .optional()?,
             ),
         };
-        Ok(name)
+        Ok(name.as_deref())
     }
 }
 

@@ -254,11 +254,12 @@ impl Planner {
             self.merge(out, &mut old);
         }
         self.cursor = held.end;
-        // The chunk's users, and the row values the plan no longer needs,
-        // are dropped here, by the thread that answers the requests (which
-        // read the users in), not by a thread planning beside it: memory
-        // freed on another thread than the one that allocated it makes both
-        // wait on the allocator's lock.
+        // The chunk's users (read in by this thread) and the row values the
+        // plan no longer needs are dropped here, while no thread plans
+        // beside this one, rather than by a planning thread while this one
+        // reads the next chunk's users: memory freed by one thread while
+        // another allocates from the same allocator arena makes both wait
+        // on its lock.
         drop(old);
         drop(held.users);
     }
