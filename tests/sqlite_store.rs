@@ -398,6 +398,23 @@ fn a_new_user_does_not_inherit_roles_left_behind() {
     assert_eq!(new.user.roles().count(), 0, "{:?}", new.user);
 }
 
+/// Creates `roles`, then `users`, in one batch that must apply whole.
+fn create_with_roles(s: &mut SqliteStore, roles: &[&str], users: impl Iterator<Item = User>) {
+    let mut ops: Vec<Op> = roles
+        .iter()
+        .map(|r| Op::CreateRole {
+            name: (*r).to_owned(),
+        })
+        .collect();
+    ops.extend(users.map(|user| Op::Create {
+        line: None,
+        user,
+        locked: Vec::new(),
+    }));
+    let outcomes = s.apply("t", &ops).unwrap();
+    assert!(outcomes.iter().all(OpOutcome::is_applied), "{outcomes:?}");
+}
+
 /// `fetch` (by id and by email) and `scan` read a batch's roles in one
 /// range of row ids when its users lie close together, and one lookup per
 /// user when they are far apart: either way each user gets their own roles,
@@ -408,25 +425,17 @@ fn fetch_and_scan_read_the_roles_of_users_close_together_and_far_apart() {
     let roles_of = |i: usize| format!("{}|{}", ROLES[i % 3], ROLES[(i + 1) % 3]);
     let id = |i: usize| format!("u{i}");
     let mut s = store();
-    let mut ops: Vec<Op> = ROLES
-        .iter()
-        .map(|r| Op::CreateRole {
-            name: (*r).to_owned(),
-        })
-        .collect();
-    ops.extend((0..300).map(|i| {
-        Op::Create {
-            line: None,
-            user: User::builder()
+    create_with_roles(
+        &mut s,
+        &ROLES,
+        (0..300).map(|i| {
+            User::builder()
                 .set(Field::UserId, &id(i))
                 .set(Field::Email, &format!("{}@example.com", id(i)))
                 .set(Field::Roles, &roles_of(i))
-                .build(),
-            locked: Vec::new(),
-        }
-    }));
-    let outcomes = s.apply("t", &ops).unwrap();
-    assert!(outcomes.iter().all(OpOutcome::is_applied));
+                .build()
+        }),
+    );
     // Every other user of the first 41 (a range with users not asked for
     // between them), then the first and the last (too far apart for one).
     for asked in [(0..=40).step_by(2).collect::<Vec<usize>>(), vec![0, 299]] {
@@ -512,27 +521,15 @@ fn fetch_and_scan_read_the_roles_of_users_close_together_and_far_apart() {
 fn a_role_deleted_behind_the_stores_back_is_left_out() {
     let file = TempFile::new("role-gone.db");
     let mut s = SqliteStore::open(&file.0).expect("a database");
-    let mut ops: Vec<Op> = ["Admin", "Staff"]
-        .iter()
-        .map(|r| Op::CreateRole {
-            name: (*r).to_owned(),
-        })
-        .collect();
-    ops.extend((0..40).map(|i| {
-        Op::Create {
-            line: None,
-            user: User::builder()
+    create_with_roles(
+        &mut s,
+        &["Admin", "Staff"],
+        (0..40).map(|i| {
+            User::builder()
                 .set(Field::UserId, &format!("u{i:02}"))
                 .set(Field::Roles, "Admin|Staff")
-                .build(),
-            locked: Vec::new(),
-        }
-    }));
-    assert!(
-        s.apply("t", &ops)
-            .unwrap()
-            .iter()
-            .all(OpOutcome::is_applied)
+                .build()
+        }),
     );
     let other = rusqlite::Connection::open(&file.0).unwrap();
     other.pragma_update(None, "foreign_keys", false).unwrap();
