@@ -383,34 +383,50 @@ impl Said {
     }
 
     fn status(self) -> OpStatus {
-        match self {
-            Said::NoOutcome => OpStatus::failed(Issue::error(
+        // How the op ends (a failure is an error, the others warnings),
+        // with its issue's code and message.
+        enum End {
+            Failed,
+            Skipped,
+            Moot,
+        }
+        let (end, code, message) = match self {
+            Said::NoOutcome => (
+                End::Failed,
                 Code::StoreError,
                 "the store gave no outcome for this operation; it is not counted as applied",
-            )),
-            Said::RoleHeld => OpStatus::skipped(Issue::warning(
+            ),
+            Said::RoleHeld => (
+                End::Skipped,
                 Code::Conflict,
                 "the role is held by users again, so it is kept",
-            )),
-            Said::RoleCreated => OpStatus::moot(Issue::warning(
+            ),
+            Said::RoleCreated => (
+                End::Moot,
                 Code::Conflict,
                 "the role was created since the import was planned",
-            )),
-            Said::RoleGone => {
-                OpStatus::moot(Issue::warning(Code::NotFound, "the role was already gone"))
-            }
-            Said::UserGone => OpStatus::moot(Issue::warning(
+            ),
+            Said::RoleGone => (End::Moot, Code::NotFound, "the role was already gone"),
+            Said::UserGone => (
+                End::Moot,
                 Code::NotFound,
                 "the user was already gone when the delete ran",
-            )),
-            Said::UserChanged => OpStatus::failed(Issue::error(
+            ),
+            Said::UserChanged => (
+                End::Failed,
                 Code::Conflict,
                 "the user changed in the directory since the import was planned; nothing was overwritten (plan again)",
-            )),
-            Said::UserTaken => OpStatus::failed(Issue::error(
+            ),
+            Said::UserTaken => (
+                End::Failed,
                 Code::Conflict,
                 "a user with this user id or email was created since the import was planned",
-            )),
+            ),
+        };
+        match end {
+            End::Failed => OpStatus::failed(Issue::error(code, message)),
+            End::Skipped => OpStatus::skipped(Issue::warning(code, message)),
+            End::Moot => OpStatus::moot(Issue::warning(code, message)),
         }
     }
 }
