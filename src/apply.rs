@@ -95,6 +95,7 @@ pub struct RunOptions<'a> {
     on_progress: Option<&'a mut OnProgress<'a>>,
     undo: Option<&'a mut Option<Plan>>,
     on_row: Option<&'a mut OnRow<'a>>,
+    on_restart: Option<&'a mut (dyn FnMut() + Send + 'a)>,
 }
 
 impl<'a> RunOptions<'a> {
@@ -185,12 +186,35 @@ impl<'a> RunOptions<'a> {
         self
     }
 
+    /// Lets [`crate::Importer::run_streaming`] take back the rows it gave
+    /// `on_row`: it hands each row over as soon as its part of the file is
+    /// applied (inside the import's transaction), and when it must start
+    /// the import again from the first row (see `run_streaming`), it rolls
+    /// back, calls `on_restart`, and hands every row over again. A caller
+    /// that writes the rows as they come truncates what it wrote. Without
+    /// it, `run_streaming` with an `on_row` reads the file whole, as
+    /// [`crate::Importer::run`] does. The other steps ignore it.
+    ///
+    /// ```
+    /// use user_import::{RowReport, RunOptions};
+    /// let mut lines = Vec::new();
+    /// let mut keep = |row: RowReport| lines.push(row.line);
+    /// let mut restarts = 0;
+    /// let mut restart = || restarts += 1;
+    /// let _ = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
+    /// ```
+    pub fn on_restart(mut self, on_restart: &'a mut (dyn FnMut() + Send + 'a)) -> RunOptions<'a> {
+        self.on_restart = Some(on_restart);
+        self
+    }
+
     /// The progress callback, where the undo goes and where the rows go.
     pub(crate) fn into_parts(self) -> Parts<'a> {
         Parts {
             on_progress: self.on_progress,
             undo: self.undo,
             on_row: self.on_row,
+            on_restart: self.on_restart,
         }
     }
 }
@@ -200,6 +224,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) on_progress: Option<&'a mut OnProgress<'a>>,
     pub(crate) undo: Option<&'a mut Option<Plan>>,
     pub(crate) on_row: Option<&'a mut OnRow<'a>>,
+    pub(crate) on_restart: Option<&'a mut (dyn FnMut() + Send + 'a)>,
 }
 
 impl std::fmt::Debug for RunOptions<'_> {
@@ -208,6 +233,7 @@ impl std::fmt::Debug for RunOptions<'_> {
             .field("on_progress", &self.on_progress.is_some())
             .field("undo", &self.undo.is_some())
             .field("on_row", &self.on_row.is_some())
+            .field("on_restart", &self.on_restart.is_some())
             .finish()
     }
 }
@@ -567,6 +593,11 @@ impl<'p> Applier<'p> {
                 )
             });
         }
+    }
+
+    /// Whether every op was applied.
+    pub fn all_applied(&self) -> bool {
+        self.status.iter().all(|s| matches!(s, OpStatus::Applied))
     }
 
     /// Whether the transaction must be rolled back rather than committed.

@@ -36,6 +36,8 @@ pub struct Importer {
     pub(crate) acting_user: Option<String>,
     pub(crate) catalog: Option<Catalog>,
     pub(crate) threads: usize,
+    /// Bytes of a file's head and of a segment, for `run_streaming`.
+    pub(crate) segment: (usize, usize),
 }
 
 impl Importer {
@@ -63,6 +65,7 @@ impl Importer {
             acting_user: None,
             catalog: None,
             threads: 1,
+            segment: (validate::stream::BLOCK, validate::stream::BLOCK),
         }
     }
 
@@ -649,6 +652,95 @@ impl Importer {
     ) -> Result<Report, Error> {
         let plan = self.plan(self.validate(bytes, name), store)?;
         self.apply(&plan, store)
+    }
+
+    /// Validates, plans and applies the file `open` reads, a segment of
+    /// about 2 MiB at a time where that gives the result of
+    /// [`Importer::run`] (so that a large file is never held whole, nor
+    /// its plan); `open` is called again to read the file whole where it
+    /// does not. `size` (a file's metadata) lets a file over the byte limit
+    /// be refused before it is read.
+    ///
+    /// Segments are used under the all-or-nothing policy, outside mirror
+    /// mode, without an undo, with a store whose `begin` starts a
+    /// transaction, and for a file read in blocks (delimited text in UTF-8,
+    /// not a workbook): all segments are applied inside one transaction,
+    /// each planned against the directory as the segments before it left
+    /// it. When a row has an error, a row needs a later segment (its
+    /// manager is created further down the file), an operation does not
+    /// apply, the store fails, or a check of the whole file (duplicates,
+    /// cycles, a row about a user another segment's row is about, a role
+    /// spelled two ways, a guard on mass removal) may find something, the
+    /// transaction is rolled back before it commits and the file is read
+    /// again and imported whole: the report is then exactly `run`'s. An
+    /// import that goes through costs one reading of the file; one that
+    /// does not, up to two.
+    ///
+    /// With [`RunOptions::on_row`], the rows are handed over as their
+    /// segment is applied, which is before the commit: give
+    /// [`RunOptions::on_restart`] too, which is called when the rows handed
+    /// over so far no longer count (they are handed over again); without
+    /// it, the file is imported whole. The progress callback is called as
+    /// for `run` (its `rows_total` is the rows read so far); a cancel rolls
+    /// back and returns an error of kind `Cancelled`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when `open` or reading the file fails, when the store
+    /// fails to roll back, or as [`Importer::plan`] and [`Importer::apply`].
+    ///
+    /// ```
+    /// use user_import::{Importer, RunOptions};
+    /// use user_import::memory::InMemoryStore;
+    /// let file = b"userId,email,reportsTo\nboss,boss@x.io,\nann,ann@x.io,boss\n";
+    /// let mut store = InMemoryStore::new();
+    /// let report = Importer::new("t").run_streaming(|| Ok(&file[..]), None, Some("users.csv"),
+    ///     &mut store, RunOptions::new())?;
+    /// assert_eq!(report.summary.added, 2);
+    /// assert_eq!(store.len("t"), 2);
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn run_streaming<S: UserStore + ?Sized, R: Read>(
+        &self,
+        mut open: impl FnMut() -> std::io::Result<R>,
+        size: Option<u64>,
+        name: Option<&str>,
+        store: &mut S,
+        options: RunOptions<'_>,
+    ) -> Result<Report, Error> {
+        let mut parts = options.into_parts();
+        let job = crate::segments::Job {
+            profile: &self.profile,
+            tenant: &self.tenant,
+            acting: self.acting_user.as_deref(),
+            catalog: self.catalog.as_ref(),
+            threads: self.threads,
+            sizes: self.segment,
+        };
+        let source = open().map_err(Error::io)?;
+        match crate::segments::run(&job, source, size, name, store, &mut parts)? {
+            crate::segments::Ended::Done(report) => Ok(*report),
+            crate::segments::Ended::Whole(_) => {
+                let source = open().map_err(Error::io)?;
+                let validation = self.validate_reader_sized(source, size, name)?;
+                let on_progress: &mut apply::OnProgress<'_> = match parts.on_progress {
+                    Some(f) => f,
+                    None => &mut no_progress,
+                };
+                let plan = apply::plan_sync(self.planner(validation), store, on_progress)?;
+                apply::apply_sync(&plan, store, on_progress, parts.undo, parts.on_row)
+            }
+        }
+    }
+
+    /// The bytes of a segment [`Importer::run_streaming`] reads: tests
+    /// read files in tiny ones. The head read before the first segment
+    /// stays 2 KiB at least (a head shorter than 1 KiB cannot settle how a
+    /// file is read, and the file is then read whole).
+    #[doc(hidden)]
+    pub fn segment_bytes(mut self, bytes: usize) -> Importer {
+        self.segment = (bytes.max(2048), bytes.max(1));
+        self
     }
 
     /// [`Importer::run`] with an [`AsyncUserStore`].

@@ -87,6 +87,7 @@ mod profile;
 mod record;
 mod report;
 mod schema;
+mod segments;
 mod store;
 mod text;
 mod undo;

@@ -27,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("plan", &["plan"]),
     ("report", &["report"]),
     ("apply", &["apply", "undo"]),
-    ("import", &["import"]),
+    ("import", &["import", "segments"]),
     ("testkit", &["testkit"]),
 ];
 

@@ -620,13 +620,23 @@ pub fn run(
         return EXIT_OK;
     }
 
-    // Read the file before opening the database: an unreadable file changes nothing.
+    // Read the file before opening the database: an unreadable file
+    // changes nothing. A file imported a segment at a time is opened now
+    // and read as it is imported (in one transaction: one that cannot be
+    // read to its end changes nothing either).
     let source = match &o.file {
+        Some(path) if streams(&o, path) => match File::open(path) {
+            Ok(file) => Some(Input::Streamed(file.metadata().ok().map(|m| m.len()))),
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot open {}: {e}", path.to_string_lossy());
+                return EXIT_USAGE;
+            }
+        },
         // The file's bytes are kept only for the error CSV, and only when
         // the file cannot be read again for it (a pipe, a device): a file
         // is read again once the import is done, not held through it.
         Some(path) => match read(&importer, path, o.errors.is_some()) {
-            Ok(s) => Some(s),
+            Ok((bytes, validation)) => Some(Input::Read(bytes, Box::new(validation))),
             Err(message) => {
                 let _ = writeln!(err, "error: {message}");
                 return EXIT_USAGE;
@@ -676,10 +686,21 @@ pub fn run(
     };
 
     let mut status = EXIT_OK;
-    if let Some((bytes, validation)) = source {
+    if let Some(input) = source {
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
         let mut run = Run::new(&o, interactive);
-        let report = match import(&importer, validation, &mut store, &mut run) {
+        let (bytes, imported) = match (input, &o.file, &mut store) {
+            (Input::Streamed(size), Some(path), Directory::Sqlite(store)) => (
+                None,
+                import_streaming(&importer, path, size, store, &mut run),
+            ),
+            (Input::Read(bytes, validation), _, store) => {
+                (bytes, import(&importer, *validation, store, &mut run))
+            }
+            // A file is streamed only into SQLite.
+            (Input::Streamed(_), _, _) => return EXIT_USAGE,
+        };
+        let report = match imported {
             Ok(r) => r,
             Err(e) => {
                 // Planning failed (the store, a cancel): the report still
@@ -792,6 +813,145 @@ pub fn run(
     status
 }
 
+/// The file to import: read and checked already, or to be read as it is
+/// imported.
+enum Input {
+    /// Its bytes (when kept for the error CSV) and its validation (boxed:
+    /// large beside a size).
+    Read(Option<Vec<u8>>, Box<Validation>),
+    /// Opened, to be imported a segment at a time; its size, if known.
+    Streamed(Option<u64>),
+}
+
+/// Whether the file is imported a segment at a time
+/// (`Importer::run_streaming`): a file on disk imported into SQLite, with
+/// nothing asked for that needs the whole plan (a dry run, `--plan-out`,
+/// `--undo-out`). The library reads it whole where that gives another
+/// result.
+fn streams(o: &Options, path: &Path) -> bool {
+    !is_postgres(&o.db)
+        && !o.dry_run
+        && o.plan_out.is_none()
+        && o.undo_out.is_none()
+        && std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// Imports the file at `path` a segment at a time where the library can
+/// (see [`streams`]), with the report's rows going where [`apply`] sends
+/// them; they are taken back if the library starts over.
+fn import_streaming(
+    importer: &Importer,
+    path: &Path,
+    size: Option<u64>,
+    store: &mut SqliteStore,
+    run: &mut Run,
+) -> Result<Report, user_import::Error> {
+    let rows = std::sync::Mutex::new(Rows::new(run));
+    let lock = || {
+        rows.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    // A bar for a file of more than a few thousand rows (its length
+    // follows the rows read).
+    let bar = progress_bar(size.map_or(0, |s| s / 64) as usize, run.interactive);
+    let mut progress = on_progress(bar.as_ref());
+    let mut keep = |row: RowReport| lock().push(row);
+    let mut restart = || lock().restart();
+    let name = path.to_string_lossy();
+    let report = importer.run_streaming(
+        || File::open(path),
+        size,
+        Some(&name),
+        store,
+        RunOptions::new()
+            .on_progress(&mut progress)
+            .on_row(&mut keep)
+            .on_restart(&mut restart),
+    );
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let rows = rows
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    report.map(|mut report| {
+        rows.finish(run, &mut report);
+        report
+    })
+}
+
+/// Where an applied plan's rows go as they come: the JSON report's rows or
+/// the text report's lines to a temporary file ([`JsonRows`],
+/// [`TextRows`]); without one, the rows held in the report (all of them
+/// for JSON, those with issues for text); and the failed rows, when the
+/// error CSV is asked for.
+struct Rows {
+    json_rows: Option<JsonRows>,
+    text_rows: Option<TextRows>,
+    json: bool,
+    keep_failed: bool,
+    kept: Vec<RowReport>,
+    failed: Vec<(u64, String)>,
+}
+
+impl Rows {
+    fn new(run: &Run) -> Rows {
+        Rows {
+            json_rows: if run.json { JsonRows::new().ok() } else { None },
+            text_rows: if run.json { None } else { TextRows::new().ok() },
+            json: run.json,
+            keep_failed: run.errors,
+            kept: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: RowReport) {
+        if let Some(json_rows) = &mut self.json_rows {
+            json_rows.push(&row);
+        }
+        if let Some(text_rows) = &mut self.text_rows {
+            text_rows.push(&row);
+        }
+        if self.keep_failed && row.outcome == Outcome::Failed {
+            self.failed.push((row.line, row.error_text()));
+        }
+        let keep_all = self.json && self.json_rows.is_none();
+        let keep_issues = !self.json && self.text_rows.is_none();
+        if keep_all || (keep_issues && !row.issues.is_empty()) {
+            self.kept.push(row);
+        }
+    }
+
+    /// Forgets every row taken so far: they come again.
+    fn restart(&mut self) {
+        *self = Rows {
+            json_rows: if self.json {
+                JsonRows::new().ok()
+            } else {
+                None
+            },
+            text_rows: if self.json {
+                None
+            } else {
+                TextRows::new().ok()
+            },
+            json: self.json,
+            keep_failed: self.keep_failed,
+            kept: Vec::new(),
+            failed: Vec::new(),
+        };
+    }
+
+    /// Gives the rows to the run and the report they belong to.
+    fn finish(self, run: &mut Run, report: &mut Report) {
+        run.json_rows = self.json_rows;
+        run.text_rows = self.text_rows;
+        run.failed = Some(self.failed);
+        report.rows = self.kept;
+    }
+}
+
 /// How one run plans and applies, and the plans it keeps.
 struct Run {
     dry_run: bool,
@@ -874,27 +1034,8 @@ fn apply(
     store: &mut Directory,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
-    let mut json_rows = if run.json { JsonRows::new().ok() } else { None };
-    let mut text_rows = if run.json { None } else { TextRows::new().ok() };
-    let keep_all = run.json && json_rows.is_none();
-    let keep_issues = !run.json && text_rows.is_none();
-    let keep_failed = run.errors;
-    let mut kept = Vec::new();
-    let mut failed = Vec::new();
-    let mut keep = |row: RowReport| {
-        if let Some(json_rows) = &mut json_rows {
-            json_rows.push(&row);
-        }
-        if let Some(text_rows) = &mut text_rows {
-            text_rows.push(&row);
-        }
-        if keep_failed && row.outcome == Outcome::Failed {
-            failed.push((row.line, row.error_text()));
-        }
-        if keep_all || (keep_issues && !row.issues.is_empty()) {
-            kept.push(row);
-        }
-    };
+    let mut rows = Rows::new(run);
+    let mut keep = |row: RowReport| rows.push(row);
     let report = if run.dry_run {
         Ok(Report::dry_run_to(plan, &mut keep))
     } else {
@@ -914,10 +1055,7 @@ fn apply(
     };
     report.map(|mut report| {
         // Kept for the report they belong to (never for an error's).
-        run.json_rows = json_rows;
-        run.text_rows = text_rows;
-        run.failed = Some(failed);
-        report.rows = kept;
+        rows.finish(run, &mut report);
         report
     })
 }

@@ -403,9 +403,21 @@ pub fn read_limited(source: impl Read, limit: u64) -> Result<Vec<u8>, Error> {
 /// Reads `source` to its end in parts, each handed to `each` as it comes;
 /// fails as [`read_limited`] does, as soon as more than `limit` bytes came.
 pub(crate) fn read_parts(
-    mut source: impl Read,
+    source: impl Read,
     limit: u64,
     mut each: impl FnMut(&[u8]),
+) -> Result<(), Error> {
+    read_parts_while(source, limit, |part| {
+        each(part);
+        std::ops::ControlFlow::Continue(())
+    })
+}
+
+/// [`read_parts`], stopping (with `Ok`) as soon as `each` says `Break`.
+pub(crate) fn read_parts_while(
+    mut source: impl Read,
+    limit: u64,
+    mut each: impl FnMut(&[u8]) -> std::ops::ControlFlow<()>,
 ) -> Result<(), Error> {
     let mut buf = vec![0; 64 << 10];
     let mut total = 0u64;
@@ -420,7 +432,9 @@ pub(crate) fn read_parts(
         if total > limit {
             return Err(over_limit(limit));
         }
-        each(&buf[..n]);
+        if each(&buf[..n]).is_break() {
+            return Ok(());
+        }
     }
 }
 

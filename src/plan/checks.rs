@@ -281,8 +281,21 @@ pub(super) fn removals(p: &Planner) -> u64 {
 
 /// The guards on mass removal.
 pub(super) fn guards(p: &Planner, file_issues: &mut Vec<Issue>) {
-    let removals = removals(p);
-    let guards = &p.profile.guards;
+    file_issues.extend(guard_issue(
+        &p.profile.guards,
+        removals(p),
+        p.directory_size,
+    ));
+}
+
+/// What the guards on mass removal say of a plan that deletes or disables
+/// `removals` users of a directory of `size` (when it was counted): an
+/// error when one trips, a warning when one trips but is overridden.
+pub(crate) fn guard_issue(
+    guards: &crate::profile::Guards,
+    removals: u64,
+    size: Option<u64>,
+) -> Option<Issue> {
     let mut tripped = None;
     if let Some(max) = guards.max_deletes
         && removals > max
@@ -291,7 +304,7 @@ pub(super) fn guards(p: &Planner, file_issues: &mut Vec<Issue>) {
             "the plan deletes or disables {removals} users, more than the limit of {max}"
         ));
     }
-    if let (Some(share), Some(size)) = (guards.max_delete_share, p.directory_size)
+    if let (Some(share), Some(size)) = (guards.max_delete_share, size)
         && removals >= guards.min_removals_for_share
         && size > 0
         && removals as f64 > share * size as f64
@@ -301,17 +314,11 @@ pub(super) fn guards(p: &Planner, file_issues: &mut Vec<Issue>) {
             share * 100.0
         ));
     }
-    if let Some(message) = tripped {
-        if guards.override_guards {
-            file_issues.push(Issue::warning(
-                Code::GuardTripped,
-                format!("{message} (guard overridden)"),
-            ));
-        } else {
-            file_issues.push(
-                Issue::error(Code::GuardTripped, format!("{message}; nothing is applied"))
-                    .suggest("raise the limit or override the guard if this is intended"),
-            );
-        }
-    }
+    let message = tripped?;
+    Some(if guards.override_guards {
+        Issue::warning(Code::GuardTripped, format!("{message} (guard overridden)"))
+    } else {
+        Issue::error(Code::GuardTripped, format!("{message}; nothing is applied"))
+            .suggest("raise the limit or override the guard if this is intended")
+    })
 }

@@ -25,6 +25,7 @@ mod refs;
 mod rows;
 mod types;
 
+pub(crate) use checks::guard_issue;
 use chunk::{ChunkOut, Refill};
 pub(crate) use diff::same_value;
 use dir::Dir;
@@ -736,6 +737,20 @@ impl Planner {
         self.asked = None;
         self.stage = Stage::Done;
         assemble::finish(self)
+    }
+
+    /// The hashes of the directory users the rows planned so far are about
+    /// (updated, unchanged or deleted), as two rows of one plan about the
+    /// same user are found: for a driver that plans a file in parts, to
+    /// find two parts' rows about one user.
+    pub(crate) fn target_hashes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.targets.iter().map(|t| t.0)
+    }
+
+    /// How many users the rows planned so far delete or disable, as the
+    /// guards on mass removal count them.
+    pub(crate) fn removals(&self) -> u64 {
+        checks::removals(self)
     }
 
     /// The finished plan.

@@ -241,6 +241,78 @@ impl<'a> Stream<'a> {
     }
 }
 
+impl Stream<'_> {
+    /// Whether the file can be taken a segment at a time
+    /// ([`Stream::take_segment`]): `None` while its head is gathered;
+    /// `Some(false)` once it is to be read whole (a workbook, an encoding to
+    /// convert, an odd head), has stopped (over the row limit, rows merged
+    /// by a quote), or its header has a file-level error or lacks a
+    /// required column.
+    pub(crate) fn in_segments(&self) -> Option<bool> {
+        match &self.state {
+            State::Head => None,
+            State::Whole | State::Stopped(_) => Some(false),
+            State::Body { v, reading, .. } => Some(!v.file_error() && reading.missing.is_empty()),
+        }
+    }
+
+    /// Takes the rows read so far, with their issues (in the order the
+    /// whole file's validation gives them), as a validation of their own
+    /// without the file's issues and without the file-wide checks
+    /// (duplicates, cycles), which are the caller's to make. `None` when
+    /// no row is waiting or the file is not read in blocks.
+    pub(crate) fn take_segment(&mut self) -> Option<Validation> {
+        let State::Body { v, .. } = &mut self.state else {
+            return None;
+        };
+        if v.rows.is_empty() {
+            return None;
+        }
+        let mut row_issues = std::mem::take(&mut v.row_issues);
+        crate::issue::sort_issues(&mut row_issues, &v.columns);
+        Some(Validation {
+            input: v.input.clone(),
+            tenant: v.tenant.clone(),
+            columns: v.columns.clone(),
+            field_columns: v.field_columns.clone(),
+            file_issues: Vec::new(),
+            rows: std::mem::take(&mut v.rows),
+            row_issues,
+            key: v.key,
+            limits: v.limits,
+            ids: None,
+            started: Some(self.started),
+        })
+    }
+
+    /// Reads the records left once the whole file was fed (the last
+    /// block), for [`Stream::take_segment`] to take.
+    pub(crate) fn end_body(&mut self) {
+        // A file shorter than the head is opened now.
+        if matches!(self.state, State::Head) && !self.pending.is_empty() {
+            self.open();
+        }
+        if matches!(self.state, State::Body { .. }) {
+            self.read_block(true);
+        }
+    }
+
+    /// What is left of a file read in segments once its rows are taken:
+    /// how it was read (its size, hash and name), its columns and file
+    /// issues (sorted), no rows. `None` when it was not read in blocks.
+    pub(crate) fn finish_segments(mut self) -> Option<Validation> {
+        let State::Body { mut v, .. } = std::mem::replace(&mut self.state, State::Head) else {
+            return None;
+        };
+        v.input.bytes = self.bytes;
+        v.input.sha256 = crate::input::hex(&self.hash.finalize());
+        v.input.name = self.name;
+        v.started = Some(self.started);
+        crate::issue::sort_issues(&mut v.file_issues, &v.columns);
+        Some(*v)
+    }
+}
+
 /// `file` validated whole, and fed in parts (of the `parts` sizes in turn)
 /// to a stream with a head and blocks of the sizes given, both without
 /// their start time; and whether the stream read it in blocks. What the

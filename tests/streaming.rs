@@ -1,0 +1,437 @@
+//! `Importer::run_streaming` gives what `Importer::run` gives: the same
+//! report (its rows through `on_row`) and the same directory, for files
+//! whose rows tie into each other and into the directory every way a small
+//! pool of ids, emails, managers and role spellings allows, read in
+//! segments of a few rows. A file that imports cleanly goes through in
+//! segments (applied as it is read, committed once); one that does not is
+//! rolled back, its rows taken back, and imported whole.
+
+use std::convert::Infallible;
+use std::sync::Mutex;
+
+use proptest::prelude::*;
+use user_import::memory::InMemoryStore;
+use user_import::{
+    Catalog, ErrorPolicy, ExistingUser, Fetch, Field, Importer, KeyField, Mode, Op, OpOutcome,
+    Profile, Report, RolePolicy, RowReport, RunOptions, User, UserStore,
+};
+
+const HEADER: &str = "userId,email,reportsTo,roles,enabled,lastName,firstName,transaction\n";
+/// A first name long enough that a few rows fill a segment of a few
+/// hundred bytes after a head of 2 KiB.
+const PADDING: &str = "Maximiliana-Konstantinopoulou-Wolfeschlegelsteinhausenbergerdorff";
+/// Role names as files spell them: two of them one role.
+const ROLES: [&str; 5] = ["Staff", "staff", "Admin", "Sales", "Ops"];
+
+/// A row of the file, from small pools, so that rows meet each other and
+/// the directory: the same ids, emails and managers, roles spelled two ways.
+#[derive(Debug, Clone)]
+struct Line {
+    id: Option<u8>,
+    email: Option<u8>,
+    manager: Option<u8>,
+    role: u8,
+    enabled: bool,
+    last: u8,
+    delete: bool,
+}
+
+fn line(ids: u8) -> impl Strategy<Value = Line> {
+    (
+        prop::option::weighted(0.95, 0..ids),
+        prop::option::weighted(0.9, 0..ids),
+        prop::option::weighted(0.5, 0..ids),
+        0u8..5,
+        prop::bool::weighted(0.9),
+        0u8..3,
+        prop::bool::weighted(0.08),
+    )
+        .prop_map(|(id, email, manager, role, enabled, last, delete)| Line {
+            id,
+            email,
+            manager,
+            role,
+            enabled,
+            last,
+            delete,
+        })
+}
+
+/// Rows mostly about users of their own (ids in file order, managers
+/// before them, as exports have them), a few about any user; with
+/// `lowercase`, some name the role `Staff` as `staff`.
+fn lines() -> impl Strategy<Value = Vec<Line>> {
+    let row = (line(40), prop::bool::weighted(0.97));
+    (prop::collection::vec(row, 1..60), prop::bool::weighted(0.2)).prop_map(|(lines, lowercase)| {
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, (mut l, own))| {
+                if own {
+                    let i = i as u8;
+                    l.id = Some(i);
+                    l.email = Some(i);
+                    l.manager = l.manager.map(|m| m % i.max(1)).filter(|_| i > 0);
+                }
+                if l.role == 1 && !lowercase {
+                    l.role = 0;
+                }
+                l
+            })
+            .collect()
+    })
+}
+
+fn file_of(lines: &[Line]) -> Vec<u8> {
+    let mut f = String::from(HEADER);
+    let opt = |p: &str, v: Option<u8>, s: &str| v.map_or(String::new(), |v| format!("{p}{v}{s}"));
+    for l in lines {
+        f.push_str(&format!(
+            "{},{},{},{},{},L{},{PADDING},{}\n",
+            opt("u", l.id, ""),
+            opt("e", l.email, "@x.io"),
+            opt("u", l.manager, ""),
+            ROLES[l.role as usize],
+            l.enabled,
+            l.last,
+            if l.delete { "DELETE" } else { "" },
+        ));
+    }
+    f.into_bytes()
+}
+
+/// A directory user: id, email, manager, role.
+type DirUser = (u8, u8, Option<u8>, u8);
+
+/// Directory users, most with the email their id gives the file's rows.
+fn directory() -> impl Strategy<Value = Vec<DirUser>> {
+    let user = (
+        0u8..40,
+        prop::option::weighted(0.1, 0u8..40),
+        prop::option::of(0u8..40),
+        0u8..5,
+    );
+    prop::collection::vec(user, 0..30).prop_map(|users| {
+        users
+            .into_iter()
+            .map(|(id, email, manager, role)| (id, email.unwrap_or(id), manager, role))
+            .collect()
+    })
+}
+
+fn store_of(dir: &[DirUser]) -> InMemoryStore {
+    let mut store = InMemoryStore::new();
+    let (mut ids, mut emails) = (Vec::new(), Vec::new());
+    for &(id, email, manager, role) in dir {
+        if ids.contains(&id) || emails.contains(&email) {
+            continue;
+        }
+        ids.push(id);
+        emails.push(email);
+        let mut u = User::builder()
+            .set(Field::UserId, &format!("u{id}"))
+            .set(Field::Email, &format!("e{email}@x.io"))
+            .set(Field::Roles, ROLES[role as usize % 4 + 1])
+            .set(Field::Enabled, "true")
+            .set(Field::LastName, "L0");
+        if let Some(m) = manager.filter(|m| *m < id) {
+            u = u.set(Field::ReportsTo, &format!("u{m}"));
+        }
+        store.insert("t", u.build());
+    }
+    store
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    (
+        prop::bool::weighted(0.8),
+        prop::bool::weighted(0.6),
+        0u8..10,
+        prop::option::weighted(0.2, 0u64..3),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(
+            |(by_id, create_roles, mode, max_deletes, overridden, skip, share)| {
+                let mut p = Profile::default();
+                p.key = if by_id {
+                    KeyField::UserId
+                } else {
+                    KeyField::Email
+                };
+                p.unknown_roles = if create_roles {
+                    RolePolicy::Create
+                } else {
+                    RolePolicy::Reject
+                };
+                p.mode = match mode {
+                    0 => Mode::CreateOnly,
+                    1 => Mode::UpdateOnly,
+                    2 => Mode::Mirror,
+                    _ => Mode::Upsert,
+                };
+                if skip {
+                    p.on_error = ErrorPolicy::SkipInvalid;
+                }
+                p.guards.max_deletes = max_deletes;
+                p.guards.override_guards = overridden;
+                if share {
+                    p.guards.max_delete_share = Some(0.05);
+                    p.guards.min_removals_for_share = 1;
+                }
+                p
+            },
+        )
+}
+
+/// A report as JSON, without its times.
+fn json(report: &Report) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).unwrap();
+    for t in ["started_at", "planned_at", "finished_at"] {
+        v["provenance"][t] = serde_json::Value::Null;
+    }
+    v
+}
+
+/// The directory's users and roles, without their versions (which count
+/// operations in the order they ran).
+fn state(store: &InMemoryStore) -> (Vec<User>, Vec<String>) {
+    let mut users: Vec<User> = store.users("t").map(|u| u.user.clone()).collect();
+    users.sort_by(|a, b| a.user_id().cmp(&b.user_id()));
+    (users, store.roles("t"))
+}
+
+/// An in-memory store that counts its transactions.
+#[derive(Clone, Default)]
+struct Watched {
+    inner: InMemoryStore,
+    begun: u32,
+    committed: u32,
+    rolled_back: u32,
+    applied: u32,
+}
+
+impl UserStore for Watched {
+    type Error = Infallible;
+
+    fn catalog(&mut self, tenant: &str) -> Result<Catalog, Infallible> {
+        self.inner.catalog(tenant)
+    }
+
+    fn fetch(&mut self, request: &Fetch) -> Result<Vec<ExistingUser>, Infallible> {
+        self.inner.fetch(request)
+    }
+
+    fn scan(
+        &mut self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ExistingUser>, Infallible> {
+        self.inner.scan(tenant, after, limit)
+    }
+
+    fn count(&mut self, tenant: &str) -> Result<u64, Infallible> {
+        self.inner.count(tenant)
+    }
+
+    fn apply(&mut self, tenant: &str, ops: &[Op]) -> Result<Vec<OpOutcome>, Infallible> {
+        self.applied += 1;
+        self.inner.apply(tenant, ops)
+    }
+
+    fn begin(&mut self) -> Result<bool, Infallible> {
+        self.begun += 1;
+        self.inner.begin()
+    }
+
+    fn commit(&mut self) -> Result<(), Infallible> {
+        self.committed += 1;
+        self.inner.commit()
+    }
+
+    fn rollback(&mut self) -> Result<(), Infallible> {
+        self.rolled_back += 1;
+        self.inner.rollback()
+    }
+}
+
+/// `run_streaming` of `file` in segments of `bytes`, its rows taken
+/// through `on_row` (and taken back on a restart) and put in the report.
+fn streamed<S: UserStore>(importer: &Importer, file: &[u8], bytes: usize, store: &mut S) -> Report {
+    let rows = Mutex::new(Vec::new());
+    let mut keep = |row: RowReport| rows.lock().unwrap().push(row);
+    let mut restart = || rows.lock().unwrap().clear();
+    let mut report = importer
+        .clone()
+        .segment_bytes(bytes)
+        .run_streaming(
+            || Ok(file),
+            Some(file.len() as u64),
+            Some("users.csv"),
+            store,
+            RunOptions::new().on_row(&mut keep).on_restart(&mut restart),
+        )
+        .unwrap();
+    report.rows = rows.into_inner().unwrap();
+    report
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn streaming_gives_what_run_gives(
+        dir in directory(),
+        lines in lines(),
+        profile in profile(),
+        bytes in 60usize..300,
+        acting in prop::option::of(0u8..40),
+        threads in 1usize..3,
+        tame in prop::bool::weighted(0.5),
+    ) {
+        let (mut dir, mut lines, mut profile, mut acting) = (dir, lines, profile, acting);
+        if tame {
+            // A file that imports: upserts of users of their own (new, or
+            // in the directory with the same email), roles created.
+            for (i, l) in lines.iter_mut().enumerate() {
+                l.id = Some(i as u8);
+                l.email = Some(i as u8);
+                l.manager = l.manager.filter(|&m| m < i as u8);
+                l.delete = false;
+            }
+            for u in &mut dir {
+                u.1 = u.0;
+            }
+            profile.mode = Mode::Upsert;
+            profile.on_error = ErrorPolicy::RejectFile;
+            profile.unknown_roles = RolePolicy::Create;
+            acting = None;
+        }
+        let file = file_of(&lines);
+        let mut importer = Importer::with_profile("t", profile).threads(threads);
+        if let Some(a) = acting {
+            importer = importer.acting_user(format!("u{a}"));
+        }
+        let mut whole = store_of(&dir);
+        let expected = importer.run(&file, Some("users.csv"), &mut whole).unwrap();
+        let mut store = store_of(&dir);
+        let got = streamed(&importer, &file, bytes, &mut store);
+        prop_assert_eq!(json(&got), json(&expected));
+        prop_assert_eq!(state(&store), state(&whole));
+        prop_assert!(!store.in_transaction());
+    }
+}
+
+/// Users u0…u{n-1}, each reporting to the one before, with a role.
+fn chain(n: usize) -> Vec<u8> {
+    let mut f = String::from("userId,email,reportsTo,roles,firstName\n");
+    for i in 0..n {
+        let manager = if i == 0 {
+            String::new()
+        } else {
+            format!("u{}", i - 1)
+        };
+        f.push_str(&format!("u{i},u{i}@x.io,{manager},Staff,{PADDING}\n"));
+    }
+    f.into_bytes()
+}
+
+/// The default profile, creating the roles the file names.
+fn creating_roles() -> Profile {
+    let mut profile = Profile::default();
+    profile.unknown_roles = RolePolicy::Create;
+    profile
+}
+
+#[test]
+fn a_clean_file_is_applied_as_it_is_read_and_committed_once() {
+    let file = chain(60);
+    let importer = Importer::with_profile("t", creating_roles());
+    let mut store = Watched::default();
+    let report = streamed(&importer, &file, 200, &mut store);
+    assert_eq!(report.summary.added, 60);
+    assert_eq!(report.rows.len(), 60);
+    assert_eq!((store.begun, store.committed, store.rolled_back), (1, 1, 0));
+    assert!(store.applied > 5, "one apply a segment: {}", store.applied);
+    assert_eq!(store.inner.len("t"), 60);
+}
+
+/// `n` rows of users of their own with no manager, named `prefix0`….
+fn plain(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{prefix}{i},{prefix}{i}@x.io,,Staff,{PADDING}\n"))
+        .collect()
+}
+
+#[test]
+fn a_file_that_does_not_import_cleanly_is_rolled_back_and_imported_whole() {
+    let head = "userId,email,reportsTo,roles,firstName\n";
+    // A manager created further down the file; a key twice, far apart; a
+    // row with an error at the end; a role spelled two ways.
+    let forward = format!(
+        "{head}z0,z0@x.io,z1,Staff,\n{}z1,z1@x.io,,Staff,\n",
+        plain("f", 30)
+    );
+    let twice = format!("{head}{}f3,other@x.io,,Staff,\n", plain("f", 30));
+    let error = format!("{head}{}bad,not-an-email,,Staff,\n", plain("f", 30));
+    let spelled = format!(
+        "{head}s1,s1@x.io,,sales,\n{}s2,s2@x.io,,Sales,\n",
+        plain("f", 30)
+    );
+    let importer = Importer::with_profile("t", creating_roles());
+    let rejecting = Importer::new("t");
+    for (file, importer) in [
+        (forward, &importer),
+        (twice, &importer),
+        (error, &importer),
+        (spelled, &importer),
+        // An unknown role.
+        (format!("{head}{}", plain("f", 30)), &rejecting),
+    ] {
+        let mut whole = Watched::default();
+        let expected = importer
+            .run(file.as_bytes(), Some("users.csv"), &mut whole)
+            .unwrap();
+        let mut store = Watched::default();
+        let got = streamed(importer, file.as_bytes(), 120, &mut store);
+        assert_eq!(json(&got), json(&expected), "{file}");
+        assert_eq!(state(&store.inner), state(&whole.inner), "{file}");
+        assert_eq!(store.rolled_back - whole.rolled_back, 1, "{file}");
+    }
+}
+
+#[test]
+fn a_file_over_the_row_limit_or_tripping_a_guard_is_imported_whole() {
+    let mut profile = creating_roles();
+    profile.limits.rows = 50;
+    let limited = Importer::with_profile("t", profile);
+    let mut store = Watched::default();
+    let report = streamed(&limited, &chain(60), 200, &mut store);
+    assert!(report.rejected);
+    assert_eq!(store.inner.len("t"), 0);
+    assert_eq!(store.rolled_back, 1);
+
+    // Deleting 3 of 30 users, over a limit of 2: each segment deletes one,
+    // the whole file three.
+    let mut profile = creating_roles();
+    profile.guards.max_deletes = Some(2);
+    let guarded = Importer::with_profile("t", profile);
+    let mut store = Watched::default();
+    let users = format!("userId,email,reportsTo,roles,firstName\n{}", plain("u", 30));
+    guarded.run(users.as_bytes(), None, &mut store).unwrap();
+    let mut file = String::from("userId,email,firstName,transaction\n");
+    for i in 0..30 {
+        let delete = if [1, 15, 29].contains(&i) {
+            "DELETE"
+        } else {
+            ""
+        };
+        file.push_str(&format!("u{i},u{i}@x.io,{PADDING},{delete}\n"));
+    }
+    let report = streamed(&guarded, file.as_bytes(), 200, &mut store);
+    assert!(report.rejected, "{:#?}", report.issues);
+    assert_eq!(store.inner.len("t"), 30);
+    assert_eq!(store.rolled_back, 1);
+}
