@@ -661,20 +661,23 @@ impl Importer {
     /// does not. `size` (a file's metadata) lets a file over the byte limit
     /// be refused before it is read.
     ///
-    /// Segments are used under the all-or-nothing policy, outside mirror
-    /// mode, without an undo, with a store whose `begin` starts a
-    /// transaction, and for a file read in blocks (delimited text in UTF-8,
-    /// not a workbook): all segments are applied inside one transaction,
-    /// each planned against the directory as the segments before it left
-    /// it. When a row has an error, a row needs a later segment (its
-    /// manager is created further down the file), an operation does not
-    /// apply, the store fails, or a check of the whole file (duplicates,
-    /// cycles, a row about a user another segment's row is about, a role
-    /// spelled two ways, a guard on mass removal) may find something, the
-    /// transaction is rolled back before it commits and the file is read
-    /// again and imported whole: the report is then exactly `run`'s. An
-    /// import that goes through costs one reading of the file; one that
-    /// does not, up to two.
+    /// Segments are used outside mirror mode, without an undo, with a store
+    /// whose `begin` starts a transaction, and for a file read in blocks
+    /// (delimited text in UTF-8 of 1 KiB or more, not a workbook): all
+    /// segments are applied inside one transaction, each planned against
+    /// the directory as the segments before it left it (with threads, the
+    /// next segment is read and checked meanwhile on another thread). When
+    /// a row has an error, a row needs a later segment (its manager is
+    /// created further down the file), an operation does not apply, the
+    /// store fails, or a check of the whole file (duplicates, cycles, two
+    /// segments' rows about one user, a role spelled two ways, a guard on
+    /// mass removal) may find something, the transaction is rolled back
+    /// before it commits and the file is read again and imported whole.
+    /// Either way the report and the directory are `run`'s, under every
+    /// error policy (a file that imports in segments has no failed row).
+    /// An import that goes through costs one reading of the file; one that
+    /// does not, up to two. The transaction holds the store's write lock
+    /// (in SQLite) from the first segment to the commit.
     ///
     /// With [`RunOptions::on_row`], the rows are handed over as their
     /// segment is applied, which is before the commit: give
@@ -700,13 +703,62 @@ impl Importer {
     /// assert_eq!(store.len("t"), 2);
     /// # Ok::<(), user_import::Error>(())
     /// ```
-    pub fn run_streaming<S: UserStore + ?Sized, R: Read>(
+    pub fn run_streaming<S: UserStore + ?Sized, R: Read + Send>(
         &self,
-        mut open: impl FnMut() -> std::io::Result<R>,
+        open: impl FnMut() -> std::io::Result<R>,
         size: Option<u64>,
         name: Option<&str>,
         store: &mut S,
         options: RunOptions<'_>,
+    ) -> Result<Report, Error> {
+        self.streaming(open, (size, name), store, options, false)
+    }
+
+    /// The dry run of the file `open` reads: the report
+    /// [`Report::dry_run`] gives of [`Importer::plan`]'s plan of it,
+    /// planned a segment at a time where that gives the same report, as
+    /// [`Importer::run_streaming`] imports it (under any error policy: a
+    /// row that fails sends the file to be planned whole), each segment
+    /// planned against the directory as the segments before it would
+    /// leave it (the users and roles they create are taken as there).
+    /// Writes nothing; its undo option is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when `open` or reading the file fails, or as
+    /// [`Importer::plan`].
+    ///
+    /// ```
+    /// use user_import::{Importer, RunOptions};
+    /// use user_import::memory::InMemoryStore;
+    /// let file = b"userId,email,reportsTo\nboss,boss@x.io,\nann,ann@x.io,boss\n";
+    /// let mut store = InMemoryStore::new();
+    /// let report = Importer::new("t").dry_run_streaming(|| Ok(&file[..]), None, None,
+    ///     &mut store, RunOptions::new())?;
+    /// assert_eq!((report.dry_run, report.summary.added), (true, 2));
+    /// assert!(store.is_empty("t"));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn dry_run_streaming<S: UserStore + ?Sized, R: Read + Send>(
+        &self,
+        open: impl FnMut() -> std::io::Result<R>,
+        size: Option<u64>,
+        name: Option<&str>,
+        store: &mut S,
+        options: RunOptions<'_>,
+    ) -> Result<Report, Error> {
+        self.streaming(open, (size, name), store, options, true)
+    }
+
+    /// [`Importer::run_streaming`], or with `dry`
+    /// [`Importer::dry_run_streaming`].
+    fn streaming<S: UserStore + ?Sized, R: Read + Send>(
+        &self,
+        mut open: impl FnMut() -> std::io::Result<R>,
+        (size, name): (Option<u64>, Option<&str>),
+        store: &mut S,
+        options: RunOptions<'_>,
+        dry: bool,
     ) -> Result<Report, Error> {
         let mut parts = options.into_parts();
         let job = crate::segments::Job {
@@ -716,21 +768,28 @@ impl Importer {
             catalog: self.catalog.as_ref(),
             threads: self.threads,
             sizes: self.segment,
+            dry,
         };
         let source = open().map_err(Error::io)?;
-        match crate::segments::run(&job, source, size, name, store, &mut parts)? {
-            crate::segments::Ended::Done(report) => Ok(*report),
-            crate::segments::Ended::Whole(_) => {
-                let source = open().map_err(Error::io)?;
-                let validation = self.validate_reader_sized(source, size, name)?;
-                let on_progress: &mut apply::OnProgress<'_> = match parts.on_progress {
-                    Some(f) => f,
-                    None => &mut no_progress,
-                };
-                let plan = apply::plan_sync(self.planner(validation), store, on_progress)?;
-                apply::apply_sync(&plan, store, on_progress, parts.undo, parts.on_row)
-            }
+        if let crate::segments::Ended::Done(report) =
+            crate::segments::run(&job, source, size, name, store, &mut parts)?
+        {
+            return Ok(*report);
         }
+        let source = open().map_err(Error::io)?;
+        let validation = self.validate_reader_sized(source, size, name)?;
+        let on_progress: &mut apply::OnProgress<'_> = match parts.on_progress {
+            Some(f) => f,
+            None => &mut no_progress,
+        };
+        let plan = apply::plan_sync(self.planner(validation), store, on_progress)?;
+        if dry {
+            return Ok(match parts.on_row {
+                Some(on_row) => Report::dry_run_to(&plan, on_row),
+                None => Report::dry_run(&plan),
+            });
+        }
+        apply::apply_sync(&plan, store, on_progress, parts.undo, parts.on_row)
     }
 
     /// The bytes of a segment [`Importer::run_streaming`] reads: tests

@@ -1,29 +1,39 @@
 //! Importing a file a segment at a time, to the result of importing it
-//! whole ([`crate::Importer::run_streaming`]).
+//! whole ([`crate::Importer::run_streaming`],
+//! [`crate::Importer::dry_run_streaming`]).
 //!
-//! Under the all-or-nothing policy, with a store that has transactions,
-//! the file is read in segments of about 2 MiB inside one transaction:
-//! each segment's rows are checked, planned against the directory as the
-//! segments before it left it, applied and reported, then let go. What
-//! ties rows of different segments together is kept per row as hashes (a
-//! few dozen bytes a row, not the rows): the file-wide checks (duplicate
-//! keys and emails, `reportsTo` cycles), rows of two segments about one
+//! With a store that has transactions, the file is read in segments of
+//! about 2 MiB inside one transaction: each segment's rows are checked,
+//! planned against the directory as the segments before it left it,
+//! applied and reported, then let go. With threads, the next segment is
+//! read and checked on a thread of its own while this one is planned and
+//! applied (the store is called from the calling thread only). What ties
+//! rows of different segments together is kept per row as hashes (a few
+//! dozen bytes a row, not the rows): the file-wide checks (duplicate keys
+//! and emails, `reportsTo` cycles), rows of two segments about one
 //! directory user, how a new role is spelled, and the guards on mass
 //! removal, which count the whole file's removals.
 //!
-//! The result is the one planning the whole file gives whenever the import
-//! goes through: every row is valid and every operation applies, so every
-//! row's outcome is its plan's, and each segment, planned after the
+//! The result is the one planning the whole file gives whenever no row
+//! fails: every operation applies, so every row's outcome is its plan's
+//! (whatever the error policy), and each segment, planned after the
 //! segments before it were applied, finds in the directory what the whole
-//! plan would have found in the file (a manager created by an earlier
-//! row, an email an earlier row let go). Anything else ends the attempt
-//! before it commits: a row with an error, a row that cannot be planned
-//! in its segment (a manager or an email only a later segment provides),
-//! an operation that does not apply, a store error, or a file-wide check
-//! that may find something. Then the transaction is rolled back, and the
-//! file is imported whole, so that every report and every outcome is the
-//! whole plan's, the failures included. That costs a second reading of
-//! the file, but only for a file that does not import cleanly.
+//! plan would have found in the file (a manager created by an earlier row,
+//! an email an earlier row let go). Anything else ends the attempt before
+//! it commits: a row with an error, a row that cannot be planned in its
+//! segment (a manager or an email only a later segment provides), an
+//! operation that does not apply, a store error, or a file-wide check that
+//! may find something. Then the transaction is rolled back, and the file
+//! is imported whole, so that every report and every outcome is the whole
+//! plan's, the failures included. That costs a second reading of the
+//! file, but only for a file that does not import cleanly.
+//!
+//! A dry run applies nothing, so each segment is planned against the
+//! directory with the users and roles the segments before it create added
+//! (by id: what a later row can rely on without naming the same user); a
+//! row that names a user an earlier row updates or deletes is a file-wide
+//! check's to send the file to be planned whole (two rows about one user,
+//! or a deleted user who manages a user the file names).
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -35,11 +45,12 @@ use crate::error::{Error, ErrorKind};
 use crate::issue::{Severity, sort_issues};
 use crate::matching::normalize;
 use crate::plan::{Planned, Planner, Provenance, guard_issue, now};
-use crate::profile::{ErrorPolicy, Mode, Profile};
+use crate::profile::{Mode, Profile};
 use crate::record::Action;
+use crate::record::User;
 use crate::report::{Report, Summary};
 use crate::schema::Field;
-use crate::store::UserStore;
+use crate::store::{ExistingUser, Op, OpOutcome, UserStore};
 use crate::validate::{Settings, Stream, Validation};
 
 /// What an import in segments needs of the importer.
@@ -52,6 +63,8 @@ pub(crate) struct Job<'a> {
     pub(crate) threads: usize,
     /// Bytes of the file's head and of a segment (tests read tiny ones).
     pub(crate) sizes: (usize, usize),
+    /// A dry run: planned and reported, nothing applied.
+    pub(crate) dry: bool,
 }
 
 /// How an import in segments ended.
@@ -69,18 +82,16 @@ pub(crate) enum Ended {
 /// `parts.on_restart` is called before this returns `Whole`.
 pub(crate) fn run<S: UserStore + ?Sized>(
     job: &Job<'_>,
-    source: impl Read,
+    source: impl Read + Send,
     size: Option<u64>,
     name: Option<&str>,
     store: &mut S,
     parts: &mut Parts<'_>,
 ) -> Result<Ended, Error> {
     let profile = job.profile;
-    let not_now = if profile.on_error != ErrorPolicy::RejectFile {
-        Some("only an all-or-nothing import can be taken back whole")
-    } else if profile.mode == Mode::Mirror {
+    let not_now = if profile.mode == Mode::Mirror {
         Some("mirror mode reads the whole directory against the whole file")
-    } else if parts.undo.is_some() {
+    } else if parts.undo.is_some() && !job.dry {
         Some("an undo is made from the whole plan")
     } else if parts.on_row.is_some() && parts.on_restart.is_none() {
         Some("rows handed over could not be taken back")
@@ -92,6 +103,17 @@ pub(crate) fn run<S: UserStore + ?Sized>(
     if let Some(why) = not_now {
         return Ok(Ended::Whole(why));
     }
+    if job.dry {
+        let mut segments = Segments::new(job);
+        let ended = segments.read(source, (size, name), store, parts);
+        if !matches!(ended, Ok(Ok(_))) {
+            segments.restart(parts);
+        }
+        return match ended? {
+            Ok(report) => Ok(Ended::Done(Box::new(report))),
+            Err(why) => Ok(Ended::Whole(why)),
+        };
+    }
     match store.begin() {
         Ok(true) => {}
         Ok(false) => return Ok(Ended::Whole("the store has no transactions")),
@@ -99,7 +121,7 @@ pub(crate) fn run<S: UserStore + ?Sized>(
         Err(_) => return Ok(Ended::Whole("the store could not begin a transaction")),
     }
     let mut segments = Segments::new(job);
-    let ended = match segments.read(source, name, store, parts) {
+    let ended = match segments.read(source, (size, name), store, parts) {
         Ok(Ok(report)) => match store.commit() {
             Ok(()) => return Ok(Ended::Done(Box::new(report))),
             // Not committed: rolled back below (a store that ended the
@@ -110,11 +132,7 @@ pub(crate) fn run<S: UserStore + ?Sized>(
         Err(e) => Err(e),
     };
     let rolled_back = store.rollback();
-    if segments.handed_over
-        && let Some(restart) = parts.on_restart.as_mut()
-    {
-        restart();
-    }
+    segments.restart(parts);
     match ended? {
         None => Ok(Ended::Whole("the store could not commit")),
         Some(why) => {
@@ -130,21 +148,16 @@ struct Segments<'j> {
     /// The profile each segment is planned under: the job's, without the
     /// guards on mass removal, which are checked once for the whole file.
     planned_under: Profile,
-    /// Rows read so far.
+    /// Rows planned so far.
     rows: usize,
-    /// Hashes of each row's user id (all rows), with the row's number.
-    ids: Vec<(u64, u32)>,
-    /// Hashes of each row's key when the key is not the user id.
-    keys: Vec<u64>,
-    /// Hashes of the upserts' emails, when the key is not the email.
-    emails: Vec<u64>,
-    /// Each upsert row with a manager: its number, and the manager's hash.
-    managers: Vec<(u32, u64)>,
     /// Hashes of the directory users rows are about (updated, unchanged,
     /// deleted).
     targets: Vec<u64>,
-    /// Role names as the rows spell them.
-    spellings: HashSet<String>,
+    /// A dry run's: the users and roles the segments before create (a dry
+    /// run applies nothing, so the directory does not hold them).
+    created: Created,
+    /// A dry run's: hashes of the users the segments delete.
+    deleted: Vec<u64>,
     /// Users deleted or disabled, as the guards count them.
     removals: u64,
     /// The directory's size before the import, when the share guard needs it.
@@ -169,12 +182,9 @@ impl<'j> Segments<'j> {
             job,
             planned_under,
             rows: 0,
-            ids: Vec::new(),
-            keys: Vec::new(),
-            emails: Vec::new(),
-            managers: Vec::new(),
             targets: Vec::new(),
-            spellings: HashSet::new(),
+            created: Created::default(),
+            deleted: Vec::new(),
             removals: 0,
             directory_size: None,
             summary: Summary::default(),
@@ -184,12 +194,22 @@ impl<'j> Segments<'j> {
         }
     }
 
+    /// Takes back the rows handed over, if any: the file is to be
+    /// imported whole.
+    fn restart(&mut self, parts: &mut Parts<'_>) {
+        if std::mem::take(&mut self.handed_over)
+            && let Some(restart) = parts.on_restart.as_mut()
+        {
+            restart();
+        }
+    }
+
     /// Reads, plans and applies the file a segment at a time; the report,
     /// or why the file must be imported whole.
     fn read<S: UserStore + ?Sized>(
         &mut self,
-        source: impl Read,
-        name: Option<&str>,
+        source: impl Read + Send,
+        (size, name): (Option<u64>, Option<&str>),
         store: &mut S,
         parts: &mut Parts<'_>,
     ) -> Result<Result<Report, &'static str>, Error> {
@@ -200,70 +220,50 @@ impl<'j> Segments<'j> {
                 Err(_) => return Ok(Err("the store could not count the directory")),
             }
         }
-        let settings = Settings {
-            profile: job.profile,
-            threads: job.threads,
+        let mut survey = Survey {
+            size,
+            ..Survey::default()
         };
-        let mut stream = Stream::with_sizes(settings, job.tenant, job.catalog, name, job.sizes);
-        let mut stopped: Step = Ok(Ok(()));
-        let read = crate::input::read_parts_while(source, job.profile.limits.file_bytes, |part| {
-            // Fed a segment's worth at a time, so no segment is much larger.
-            for piece in part.chunks(job.sizes.1.max(1)) {
-                stream.feed(piece);
-                stopped = self.segments(&mut stream, store, parts);
-                if !matches!(stopped, Ok(Ok(()))) {
-                    return ControlFlow::Break(());
+        let mut step: Step = Ok(Ok(()));
+        let read = if job.threads > 1 {
+            // The file is read and checked a segment ahead, on a thread of
+            // its own, while this one plans and applies (the store is
+            // called from this thread only).
+            std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let reading = &mut survey;
+                let reader =
+                    scope.spawn(move || reading.read(job, source, name, |v| tx.send(v).is_ok()));
+                for segment in rx.iter() {
+                    step = self.segment(segment, store, parts);
+                    if !matches!(step, Ok(Ok(()))) {
+                        break;
+                    }
                 }
-            }
-            ControlFlow::Continue(())
-        });
-        match read {
-            Err(e) if e.is_limit() => return Ok(Err("the file is over the size limit")),
-            Err(e) => return Err(e),
-            Ok(()) => {}
-        }
-        if let Err(why) = stopped? {
-            return Ok(Err(why));
-        }
-        stream.end_body();
-        if let Err(why) = self.segments(&mut stream, store, parts)? {
-            return Ok(Err(why));
-        }
-        if stream.in_segments() != Some(true) {
-            return Ok(Err("the file cannot be read in segments"));
-        }
-        let Some(file) = stream.finish_segments() else {
-            return Ok(Err("the file cannot be read in segments"));
+                // The reader stops at its next segment.
+                drop(rx);
+                match reader.join() {
+                    Ok(read) => read,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            })
+        } else {
+            survey.read(job, source, name, |segment| {
+                step = self.segment(segment, store, parts);
+                matches!(step, Ok(Ok(())))
+            })
         };
-        // Issues left without a row to take them are the whole file's to
-        // place.
-        if self.rows == 0 || file.file_error() || !file.row_issues.is_empty() {
-            return Ok(Err("the file has no rows, or an error"));
+        if let Err(why) = step? {
+            return Ok(Err(why));
         }
-        if let Some(why) = self.file_wide() {
+        let file = match read? {
+            Ok(file) => file,
+            Err(why) => return Ok(Err(why)),
+        };
+        if let Some(why) = self.file_wide(&mut survey) {
             return Ok(Err(why));
         }
         Ok(self.report(file))
-    }
-
-    /// Plans and applies the segments the stream has ready.
-    fn segments<S: UserStore + ?Sized>(
-        &mut self,
-        stream: &mut Stream<'_>,
-        store: &mut S,
-        parts: &mut Parts<'_>,
-    ) -> Step {
-        match stream.in_segments() {
-            None => return Ok(Ok(())),
-            Some(false) => return Ok(Err("the file cannot be read in segments")),
-            Some(true) => {}
-        }
-        while let Some(segment) = stream.take_segment() {
-            if let Err(why) = self.segment(segment, store, parts)? {
-                return Ok(Err(why));
-            }
-        }
-        Ok(Ok(()))
     }
 
     /// Plans, applies and reports one segment.
@@ -274,15 +274,8 @@ impl<'j> Segments<'j> {
         parts: &mut Parts<'_>,
     ) -> Step {
         let job = self.job;
-        if v.rows.iter().any(|r| r.error) {
-            return Ok(Err("a row has an error"));
-        }
         let base = self.rows;
         self.rows += v.rows.len();
-        if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {
-            return Ok(Err("the file is over the row limit"));
-        }
-        self.remember(&v, base);
         let mut planner =
             Planner::new(&self.planned_under, job.tenant, job.acting, v).threads(job.threads);
         let total = self.rows as u64;
@@ -297,7 +290,16 @@ impl<'j> Segments<'j> {
                 None => ControlFlow::Continue(()),
             }
         };
-        match answer_sync(&mut planner, store, &mut on_progress) {
+        let answered = if job.dry {
+            let mut ahead = Ahead {
+                store,
+                created: &self.created,
+            };
+            answer_sync(&mut planner, &mut ahead, &mut on_progress)
+        } else {
+            answer_sync(&mut planner, store, &mut on_progress)
+        };
+        match answered {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
             Err(_) => return Ok(Err("the store failed while planning")),
@@ -310,6 +312,19 @@ impl<'j> Segments<'j> {
         }
         if !plan.file_issues.is_empty() {
             return Ok(Err("a segment's plan has an issue of the file's"));
+        }
+        if job.dry {
+            if !self.created.note(&plan) {
+                return Ok(Err("the new users' ids are too long to keep"));
+            }
+            self.deleted
+                .extend(plan.ops.iter().filter_map(|op| match op {
+                    Op::Delete { user_id, .. } => Some(crate::index::hash(user_id)),
+                    _ => None,
+                }));
+            let report = crate::report::from_plan(&plan, None, None);
+            self.take(report, parts);
+            return Ok(Ok(()));
         }
         let mut applier = Applier::new(&plan);
         applier.began(true);
@@ -326,6 +341,12 @@ impl<'j> Segments<'j> {
             return Ok(Err("an operation did not apply"));
         }
         let report = applier.report(None);
+        self.take(report, parts);
+        Ok(Ok(()))
+    }
+
+    /// Adds a segment's report to the file's.
+    fn take(&mut self, report: Report, parts: &mut Parts<'_>) {
         let s = report.summary;
         self.summary.added += s.added;
         self.summary.updated += s.updated;
@@ -343,12 +364,228 @@ impl<'j> Segments<'j> {
             }
             None => self.kept.extend(report.rows),
         }
-        Ok(Ok(()))
+    }
+
+    /// Why the file-wide checks may find something the segments could not
+    /// see, if they may: two rows with one key, user id or email; a
+    /// `reportsTo` cycle; two rows of different segments about one
+    /// directory user; a role spelled two ways; a guard on mass removal.
+    /// Hashes that merely collide are taken for the real thing: the file
+    /// is then imported whole, which compares the values.
+    fn file_wide(&mut self, survey: &mut Survey) -> Option<&'static str> {
+        survey.ids.sort_unstable();
+        let twice = |hashes: &mut Vec<u64>| {
+            hashes.sort_unstable();
+            hashes.windows(2).any(|w| w[0] == w[1])
+        };
+        if survey.ids.windows(2).any(|w| w[0].0 == w[1].0)
+            || twice(&mut survey.keys)
+            || twice(&mut survey.emails)
+        {
+            return Some("two rows may share a key, a user id or an email");
+        }
+        if twice(&mut self.targets) {
+            return Some("rows of two segments may be about one directory user");
+        }
+        if survey.has_cycle() {
+            return Some("the rows' managers may form a cycle");
+        }
+        if self.job.dry {
+            // Applied, a delete of a user someone the file names reports
+            // to would find those reports in the directory; a dry run's
+            // directory does not hold them.
+            self.deleted.sort_unstable();
+            if survey
+                .managers
+                .iter()
+                .any(|(_, m)| self.deleted.binary_search(m).is_ok())
+            {
+                return Some("a user the file deletes may manage a user it names");
+            }
+        }
+        let mut spelled: Vec<String> = survey.spellings.iter().map(|r| normalize(r)).collect();
+        if twice_text(&mut spelled) {
+            return Some("a role is spelled two ways");
+        }
+        let guards = &self.job.profile.guards;
+        let size = self
+            .directory_size
+            .filter(|_| self.removals >= guards.min_removals_for_share);
+        match guard_issue(guards, self.removals, size) {
+            Some(issue) if issue.severity == Severity::Error => {
+                Some("a guard on mass removal trips")
+            }
+            _ => None,
+        }
+    }
+
+    /// The report of the whole file, once every segment is applied.
+    fn report(&mut self, file: Validation) -> Result<Report, &'static str> {
+        let job = self.job;
+        let mut issues = file.file_issues;
+        let size = self
+            .directory_size
+            .filter(|_| self.removals >= job.profile.guards.min_removals_for_share);
+        issues.extend(guard_issue(&job.profile.guards, self.removals, size));
+        sort_issues(&mut issues, &file.columns);
+        let mut summary = self.summary;
+        summary.warnings += issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .count() as u64;
+        let mut provenance = Provenance::new(
+            &file.input,
+            job.profile,
+            job.tenant,
+            job.acting,
+            file.started,
+        );
+        provenance.finished_at = now();
+        Ok(Report {
+            tenant: job.tenant.to_owned(),
+            input: file.input,
+            dry_run: job.dry,
+            cancelled: false,
+            rejected: false,
+            summary,
+            issues,
+            rows: std::mem::take(&mut self.kept),
+            directory: Vec::new(),
+            notices: std::mem::take(&mut self.notices),
+            provenance,
+            columns: file.columns,
+            limits: job.profile.limits,
+        })
+    }
+}
+
+/// What reading the file keeps of every row for the checks of the whole
+/// file (a few dozen bytes a row), and the reading itself.
+#[derive(Default)]
+struct Survey {
+    /// Rows read so far.
+    rows: usize,
+    /// Hashes of each row's user id (all rows), with the row's number.
+    ids: Vec<(u64, u32)>,
+    /// Hashes of each row's key when the key is not the user id.
+    keys: Vec<u64>,
+    /// Hashes of the upserts' emails, when the key is not the email.
+    emails: Vec<u64>,
+    /// Each upsert row with a manager: its number, and the manager's hash.
+    managers: Vec<(u32, u64)>,
+    /// Role names as the rows spell them.
+    spellings: HashSet<String>,
+    /// Bytes fed to the reading so far, and the file's size if known: the
+    /// vectors above are sized for the whole file once its first segment
+    /// shows how many rows a byte holds.
+    fed: u64,
+    size: Option<u64>,
+}
+
+impl Survey {
+    /// Reads `source` a segment at a time, handing each segment to `each`
+    /// (which says whether to go on) once its rows are remembered. Gives
+    /// what is left of the file once its rows are taken (how it was read,
+    /// its file issues), or why it is to be imported whole.
+    fn read(
+        &mut self,
+        job: &Job<'_>,
+        source: impl Read,
+        name: Option<&str>,
+        mut each: impl FnMut(Validation) -> bool,
+    ) -> Result<Result<Validation, &'static str>, Error> {
+        let settings = Settings {
+            profile: job.profile,
+            threads: job.threads,
+        };
+        let mut stream = Stream::with_sizes(settings, job.tenant, job.catalog, name, job.sizes);
+        let mut stopped = Ok(());
+        let read = crate::input::read_parts_while(source, job.profile.limits.file_bytes, |part| {
+            // Fed a segment's worth at a time, so no segment is much larger.
+            for piece in part.chunks(job.sizes.1.max(1)) {
+                self.fed += piece.len() as u64;
+                stream.feed(piece);
+                stopped = self.hand_over(&mut stream, job, &mut each);
+                if stopped.is_err() {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        match read {
+            Err(e) if e.is_limit() => return Ok(Err("the file is over the size limit")),
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        if let Err(why) = stopped {
+            return Ok(Err(why));
+        }
+        stream.end_body();
+        if let Err(why) = self.hand_over(&mut stream, job, &mut each) {
+            return Ok(Err(why));
+        }
+        if stream.in_segments() != Some(true) {
+            return Ok(Err("the file cannot be read in segments"));
+        }
+        let Some(file) = stream.finish_segments() else {
+            return Ok(Err("the file cannot be read in segments"));
+        };
+        // Issues left without a row to take them are the whole file's to
+        // place.
+        if self.rows == 0 || file.file_error() || !file.row_issues.is_empty() {
+            return Ok(Err("the file has no rows, or an error"));
+        }
+        Ok(Ok(file))
+    }
+
+    /// Sizes the vectors for the whole file, from what its first segment
+    /// held in the bytes read so far (so that they do not grow by doubling).
+    fn reserve(&mut self) {
+        let Some(size) = self.size else {
+            return;
+        };
+        let scale = size as f64 / self.fed.max(1) as f64;
+        let more = |len: usize| ((len as f64 * scale * 1.02) as usize).saturating_sub(len);
+        self.ids.reserve_exact(more(self.ids.len()));
+        self.keys.reserve_exact(more(self.keys.len()));
+        self.emails.reserve_exact(more(self.emails.len()));
+        self.managers.reserve_exact(more(self.managers.len()));
+    }
+
+    /// Hands the segments the stream has ready to `each`.
+    fn hand_over(
+        &mut self,
+        stream: &mut Stream<'_>,
+        job: &Job<'_>,
+        each: &mut impl FnMut(Validation) -> bool,
+    ) -> Result<(), &'static str> {
+        match stream.in_segments() {
+            None => return Ok(()),
+            Some(false) => return Err("the file cannot be read in segments"),
+            Some(true) => {}
+        }
+        while let Some(segment) = stream.take_segment() {
+            if segment.rows.iter().any(|r| r.error) {
+                return Err("a row has an error");
+            }
+            let base = self.rows;
+            self.rows += segment.rows.len();
+            if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {
+                return Err("the file is over the row limit");
+            }
+            self.remember(&segment, base, job.profile.key.field());
+            if base == 0 {
+                self.reserve();
+            }
+            if !each(segment) {
+                return Err("planning stopped");
+            }
+        }
+        Ok(())
     }
 
     /// Keeps what the file-wide checks need of a segment's rows.
-    fn remember(&mut self, v: &Validation, base: usize) {
-        let key = self.job.profile.key.field();
+    fn remember(&mut self, v: &Validation, base: usize, key: Field) {
         for (k, row) in v.rows.iter().enumerate() {
             let n = (base + k) as u32;
             let u = &row.user;
@@ -379,46 +616,6 @@ impl<'j> Segments<'j> {
         }
     }
 
-    /// Why the file-wide checks may find something the segments could not
-    /// see, if they may: two rows with one key, user id or email; a
-    /// `reportsTo` cycle; two rows of different segments about one
-    /// directory user; a role spelled two ways; a guard on mass removal.
-    /// Hashes that merely collide are taken for the real thing: the file
-    /// is then imported whole, which compares the values.
-    fn file_wide(&mut self) -> Option<&'static str> {
-        self.ids.sort_unstable();
-        let twice = |hashes: &mut Vec<u64>| {
-            hashes.sort_unstable();
-            hashes.windows(2).any(|w| w[0] == w[1])
-        };
-        if self.ids.windows(2).any(|w| w[0].0 == w[1].0)
-            || twice(&mut self.keys)
-            || twice(&mut self.emails)
-        {
-            return Some("two rows may share a key, a user id or an email");
-        }
-        if twice(&mut self.targets) {
-            return Some("rows of two segments may be about one directory user");
-        }
-        if self.has_cycle() {
-            return Some("the rows' managers may form a cycle");
-        }
-        let mut spelled: Vec<String> = self.spellings.iter().map(|r| normalize(r)).collect();
-        if twice_text(&mut spelled) {
-            return Some("a role is spelled two ways");
-        }
-        let guards = &self.job.profile.guards;
-        let size = self
-            .directory_size
-            .filter(|_| self.removals >= guards.min_removals_for_share);
-        match guard_issue(guards, self.removals, size) {
-            Some(issue) if issue.severity == Severity::Error => {
-                Some("a guard on mass removal trips")
-            }
-            _ => None,
-        }
-    }
-
     /// Whether following each row to the row of its manager (by hash) can
     /// come back to a row.
     fn has_cycle(&self) -> bool {
@@ -445,44 +642,144 @@ impl<'j> Segments<'j> {
         }
         false
     }
+}
 
-    /// The report of the whole file, once every segment is applied.
-    fn report(&mut self, file: Validation) -> Result<Report, &'static str> {
-        let job = self.job;
-        let mut issues = file.file_issues;
-        let size = self
-            .directory_size
-            .filter(|_| self.removals >= job.profile.guards.min_removals_for_share);
-        issues.extend(guard_issue(&job.profile.guards, self.removals, size));
-        sort_issues(&mut issues, &file.columns);
-        let mut summary = self.summary;
-        summary.warnings += issues
-            .iter()
-            .filter(|i| i.severity == Severity::Warning)
-            .count() as u64;
-        let mut provenance = Provenance::new(
-            &file.input,
-            job.profile,
-            job.tenant,
-            job.acting,
-            file.started,
-        );
-        provenance.finished_at = now();
-        Ok(Report {
-            tenant: job.tenant.to_owned(),
-            input: file.input,
-            dry_run: false,
-            cancelled: false,
-            rejected: false,
-            summary,
-            issues,
-            rows: std::mem::take(&mut self.kept),
-            directory: Vec::new(),
-            notices: std::mem::take(&mut self.notices),
-            provenance,
-            columns: file.columns,
-            limits: job.profile.limits,
+/// The users a dry run's segments create (their normalized ids, exactly),
+/// and the roles they create: 16 bytes and the id's text per user.
+#[derive(Default)]
+struct Created {
+    /// Each segment's ids' hashes, sorted, with where each id is in `ids`
+    /// (beside them, in the second vector): one sorted run per segment.
+    runs: Vec<(Vec<u64>, Vec<u32>)>,
+    /// The ids, one after another, each after its length (4 bytes, little
+    /// endian).
+    ids: Vec<u8>,
+    roles: Vec<String>,
+}
+
+impl Created {
+    /// Notes what `plan` creates; `false` when the ids outgrow the index.
+    fn note(&mut self, plan: &crate::plan::Plan) -> bool {
+        let mut run: Vec<(u64, u32)> = Vec::new();
+        for op in &plan.ops {
+            match op {
+                Op::Create { user, .. } => {
+                    let id = normalize(user.user_id().unwrap_or(""));
+                    let (Ok(at), Ok(len)) =
+                        (u32::try_from(self.ids.len()), u32::try_from(id.len()))
+                    else {
+                        return false;
+                    };
+                    run.push((crate::index::hash(&id), at));
+                    self.ids.extend_from_slice(&len.to_le_bytes());
+                    self.ids.extend_from_slice(id.as_bytes());
+                }
+                Op::CreateRole { name } => self.roles.push(name.clone()),
+                _ => {}
+            }
+        }
+        if u32::try_from(self.ids.len()).is_err() {
+            return false;
+        }
+        run.sort_unstable();
+        self.runs.push(run.into_iter().unzip());
+        // Runs of like sizes merged, so that a few runs hold them all.
+        while let [.., (a, _), (b, _)] = self.runs.as_slice()
+            && a.len() <= 2 * b.len()
+        {
+            let (Some((hb, ab)), Some((ha, aa))) = (self.runs.pop(), self.runs.pop()) else {
+                break;
+            };
+            let mut merged: Vec<(u64, u32)> = ha
+                .into_iter()
+                .zip(aa)
+                .chain(hb.into_iter().zip(ab))
+                .collect();
+            // Two sorted runs one after the other: the stable sort merges them.
+            merged.sort();
+            self.runs.push(merged.into_iter().unzip());
+        }
+        true
+    }
+
+    /// Whether a segment before creates the user `id` names.
+    fn contains(&self, id: &str) -> bool {
+        let id = normalize(id);
+        let h = crate::index::hash(&id);
+        self.runs.iter().any(|(hashes, at)| {
+            let from = hashes.partition_point(|&x| x < h);
+            hashes[from..]
+                .iter()
+                .take_while(|&&x| x == h)
+                .zip(&at[from..])
+                .any(|(_, &at)| self.id_at(at) == Some(id.as_bytes()))
         })
+    }
+
+    /// The id kept at `at`.
+    fn id_at(&self, at: u32) -> Option<&[u8]> {
+        let at = at as usize;
+        let len = self.ids.get(at..at + 4)?;
+        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+        self.ids.get(at + 4..at + 4 + len)
+    }
+}
+
+/// A dry run's directory as the segments before this one would leave it
+/// applied: the store's, with the users they create (by id, for the rows
+/// that name them as managers) and the roles they create.
+struct Ahead<'a, S: ?Sized> {
+    store: &'a mut S,
+    created: &'a Created,
+}
+
+impl<S: UserStore + ?Sized> UserStore for Ahead<'_, S> {
+    type Error = S::Error;
+
+    fn catalog(&mut self, tenant: &str) -> Result<Catalog, S::Error> {
+        let mut catalog = self.store.catalog(tenant)?;
+        if let Some(roles) = &mut catalog.roles {
+            roles.extend(self.created.roles.iter().cloned());
+        }
+        Ok(catalog)
+    }
+
+    fn fetch(&mut self, request: &crate::store::Fetch) -> Result<Vec<ExistingUser>, S::Error> {
+        let mut users = self.store.fetch(request)?;
+        let mut ids: Vec<&String> = request
+            .user_ids
+            .iter()
+            .filter(|id| self.created.contains(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        users.extend(
+            ids.into_iter()
+                .map(|id| ExistingUser::new(User::builder().set(Field::UserId, id).build(), 0)),
+        );
+        Ok(users)
+    }
+
+    fn scan(
+        &mut self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ExistingUser>, S::Error> {
+        self.store.scan(tenant, after, limit)
+    }
+
+    fn count(&mut self, tenant: &str) -> Result<u64, S::Error> {
+        self.store.count(tenant)
+    }
+
+    fn apply(&mut self, tenant: &str, ops: &[Op]) -> Result<Vec<OpOutcome>, S::Error> {
+        // A dry run applies nothing.
+        let _ = tenant;
+        Ok(ops
+            .iter()
+            .map(|_| OpOutcome::Failed("a dry run applies nothing".into()))
+            .collect())
     }
 }
 
@@ -513,6 +810,7 @@ mod tests {
             catalog: None,
             threads: 1,
             sizes: (2048, 300),
+            dry: false,
         };
         let mut parts = RunOptions::new().into_parts();
         match run(&job, file.as_bytes(), None, None, store, &mut parts) {
@@ -566,10 +864,14 @@ mod tests {
             Some("the rows' managers may form a cycle")
         );
         assert!(store.get("t", "user0").is_none(), "rolled back");
-        profile.on_error = ErrorPolicy::SkipInvalid;
+        // Any error policy, while no row fails.
+        profile.on_error = crate::profile::ErrorPolicy::SkipInvalid;
+        assert_eq!(why(&profile, &file), None);
+        assert_eq!(why(&profile, &bad), Some("a row has an error"));
+        profile.mode = Mode::Mirror;
         assert_eq!(
             why(&profile, &file),
-            Some("only an all-or-nothing import can be taken back whole")
+            Some("mirror mode reads the whole directory against the whole file")
         );
     }
 }

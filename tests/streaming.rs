@@ -260,20 +260,29 @@ impl UserStore for Watched {
 /// `run_streaming` of `file` in segments of `bytes`, its rows taken
 /// through `on_row` (and taken back on a restart) and put in the report.
 fn streamed<S: UserStore>(importer: &Importer, file: &[u8], bytes: usize, store: &mut S) -> Report {
+    streamed_or_dry(importer, file, bytes, store, false)
+}
+
+/// [`streamed`], or with `dry` `dry_run_streaming`.
+fn streamed_or_dry<S: UserStore>(
+    importer: &Importer,
+    file: &[u8],
+    bytes: usize,
+    store: &mut S,
+    dry: bool,
+) -> Report {
     let rows = Mutex::new(Vec::new());
     let mut keep = |row: RowReport| rows.lock().unwrap().push(row);
     let mut restart = || rows.lock().unwrap().clear();
-    let mut report = importer
-        .clone()
-        .segment_bytes(bytes)
-        .run_streaming(
-            || Ok(file),
-            Some(file.len() as u64),
-            Some("users.csv"),
-            store,
-            RunOptions::new().on_row(&mut keep).on_restart(&mut restart),
-        )
-        .unwrap();
+    let importer = importer.clone().segment_bytes(bytes);
+    let options = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
+    let (size, name) = (Some(file.len() as u64), Some("users.csv"));
+    let mut report = if dry {
+        importer.dry_run_streaming(|| Ok(file), size, name, store, options)
+    } else {
+        importer.run_streaming(|| Ok(file), size, name, store, options)
+    }
+    .unwrap();
     report.rows = rows.into_inner().unwrap();
     report
 }
@@ -290,6 +299,7 @@ proptest! {
         acting in prop::option::of(0u8..40),
         threads in 1usize..3,
         tame in prop::bool::weighted(0.5),
+        dry in prop::bool::weighted(0.4),
     ) {
         let (mut dir, mut lines, mut profile, mut acting) = (dir, lines, profile, acting);
         if tame {
@@ -305,7 +315,6 @@ proptest! {
                 u.1 = u.0;
             }
             profile.mode = Mode::Upsert;
-            profile.on_error = ErrorPolicy::RejectFile;
             profile.unknown_roles = RolePolicy::Create;
             acting = None;
         }
@@ -315,12 +324,20 @@ proptest! {
             importer = importer.acting_user(format!("u{a}"));
         }
         let mut whole = store_of(&dir);
-        let expected = importer.run(&file, Some("users.csv"), &mut whole).unwrap();
+        let expected = if dry {
+            let v = importer.validate(&file, Some("users.csv"));
+            Report::dry_run(&importer.plan(v, &mut whole).unwrap())
+        } else {
+            importer.run(&file, Some("users.csv"), &mut whole).unwrap()
+        };
         let mut store = store_of(&dir);
-        let got = streamed(&importer, &file, bytes, &mut store);
+        let got = streamed_or_dry(&importer, &file, bytes, &mut store, dry);
         prop_assert_eq!(json(&got), json(&expected));
         prop_assert_eq!(state(&store), state(&whole));
         prop_assert!(!store.in_transaction());
+        if dry {
+            prop_assert_eq!(state(&store), state(&store_of(&dir)));
+        }
     }
 }
 

@@ -824,13 +824,12 @@ enum Input {
 }
 
 /// Whether the file is imported a segment at a time
-/// (`Importer::run_streaming`): a file on disk imported into SQLite, with
-/// nothing asked for that needs the whole plan (a dry run, `--plan-out`,
-/// `--undo-out`). The library reads it whole where that gives another
-/// result.
+/// (`Importer::run_streaming`, or `dry_run_streaming` for a dry run): a
+/// file on disk imported into SQLite, with nothing asked for that needs
+/// the whole plan (`--plan-out`, `--undo-out`). The library reads it whole
+/// where that gives another result.
 fn streams(o: &Options, path: &Path) -> bool {
     !is_postgres(&o.db)
-        && !o.dry_run
         && o.plan_out.is_none()
         && o.undo_out.is_none()
         && std::fs::metadata(path).is_ok_and(|m| m.is_file())
@@ -858,16 +857,15 @@ fn import_streaming(
     let mut keep = |row: RowReport| lock().push(row);
     let mut restart = || lock().restart();
     let name = path.to_string_lossy();
-    let report = importer.run_streaming(
-        || File::open(path),
-        size,
-        Some(&name),
-        store,
-        RunOptions::new()
-            .on_progress(&mut progress)
-            .on_row(&mut keep)
-            .on_restart(&mut restart),
-    );
+    let options = RunOptions::new()
+        .on_progress(&mut progress)
+        .on_row(&mut keep)
+        .on_restart(&mut restart);
+    let report = if run.dry_run {
+        importer.dry_run_streaming(|| File::open(path), size, Some(&name), store, options)
+    } else {
+        importer.run_streaming(|| File::open(path), size, Some(&name), store, options)
+    };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
