@@ -28,6 +28,16 @@
 //! assert_eq!(issue.to_string(), "line 3, email: missing required value [missing_value]");
 //! ```
 //!
+//! ## Large files
+//!
+//! [`Importer::run`] holds the file's rows and its whole plan, which is
+//! what a plan to review needs. [`Importer::run_streaming`] (and
+//! [`Importer::dry_run_streaming`]) read a file from a source that can be
+//! opened again and import it a segment at a time inside one transaction,
+//! to the same report and the same directory, holding a few segments and
+//! a few dozen bytes a row instead of the rows; a file a segment cannot
+//! decide as the whole file would is rolled back and imported whole.
+//!
 //! ## Issue codes
 //!
 //! Every finding is an [`Issue`] with a stable [`Code`]; the list, with what

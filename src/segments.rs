@@ -124,22 +124,29 @@ pub(crate) fn run<S: UserStore + ?Sized>(
     let ended = match segments.read(source, (size, name), store, parts) {
         Ok(Ok(report)) => match store.commit() {
             Ok(()) => return Ok(Ended::Done(Box::new(report))),
-            // Not committed: rolled back below (a store that ended the
-            // transaction anyway has nothing to roll back).
-            Err(_) => Ok(None),
+            // Whether a commit that failed wrote anything only the store
+            // knows: not imported again, but said (a transaction it left
+            // open is rolled back).
+            Err(e) => {
+                let _ = store.rollback();
+                segments.restart(parts);
+                return Err(Error::store(e));
+            }
         },
-        Ok(Err(why)) => Ok(Some(why)),
-        Err(e) => Err(e),
+        other => other,
     };
-    let rolled_back = store.rollback();
+    let rolled_back = store.rollback().map_err(Error::store);
     segments.restart(parts);
-    match ended? {
-        None => Ok(Ended::Whole("the store could not commit")),
-        Some(why) => {
-            rolled_back.map_err(Error::store)?;
-            Ok(Ended::Whole(why))
-        }
-    }
+    // A rollback that failed leaves the store in doubt: that comes first.
+    rolled_back?;
+    ended?
+        .map(|_| unreachable_report())
+        .or_else(|why| Ok(Ended::Whole(why)))
+}
+
+/// A report reaches the commit above, never this far.
+fn unreachable_report() -> Ended {
+    Ended::Whole("the import ended without its commit")
 }
 
 /// What an import in segments keeps from one segment to the next.
@@ -158,6 +165,11 @@ struct Segments<'j> {
     created: Created,
     /// A dry run's: hashes of the users the segments delete.
     deleted: Vec<u64>,
+    /// Hashes of the user ids and emails the segments so far created,
+    /// changed or removed: a later row that looks a user up by one of them
+    /// would find the directory as the import left it, not as the whole
+    /// plan found it.
+    touched: Runs,
     /// Users deleted or disabled, as the guards count them.
     removals: u64,
     /// The directory's size before the import, when the share guard needs it.
@@ -185,6 +197,7 @@ impl<'j> Segments<'j> {
             targets: Vec::new(),
             created: Created::default(),
             deleted: Vec::new(),
+            touched: Runs::default(),
             removals: 0,
             directory_size: None,
             summary: Summary::default(),
@@ -269,11 +282,16 @@ impl<'j> Segments<'j> {
     /// Plans, applies and reports one segment.
     fn segment<S: UserStore + ?Sized>(
         &mut self,
-        v: Validation,
+        (v, looked_up): (Validation, Vec<u64>),
         store: &mut S,
         parts: &mut Parts<'_>,
     ) -> Step {
         let job = self.job;
+        if looked_up.iter().any(|&hash| self.touched.contains(hash)) {
+            return Ok(Err(
+                "a row names a user an earlier segment created, changed or removed",
+            ));
+        }
         let base = self.rows;
         self.rows += v.rows.len();
         let mut planner =
@@ -313,6 +331,7 @@ impl<'j> Segments<'j> {
         if !plan.file_issues.is_empty() {
             return Ok(Err("a segment's plan has an issue of the file's"));
         }
+        self.touched.add(touched_by(&plan));
         if job.dry {
             if !self.created.note(&plan) {
                 return Ok(Err("the new users' ids are too long to keep"));
@@ -387,6 +406,14 @@ impl<'j> Segments<'j> {
         if twice(&mut self.targets) {
             return Some("rows of two segments may be about one directory user");
         }
+        survey.generated.sort_unstable();
+        if survey
+            .managers
+            .iter()
+            .any(|(_, m)| survey.generated.binary_search(m).is_ok())
+        {
+            return Some("a row's manager may be a user made from an email");
+        }
         if survey.has_cycle() {
             return Some("the rows' managers may form a cycle");
         }
@@ -451,7 +478,12 @@ impl<'j> Segments<'j> {
             issues,
             rows: std::mem::take(&mut self.kept),
             directory: Vec::new(),
-            notices: std::mem::take(&mut self.notices),
+            notices: {
+                // As the whole plan sorts them: by user id, then file order.
+                let mut notices = std::mem::take(&mut self.notices);
+                crate::plan::sort_notices(&mut notices);
+                notices
+            },
             provenance,
             columns: file.columns,
             limits: job.profile.limits,
@@ -475,6 +507,10 @@ struct Survey {
     managers: Vec<(u32, u64)>,
     /// Role names as the rows spell them.
     spellings: HashSet<String>,
+    /// Hashes of the emails of upserts without a user id: a user created
+    /// from such a row gets the email as its id, which the whole plan does
+    /// not find as a manager named by another row.
+    generated: Vec<u64>,
     /// Bytes fed to the reading so far, and the file's size if known: the
     /// vectors above are sized for the whole file once its first segment
     /// shows how many rows a byte holds.
@@ -492,7 +528,7 @@ impl Survey {
         job: &Job<'_>,
         source: impl Read,
         name: Option<&str>,
-        mut each: impl FnMut(Validation) -> bool,
+        mut each: impl FnMut((Validation, Vec<u64>)) -> bool,
     ) -> Result<Result<Validation, &'static str>, Error> {
         let settings = Settings {
             profile: job.profile,
@@ -540,11 +576,12 @@ impl Survey {
 
     /// Sizes the vectors for the whole file, from what its first segment
     /// held in the bytes read so far (so that they do not grow by doubling).
-    fn reserve(&mut self) {
+    fn reserve(&mut self, max_rows: u64) {
         let Some(size) = self.size else {
             return;
         };
-        let scale = size as f64 / self.fed.max(1) as f64;
+        let scale =
+            (size as f64 / self.fed.max(1) as f64).min(max_rows as f64 / self.rows.max(1) as f64);
         let more = |len: usize| ((len as f64 * scale * 1.02) as usize).saturating_sub(len);
         self.ids.reserve_exact(more(self.ids.len()));
         self.keys.reserve_exact(more(self.keys.len()));
@@ -557,7 +594,7 @@ impl Survey {
         &mut self,
         stream: &mut Stream<'_>,
         job: &Job<'_>,
-        each: &mut impl FnMut(Validation) -> bool,
+        each: &mut impl FnMut((Validation, Vec<u64>)) -> bool,
     ) -> Result<(), &'static str> {
         match stream.in_segments() {
             None => return Ok(()),
@@ -573,11 +610,11 @@ impl Survey {
             if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {
                 return Err("the file is over the row limit");
             }
-            self.remember(&segment, base, job.profile.key.field());
+            let looked_up = self.remember(&segment, base, job.profile.key.field());
             if base == 0 {
-                self.reserve();
+                self.reserve(job.profile.limits.rows);
             }
-            if !each(segment) {
+            if !each((segment, looked_up)) {
                 return Err("planning stopped");
             }
         }
@@ -585,28 +622,36 @@ impl Survey {
     }
 
     /// Keeps what the file-wide checks need of a segment's rows.
-    fn remember(&mut self, v: &Validation, base: usize, key: Field) {
+    /// Gives the hashes of the rows' user ids and emails, which look users
+    /// up (the segment's planning checks them against what the segments
+    /// before changed).
+    fn remember(&mut self, v: &Validation, base: usize, key: Field) -> Vec<u64> {
+        let mut looked_up = Vec::with_capacity(2 * v.rows.len());
         for (k, row) in v.rows.iter().enumerate() {
             let n = (base + k) as u32;
             let u = &row.user;
-            if let Some(id) = u.value(Field::UserId) {
-                self.ids.push((crate::index::hash(id), n));
+            let id = u.value(Field::UserId).map(crate::index::hash);
+            let email = u.value(Field::Email).map(crate::index::hash);
+            looked_up.extend(id.into_iter().chain(email));
+            if let Some(id) = id {
+                self.ids.push((id, n));
             }
-            if key != Field::UserId
-                && let Some(value) = u.value(key)
-            {
-                self.keys.push(crate::index::hash(value));
+            match key {
+                Field::UserId => {}
+                Field::Email => self.keys.extend(email),
+                other => self.keys.extend(u.value(other).map(crate::index::hash)),
             }
             if row.action != Action::Upsert {
                 continue;
             }
-            if key != Field::Email
-                && let Some(email) = u.value(Field::Email)
-            {
-                self.emails.push(crate::index::hash(email));
+            if key != Field::Email {
+                self.emails.extend(email);
             }
             if let Some(m) = u.value(Field::ReportsTo) {
                 self.managers.push((n, crate::index::hash(m)));
+            }
+            if id.is_none() {
+                self.generated.extend(email);
             }
             for role in u.roles() {
                 if !self.spellings.contains(role) {
@@ -614,6 +659,7 @@ impl Survey {
                 }
             }
         }
+        looked_up
     }
 
     /// Whether following each row to the row of its manager (by hash) can
@@ -642,6 +688,70 @@ impl Survey {
         }
         false
     }
+}
+
+/// A set of hashes kept as a few sorted runs (8 bytes a hash): each
+/// segment's added as a run, runs of like sizes merged.
+#[derive(Default)]
+struct Runs(Vec<Vec<u64>>);
+
+impl Runs {
+    fn add(&mut self, hashes: impl Iterator<Item = u64>) {
+        let mut run: Vec<u64> = hashes.collect();
+        if run.is_empty() {
+            return;
+        }
+        run.sort_unstable();
+        self.0.push(run);
+        while let [.., a, b] = self.0.as_slice()
+            && a.len() <= 2 * b.len()
+        {
+            let (Some(b), Some(mut a)) = (self.0.pop(), self.0.pop()) else {
+                break;
+            };
+            // Two sorted runs one after the other: the stable sort merges them.
+            a.extend(b);
+            a.sort();
+            self.0.push(a);
+        }
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        self.0.iter().any(|run| run.binary_search(&hash).is_ok())
+    }
+}
+
+/// Hashes of the user ids and emails `plan`'s operations create, change or
+/// remove.
+fn touched_by(plan: &crate::plan::Plan) -> impl Iterator<Item = u64> + '_ {
+    let ops = plan.ops.iter().flat_map(|op| {
+        let values: Vec<&str> = match op {
+            Op::Create { user, .. } => [user.user_id(), user.email()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Op::Update {
+                user_id, changes, ..
+            } => std::iter::once(user_id.as_str())
+                .chain(
+                    changes
+                        .iter()
+                        .filter(|c| c.field == crate::store::Attribute::Field(Field::Email))
+                        .flat_map(|c| [c.old.as_deref(), c.new.as_deref()].into_iter().flatten()),
+                )
+                .collect(),
+            Op::Delete { user_id, .. } => vec![user_id.as_str()],
+            _ => Vec::new(),
+        };
+        values.into_iter().map(crate::index::hash)
+    });
+    // A removed user's email is free once it is deleted.
+    let removed = plan
+        .removed
+        .iter()
+        .filter_map(|u| u.user.email())
+        .map(crate::index::hash);
+    ops.chain(removed)
 }
 
 /// The users a dry run's segments create (their normalized ids, exactly),

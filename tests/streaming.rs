@@ -16,7 +16,8 @@ use user_import::{
     Profile, Report, RolePolicy, RowReport, RunOptions, User, UserStore,
 };
 
-const HEADER: &str = "userId,email,reportsTo,roles,enabled,lastName,firstName,transaction\n";
+const HEADER: &str =
+    "userId,email,reportsTo,roles,enabled,lastName,firstName,transaction,notifyIfNewUser\n";
 /// A first name long enough that a few rows fill a segment of a few
 /// hundred bytes after a head of 2 KiB.
 const PADDING: &str = "Maximiliana-Konstantinopoulou-Wolfeschlegelsteinhausenbergerdorff";
@@ -34,6 +35,11 @@ struct Line {
     enabled: bool,
     last: u8,
     delete: bool,
+    notify: bool,
+    /// An own row: its user id left out (a delete by email, an upsert
+    /// keyed by email), or its email left blank.
+    drop_id: bool,
+    drop_email: bool,
 }
 
 fn line(ids: u8) -> impl Strategy<Value = Line> {
@@ -45,16 +51,28 @@ fn line(ids: u8) -> impl Strategy<Value = Line> {
         prop::bool::weighted(0.9),
         0u8..3,
         prop::bool::weighted(0.08),
+        (
+            prop::bool::weighted(0.2),
+            prop::bool::weighted(0.05),
+            prop::bool::weighted(0.04),
+        ),
     )
-        .prop_map(|(id, email, manager, role, enabled, last, delete)| Line {
-            id,
-            email,
-            manager,
-            role,
-            enabled,
-            last,
-            delete,
-        })
+        .prop_map(
+            |(id, email, manager, role, enabled, last, delete, (notify, drop_id, drop_email))| {
+                Line {
+                    id,
+                    email,
+                    manager,
+                    role,
+                    enabled,
+                    last,
+                    delete,
+                    notify,
+                    drop_id,
+                    drop_email,
+                }
+            },
+        )
 }
 
 /// Rows mostly about users of their own (ids in file order, managers
@@ -69,8 +87,8 @@ fn lines() -> impl Strategy<Value = Vec<Line>> {
             .map(|(i, (mut l, own))| {
                 if own {
                     let i = i as u8;
-                    l.id = Some(i);
-                    l.email = Some(i);
+                    l.id = (!l.drop_id).then_some(i);
+                    l.email = (!l.drop_email).then_some(i);
                     l.manager = l.manager.map(|m| m % i.max(1)).filter(|_| i > 0);
                 }
                 if l.role == 1 && !lowercase {
@@ -87,7 +105,7 @@ fn file_of(lines: &[Line]) -> Vec<u8> {
     let opt = |p: &str, v: Option<u8>, s: &str| v.map_or(String::new(), |v| format!("{p}{v}{s}"));
     for l in lines {
         f.push_str(&format!(
-            "{},{},{},{},{},L{},{PADDING},{}\n",
+            "{},{},{},{},{},L{},{PADDING},{},{}\n",
             opt("u", l.id, ""),
             opt("e", l.email, "@x.io"),
             opt("u", l.manager, ""),
@@ -95,6 +113,7 @@ fn file_of(lines: &[Line]) -> Vec<u8> {
             l.enabled,
             l.last,
             if l.delete { "DELETE" } else { "" },
+            l.notify,
         ));
     }
     f.into_bytes()
@@ -151,10 +170,27 @@ fn profile() -> impl Strategy<Value = Profile> {
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.3),
+        (prop::bool::weighted(0.2), prop::bool::weighted(0.3)),
     )
         .prop_map(
-            |(by_id, create_roles, mode, max_deletes, overridden, skip, share)| {
+            |(
+                by_id,
+                create_roles,
+                mode,
+                max_deletes,
+                overridden,
+                skip,
+                share,
+                (clear, key_only),
+            )| {
                 let mut p = Profile::default();
+                if clear {
+                    p.blank = user_import::BlankPolicy::Clear;
+                }
+                if key_only {
+                    // Only the key required: the other may be left out.
+                    p.required = vec![if by_id { Field::UserId } else { Field::Email }];
+                }
                 p.key = if by_id {
                     KeyField::UserId
                 } else {
@@ -306,8 +342,8 @@ proptest! {
             // A file that imports: upserts of users of their own (new, or
             // in the directory with the same email), roles created.
             for (i, l) in lines.iter_mut().enumerate() {
-                l.id = Some(i as u8);
-                l.email = Some(i as u8);
+                l.id = (!l.drop_id).then_some(i as u8);
+                l.email = (!l.drop_email).then_some(i as u8);
                 l.manager = l.manager.filter(|&m| m < i as u8);
                 l.delete = false;
             }

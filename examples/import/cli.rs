@@ -621,9 +621,10 @@ pub fn run(
     }
 
     // Read the file before opening the database: an unreadable file
-    // changes nothing. A file imported a segment at a time is opened now
-    // and read as it is imported (in one transaction: one that cannot be
-    // read to its end changes nothing either).
+    // changes nothing. A file imported a segment at a time is only opened
+    // now (to refuse one that cannot be), and read as it is imported, in
+    // one transaction: one that cannot be read to its end changes nothing
+    // either.
     let source = match &o.file {
         Some(path) if streams(&o, path) => match File::open(path) {
             Ok(file) => Some(Input::Streamed(file.metadata().ok().map(|m| m.len()))),
@@ -702,6 +703,13 @@ pub fn run(
         };
         let report = match imported {
             Ok(r) => r,
+            // A file imported as it is read that cannot be read to its
+            // end: rolled back, and said as a file that cannot be read.
+            Err(e) if e.kind() == user_import::ErrorKind::Io => {
+                let path = o.file.as_deref().map(Path::to_string_lossy);
+                let _ = writeln!(err, "error: cannot read {}: {e}", path.unwrap_or_default());
+                return EXIT_USAGE;
+            }
             Err(e) => {
                 // Planning failed (the store, a cancel): the report still
                 // accounts for every row, none of them applied.

@@ -29,6 +29,7 @@ pub(crate) use checks::guard_issue;
 use chunk::{ChunkOut, Refill};
 pub(crate) use diff::same_value;
 use dir::Dir;
+pub(crate) use order::sort_notices;
 pub use provenance::Provenance;
 pub(crate) use provenance::{decisions, now};
 pub(crate) use refs::first_spelling;

@@ -72,7 +72,7 @@ pub(super) fn permute<T>(items: &mut [T], order: &[u32]) {
 
 /// Welcome notices by normalized user id; notices about one id keep their
 /// file order.
-pub(super) fn sort_notices(notices: &mut [Notice]) {
+pub(crate) fn sort_notices(notices: &mut [Notice]) {
     let mut keyed: Vec<((u64, u64), u32)> = notices
         .iter()
         .enumerate()
