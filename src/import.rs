@@ -668,11 +668,13 @@ impl Importer {
     /// the directory as the segments before it left it (with threads, the
     /// next segment is read and checked meanwhile on another thread). When
     /// a row has an error, a row needs a later segment (its manager is
-    /// created further down the file), an operation does not apply, the
-    /// store fails, or a check of the whole file (duplicates, cycles, two
-    /// segments' rows about one user, a role spelled two ways, a guard on
-    /// mass removal) may find something, the transaction is rolled back
-    /// before it commits and the file is read again and imported whole.
+    /// created further down the file), a row looks a user up by an id or
+    /// email an earlier segment created, changed or removed, an operation
+    /// does not apply, the store fails, or a check of the whole file
+    /// (duplicates, cycles, two segments' rows about one user, a role
+    /// spelled two ways, a guard on mass removal) may find something, the
+    /// transaction is rolled back before it commits and the file is read
+    /// again and imported whole (a commit that fails is an error instead).
     /// Either way the report and the directory are `run`'s, under every
     /// error policy (a file that imports in segments has no failed row).
     /// An import that goes through costs one reading of the file; one that
@@ -689,8 +691,10 @@ impl Importer {
     ///
     /// # Errors
     ///
-    /// [`Error`] when `open` or reading the file fails, when the store
-    /// fails to roll back, or as [`Importer::plan`] and [`Importer::apply`].
+    /// [`Error`] when `open` or reading the file fails (kind `Io`), when the
+    /// store fails to commit the segments or to roll them back (kind
+    /// `Store`: whether a commit that failed wrote anything is the store's
+    /// to say), or as [`Importer::plan`] and [`Importer::apply`].
     ///
     /// ```
     /// use user_import::{Importer, RunOptions};

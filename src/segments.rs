@@ -16,24 +16,31 @@
 //!
 //! The result is the one planning the whole file gives whenever no row
 //! fails: every operation applies, so every row's outcome is its plan's
-//! (whatever the error policy), and each segment, planned after the
-//! segments before it were applied, finds in the directory what the whole
-//! plan would have found in the file (a manager created by an earlier row,
-//! an email an earlier row let go). Anything else ends the attempt before
-//! it commits: a row with an error, a row that cannot be planned in its
-//! segment (a manager or an email only a later segment provides), an
+//! (whatever the error policy), and what a segment's rows find in the
+//! directory is what the whole plan finds there, or, for a manager
+//! created by an earlier row (named by the id that row gives), what the
+//! whole plan finds in the file. So a segment's rows must not look a user
+//! up by an id or email that an earlier segment created, changed or
+//! removed (the directory would answer as the import left it), nor name as
+//! a manager a user whose id is made from an email. Anything else ends the
+//! attempt before it commits: a row with an error, a row that cannot be
+//! planned in its segment (a manager or an email only a later segment
+//! provides), a row that looks up what an earlier segment touched, an
 //! operation that does not apply, a store error, or a file-wide check that
 //! may find something. Then the transaction is rolled back, and the file
 //! is imported whole, so that every report and every outcome is the whole
 //! plan's, the failures included. That costs a second reading of the
-//! file, but only for a file that does not import cleanly.
+//! file, but only for a file that does not import cleanly. A property
+//! test (`tests/streaming.rs`) holds the two equal over files whose rows
+//! meet each other and the directory every way a small pool of ids,
+//! emails, managers and role spellings allows.
 //!
 //! A dry run applies nothing, so each segment is planned against the
 //! directory with the users and roles the segments before it create added
-//! (by id: what a later row can rely on without naming the same user); a
-//! row that names a user an earlier row updates or deletes is a file-wide
-//! check's to send the file to be planned whole (two rows about one user,
-//! or a deleted user who manages a user the file names).
+//! (by id, for the rows that name them as managers); the same checks send
+//! a file to be planned whole, and one more: a user the file deletes who
+//! manages a user the file names (applied, the delete would find that
+//! report in the directory).
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -287,7 +294,14 @@ impl<'j> Segments<'j> {
         parts: &mut Parts<'_>,
     ) -> Step {
         let job = self.job;
-        if looked_up.iter().any(|&hash| self.touched.contains(hash)) {
+        // Applied, the segments before changed the directory: a row must not
+        // look up what they touched. A dry run's directory is as the whole
+        // plan finds it but for the users created before, found by id.
+        let touched = |hash: u64| match job.dry {
+            true => self.created.has_hash(hash),
+            false => self.touched.contains(hash),
+        };
+        if looked_up.iter().any(|&hash| touched(hash)) {
             return Ok(Err(
                 "a row names a user an earlier segment created, changed or removed",
             ));
@@ -331,7 +345,11 @@ impl<'j> Segments<'j> {
         if !plan.file_issues.is_empty() {
             return Ok(Err("a segment's plan has an issue of the file's"));
         }
-        self.touched.add(touched_by(&plan));
+        // What this segment's rows named (a user created, updated,
+        // deleted or left alone is named by its row), and what they let go.
+        if !job.dry {
+            self.touched.add(looked_up.into_iter().chain(let_go(&plan)));
+        }
         if job.dry {
             if !self.created.note(&plan) {
                 return Ok(Err("the new users' ids are too long to keep"));
@@ -710,6 +728,7 @@ impl Runs {
                 break;
             };
             // Two sorted runs one after the other: the stable sort merges them.
+            a.reserve_exact(b.len());
             a.extend(b);
             a.sort();
             self.0.push(a);
@@ -721,37 +740,24 @@ impl Runs {
     }
 }
 
-/// Hashes of the user ids and emails `plan`'s operations create, change or
-/// remove.
-fn touched_by(plan: &crate::plan::Plan) -> impl Iterator<Item = u64> + '_ {
-    let ops = plan.ops.iter().flat_map(|op| {
-        let values: Vec<&str> = match op {
-            Op::Create { user, .. } => [user.user_id(), user.email()]
-                .into_iter()
-                .flatten()
-                .collect(),
-            Op::Update {
-                user_id, changes, ..
-            } => std::iter::once(user_id.as_str())
-                .chain(
-                    changes
-                        .iter()
-                        .filter(|c| c.field == crate::store::Attribute::Field(Field::Email))
-                        .flat_map(|c| [c.old.as_deref(), c.new.as_deref()].into_iter().flatten()),
-                )
-                .collect(),
-            Op::Delete { user_id, .. } => vec![user_id.as_str()],
-            _ => Vec::new(),
-        };
-        values.into_iter().map(crate::index::hash)
+/// Hashes of what `plan`'s operations touch beyond the values their rows
+/// name: the ids of the users updated and deleted (a row may find its
+/// user by email), the emails an update changes or clears, and those of
+/// the users deleted.
+fn let_go(plan: &crate::plan::Plan) -> impl Iterator<Item = u64> + '_ {
+    let ids = plan.ops.iter().filter_map(|op| match op {
+        Op::Update { user_id, .. } | Op::Delete { user_id, .. } => Some(user_id.as_str()),
+        _ => None,
     });
-    // A removed user's email is free once it is deleted.
-    let removed = plan
-        .removed
-        .iter()
-        .filter_map(|u| u.user.email())
-        .map(crate::index::hash);
-    ops.chain(removed)
+    let changed = plan.ops.iter().flat_map(|op| match op {
+        Op::Update { changes, .. } => changes.as_slice(),
+        _ => &[],
+    });
+    let old = changed
+        .filter(|c| c.field == crate::store::Attribute::Field(Field::Email))
+        .filter_map(|c| c.old.as_deref());
+    let removed = plan.removed.iter().filter_map(|u| u.user.email());
+    ids.chain(old).chain(removed).map(crate::index::hash)
 }
 
 /// The users a dry run's segments create (their normalized ids, exactly),
@@ -810,6 +816,13 @@ impl Created {
             self.runs.push(merged.into_iter().unzip());
         }
         true
+    }
+
+    /// Whether a segment before creates a user whose id has this hash.
+    fn has_hash(&self, hash: u64) -> bool {
+        self.runs
+            .iter()
+            .any(|(hashes, _)| hashes.binary_search(&hash).is_ok())
     }
 
     /// Whether a segment before creates the user `id` names.

@@ -488,3 +488,36 @@ fn a_file_over_the_row_limit_or_tripping_a_guard_is_imported_whole() {
     assert_eq!(store.inner.len("t"), 30);
     assert_eq!(store.rolled_back, 1);
 }
+
+#[test]
+fn a_user_made_from_an_email_is_not_found_by_a_later_segment() {
+    // Keyed by email, a new user without an id gets the email as its id:
+    // the whole plan does not find that id in the file, so a later row
+    // naming it (as its own id, or as a manager) is not about that user.
+    let mut profile = creating_roles();
+    profile.key = KeyField::Email;
+    profile.required = vec![Field::Email];
+    let importer = Importer::with_profile("t", profile);
+    let head = "userId,email,reportsTo,transaction,firstName\n";
+    let filler: String = (0..30)
+        .map(|i| format!("f{i},f{i}@x.io,,,{PADDING}\n"))
+        .collect();
+    for last in ["boss@x.io,,,DELETE,\n", "ann,ann@x.io,boss@x.io,,\n"] {
+        let file = format!("{head},boss@x.io,,,\n{filler}{last}");
+        for dry in [false, true] {
+            let mut whole = Watched::default();
+            let expected = if dry {
+                let v = importer.validate(file.as_bytes(), Some("users.csv"));
+                Report::dry_run(&importer.plan(v, &mut whole).unwrap())
+            } else {
+                importer
+                    .run(file.as_bytes(), Some("users.csv"), &mut whole)
+                    .unwrap()
+            };
+            let mut store = Watched::default();
+            let got = streamed_or_dry(&importer, file.as_bytes(), 120, &mut store, dry);
+            assert_eq!(json(&got), json(&expected), "dry: {dry}\n{file}");
+            assert_eq!(state(&store.inner), state(&whole.inner), "{file}");
+        }
+    }
+}
