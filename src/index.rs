@@ -42,7 +42,7 @@ fn item(entry: u64) -> usize {
 /// false, searched from the front in steps that double: the place is
 /// usually a step or two ahead, where a binary search of the whole slice
 /// would read it all over.
-fn gallop(s: &[u64], pred: impl Fn(u64) -> bool) -> usize {
+pub(crate) fn gallop(s: &[u64], pred: impl Fn(u64) -> bool) -> usize {
     let mut hi = 1;
     while hi < s.len() && pred(s[hi]) {
         hi *= 2;

@@ -289,7 +289,7 @@ impl<'j> Segments<'j> {
     /// Plans, applies and reports one segment.
     fn segment<S: UserStore + ?Sized>(
         &mut self,
-        (v, looked_up): (Validation, Vec<u64>),
+        (v, named): (Validation, Vec<[Option<u64>; 2]>),
         store: &mut S,
         parts: &mut Parts<'_>,
     ) -> Step {
@@ -297,11 +297,13 @@ impl<'j> Segments<'j> {
         // Applied, the segments before changed the directory: a row must not
         // look up what they touched. A dry run's directory is as the whole
         // plan finds it but for the users created before, found by id.
-        let touched = |hash: u64| match job.dry {
-            true => self.created.has_hash(hash),
-            false => self.touched.contains(hash),
+        let mut looked_up: Vec<u64> = named.iter().flatten().flatten().copied().collect();
+        looked_up.sort_unstable();
+        let touched = match job.dry {
+            true => self.created.meets(&looked_up),
+            false => self.touched.meets(&looked_up),
         };
-        if looked_up.iter().any(|&hash| touched(hash)) {
+        if touched {
             return Ok(Err(
                 "a row names a user an earlier segment created, changed or removed",
             ));
@@ -345,10 +347,20 @@ impl<'j> Segments<'j> {
         if !plan.file_issues.is_empty() {
             return Ok(Err("a segment's plan has an issue of the file's"));
         }
-        // What this segment's rows named (a user created, updated,
-        // deleted or left alone is named by its row), and what they let go.
+        // What the directory holds differently after this segment: the ids
+        // and emails the rows that change it name, and what their
+        // operations let go.
         if !job.dry {
-            self.touched.add(looked_up.into_iter().chain(let_go(&plan)));
+            // The rows that change the directory (rows and plan rows are in
+            // the same order).
+            let changed = plan.rows.iter().zip(&named).filter(|(r, _)| {
+                matches!(
+                    r.planned,
+                    Planned::Create | Planned::Update | Planned::Delete
+                )
+            });
+            let values = changed.flat_map(|(_, n)| n.iter().flatten().copied());
+            self.touched.add(values.chain(let_go(&plan)));
         }
         if job.dry {
             if !self.created.note(&plan) {
@@ -424,12 +436,8 @@ impl<'j> Segments<'j> {
         if twice(&mut self.targets) {
             return Some("rows of two segments may be about one directory user");
         }
-        survey.generated.sort_unstable();
-        if survey
-            .managers
-            .iter()
-            .any(|(_, m)| survey.generated.binary_search(m).is_ok())
-        {
+        let mut generated = std::mem::take(&mut survey.generated);
+        if survey.names_a_manager_in(&mut generated) {
             return Some("a row's manager may be a user made from an email");
         }
         if survey.has_cycle() {
@@ -439,12 +447,7 @@ impl<'j> Segments<'j> {
             // Applied, a delete of a user someone the file names reports
             // to would find those reports in the directory; a dry run's
             // directory does not hold them.
-            self.deleted.sort_unstable();
-            if survey
-                .managers
-                .iter()
-                .any(|(_, m)| self.deleted.binary_search(m).is_ok())
-            {
+            if survey.names_a_manager_in(&mut self.deleted) {
                 return Some("a user the file deletes may manage a user it names");
             }
         }
@@ -546,7 +549,7 @@ impl Survey {
         job: &Job<'_>,
         source: impl Read,
         name: Option<&str>,
-        mut each: impl FnMut((Validation, Vec<u64>)) -> bool,
+        mut each: impl FnMut((Validation, Vec<[Option<u64>; 2]>)) -> bool,
     ) -> Result<Result<Validation, &'static str>, Error> {
         let settings = Settings {
             profile: job.profile,
@@ -612,7 +615,7 @@ impl Survey {
         &mut self,
         stream: &mut Stream<'_>,
         job: &Job<'_>,
-        each: &mut impl FnMut((Validation, Vec<u64>)) -> bool,
+        each: &mut impl FnMut((Validation, Vec<[Option<u64>; 2]>)) -> bool,
     ) -> Result<(), &'static str> {
         match stream.in_segments() {
             None => return Ok(()),
@@ -628,11 +631,11 @@ impl Survey {
             if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {
                 return Err("the file is over the row limit");
             }
-            let looked_up = self.remember(&segment, base, job.profile.key.field());
+            let named = self.remember(&segment, base, job.profile.key.field());
             if base == 0 {
                 self.reserve(job.profile.limits.rows);
             }
-            if !each((segment, looked_up)) {
+            if !each((segment, named)) {
                 return Err("planning stopped");
             }
         }
@@ -640,17 +643,17 @@ impl Survey {
     }
 
     /// Keeps what the file-wide checks need of a segment's rows.
-    /// Gives the hashes of the rows' user ids and emails, which look users
+    /// Gives the hashes of each row's user id and email, which look users
     /// up (the segment's planning checks them against what the segments
     /// before changed).
-    fn remember(&mut self, v: &Validation, base: usize, key: Field) -> Vec<u64> {
-        let mut looked_up = Vec::with_capacity(2 * v.rows.len());
+    fn remember(&mut self, v: &Validation, base: usize, key: Field) -> Vec<[Option<u64>; 2]> {
+        let mut named = Vec::with_capacity(v.rows.len());
         for (k, row) in v.rows.iter().enumerate() {
             let n = (base + k) as u32;
             let u = &row.user;
             let id = u.value(Field::UserId).map(crate::index::hash);
             let email = u.value(Field::Email).map(crate::index::hash);
-            looked_up.extend(id.into_iter().chain(email));
+            named.push([id, email]);
             if let Some(id) = id {
                 self.ids.push((id, n));
             }
@@ -677,7 +680,18 @@ impl Survey {
                 }
             }
         }
-        looked_up
+        named
+    }
+
+    /// Whether a row names as its manager a user whose hash is in `users`
+    /// (sorted here).
+    fn names_a_manager_in(&self, users: &mut [u64]) -> bool {
+        users.sort_unstable();
+        !users.is_empty()
+            && self
+                .managers
+                .iter()
+                .any(|(_, m)| users.binary_search(m).is_ok())
     }
 
     /// Whether following each row to the row of its manager (by hash) can
@@ -735,9 +749,27 @@ impl Runs {
         }
     }
 
-    fn contains(&self, hash: u64) -> bool {
-        self.0.iter().any(|run| run.binary_search(&hash).is_ok())
+    /// Whether one of `sorted` (sorted) is in the set.
+    fn meets(&self, sorted: &[u64]) -> bool {
+        self.0.iter().any(|run| meet(run, sorted))
     }
+}
+
+/// Whether the sorted `run` and `sorted` share a hash: one walk along the
+/// run, galloping from each hash found to the next (the hashes asked for
+/// lie spread over it, a few cache lines apart, where a binary search each
+/// would read the run all over).
+fn meet(run: &[u64], sorted: &[u64]) -> bool {
+    let mut at = 0;
+    for &h in sorted {
+        at += crate::index::gallop(&run[at..], |x| x < h);
+        match run.get(at) {
+            None => return false,
+            Some(&x) if x == h => return true,
+            Some(_) => {}
+        }
+    }
+    false
 }
 
 /// Hashes of what `plan`'s operations touch beyond the values their rows
@@ -818,11 +850,10 @@ impl Created {
         true
     }
 
-    /// Whether a segment before creates a user whose id has this hash.
-    fn has_hash(&self, hash: u64) -> bool {
-        self.runs
-            .iter()
-            .any(|(hashes, _)| hashes.binary_search(&hash).is_ok())
+    /// Whether a segment before creates a user whose id has one of these
+    /// hashes (sorted).
+    fn meets(&self, sorted: &[u64]) -> bool {
+        self.runs.iter().any(|(hashes, _)| meet(hashes, sorted))
     }
 
     /// Whether a segment before creates the user `id` names.
@@ -958,10 +989,12 @@ mod tests {
         );
         let bad = format!("{file}x,not-an-email,Staff\n");
         assert_eq!(why(&profile, &bad), Some("a row has an error"));
+        // A key twice, far apart: the later segment's row names a user an
+        // earlier one created (found before the file's duplicates are).
         let twice = format!("{file}user1,other@example.com,Staff\n");
         assert_eq!(
             why(&profile, &twice),
-            Some("two rows may share a key, a user id or an email")
+            Some("a row names a user an earlier segment created, changed or removed")
         );
         // Two users of the directory made each other's manager, by rows of
         // different segments.
