@@ -678,8 +678,9 @@ impl Importer {
     /// Either way the report and the directory are `run`'s, under every
     /// error policy (a file that imports in segments has no failed row).
     /// An import that goes through costs one reading of the file; one that
-    /// does not, up to two. The transaction holds the store's write lock
-    /// (in SQLite) from the first segment to the commit.
+    /// does not, up to two. The transaction begins before the first
+    /// operation (an import that writes nothing begins none), and holds
+    /// the store's write lock (in SQLite) from there to the commit.
     ///
     /// With [`RunOptions::on_row`], the rows are handed over as their
     /// segment is applied, which is before the commit: give

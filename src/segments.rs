@@ -3,7 +3,9 @@
 //! [`crate::Importer::dry_run_streaming`]).
 //!
 //! With a store that has transactions, the file is read in segments of
-//! about 2 MiB inside one transaction: each segment's rows are checked,
+//! about 2 MiB inside one transaction (begun before the first operation,
+//! so an import that writes nothing takes no write lock): each segment's
+//! rows are checked,
 //! planned against the directory as the segments before it left it,
 //! applied and reported, then let go. With threads, the next segment is
 //! read and checked on a thread of its own while this one is planned and
@@ -110,50 +112,37 @@ pub(crate) fn run<S: UserStore + ?Sized>(
     if let Some(why) = not_now {
         return Ok(Ended::Whole(why));
     }
-    if job.dry {
-        let mut segments = Segments::new(job);
-        let ended = segments.read(source, (size, name), store, parts);
-        if !matches!(ended, Ok(Ok(_))) {
-            segments.restart(parts);
-        }
-        return match ended? {
-            Ok(report) => Ok(Ended::Done(Box::new(report))),
-            Err(why) => Ok(Ended::Whole(why)),
-        };
-    }
-    match store.begin() {
-        Ok(true) => {}
-        Ok(false) => return Ok(Ended::Whole("the store has no transactions")),
-        // Importing whole meets the same error where it reports it.
-        Err(_) => return Ok(Ended::Whole("the store could not begin a transaction")),
-    }
     let mut segments = Segments::new(job);
-    let ended = match segments.read(source, (size, name), store, parts) {
-        Ok(Ok(report)) => match store.commit() {
-            Ok(()) => return Ok(Ended::Done(Box::new(report))),
+    let ended = segments.read(source, (size, name), store, parts);
+    // The transaction began before the first operation, if one came: an
+    // import that writes nothing takes no write lock.
+    if let Ok(Ok(report)) = ended {
+        if !segments.began {
+            return Ok(Ended::Done(Box::new(report)));
+        }
+        return match store.commit() {
+            Ok(()) => Ok(Ended::Done(Box::new(report))),
             // Whether a commit that failed wrote anything only the store
             // knows: not imported again, but said (a transaction it left
             // open is rolled back).
             Err(e) => {
                 let _ = store.rollback();
                 segments.restart(parts);
-                return Err(Error::store(e));
+                Err(Error::store(e))
             }
-        },
-        other => other,
+        };
+    }
+    let rolled_back = match segments.began {
+        true => store.rollback().map_err(Error::store),
+        false => Ok(()),
     };
-    let rolled_back = store.rollback().map_err(Error::store);
     segments.restart(parts);
     // A rollback that failed leaves the store in doubt: that comes first.
     rolled_back?;
-    ended?
-        .map(|_| unreachable_report())
-        .or_else(|why| Ok(Ended::Whole(why)))
-}
-
-/// A report reaches the commit above, never this far.
-fn unreachable_report() -> Ended {
-    Ended::Whole("the import ended without its commit")
+    match ended? {
+        Ok(_) => Ok(Ended::Whole("the import ended without its commit")),
+        Err(why) => Ok(Ended::Whole(why)),
+    }
 }
 
 /// What an import in segments keeps from one segment to the next.
@@ -187,6 +176,8 @@ struct Segments<'j> {
     kept: Vec<crate::report::RowReport>,
     /// Whether a row's report went to `on_row`.
     handed_over: bool,
+    /// Whether the store's transaction began (before the first operation).
+    began: bool,
 }
 
 /// A segment's end: go on, or give up the attempt (why, in words).
@@ -211,6 +202,7 @@ impl<'j> Segments<'j> {
             notices: Vec::new(),
             kept: Vec::new(),
             handed_over: false,
+            began: false,
         }
     }
 
@@ -374,6 +366,14 @@ impl<'j> Segments<'j> {
             let report = crate::report::from_plan(&plan, None, None);
             self.take(report, parts);
             return Ok(Ok(()));
+        }
+        if !self.began && !plan.ops.is_empty() {
+            match store.begin() {
+                Ok(true) => self.began = true,
+                Ok(false) => return Ok(Err("the store has no transactions")),
+                // Importing whole meets the same error where it reports it.
+                Err(_) => return Ok(Err("the store could not begin a transaction")),
+            }
         }
         let mut applier = Applier::new(&plan);
         applier.began(true);
