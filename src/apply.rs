@@ -190,7 +190,8 @@ impl<'a> RunOptions<'a> {
     /// `on_row`: it hands each row over as soon as its part of the file is
     /// applied (inside the import's transaction), and when it must start
     /// the import again from the first row (see `run_streaming`), it rolls
-    /// back, calls `on_restart`, and hands every row over again. A caller
+    /// back, calls `on_restart`, and hands every row over again (or, when
+    /// the store fails to commit, calls it and returns the error). A caller
     /// that writes the rows as they come truncates what it wrote. Without
     /// it, `run_streaming` with an `on_row` reads the file whole, as
     /// [`crate::Importer::run`] does. The other steps ignore it.

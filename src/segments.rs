@@ -23,8 +23,10 @@
 //! created by an earlier row (named by the id that row gives), what the
 //! whole plan finds in the file. So a segment's rows must not look a user
 //! up by an id or email that an earlier segment created, changed or
-//! removed (the directory would answer as the import left it), nor name as
-//! a manager a user whose id is made from an email. Anything else ends the
+//! removed (the directory would answer as the import left it), nor delete
+//! a user whose report an earlier segment moved or deleted (the directory
+//! would list fewer reports), nor name as a manager a user whose id is
+//! made from an email. Anything else ends the
 //! attempt before it commits: a row with an error, a row that cannot be
 //! planned in its segment (a manager or an email only a later segment
 //! provides), a row that looks up what an earlier segment touched, an
@@ -166,6 +168,10 @@ struct Segments<'j> {
     /// would find the directory as the import left it, not as the whole
     /// plan found it.
     touched: Runs,
+    /// Hashes of the managers who lost a report to the segments so far (a
+    /// report moved away or deleted): a later delete of one would find
+    /// fewer reports in the directory than the whole plan finds.
+    lost_reports: Runs,
     /// Users deleted or disabled, as the guards count them.
     removals: u64,
     /// The directory's size before the import, when the share guard needs it.
@@ -196,6 +202,7 @@ impl<'j> Segments<'j> {
             created: Created::default(),
             deleted: Vec::new(),
             touched: Runs::default(),
+            lost_reports: Runs::default(),
             removals: 0,
             directory_size: None,
             summary: Summary::default(),
@@ -367,6 +374,21 @@ impl<'j> Segments<'j> {
             self.take(report, parts);
             return Ok(Ok(()));
         }
+        let mut deletes: Vec<u64> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Delete { user_id, .. } => Some(crate::index::hash(user_id)),
+                _ => None,
+            })
+            .collect();
+        deletes.sort_unstable();
+        if self.lost_reports.meets(&deletes) {
+            return Ok(Err(
+                "a row deletes a user whose report an earlier segment moved or deleted",
+            ));
+        }
+        self.lost_reports.add(lost_reports(&plan));
         if !self.began && !plan.ops.is_empty() {
             match store.begin() {
                 Ok(true) => self.began = true,
@@ -790,6 +812,26 @@ fn let_go(plan: &crate::plan::Plan) -> impl Iterator<Item = u64> + '_ {
         .filter_map(|c| c.old.as_deref());
     let removed = plan.removed.iter().filter_map(|u| u.user.email());
     ids.chain(old).chain(removed).map(crate::index::hash)
+}
+
+/// Hashes of the managers who lose a report by `plan`'s operations: the
+/// old manager of an update that moves or clears `reportsTo`, and the
+/// manager of a user it deletes.
+fn lost_reports(plan: &crate::plan::Plan) -> impl Iterator<Item = u64> + '_ {
+    let moved = plan
+        .ops
+        .iter()
+        .flat_map(|op| match op {
+            Op::Update { changes, .. } => changes.as_slice(),
+            _ => &[],
+        })
+        .filter(|c| c.field == crate::store::Attribute::Field(Field::ReportsTo))
+        .filter_map(|c| c.old.as_deref());
+    let deleted = plan
+        .removed
+        .iter()
+        .filter_map(|u| u.user.value(Field::ReportsTo));
+    moved.chain(deleted).map(crate::index::hash)
 }
 
 /// The users a dry run's segments create (their normalized ids, exactly),

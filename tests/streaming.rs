@@ -526,3 +526,49 @@ fn a_user_made_from_an_email_is_not_found_by_a_later_segment() {
         }
     }
 }
+
+#[test]
+fn a_delete_after_its_users_report_left_in_an_earlier_segment_is_the_whole_plans() {
+    // The whole plan finds `u` reporting to `d` in the directory, and no
+    // row moving `u` by user id: deleting `d` fails. Streamed, an earlier
+    // segment has deleted `u` (found by email): the directory no longer
+    // says so, and the file is imported whole.
+    let importer = Importer::with_profile("t", creating_roles());
+    let directory = || {
+        let mut store = Watched::default();
+        let user = |id: &str, manager: Option<&str>| {
+            let mut b = User::builder()
+                .set(Field::UserId, id)
+                .set(Field::Email, &format!("{id}@x.io"));
+            if let Some(m) = manager {
+                b = b.set(Field::ReportsTo, m);
+            }
+            b.build()
+        };
+        store.inner.insert("t", user("d", None));
+        store.inner.insert("t", user("u", Some("d")));
+        store
+    };
+    let filler: String = (0..30)
+        .map(|i| format!("f{i},f{i}@x.io,,{PADDING},\n"))
+        .collect();
+    for first in [",u@x.io,,,DELETE\n", "u,u@x.io,f0,,\n"] {
+        let file =
+            format!("userId,email,reportsTo,firstName,transaction\n{first}{filler}d,,,,DELETE\n");
+        for dry in [false, true] {
+            let mut whole = directory();
+            let expected = if dry {
+                let v = importer.validate(file.as_bytes(), Some("users.csv"));
+                Report::dry_run(&importer.plan(v, &mut whole).unwrap())
+            } else {
+                importer
+                    .run(file.as_bytes(), Some("users.csv"), &mut whole)
+                    .unwrap()
+            };
+            let mut store = directory();
+            let got = streamed_or_dry(&importer, file.as_bytes(), 300, &mut store, dry);
+            assert_eq!(json(&got), json(&expected), "dry: {dry}\n{file}");
+            assert_eq!(state(&store.inner), state(&whole.inner), "{file}");
+        }
+    }
+}
