@@ -346,42 +346,16 @@ impl<'j> Segments<'j> {
         if !plan.file_issues.is_empty() {
             return Ok(Err("a segment's plan has an issue of the file's"));
         }
-        // What the directory holds differently after this segment: the ids
-        // and emails the rows that change it name, and what their
-        // operations let go.
-        if !job.dry {
-            // The rows that change the directory (rows and plan rows are in
-            // the same order).
-            let changed = plan.rows.iter().zip(&named).filter(|(r, _)| {
-                matches!(
-                    r.planned,
-                    Planned::Create | Planned::Update | Planned::Delete
-                )
-            });
-            let values = changed.flat_map(|(_, n)| n.iter().flatten().copied());
-            self.touched.add(values.chain(let_go(&plan)));
-        }
+        let mut deletes = deleted_users(&plan);
         if job.dry {
             if !self.created.note(&plan) {
                 return Ok(Err("the new users' ids are too long to keep"));
             }
-            self.deleted
-                .extend(plan.ops.iter().filter_map(|op| match op {
-                    Op::Delete { user_id, .. } => Some(crate::index::hash(user_id)),
-                    _ => None,
-                }));
+            self.deleted.append(&mut deletes);
             let report = crate::report::from_plan(&plan, None, None);
             self.take(report, parts);
             return Ok(Ok(()));
         }
-        let mut deletes: Vec<u64> = plan
-            .ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::Delete { user_id, .. } => Some(crate::index::hash(user_id)),
-                _ => None,
-            })
-            .collect();
         deletes.sort_unstable();
         if self.lost_reports.meets(&deletes) {
             return Ok(Err(
@@ -389,6 +363,17 @@ impl<'j> Segments<'j> {
             ));
         }
         self.lost_reports.add(lost_reports(&plan));
+        // What the directory holds differently after this segment: the ids
+        // and emails the rows that change it name (rows and plan rows are
+        // in the same order), and what their operations let go.
+        let changed = plan.rows.iter().zip(&named).filter(|(r, _)| {
+            matches!(
+                r.planned,
+                Planned::Create | Planned::Update | Planned::Delete
+            )
+        });
+        let values = changed.flat_map(|(_, n)| n.iter().flatten().copied());
+        self.touched.add(values.chain(let_go(&plan)));
         if !self.began && !plan.ops.is_empty() {
             match store.begin() {
                 Ok(true) => self.began = true,
@@ -812,6 +797,17 @@ fn let_go(plan: &crate::plan::Plan) -> impl Iterator<Item = u64> + '_ {
         .filter_map(|c| c.old.as_deref());
     let removed = plan.removed.iter().filter_map(|u| u.user.email());
     ids.chain(old).chain(removed).map(crate::index::hash)
+}
+
+/// Hashes of the user ids `plan` deletes.
+fn deleted_users(plan: &crate::plan::Plan) -> Vec<u64> {
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Delete { user_id, .. } => Some(crate::index::hash(user_id)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Hashes of the managers who lose a report by `plan`'s operations: the

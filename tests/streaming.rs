@@ -323,6 +323,39 @@ fn streamed_or_dry<S: UserStore>(
     report
 }
 
+/// `run` of `file`, or with `dry` the dry run of its whole plan.
+fn whole_or_dry<S: UserStore>(
+    importer: &Importer,
+    file: &[u8],
+    store: &mut S,
+    dry: bool,
+) -> Report {
+    if dry {
+        let v = importer.validate(file, Some("users.csv"));
+        Report::dry_run(&importer.plan(v, store).unwrap())
+    } else {
+        importer.run(file, Some("users.csv"), store).unwrap()
+    }
+}
+
+/// Checks that `file`, streamed in segments of `bytes` and dry-run so,
+/// gives the whole plan's report and directory, each from `directory()`.
+fn same_streamed_and_whole(
+    importer: &Importer,
+    file: &str,
+    bytes: usize,
+    directory: impl Fn() -> Watched,
+) {
+    for dry in [false, true] {
+        let mut whole = directory();
+        let expected = whole_or_dry(importer, file.as_bytes(), &mut whole, dry);
+        let mut store = directory();
+        let got = streamed_or_dry(importer, file.as_bytes(), bytes, &mut store, dry);
+        assert_eq!(json(&got), json(&expected), "dry: {dry}\n{file}");
+        assert_eq!(state(&store.inner), state(&whole.inner), "{file}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -360,12 +393,7 @@ proptest! {
             importer = importer.acting_user(format!("u{a}"));
         }
         let mut whole = store_of(&dir);
-        let expected = if dry {
-            let v = importer.validate(&file, Some("users.csv"));
-            Report::dry_run(&importer.plan(v, &mut whole).unwrap())
-        } else {
-            importer.run(&file, Some("users.csv"), &mut whole).unwrap()
-        };
+        let expected = whole_or_dry(&importer, &file, &mut whole, dry);
         let mut store = store_of(&dir);
         let got = streamed_or_dry(&importer, &file, bytes, &mut store, dry);
         prop_assert_eq!(json(&got), json(&expected));
@@ -509,21 +537,7 @@ fn a_user_made_from_an_email_is_not_found_by_a_later_segment() {
         .collect();
     for last in ["boss@x.io,,,DELETE,\n", "ann,ann@x.io,boss@x.io,,\n"] {
         let file = format!("{head},boss@x.io,,,\n{filler}{last}");
-        for dry in [false, true] {
-            let mut whole = Watched::default();
-            let expected = if dry {
-                let v = importer.validate(file.as_bytes(), Some("users.csv"));
-                Report::dry_run(&importer.plan(v, &mut whole).unwrap())
-            } else {
-                importer
-                    .run(file.as_bytes(), Some("users.csv"), &mut whole)
-                    .unwrap()
-            };
-            let mut store = Watched::default();
-            let got = streamed_or_dry(&importer, file.as_bytes(), 120, &mut store, dry);
-            assert_eq!(json(&got), json(&expected), "dry: {dry}\n{file}");
-            assert_eq!(state(&store.inner), state(&whole.inner), "{file}");
-        }
+        same_streamed_and_whole(&importer, &file, 120, Watched::default);
     }
 }
 
@@ -555,20 +569,6 @@ fn a_delete_after_its_users_report_left_in_an_earlier_segment_is_the_whole_plans
     for first in [",u@x.io,,,DELETE\n", "u,u@x.io,f0,,\n"] {
         let file =
             format!("userId,email,reportsTo,firstName,transaction\n{first}{filler}d,,,,DELETE\n");
-        for dry in [false, true] {
-            let mut whole = directory();
-            let expected = if dry {
-                let v = importer.validate(file.as_bytes(), Some("users.csv"));
-                Report::dry_run(&importer.plan(v, &mut whole).unwrap())
-            } else {
-                importer
-                    .run(file.as_bytes(), Some("users.csv"), &mut whole)
-                    .unwrap()
-            };
-            let mut store = directory();
-            let got = streamed_or_dry(&importer, file.as_bytes(), 300, &mut store, dry);
-            assert_eq!(json(&got), json(&expected), "dry: {dry}\n{file}");
-            assert_eq!(state(&store.inner), state(&whole.inner), "{file}");
-        }
+        same_streamed_and_whole(&importer, &file, 300, directory);
     }
 }
