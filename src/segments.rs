@@ -251,8 +251,15 @@ impl<'j> Segments<'j> {
             std::thread::scope(|scope| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(1);
                 let reading = &mut survey;
-                let reader =
-                    scope.spawn(move || reading.read(job, source, name, |v| tx.send(v).is_ok()));
+                let reader = scope.spawn(move || {
+                    let read = reading.read(job, source, name, |v| tx.send(v).is_ok());
+                    // The rows' checks while the last segments are applied.
+                    let verdict = match &read {
+                        Ok(Ok(_)) => reading.file_wide(),
+                        _ => None,
+                    };
+                    (read, verdict)
+                });
                 for segment in rx.iter() {
                     step = self.segment(segment, store, parts);
                     if !matches!(step, Ok(Ok(()))) {
@@ -267,11 +274,17 @@ impl<'j> Segments<'j> {
                 }
             })
         } else {
-            survey.read(job, source, name, |segment| {
+            let read = survey.read(job, source, name, |segment| {
                 step = self.segment(segment, store, parts);
                 matches!(step, Ok(Ok(())))
-            })
+            });
+            let verdict = match (&read, &step) {
+                (Ok(Ok(_)), Ok(Ok(()))) => survey.file_wide(),
+                _ => None,
+            };
+            (read, verdict)
         };
+        let (read, verdict) = read;
         if let Err(why) = step? {
             return Ok(Err(why));
         }
@@ -279,7 +292,7 @@ impl<'j> Segments<'j> {
             Ok(file) => file,
             Err(why) => return Ok(Err(why)),
         };
-        if let Some(why) = self.file_wide(&mut survey) {
+        if let Some(why) = verdict.or_else(|| self.file_wide(&survey)) {
             return Ok(Err(why));
         }
         Ok(self.report(file))
@@ -422,33 +435,14 @@ impl<'j> Segments<'j> {
         }
     }
 
-    /// Why the file-wide checks may find something the segments could not
-    /// see, if they may: two rows with one key, user id or email; a
-    /// `reportsTo` cycle; two rows of different segments about one
-    /// directory user; a role spelled two ways; a guard on mass removal.
-    /// Hashes that merely collide are taken for the real thing: the file
-    /// is then imported whole, which compares the values.
-    fn file_wide(&mut self, survey: &mut Survey) -> Option<&'static str> {
-        survey.ids.sort_unstable();
-        let twice = |hashes: &mut Vec<u64>| {
-            hashes.sort_unstable();
-            hashes.windows(2).any(|w| w[0] == w[1])
-        };
-        if survey.ids.windows(2).any(|w| w[0].0 == w[1].0)
-            || twice(&mut survey.keys)
-            || twice(&mut survey.emails)
-        {
-            return Some("two rows may share a key, a user id or an email");
-        }
+    /// Why the file-wide checks of what the segments applied may find
+    /// something they could not see, if they may: two rows of different
+    /// segments about one directory user; in a dry run, a deleted user
+    /// who manages a user the file names; a guard on mass removal. (The
+    /// checks of the rows alone are [`Survey::file_wide`].)
+    fn file_wide(&mut self, survey: &Survey) -> Option<&'static str> {
         if twice(&mut self.targets) {
             return Some("rows of two segments may be about one directory user");
-        }
-        let mut generated = std::mem::take(&mut survey.generated);
-        if survey.names_a_manager_in(&mut generated) {
-            return Some("a row's manager may be a user made from an email");
-        }
-        if survey.has_cycle() {
-            return Some("the rows' managers may form a cycle");
         }
         if self.job.dry {
             // Applied, a delete of a user someone the file names reports
@@ -457,10 +451,6 @@ impl<'j> Segments<'j> {
             if survey.names_a_manager_in(&mut self.deleted) {
                 return Some("a user the file deletes may manage a user it names");
             }
-        }
-        let mut spelled: Vec<String> = survey.spellings.iter().map(|r| normalize(r)).collect();
-        if twice_text(&mut spelled) {
-            return Some("a role is spelled two ways");
         }
         let guards = &self.job.profile.guards;
         let size = self
@@ -692,6 +682,35 @@ impl Survey {
 
     /// Whether a row names as its manager a user whose hash is in `users`
     /// (sorted here).
+    /// Why the checks of the whole file's rows may find something the
+    /// segments could not see, if they may: two rows with one key, user id
+    /// or email; a manager who is a user made from an email; a `reportsTo`
+    /// cycle; a role spelled two ways. Hashes that merely collide are taken
+    /// for the real thing: the file is then imported whole, which compares
+    /// the values. Run where the file was read, once it is read (the last
+    /// segments may still be being applied).
+    fn file_wide(&mut self) -> Option<&'static str> {
+        self.ids.sort_unstable();
+        if self.ids.windows(2).any(|w| w[0].0 == w[1].0)
+            || twice(&mut self.keys)
+            || twice(&mut self.emails)
+        {
+            return Some("two rows may share a key, a user id or an email");
+        }
+        let mut generated = std::mem::take(&mut self.generated);
+        if self.names_a_manager_in(&mut generated) {
+            return Some("a row's manager may be a user made from an email");
+        }
+        if self.has_cycle() {
+            return Some("the rows' managers may form a cycle");
+        }
+        let mut spelled: Vec<String> = self.spellings.iter().map(|r| normalize(r)).collect();
+        if twice_text(&mut spelled) {
+            return Some("a role is spelled two ways");
+        }
+        None
+    }
+
     fn names_a_manager_in(&self, users: &mut [u64]) -> bool {
         users.sort_unstable();
         !users.is_empty()
@@ -703,13 +722,19 @@ impl Survey {
 
     /// Whether following each row to the row of its manager (by hash) can
     /// come back to a row.
-    fn has_cycle(&self) -> bool {
+    fn has_cycle(&mut self) -> bool {
         const DONE: u32 = u32::MAX;
-        // The manager row of each row, if any (ids are sorted and unique).
+        // The manager row of each row, if any: the managers sorted as the
+        // ids are (sorted and unique), the two walked side by side.
         let mut next = vec![DONE; self.rows];
+        self.managers.sort_unstable_by_key(|&(_, m)| m);
+        let mut ids = self.ids.iter().peekable();
         for &(row, m) in &self.managers {
-            if let Ok(at) = self.ids.binary_search_by_key(&m, |e| e.0) {
-                next[row as usize] = self.ids[at].1;
+            while ids.next_if(|e| e.0 < m).is_some() {}
+            if let Some(&&(id, at)) = ids.peek()
+                && id == m
+            {
+                next[row as usize] = at;
             }
         }
         // Each walk marks the rows it passes with its start; meeting its
@@ -976,6 +1001,11 @@ impl<S: UserStore + ?Sized> UserStore for Ahead<'_, S> {
 }
 
 /// Whether two of `texts` are equal.
+fn twice(hashes: &mut [u64]) -> bool {
+    hashes.sort_unstable();
+    hashes.windows(2).any(|w| w[0] == w[1])
+}
+
 fn twice_text(texts: &mut [String]) -> bool {
     texts.sort_unstable();
     texts.windows(2).any(|w| w[0] == w[1])
