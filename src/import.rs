@@ -666,9 +666,13 @@ impl Importer {
     /// (delimited text in UTF-8 of 1 KiB or more, not a workbook): all
     /// segments are applied inside one transaction, each planned against
     /// the directory as the segments before it left it (with threads, the
-    /// next segment is read and checked meanwhile on another thread). When
-    /// a row has an error, a row needs a later segment (its manager is
-    /// created further down the file), a row looks a user up by an id or
+    /// next segment is read and checked meanwhile on another thread). A
+    /// row with an error fails in its segment, as in the whole plan, under
+    /// an error policy that imports the valid rows (`SkipInvalid`, and
+    /// `StopAfter` while the file's failed rows stay within it). When a
+    /// row has an error under `RejectFile`, a row names as its manager the
+    /// user of a row with an error, a row fails for any other reason (its
+    /// manager is created further down the file, say), a row looks a user up by an id or
     /// email an earlier segment created, changed or removed, an operation
     /// does not apply, the store fails, or a check of the whole file
     /// (duplicates, cycles, two segments' rows about one user, a role
@@ -676,7 +680,7 @@ impl Importer {
     /// transaction is rolled back before it commits and the file is read
     /// again and imported whole (a commit that fails is an error instead).
     /// Either way the report and the directory are `run`'s, under every
-    /// error policy (a file that imports in segments has no failed row).
+    /// error policy.
     /// An import that goes through costs one reading of the file; one that
     /// does not, up to two. The transaction begins before the first
     /// operation (an import that writes nothing begins none), and holds
@@ -722,8 +726,8 @@ impl Importer {
     /// The dry run of the file `open` reads: the report
     /// [`Report::dry_run`] gives of [`Importer::plan`]'s plan of it,
     /// planned a segment at a time where that gives the same report, as
-    /// [`Importer::run_streaming`] imports it (under any error policy: a
-    /// row that fails sends the file to be planned whole), each segment
+    /// [`Importer::run_streaming`] imports it (a row that fails for other
+    /// than its own error sends the file to be planned whole), each segment
     /// planned against the directory as the segments before it would
     /// leave it (the users and roles they create are taken as there).
     /// Writes nothing; its undo option is ignored.

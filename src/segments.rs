@@ -17,8 +17,8 @@
 //! removal, which count the whole file's removals.
 //!
 //! The result is the one planning the whole file gives whenever no row
-//! fails: every operation applies, so every row's outcome is its plan's
-//! (whatever the error policy), and what a segment's rows find in the
+//! fails but for its own errors: every operation applies, so every row's
+//! outcome is its plan's, and what a segment's rows find in the
 //! directory is what the whole plan finds there, or, for a manager
 //! created by an earlier row (named by the id that row gives), what the
 //! whole plan finds in the file. So a segment's rows must not look a user
@@ -26,15 +26,20 @@
 //! removed (the directory would answer as the import left it), nor delete
 //! a user whose report an earlier segment moved or deleted (the directory
 //! would list fewer reports), nor name as a manager a user whose id is
-//! made from an email. Anything else ends the
-//! attempt before it commits: a row with an error, a row that cannot be
+//! made from an email. A row with an error fails in any plan, and, under
+//! an error policy that imports the valid rows, fails alike in its
+//! segment, so long as no row names its user as a manager (the whole plan
+//! fails that row too, for the manager's row) and the file's failed rows
+//! stay within what `StopAfter` accepts. Anything else ends the
+//! attempt before it commits: a row with an error under `RejectFile`
+//! (the file is rejected whole), a row that fails for another reason or cannot be
 //! planned in its segment (a manager or an email only a later segment
 //! provides), a row that looks up what an earlier segment touched, an
 //! operation that does not apply, a store error, or a file-wide check that
 //! may find something. Then the transaction is rolled back, and the file
 //! is imported whole, so that every report and every outcome is the whole
 //! plan's, the failures included. That costs a second reading of the
-//! file, but only for a file that does not import cleanly. A property
+//! file, but only for such a file. A property
 //! test (`tests/streaming.rs`) holds the two equal over files whose rows
 //! meet each other and the directory every way a small pool of ids,
 //! emails, managers and role spellings allows.
@@ -56,7 +61,7 @@ use crate::error::{Error, ErrorKind};
 use crate::issue::{Severity, sort_issues};
 use crate::matching::normalize;
 use crate::plan::{Planned, Planner, Provenance, guard_issue, now};
-use crate::profile::{Mode, Profile};
+use crate::profile::{ErrorPolicy, Mode, Profile};
 use crate::record::Action;
 use crate::record::User;
 use crate::report::{Report, Summary};
@@ -322,6 +327,10 @@ impl<'j> Segments<'j> {
         }
         let base = self.rows;
         self.rows += v.rows.len();
+        // The lines of the rows with errors (in order): the rows that fail
+        // in any plan, and (under `file_wide`'s check that no row names
+        // one of them as its manager) alike in the whole plan.
+        let erring: Vec<u64> = v.rows.iter().filter(|r| r.error).map(|r| r.line).collect();
         let mut planner =
             Planner::new(&self.planned_under, job.tenant, job.acting, v).threads(job.threads);
         let total = self.rows as u64;
@@ -353,7 +362,10 @@ impl<'j> Segments<'j> {
         self.targets.extend(planner.target_hashes());
         self.removals += planner.removals();
         let plan = planner.finish();
-        if plan.blocked || plan.rows.iter().any(|r| r.planned == Planned::Fail) {
+        let fails_here = |r: &crate::plan::PlannedRow| {
+            r.planned == Planned::Fail && erring.binary_search(&r.line).is_err()
+        };
+        if plan.blocked || plan.rows.iter().any(fails_here) {
             return Ok(Err("a row cannot be planned in its segment"));
         }
         if !plan.file_issues.is_empty() {
@@ -444,6 +456,9 @@ impl<'j> Segments<'j> {
         if twice(&mut self.targets) {
             return Some("rows of two segments may be about one directory user");
         }
+        if crate::plan::blocked(self.job.profile.on_error, false, self.summary.failed) {
+            return Some("more rows fail than the error policy accepts");
+        }
         if self.job.dry {
             // Applied, a delete of a user someone the file names reports
             // to would find those reports in the directory; a dry run's
@@ -525,6 +540,11 @@ struct Survey {
     managers: Vec<(u32, u64)>,
     /// Role names as the rows spell them.
     spellings: HashSet<String>,
+    /// Hashes of the user ids, emails and keys of the rows with errors
+    /// (which fail, under an error policy that imports the valid rows): a
+    /// row naming one of them as its manager fails in the whole plan for
+    /// that row's failure, which a segment cannot see.
+    failing: Vec<u64>,
     /// Hashes of the emails of upserts without a user id: a user created
     /// from such a row gets the email as its id, which the whole plan does
     /// not find as a manager named by another row.
@@ -620,7 +640,9 @@ impl Survey {
             Some(true) => {}
         }
         while let Some(segment) = stream.take_segment() {
-            if segment.rows.iter().any(|r| r.error) {
+            if job.profile.on_error == ErrorPolicy::RejectFile
+                && segment.rows.iter().any(|r| r.error)
+            {
                 return Err("a row has an error");
             }
             let base = self.rows;
@@ -651,6 +673,12 @@ impl Survey {
             let id = u.value(Field::UserId).map(crate::index::hash);
             let email = u.value(Field::Email).map(crate::index::hash);
             named.push([id, email]);
+            if row.error {
+                self.failing.extend(id.into_iter().chain(email));
+                if !matches!(key, Field::UserId | Field::Email) {
+                    self.failing.extend(u.value(key).map(crate::index::hash));
+                }
+            }
             if let Some(id) = id {
                 self.ids.push((id, n));
             }
@@ -680,8 +708,6 @@ impl Survey {
         named
     }
 
-    /// Whether a row names as its manager a user whose hash is in `users`
-    /// (sorted here).
     /// Why the checks of the whole file's rows may find something the
     /// segments could not see, if they may: two rows with one key, user id
     /// or email; a manager who is a user made from an email; a `reportsTo`
@@ -701,6 +727,10 @@ impl Survey {
         if self.names_a_manager_in(&mut generated) {
             return Some("a row's manager may be a user made from an email");
         }
+        let mut failing = std::mem::take(&mut self.failing);
+        if self.names_a_manager_in(&mut failing) {
+            return Some("a row's manager may be the user of a row with an error");
+        }
         if self.has_cycle() {
             return Some("the rows' managers may form a cycle");
         }
@@ -711,6 +741,8 @@ impl Survey {
         None
     }
 
+    /// Whether a row names as its manager a user whose hash is in `users`
+    /// (sorted here).
     fn names_a_manager_in(&self, users: &mut [u64]) -> bool {
         users.sort_unstable();
         !users.is_empty()
@@ -1088,10 +1120,31 @@ mod tests {
             Some("the rows' managers may form a cycle")
         );
         assert!(store.get("t", "user0").is_none(), "rolled back");
-        // Any error policy, while no row fails.
+        // Under a policy that imports the valid rows, a row with an error
+        // fails in its segment, unless a row names its user as manager.
         profile.on_error = crate::profile::ErrorPolicy::SkipInvalid;
         assert_eq!(why(&profile, &file), None);
-        assert_eq!(why(&profile, &bad), Some("a row has an error"));
+        assert_eq!(why(&profile, &bad), None);
+        // A directory user's row with an error, named as a manager by a row
+        // of another segment: the whole plan fails that row for it.
+        let managed = file
+            .replacen("userId,email,roles", "userId,email,roles,reportsTo", 1)
+            .replace(",Staff\n", ",Staff,\n")
+            .replace(
+                "user99@example.com,Staff,",
+                "user99@example.com,Staff,user3",
+            );
+        assert_eq!(why_in(&profile, &managed, &mut store), None);
+        let managed = managed.replace("user3@example.com", "not-an-email");
+        assert_eq!(
+            why_in(&profile, &managed, &mut store),
+            Some("a row's manager may be the user of a row with an error")
+        );
+        profile.on_error = crate::profile::ErrorPolicy::StopAfter(0);
+        assert_eq!(
+            why(&profile, &bad),
+            Some("a row cannot be planned in its segment")
+        );
         profile.mode = Mode::Mirror;
         assert_eq!(
             why(&profile, &file),

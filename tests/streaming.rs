@@ -40,6 +40,8 @@ struct Line {
     /// keyed by email), or its email left blank.
     drop_id: bool,
     drop_email: bool,
+    /// A row with an error: `enabled` is neither true nor false.
+    bad: bool,
 }
 
 fn line(ids: u8) -> impl Strategy<Value = Line> {
@@ -55,10 +57,20 @@ fn line(ids: u8) -> impl Strategy<Value = Line> {
             prop::bool::weighted(0.2),
             prop::bool::weighted(0.05),
             prop::bool::weighted(0.04),
+            prop::bool::weighted(0.04),
         ),
     )
         .prop_map(
-            |(id, email, manager, role, enabled, last, delete, (notify, drop_id, drop_email))| {
+            |(
+                id,
+                email,
+                manager,
+                role,
+                enabled,
+                last,
+                delete,
+                (notify, drop_id, drop_email, bad),
+            )| {
                 Line {
                     id,
                     email,
@@ -70,6 +82,7 @@ fn line(ids: u8) -> impl Strategy<Value = Line> {
                     notify,
                     drop_id,
                     drop_email,
+                    bad,
                 }
             },
         )
@@ -110,7 +123,13 @@ fn file_of(lines: &[Line]) -> Vec<u8> {
             opt("e", l.email, "@x.io"),
             opt("u", l.manager, ""),
             ROLES[l.role as usize],
-            l.enabled,
+            if l.bad {
+                "maybe"
+            } else if l.enabled {
+                "true"
+            } else {
+                "false"
+            },
             l.last,
             if l.delete { "DELETE" } else { "" },
             l.notify,
@@ -168,7 +187,7 @@ fn profile() -> impl Strategy<Value = Profile> {
         0u8..10,
         prop::option::weighted(0.2, 0u64..3),
         prop::bool::weighted(0.2),
-        prop::bool::weighted(0.2),
+        0u8..10,
         prop::bool::weighted(0.3),
         (prop::bool::weighted(0.2), prop::bool::weighted(0.3)),
     )
@@ -179,7 +198,7 @@ fn profile() -> impl Strategy<Value = Profile> {
                 mode,
                 max_deletes,
                 overridden,
-                skip,
+                policy,
                 share,
                 (clear, key_only),
             )| {
@@ -207,9 +226,12 @@ fn profile() -> impl Strategy<Value = Profile> {
                     2 => Mode::Mirror,
                     _ => Mode::Upsert,
                 };
-                if skip {
-                    p.on_error = ErrorPolicy::SkipInvalid;
-                }
+                p.on_error = match policy {
+                    0..=2 => ErrorPolicy::SkipInvalid,
+                    3 => ErrorPolicy::StopAfter(1),
+                    4 => ErrorPolicy::StopAfter(3),
+                    _ => ErrorPolicy::RejectFile,
+                };
                 p.guards.max_deletes = max_deletes;
                 p.guards.override_guards = overridden;
                 if share {
