@@ -670,10 +670,11 @@ impl Importer {
     /// row with an error fails in its segment, as in the whole plan, under
     /// an error policy that imports the valid rows (`SkipInvalid`, and
     /// `StopAfter` while the file's failed rows stay within it). When a
-    /// row has an error under `RejectFile`, a row names as its manager the
-    /// user of a row with an error, a row fails for any other reason (its
-    /// manager is created further down the file, say), a row looks a user up by an id or
-    /// email an earlier segment created, changed or removed, an operation
+    /// row has an error under `RejectFile`, more rows fail than
+    /// `StopAfter` accepts, a row fails for any other reason (its manager
+    /// is created further down the file, say), a row looks a user up by
+    /// an id or email an earlier segment created, changed or removed, an
+    /// operation
     /// does not apply, the store fails, or a check of the whole file
     /// (duplicates, cycles, two segments' rows about one user, a role
     /// spelled two ways, a guard on mass removal) may find something, the
@@ -726,8 +727,9 @@ impl Importer {
     /// The dry run of the file `open` reads: the report
     /// [`Report::dry_run`] gives of [`Importer::plan`]'s plan of it,
     /// planned a segment at a time where that gives the same report, as
-    /// [`Importer::run_streaming`] imports it (a row that fails for other
-    /// than its own error sends the file to be planned whole), each segment
+    /// [`Importer::run_streaming`] imports it (the same files are planned
+    /// whole: a row with an error under `RejectFile`, a row that fails for
+    /// other than its own errors, and so on), each segment
     /// planned against the directory as the segments before it would
     /// leave it (the users and roles they create are taken as there).
     /// Writes nothing; its undo option is ignored.

@@ -28,9 +28,11 @@
 //! would list fewer reports), nor name as a manager a user whose id is
 //! made from an email. A row with an error fails in any plan, and, under
 //! an error policy that imports the valid rows, fails alike in its
-//! segment, so long as no row names its user as a manager (the whole plan
-//! fails that row too, for the manager's row) and the file's failed rows
-//! stay within what `StopAfter` accepts. Anything else ends the
+//! segment, so long as the file's failed rows stay within what
+//! `StopAfter` accepts: no other row's outcome hangs on it across
+//! segments (a row naming as its manager a user only such a row would
+//! create fails in its segment too, for a manager it cannot find, and so
+//! sends the file whole). Anything else ends the
 //! attempt before it commits: a row with an error under `RejectFile`
 //! (the file is rejected whole), a row that fails for another reason or cannot be
 //! planned in its segment (a manager or an email only a later segment
@@ -327,12 +329,13 @@ impl<'j> Segments<'j> {
         }
         let base = self.rows;
         self.rows += v.rows.len();
-        // The lines of the rows with errors (in order): the rows that fail
-        // in any plan, and (under `file_wide`'s check that no row names
-        // one of them as its manager) alike in the whole plan.
-        let erring: Vec<u64> = v.rows.iter().filter(|r| r.error).map(|r| r.line).collect();
         let mut planner =
             Planner::new(&self.planned_under, job.tenant, job.acting, v).threads(job.threads);
+        // The rows with errors (by line, in order), which fail in their
+        // segment as in the whole plan: no other row's outcome hangs on
+        // theirs across segments (a row whose manager only such a row
+        // names fails in its segment too, the manager not being found).
+        let erring = planner.error_lines();
         let total = self.rows as u64;
         let mut outer = parts.on_progress.as_deref_mut();
         // Rows counted over the file, not the segment.
@@ -540,11 +543,6 @@ struct Survey {
     managers: Vec<(u32, u64)>,
     /// Role names as the rows spell them.
     spellings: HashSet<String>,
-    /// Hashes of the user ids, emails and keys of the rows with errors
-    /// (which fail, under an error policy that imports the valid rows): a
-    /// row naming one of them as its manager fails in the whole plan for
-    /// that row's failure, which a segment cannot see.
-    failing: Vec<u64>,
     /// Hashes of the emails of upserts without a user id: a user created
     /// from such a row gets the email as its id, which the whole plan does
     /// not find as a manager named by another row.
@@ -673,12 +671,6 @@ impl Survey {
             let id = u.value(Field::UserId).map(crate::index::hash);
             let email = u.value(Field::Email).map(crate::index::hash);
             named.push([id, email]);
-            if row.error {
-                self.failing.extend(id.into_iter().chain(email));
-                if !matches!(key, Field::UserId | Field::Email) {
-                    self.failing.extend(u.value(key).map(crate::index::hash));
-                }
-            }
             if let Some(id) = id {
                 self.ids.push((id, n));
             }
@@ -726,10 +718,6 @@ impl Survey {
         let mut generated = std::mem::take(&mut self.generated);
         if self.names_a_manager_in(&mut generated) {
             return Some("a row's manager may be a user made from an email");
-        }
-        let mut failing = std::mem::take(&mut self.failing);
-        if self.names_a_manager_in(&mut failing) {
-            return Some("a row's manager may be the user of a row with an error");
         }
         if self.has_cycle() {
             return Some("the rows' managers may form a cycle");
@@ -1032,12 +1020,13 @@ impl<S: UserStore + ?Sized> UserStore for Ahead<'_, S> {
     }
 }
 
-/// Whether two of `texts` are equal.
+/// Whether two of `hashes` are equal (sorted here).
 fn twice(hashes: &mut [u64]) -> bool {
     hashes.sort_unstable();
     hashes.windows(2).any(|w| w[0] == w[1])
 }
 
+/// Whether two of `texts` are equal (sorted here).
 fn twice_text(texts: &mut [String]) -> bool {
     texts.sort_unstable();
     texts.windows(2).any(|w| w[0] == w[1])
@@ -1121,25 +1110,27 @@ mod tests {
         );
         assert!(store.get("t", "user0").is_none(), "rolled back");
         // Under a policy that imports the valid rows, a row with an error
-        // fails in its segment, unless a row names its user as manager.
+        // fails in its segment as in the whole plan.
         profile.on_error = crate::profile::ErrorPolicy::SkipInvalid;
         assert_eq!(why(&profile, &file), None);
         assert_eq!(why(&profile, &bad), None);
-        // A directory user's row with an error, named as a manager by a row
-        // of another segment: the whole plan fails that row for it.
+        // A row naming as its manager a new user whose row (in another
+        // segment) has an error: the whole plan fails it for that row, its
+        // segment for a manager it cannot find.
         let managed = file
             .replacen("userId,email,roles", "userId,email,roles,reportsTo", 1)
             .replace(",Staff\n", ",Staff,\n")
+            .replace("user3@example.com", "not-an-email")
             .replace(
                 "user99@example.com,Staff,",
                 "user99@example.com,Staff,user3",
             );
-        assert_eq!(why_in(&profile, &managed, &mut store), None);
-        let managed = managed.replace("user3@example.com", "not-an-email");
         assert_eq!(
-            why_in(&profile, &managed, &mut store),
-            Some("a row's manager may be the user of a row with an error")
+            why(&profile, &managed),
+            Some("a row cannot be planned in its segment")
         );
+        // The same manager in the directory: found there, in either plan.
+        assert_eq!(why_in(&profile, &managed, &mut store), None);
         profile.on_error = crate::profile::ErrorPolicy::StopAfter(0);
         assert_eq!(
             why(&profile, &bad),

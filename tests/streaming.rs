@@ -2,9 +2,11 @@
 //! report (its rows through `on_row`) and the same directory, for files
 //! whose rows tie into each other and into the directory every way a small
 //! pool of ids, emails, managers and role spellings allows, read in
-//! segments of a few rows. A file that imports cleanly goes through in
-//! segments (applied as it is read, committed once); one that does not is
-//! rolled back, its rows taken back, and imported whole.
+//! segments of a few rows. A file whose rows fail only for their own
+//! errors (under an error policy that imports the valid rows) goes through
+//! in segments (applied as it is read, committed once); one that a segment
+//! cannot decide as the whole file would is rolled back, its rows taken
+//! back, and imported whole.
 
 use std::convert::Infallible;
 use std::sync::Mutex;
@@ -593,4 +595,34 @@ fn a_delete_after_its_users_report_left_in_an_earlier_segment_is_the_whole_plans
             format!("userId,email,reportsTo,firstName,transaction\n{first}{filler}d,,,,DELETE\n");
         same_streamed_and_whole(&importer, &file, 300, directory);
     }
+}
+
+#[test]
+fn a_row_whose_error_the_stores_catalog_clears_fails_as_in_the_whole_plan() {
+    // Under skip-invalid a row with an error fails in its segment. Here the
+    // importer's catalog knows only `Admin`, so validation finds `Staff`
+    // unknown on ann's row; the store's catalog has the last word (it
+    // knows `Staff`), and planning clears that error. Her manager
+    // is created by a later segment: the whole plan makes both, while her
+    // segment cannot find him, so the file goes whole.
+    let mut profile = Profile::default();
+    profile.on_error = ErrorPolicy::SkipInvalid;
+    let importer =
+        Importer::with_profile("t", profile).catalog(user_import::Catalog::new().roles(["Admin"]));
+    let file = format!(
+        "userId,email,reportsTo,roles,firstName\nann,ann@x.io,boss,Staff,{PADDING}\n{}boss,boss@x.io,,Admin,{PADDING}\n",
+        plain("f", 30).replace(",Staff,", ",Admin,")
+    );
+    let directory = || {
+        let mut store = Watched::default();
+        let roles = user_import::Catalog::new().roles(["Staff", "Admin"]);
+        store.inner.set_catalog("t", roles);
+        store
+    };
+    let mut whole = directory();
+    let expected = importer
+        .run(file.as_bytes(), Some("users.csv"), &mut whole)
+        .unwrap();
+    assert_eq!(expected.summary.added, 32, "the whole plan makes ann");
+    same_streamed_and_whole(&importer, &file, 120, directory);
 }

@@ -740,6 +740,18 @@ impl Planner {
         assemble::finish(self)
     }
 
+    /// The lines of the rows with errors, as planning takes them (the
+    /// store's catalog has the last word on roles): the rows that fail in
+    /// any plan of them, for their own errors.
+    pub(crate) fn error_lines(&self) -> Vec<u64> {
+        self.v
+            .rows
+            .iter()
+            .filter(|r| r.error)
+            .map(|r| r.line)
+            .collect()
+    }
+
     /// The hashes of the directory users the rows planned so far are about
     /// (updated, unchanged or deleted), as two rows of one plan about the
     /// same user are found: for a driver that plans a file in parts, to
