@@ -8,7 +8,10 @@ the same run:
   deleted, 5% new); a dry run of the changed file; a fresh import with
   `--report json`, whose report has a row per line; and a fresh import
   that a trigger refuses at its last row, rolled back whole, whose every
-  row has a line in the text report;
+  row has a line in the text report; and a fresh import under
+  `--on-error skip-invalid` of the file with 1% of its rows invalid (an
+  `enabled` cell that is neither true nor false, on users who manage no
+  one), which imports the other 99%;
 - `benches/naive_import.py` (csv + sqlite3, upsert by user id, roles in a
   join table, one transaction), fresh and again;
 - the plain prepared INSERT of `benches/sqlite.rs` (`--only insert`, its own
@@ -59,6 +62,17 @@ def generate(path, rows):
         f.write(HEADER)
         for i in range(rows):
             f.write(user_row(i, rng))
+
+
+def invalid(base, path):
+    """The base file with the users who end a chain (who manage no one)
+    made invalid on every other chain: 1% of the rows."""
+    with open(base) as src, open(path, "w", newline="") as f:
+        f.write(src.readline())
+        for i, row in enumerate(src):
+            if i % 100 == 99:
+                row = row.replace(",true,", ",maybe,", 1)
+            f.write(row)
 
 
 def changed(path, rows):
@@ -135,6 +149,7 @@ def main():
         change = os.path.join(work, "changed-%d.csv" % rows)
         generate(base, rows)
         changed(change, rows)
+        invalid(base, os.path.join(work, "invalid-%d.csv" % rows))
         size = os.path.getsize(base)
         print("e2e: rows=%d file=%.1f MB" % (rows, size / 1e6))
         results = {}
@@ -230,6 +245,16 @@ def run_cases(case, rows, work, binary, profile, base, change, naive):
     c.close()
     case("import, rolled back at its last row", [binary, "--db", rdb, "--profile", profile, base],
          rdb, 0, status=1)
+
+    # 1% of the rows invalid, the others imported (exit 1: rows failed).
+    sdb = os.path.join(work, "import-skip-%d.db" % rows)
+    for f in (sdb, sdb + "-journal"):
+        if os.path.exists(f):
+            os.remove(f)
+    case("import skip-invalid, 1% rows bad", [binary, "--db", sdb, "--profile", profile,
+                                              "--on-error", "skip-invalid",
+                                              os.path.join(work, "invalid-%d.csv" % rows)],
+         sdb, rows - rows // 100, status=1)
 
     pdb = os.path.join(work, "python-%d.db" % rows)
     if os.path.exists(pdb):

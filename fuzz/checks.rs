@@ -317,3 +317,192 @@ pub fn ops(data: &[u8]) {
         assert_eq!(model::observe(&store), want);
     }
 }
+
+/// A row of a `streaming` input: small pools of ids, emails and managers,
+/// so that rows meet each other and the directory.
+#[derive(Debug, Arbitrary)]
+pub struct StreamRow {
+    /// By `free % 8`: 0, a row about any user of the pools (`id`,
+    /// `email`); else, as exports mostly have them, about a user of its
+    /// own (its row number for id and email, and a manager on a row
+    /// before it).
+    pub free: u8,
+    pub id: Option<u8>,
+    pub email: Option<u8>,
+    pub manager: Option<u8>,
+    pub role: u8,
+    /// `enabled`, by `enabled % 16`: `maybe` (an error), blank, false, or
+    /// (mostly) true.
+    pub enabled: u8,
+    pub last: u8,
+    /// A `DELETE` row when `delete % 12` is 0.
+    pub delete: u8,
+    pub notify: bool,
+}
+
+/// `streaming`: a file read in segments and imported (or dry-run) with
+/// `run_streaming`, against the same file imported whole.
+#[derive(Debug, Arbitrary)]
+pub struct Streaming {
+    /// The error policy, key, role policy, mode and blank policy, a few
+    /// bits each.
+    pub settings: u16,
+    /// The segments' size in bytes, from 60 to 571.
+    pub segment: u16,
+    pub acting: Option<u8>,
+    pub threads: bool,
+    pub dry: bool,
+    /// Directory users: id, email, manager, role (from the same pools).
+    pub directory: Vec<(u8, u8, Option<u8>, u8)>,
+    /// The rows, from the rest of the input.
+    pub rows: Vec<StreamRow>,
+}
+
+/// Role names as files spell them: two of them one role.
+const ROLES: [&str; 5] = ["Staff", "staff", "Admin", "Sales", "Ops"];
+/// A long first name, so that each row takes a hundred bytes or so.
+const PADDING: &str = "Maximiliana-Konstantinopoulou-Wolfeschlegelsteinhausenbergerdorff";
+
+impl Streaming {
+    fn file(&self) -> Vec<u8> {
+        let mut f = String::from(
+            "userId,email,reportsTo,roles,enabled,lastName,firstName,transaction,notifyIfNewUser\n",
+        );
+        // Rows of users of their own fill the 2 KiB head a file needs to
+        // be read in segments, so that the rows below are read a few to a
+        // segment.
+        for i in 0..24 {
+            f.push_str(&format!("p{i},p{i}@x.io,,Staff,true,L0,{PADDING},,false\n"));
+        }
+        let cell = |p: &str, v: Option<u8>, s: &str| {
+            v.map_or(String::new(), |v| format!("{p}{}{s}", v % 40))
+        };
+        for (i, r) in self.rows.iter().enumerate() {
+            let (id, email, manager) = match r.free % 8 {
+                0 => (
+                    cell("u", r.id, ""),
+                    cell("e", r.email, "@x.io"),
+                    cell("u", r.manager, ""),
+                ),
+                _ => (
+                    format!("u{i}"),
+                    format!("e{i}@x.io"),
+                    r.manager
+                        .filter(|_| i > 0)
+                        .map_or(String::new(), |m| format!("u{}", usize::from(m) % i.max(1))),
+                ),
+            };
+            f.push_str(&format!(
+                "{id},{email},{manager},{},{},L{},{PADDING},{},{}\n",
+                ROLES[usize::from(r.role) % ROLES.len()],
+                match r.enabled % 16 {
+                    0 => "maybe",
+                    1 => "",
+                    2 | 3 => "false",
+                    _ => "true",
+                },
+                r.last % 3,
+                if r.delete % 12 == 0 { "DELETE" } else { "" },
+                r.notify,
+            ));
+        }
+        f.into_bytes()
+    }
+
+    fn store(&self) -> InMemoryStore {
+        let mut store = InMemoryStore::new();
+        let (mut ids, mut emails) = (Vec::new(), Vec::new());
+        for &(id, email, manager, role) in &self.directory {
+            let (id, email) = (id % 40, email % 40);
+            if ids.contains(&id) || emails.contains(&email) {
+                continue;
+            }
+            ids.push(id);
+            emails.push(email);
+            let mut u = User::builder()
+                .set(user_import::Field::UserId, &format!("u{id}"))
+                .set(user_import::Field::Email, &format!("e{email}@x.io"))
+                .set(user_import::Field::Roles, ROLES[usize::from(role) % 4 + 1])
+                .set(user_import::Field::LastName, "L0");
+            if let Some(m) = manager.map(|m| m % 40).filter(|m| *m < id) {
+                u = u.set(user_import::Field::ReportsTo, &format!("u{m}"));
+            }
+            store.insert("t", u.build());
+        }
+        store
+    }
+
+    fn profile(&self) -> Profile {
+        let s = self.settings;
+        let mut p = Profile::default();
+        p.on_error = match s % 4 {
+            0 => ErrorPolicy::RejectFile,
+            1 => ErrorPolicy::StopAfter(u64::from(s >> 2 & 3)),
+            _ => ErrorPolicy::SkipInvalid,
+        };
+        if s & 0x10 != 0 {
+            p.key = user_import::KeyField::Email;
+        }
+        p.unknown_roles = match s >> 5 & 1 {
+            0 => RolePolicy::Create,
+            _ => RolePolicy::Reject,
+        };
+        p.mode = match s >> 6 & 7 {
+            0 => Mode::CreateOnly,
+            1 => Mode::UpdateOnly,
+            2 => Mode::Mirror,
+            _ => Mode::Upsert,
+        };
+        if s & 0x200 != 0 {
+            p.blank = user_import::BlankPolicy::Clear;
+        }
+        if s & 0x400 != 0 {
+            p.guards.max_deletes = Some(u64::from(s >> 11 & 3));
+        }
+        p
+    }
+}
+
+pub fn streaming(data: &[u8]) {
+    let Ok(input) = Streaming::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let file = input.file();
+    let mut importer =
+        Importer::with_profile("t", input.profile()).threads(if input.threads { 2 } else { 1 });
+    if let Some(a) = input.acting {
+        importer = importer.acting_user(format!("u{}", a % 40));
+    }
+    let name = Some("users.csv");
+    let mut whole = input.store();
+    let expected = if input.dry {
+        let v = importer.validate(&file, name);
+        let plan = importer
+            .plan(v, &mut whole)
+            .expect("the in-memory store does not fail");
+        user_import::Report::dry_run(&plan)
+    } else {
+        importer
+            .run(&file, name, &mut whole)
+            .expect("the in-memory store does not fail")
+    };
+    let rows = std::sync::Mutex::new(Vec::new());
+    let mut keep = |row| rows.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+    let mut restart = || rows.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let options = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
+    let streamed = importer
+        .clone()
+        .segment_bytes(60 + usize::from(input.segment % 512));
+    let mut store = input.store();
+    let size = Some(file.len() as u64);
+    let mut got = if input.dry {
+        streamed.dry_run_streaming(|| Ok(&file[..]), size, name, &mut store, options)
+    } else {
+        streamed.run_streaming(|| Ok(&file[..]), size, name, &mut store, options)
+    }
+    .expect("the in-memory store does not fail");
+    got.rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(got, expected, "streamed against whole");
+    assert_eq!(snapshot(&store), snapshot(&whole), "the directories");
+    assert!(!store.in_transaction(), "the transaction is ended");
+}

@@ -41,6 +41,11 @@ fn ops_corpus() {
     assert!(replay("ops", checks::ops) > 5);
 }
 
+#[test]
+fn streaming_corpus() {
+    assert!(replay("streaming", checks::streaming) > 5);
+}
+
 /// What a downstream fuzz target does in three lines — arbitrary file,
 /// directory and profile through the whole pipeline — on a few thousand
 /// pseudo-random inputs: it must never panic.
