@@ -255,14 +255,19 @@ impl<'j> Segments<'j> {
             // The file is read and checked a segment ahead, on a thread of
             // its own, while this one plans and applies (the store is
             // called from this thread only).
+            let stopped = std::sync::atomic::AtomicBool::new(false);
             std::thread::scope(|scope| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(1);
                 let reading = &mut survey;
+                let given_up = &stopped;
                 let reader = scope.spawn(move || {
                     let read = reading.read(job, source, name, |v| tx.send(v).is_ok());
-                    // The rows' checks while the last segments are applied.
+                    // The rows' checks while the last segments are applied
+                    // (none once the segments stopped short).
                     let verdict = match &read {
-                        Ok(Ok(_)) => reading.file_wide(),
+                        Ok(Ok(_)) if !given_up.load(std::sync::atomic::Ordering::Relaxed) => {
+                            reading.file_wide()
+                        }
                         _ => None,
                     };
                     (read, verdict)
@@ -270,6 +275,7 @@ impl<'j> Segments<'j> {
                 for segment in rx.iter() {
                     step = self.segment(segment, store, parts);
                     if !matches!(step, Ok(Ok(()))) {
+                        stopped.store(true, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
                 }
