@@ -91,20 +91,31 @@ fn line(ids: u8) -> impl Strategy<Value = Line> {
 }
 
 /// Rows mostly about users of their own (ids in file order, managers
-/// before them, as exports have them), a few about any user; with
+/// before them, as exports have them), a few about any user, and a few
+/// that name an earlier row's user by email alone (a delete, or an
+/// upsert found by email: rows of two segments about one user); with
 /// `lowercase`, some name the role `Staff` as `staff`.
 fn lines() -> impl Strategy<Value = Vec<Line>> {
-    let row = (line(40), prop::bool::weighted(0.97));
+    let row = (
+        line(40),
+        prop::bool::weighted(0.97),
+        prop::option::weighted(0.1, any::<u8>()),
+    );
     (prop::collection::vec(row, 1..60), prop::bool::weighted(0.2)).prop_map(|(lines, lowercase)| {
         lines
             .into_iter()
             .enumerate()
-            .map(|(i, (mut l, own))| {
+            .map(|(i, (mut l, own, echo))| {
+                let i = i as u8;
                 if own {
-                    let i = i as u8;
                     l.id = (!l.drop_id).then_some(i);
                     l.email = (!l.drop_email).then_some(i);
                     l.manager = l.manager.map(|m| m % i.max(1)).filter(|_| i > 0);
+                }
+                if let Some(earlier) = echo.filter(|_| i > 0) {
+                    l.id = None;
+                    l.email = Some(earlier % i);
+                    l.delete = earlier % 2 == 0;
                 }
                 if l.role == 1 && !lowercase {
                     l.role = 0;
