@@ -1102,9 +1102,11 @@ mod tests {
                 .build();
             store.insert("t", user);
         }
-        let cycle = file
+        // The file with a `reportsTo` column, blank on every row.
+        let managed = file
             .replacen("userId,email,roles", "userId,email,roles,reportsTo", 1)
-            .replace(",Staff\n", ",Staff,\n")
+            .replace(",Staff\n", ",Staff,\n");
+        let cycle = managed
             .replace("user3@example.com,Staff,", "user3@example.com,Staff,user90")
             .replace(
                 "user90@example.com,Staff,",
@@ -1123,9 +1125,7 @@ mod tests {
         // A row naming as its manager a new user whose row (in another
         // segment) has an error: the whole plan fails it for that row, its
         // segment for a manager it cannot find.
-        let managed = file
-            .replacen("userId,email,roles", "userId,email,roles,reportsTo", 1)
-            .replace(",Staff\n", ",Staff,\n")
+        let managed = managed
             .replace("user3@example.com", "not-an-email")
             .replace(
                 "user99@example.com,Staff,",
