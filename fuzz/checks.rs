@@ -323,9 +323,10 @@ pub fn ops(data: &[u8]) {
 #[derive(Debug, Arbitrary)]
 pub struct StreamRow {
     /// By `free % 8`: 0, a row about any user of the pools (`id`,
-    /// `email`); else, as exports mostly have them, about a user of its
-    /// own (its row number for id and email, and a manager on a row
-    /// before it).
+    /// `email`); 1, a row naming an earlier row's user by email alone
+    /// (that row by `id`, and without its email when `free` is 9 or more);
+    /// else, as exports mostly have them, about a user of its own (its row
+    /// number for id and email, and a manager on a row before it).
     pub free: u8,
     pub id: Option<u8>,
     pub email: Option<u8>,
@@ -335,7 +336,8 @@ pub struct StreamRow {
     /// (mostly) true.
     pub enabled: u8,
     pub last: u8,
-    /// A `DELETE` row when `delete % 12` is 0.
+    /// A `DELETE` row when `delete % 12` is 0 (`% 2` for a row naming an
+    /// earlier row's user by email alone).
     pub delete: u8,
     pub notify: bool,
 }
@@ -377,8 +379,23 @@ impl Streaming {
         let cell = |p: &str, v: Option<u8>, s: &str| {
             v.map_or(String::new(), |v| format!("{p}{}{s}", v % 40))
         };
+        // The earlier row an email-only row names, and whether that row
+        // leaves its email out (so that only the directory ties the two).
+        let echoed = |r: &StreamRow, i: usize| usize::from(r.id.unwrap_or(0)) % i;
+        let mut blank = vec![false; self.rows.len()];
+        for (i, r) in self.rows.iter().enumerate() {
+            if r.free % 8 == 1 && r.free >= 9 && i > 0 {
+                blank[echoed(r, i)] = true;
+            }
+        }
         for (i, r) in self.rows.iter().enumerate() {
             let (id, email, manager) = match r.free % 8 {
+                1 if i > 0 => (
+                    String::new(),
+                    format!("e{}@x.io", echoed(r, i)),
+                    String::new(),
+                ),
+                _ if blank[i] => (format!("u{i}"), String::new(), String::new()),
                 0 => (
                     cell("u", r.id, ""),
                     cell("e", r.email, "@x.io"),
@@ -402,7 +419,12 @@ impl Streaming {
                     _ => "true",
                 },
                 r.last % 3,
-                if r.delete % 12 == 0 { "DELETE" } else { "" },
+                // Half the email-only rows delete; one in twelve others.
+                if r.delete % if r.free % 8 == 1 { 2 } else { 12 } == 0 {
+                    "DELETE"
+                } else {
+                    ""
+                },
                 r.notify,
             ));
         }
