@@ -406,7 +406,7 @@ impl Streaming {
                     format!("e{i}@x.io"),
                     r.manager
                         .filter(|_| i > 0)
-                        .map_or(String::new(), |m| format!("u{}", usize::from(m) % i.max(1))),
+                        .map_or(String::new(), |m| format!("u{}", usize::from(m) % i)),
                 ),
             };
             f.push_str(&format!(
