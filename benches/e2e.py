@@ -11,7 +11,8 @@ the same run:
   row has a line in the text report; and a fresh import under
   `--on-error skip-invalid` of the file with 1% of its rows invalid (an
   `enabled` cell that is neither true nor false, on users who manage no
-  one), which imports the other 99%;
+  one), which imports the other 99%, and the same file under the default
+  policy, which rejects it and imports nothing;
 - `benches/naive_import.py` (csv + sqlite3, upsert by user id, roles in a
   join table, one transaction), fresh and again;
 - the plain prepared INSERT of `benches/sqlite.rs` (`--only insert`, its own
@@ -255,6 +256,14 @@ def run_cases(case, rows, work, binary, profile, base, change, naive):
                                               "--on-error", "skip-invalid",
                                               os.path.join(work, "invalid-%d.csv" % rows)],
          sdb, rows - rows // 100, status=1)
+    # The same file under the default policy: rejected, nothing imported.
+    xdb = os.path.join(work, "import-rejected-%d.db" % rows)
+    for f in (xdb, xdb + "-journal"):
+        if os.path.exists(f):
+            os.remove(f)
+    case("import, rejected (1% rows bad)", [binary, "--db", xdb, "--profile", profile,
+                                            os.path.join(work, "invalid-%d.csv" % rows)],
+         xdb, 0, status=1)
 
     pdb = os.path.join(work, "python-%d.db" % rows)
     if os.path.exists(pdb):

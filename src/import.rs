@@ -669,9 +669,13 @@ impl Importer {
     /// next segment is read and checked meanwhile on another thread). A
     /// row with an error fails in its segment, as in the whole plan, under
     /// an error policy that imports the valid rows (`SkipInvalid`, and
-    /// `StopAfter` while the file's failed rows stay within it). When a
-    /// row has an error under `RejectFile`, more rows fail than
-    /// `StopAfter` accepts, a row fails for any other reason (its manager
+    /// `StopAfter` while the file's failed rows stay within it). When the
+    /// rows' errors reject the file (a row with an error under
+    /// `RejectFile`, more failed rows than `StopAfter` accepts), the
+    /// transaction is rolled back where that shows, and the file is read
+    /// again in segments, planned as [`Importer::dry_run_streaming`] plans
+    /// it and applied nowhere, for the report of a rejected file. When a
+    /// row fails for any other reason (its manager
     /// is created further down the file, say), a row looks a user up by
     /// an id or email an earlier segment created, changed or removed, an
     /// operation
@@ -683,7 +687,8 @@ impl Importer {
     /// Either way the report and the directory are `run`'s, under every
     /// error policy.
     /// An import that goes through costs one reading of the file; one that
-    /// does not, up to two. The transaction begins before the first
+    /// does not, two (three for a rejected file whose second reading
+    /// cannot be planned in segments, and is then read whole). The transaction begins before the first
     /// operation (an import that writes nothing begins none), and holds
     /// the store's write lock (in SQLite) from there to the commit.
     ///
@@ -728,8 +733,9 @@ impl Importer {
     /// [`Report::dry_run`] gives of [`Importer::plan`]'s plan of it,
     /// planned a segment at a time where that gives the same report, as
     /// [`Importer::run_streaming`] imports it (the same files are planned
-    /// whole: a row with an error under `RejectFile`, a row that fails for
-    /// other than its own errors, and so on), each segment
+    /// whole: a row that fails for other than its own errors, and so on;
+    /// a file its rows' errors reject is read again in segments), each
+    /// segment
     /// planned against the directory as the segments before it would
     /// leave it (the users and roles they create are taken as there).
     /// Writes nothing; its undo option is ignored.
@@ -772,7 +778,7 @@ impl Importer {
         dry: bool,
     ) -> Result<Report, Error> {
         let mut parts = options.into_parts();
-        let job = crate::segments::Job {
+        let mut job = crate::segments::Job {
             profile: &self.profile,
             tenant: &self.tenant,
             acting: self.acting_user.as_deref(),
@@ -780,12 +786,24 @@ impl Importer {
             threads: self.threads,
             sizes: self.segment,
             dry,
+            rejected: false,
         };
+        use crate::segments::Ended;
         let source = open().map_err(Error::io)?;
-        if let crate::segments::Ended::Done(report) =
-            crate::segments::run(&job, source, size, name, store, &mut parts)?
-        {
-            return Ok(*report);
+        match crate::segments::run(&job, source, size, name, store, &mut parts)? {
+            Ended::Done(report) => return Ok(*report),
+            // Rejected, the file is read again for its report, planned in
+            // segments and applied nowhere.
+            Ended::Rejected => {
+                job.rejected = true;
+                let source = open().map_err(Error::io)?;
+                if let Ended::Done(report) =
+                    crate::segments::run(&job, source, size, name, store, &mut parts)?
+                {
+                    return Ok(*report);
+                }
+            }
+            Ended::Whole(_) => {}
         }
         let source = open().map_err(Error::io)?;
         let validation = self.validate_reader_sized(source, size, name)?;

@@ -32,9 +32,12 @@
 //! `StopAfter` accepts: no other row's outcome hangs on it across
 //! segments (a row naming as its manager a user only such a row would
 //! create fails in its segment too, for a manager it cannot find, and so
-//! sends the file whole). Anything else ends the
-//! attempt before it commits: a row with an error under `RejectFile`
-//! (the file is rejected whole), a row that fails for another reason or cannot be
+//! sends the file whole). A row with an error under `RejectFile`, or
+//! more failed rows than `StopAfter` accepts, rejects the file: the
+//! attempt ends there, and the file is read again for its report
+//! ([`Job::rejected`]), planned as a dry run and reported as the whole
+//! plan reports a rejected file. Anything else ends the
+//! attempt before it commits: a row that fails for another reason or cannot be
 //! planned in its segment (a manager or an email only a later segment
 //! provides), a row that looks up what an earlier segment touched, an
 //! operation that does not apply, a store error, or a file-wide check that
@@ -83,7 +86,24 @@ pub(crate) struct Job<'a> {
     pub(crate) sizes: (usize, usize),
     /// A dry run: planned and reported, nothing applied.
     pub(crate) dry: bool,
+    /// The file is rejected (more of its rows have errors than the error
+    /// policy accepts): planned as a dry run is, nothing applied, and
+    /// reported as the whole plan of a rejected file is (the rows that
+    /// would change something are skipped).
+    pub(crate) rejected: bool,
 }
+
+impl Job<'_> {
+    /// Whether the segments are planned without applying them.
+    fn plans_dry(&self) -> bool {
+        self.dry || self.rejected
+    }
+}
+
+/// Why an attempt stops when a row has an error under `RejectFile`.
+const A_ROW_ERRS: &str = "a row has an error";
+/// Why an attempt stops when more rows fail than `StopAfter` accepts.
+const TOO_MANY_FAIL: &str = "more rows fail than the error policy accepts";
 
 /// How an import in segments ended.
 pub(crate) enum Ended {
@@ -92,6 +112,9 @@ pub(crate) enum Ended {
     /// Nothing of it is left (it was rolled back, or not begun): the file
     /// is to be imported whole. Why, in words (for the tests).
     Whole(#[cfg_attr(not(test), allow(dead_code))] &'static str),
+    /// Nothing of it is left, and the rows' errors reject the file: it is
+    /// to be read again with [`Job::rejected`], for the report.
+    Rejected,
 }
 
 /// Imports the file `source` holds a segment at a time, if it can (see the
@@ -150,6 +173,9 @@ pub(crate) fn run<S: UserStore + ?Sized>(
     rolled_back?;
     match ended? {
         Ok(_) => Ok(Ended::Whole("the import ended without its commit")),
+        Err(why) if !job.rejected && [A_ROW_ERRS, TOO_MANY_FAIL].contains(&why) => {
+            Ok(Ended::Rejected)
+        }
         Err(why) => Ok(Ended::Whole(why)),
     }
 }
@@ -201,6 +227,10 @@ impl<'j> Segments<'j> {
         let mut planned_under = job.profile.clone();
         planned_under.guards.max_deletes = None;
         planned_under.guards.max_delete_share = None;
+        // The error policy is the file's: the segments count its failed
+        // rows, and a row with an error under `RejectFile` stops the
+        // attempt where it is read (see `Survey::hand_over`).
+        planned_under.on_error = ErrorPolicy::SkipInvalid;
         Segments {
             job,
             planned_under,
@@ -324,7 +354,7 @@ impl<'j> Segments<'j> {
         // plan finds it but for the users created before, found by id.
         let mut looked_up: Vec<u64> = named.iter().flatten().flatten().copied().collect();
         looked_up.sort_unstable();
-        let touched = match job.dry {
+        let touched = match job.plans_dry() {
             true => self.created.meets(&looked_up),
             false => self.touched.meets(&looked_up),
         };
@@ -354,7 +384,7 @@ impl<'j> Segments<'j> {
                 None => ControlFlow::Continue(()),
             }
         };
-        let answered = if job.dry {
+        let answered = if job.plans_dry() {
             let mut ahead = Ahead {
                 store,
                 created: &self.created,
@@ -370,7 +400,7 @@ impl<'j> Segments<'j> {
         }
         self.targets.extend(planner.target_hashes());
         self.removals += planner.removals();
-        let plan = planner.finish();
+        let mut plan = planner.finish();
         let fails_here = |r: &crate::plan::PlannedRow| {
             r.planned == Planned::Fail && erring.binary_search(&r.line).is_err()
         };
@@ -381,14 +411,16 @@ impl<'j> Segments<'j> {
             return Ok(Err("a segment's plan has an issue of the file's"));
         }
         let mut deletes = deleted_users(&plan);
-        if job.dry {
+        if job.plans_dry() {
             if !self.created.note(&plan) {
                 return Ok(Err("the new users' ids are too long to keep"));
             }
             self.deleted.append(&mut deletes);
+            // The plan of a rejected file is blocked: its rows that would
+            // change something are skipped.
+            plan.blocked = job.rejected;
             let report = crate::report::from_plan(&plan, None, None);
-            self.take(report, parts);
-            return Ok(Ok(()));
+            return self.take(report, parts);
         }
         deletes.sort_unstable();
         if self.lost_reports.meets(&deletes) {
@@ -431,12 +463,12 @@ impl<'j> Segments<'j> {
             return Ok(Err("an operation did not apply"));
         }
         let report = applier.report(None);
-        self.take(report, parts);
-        Ok(Ok(()))
+        self.take(report, parts)
     }
 
-    /// Adds a segment's report to the file's.
-    fn take(&mut self, report: Report, parts: &mut Parts<'_>) {
+    /// Adds a segment's report to the file's; gives up once more rows
+    /// have failed than the error policy accepts (the file is rejected).
+    fn take(&mut self, report: Report, parts: &mut Parts<'_>) -> Step {
         let s = report.summary;
         self.summary.added += s.added;
         self.summary.updated += s.updated;
@@ -454,6 +486,11 @@ impl<'j> Segments<'j> {
             }
             None => self.kept.extend(report.rows),
         }
+        let over = crate::plan::blocked(self.job.profile.on_error, false, self.summary.failed);
+        match over && !self.job.rejected {
+            true => Ok(Err(TOO_MANY_FAIL)),
+            false => Ok(Ok(())),
+        }
     }
 
     /// Why the file-wide checks of what the segments applied may find
@@ -465,10 +502,13 @@ impl<'j> Segments<'j> {
         if twice(&mut self.targets) {
             return Some("rows of two segments may be about one directory user");
         }
-        if crate::plan::blocked(self.job.profile.on_error, false, self.summary.failed) {
-            return Some("more rows fail than the error policy accepts");
+        let over = crate::plan::blocked(self.job.profile.on_error, false, self.summary.failed);
+        match (over, self.job.rejected) {
+            (true, false) => return Some(TOO_MANY_FAIL),
+            (false, true) => return Some("no more rows fail than the error policy accepts"),
+            _ => {}
         }
-        if self.job.dry {
+        if self.job.plans_dry() {
             // Applied, a delete of a user someone the file names reports
             // to would find those reports in the directory; a dry run's
             // directory does not hold them.
@@ -497,6 +537,12 @@ impl<'j> Segments<'j> {
             .filter(|_| self.removals >= job.profile.guards.min_removals_for_share);
         issues.extend(guard_issue(&job.profile.guards, self.removals, size));
         sort_issues(&mut issues, &file.columns);
+        if job.rejected {
+            issues.insert(
+                0,
+                crate::plan::rejection(job.profile.on_error, self.summary.failed),
+            );
+        }
         let mut summary = self.summary;
         summary.warnings += issues
             .iter()
@@ -515,7 +561,7 @@ impl<'j> Segments<'j> {
             input: file.input,
             dry_run: job.dry,
             cancelled: false,
-            rejected: false,
+            rejected: job.rejected,
             summary,
             issues,
             rows: std::mem::take(&mut self.kept),
@@ -645,9 +691,10 @@ impl Survey {
         }
         while let Some(segment) = stream.take_segment() {
             if job.profile.on_error == ErrorPolicy::RejectFile
+                && !job.rejected
                 && segment.rows.iter().any(|r| r.error)
             {
-                return Err("a row has an error");
+                return Err(A_ROW_ERRS);
             }
             let base = self.rows;
             self.rows += segment.rows.len();
@@ -1052,6 +1099,16 @@ mod tests {
 
     /// [`why`], against `store`.
     fn why_in(profile: &Profile, file: &str, store: &mut InMemoryStore) -> Option<&'static str> {
+        attempt(profile, file, store, false)
+    }
+
+    /// [`why_in`], for the report of a rejected file when `rejected`.
+    fn attempt(
+        profile: &Profile,
+        file: &str,
+        store: &mut InMemoryStore,
+        rejected: bool,
+    ) -> Option<&'static str> {
         let job = Job {
             profile,
             tenant: "t",
@@ -1060,11 +1117,13 @@ mod tests {
             threads: 1,
             sizes: (2048, 300),
             dry: false,
+            rejected,
         };
         let mut parts = RunOptions::new().into_parts();
         match run(&job, file.as_bytes(), None, None, store, &mut parts) {
             Ok(Ended::Done(_)) => None,
             Ok(Ended::Whole(why)) => Some(why),
+            Ok(Ended::Rejected) => Some("rejected"),
             Err(e) => panic!("{e}"),
         }
     }
@@ -1083,7 +1142,16 @@ mod tests {
             Some("the file cannot be read in segments")
         );
         let bad = format!("{file}x,not-an-email,Staff\n");
-        assert_eq!(why(&profile, &bad), Some("a row has an error"));
+        assert_eq!(why(&profile, &bad), Some("rejected"));
+        // Read again for the report of a rejected file, it goes through in
+        // segments; a file that is not rejected does not.
+        let mut store = InMemoryStore::new();
+        assert_eq!(attempt(&profile, &bad, &mut store, true), None);
+        assert!(store.is_empty("t"), "nothing applied");
+        assert_eq!(
+            attempt(&profile, &file, &mut store, true),
+            Some("no more rows fail than the error policy accepts")
+        );
         // A key twice, far apart: the later segment's row names a user an
         // earlier one created (found before the file's duplicates are).
         let twice = format!("{file}user1,other@example.com,Staff\n");
@@ -1137,11 +1205,15 @@ mod tests {
         );
         // The same manager in the directory: found there, in either plan.
         assert_eq!(why_in(&profile, &managed, &mut store), None);
+        // More failed rows than the policy accepts reject the file.
         profile.on_error = crate::profile::ErrorPolicy::StopAfter(0);
+        assert_eq!(why(&profile, &bad), Some("rejected"));
         assert_eq!(
-            why(&profile, &bad),
-            Some("a row cannot be planned in its segment")
+            attempt(&profile, &bad, &mut InMemoryStore::new(), true),
+            None
         );
+        profile.on_error = crate::profile::ErrorPolicy::StopAfter(1);
+        assert_eq!(why(&profile, &bad), None);
         profile.mode = Mode::Mirror;
         assert_eq!(
             why(&profile, &file),

@@ -9,7 +9,9 @@
 //! back, and imported whole.
 
 use std::convert::Infallible;
+use std::io::Read;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use proptest::prelude::*;
 use user_import::memory::InMemoryStore;
@@ -494,13 +496,12 @@ fn plain(prefix: &str, n: usize) -> String {
 fn a_file_that_does_not_import_cleanly_is_rolled_back_and_imported_whole() {
     let head = "userId,email,reportsTo,roles,firstName\n";
     // A manager created further down the file; a key twice, far apart; a
-    // row with an error at the end; a role spelled two ways.
+    // role spelled two ways.
     let forward = format!(
         "{head}z0,z0@x.io,z1,Staff,\n{}z1,z1@x.io,,Staff,\n",
         plain("f", 30)
     );
     let twice = format!("{head}{}f3,other@x.io,,Staff,\n", plain("f", 30));
-    let error = format!("{head}{}bad,not-an-email,,Staff,\n", plain("f", 30));
     let spelled = format!(
         "{head}s1,s1@x.io,,sales,\n{}s2,s2@x.io,,Sales,\n",
         plain("f", 30)
@@ -510,7 +511,6 @@ fn a_file_that_does_not_import_cleanly_is_rolled_back_and_imported_whole() {
     for (file, importer) in [
         (forward, &importer),
         (twice, &importer),
-        (error, &importer),
         (spelled, &importer),
         // An unknown role.
         (format!("{head}{}", plain("f", 30)), &rejecting),
@@ -529,6 +529,77 @@ fn a_file_that_does_not_import_cleanly_is_rolled_back_and_imported_whole() {
             "{file}"
         );
         assert!(!store.inner.in_transaction(), "{file}");
+    }
+}
+
+#[test]
+fn a_rejected_file_is_read_again_in_segments_for_its_report() {
+    let head = "userId,email,reportsTo,roles,firstName\n";
+    let bad = |at: usize| format!("bad{at},not-an-email,,Staff,\n");
+    // A row with an error at the end; two, far apart, under a policy that
+    // accepts one.
+    let at_end = format!("{head}{}{}", plain("f", 30), bad(30));
+    let two = format!("{head}{}{}{}", bad(0), plain("f", 30), bad(31));
+    let mut profile = creating_roles();
+    let rejecting = Importer::with_profile("t", profile.clone());
+    profile.on_error = ErrorPolicy::StopAfter(1);
+    let one_accepted = Importer::with_profile("t", profile);
+    for (file, importer) in [(at_end, &rejecting), (two, &one_accepted)] {
+        let mut whole = Watched::default();
+        let expected = importer
+            .run(file.as_bytes(), Some("users.csv"), &mut whole)
+            .unwrap();
+        assert!(expected.rejected);
+        for dry in [false, true] {
+            let importer = importer.clone().segment_bytes(120);
+            let read = AtomicUsize::new(0);
+            // Each row's report, and how much of the file was read when it
+            // came (taken back on a restart).
+            let rows = Mutex::new(Vec::new());
+            let mut keep = |row: RowReport| rows.lock().unwrap().push((row, read.load(Relaxed)));
+            let mut restart = || rows.lock().unwrap().clear();
+            let open = || {
+                read.store(0, Relaxed);
+                Ok(Trickle {
+                    rest: file.as_bytes(),
+                    read: &read,
+                })
+            };
+            let options = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
+            let (size, name) = (Some(file.len() as u64), Some("users.csv"));
+            let mut store = Watched::default();
+            let mut got = match dry {
+                true => importer.dry_run_streaming(open, size, name, &mut store, options),
+                false => importer.run_streaming(open, size, name, &mut store, options),
+            }
+            .unwrap();
+            let (rows, read_then): (Vec<_>, Vec<_>) =
+                rows.into_inner().unwrap().into_iter().unzip();
+            got.rows = rows;
+            let mut want = json(&expected);
+            want["dry_run"] = serde_json::Value::Bool(dry);
+            assert_eq!(json(&got), want, "{file}");
+            assert!(store.inner.is_empty("t"), "{file}");
+            assert!(!store.inner.in_transaction(), "{file}");
+            // In segments: the first row came before the file was read to
+            // its end (read whole, every row comes after).
+            assert!(read_then[0] < file.len(), "{file}");
+        }
+    }
+}
+
+/// A file's bytes, at most 64 at a time, counting them in `read`.
+struct Trickle<'a> {
+    rest: &'a [u8],
+    read: &'a AtomicUsize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(64);
+        let n = self.rest.read(&mut buf[..n])?;
+        self.read.fetch_add(n, Relaxed);
+        Ok(n)
     }
 }
 

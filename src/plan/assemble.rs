@@ -461,25 +461,7 @@ pub(super) fn build(mut p: Planner, file_issues: Vec<Issue>, edges: Vec<Edge>) -
     let file_error = file_issues.iter().any(Issue::is_error);
     let blocked = super::blocked(p.profile.on_error, file_error, failed);
     if blocked && !file_error {
-        let why = match p.profile.on_error {
-            crate::profile::ErrorPolicy::StopAfter(max) => {
-                format!("{failed} rows have errors, more than the {max} the error policy accepts")
-            }
-            _ => format!(
-                "{failed} row{} errors and the file is imported all or nothing",
-                if failed == 1 { " has" } else { "s have" }
-            ),
-        };
-        file_issues.insert(
-            0,
-            Issue::error(
-                Code::FileRejected,
-                format!("the file is rejected, nothing is imported: {why}"),
-            )
-            .suggest(
-                "fix the rows with errors, or import the valid rows with the skip-invalid policy",
-            ),
-        );
+        file_issues.insert(0, super::rejection(p.profile.on_error, failed));
     }
     let provenance = super::Provenance::new(
         &p.v.input,

@@ -788,6 +788,25 @@ pub(crate) fn blocked(policy: ErrorPolicy, file_error: bool, failed: u64) -> boo
         }
 }
 
+/// The issue that says why a file without file errors is rejected: more
+/// rows fail (`failed`) than `policy` accepts.
+pub(crate) fn rejection(policy: ErrorPolicy, failed: u64) -> Issue {
+    let why = match policy {
+        ErrorPolicy::StopAfter(max) => {
+            format!("{failed} rows have errors, more than the {max} the error policy accepts")
+        }
+        _ => format!(
+            "{failed} row{} errors and the file is imported all or nothing",
+            if failed == 1 { " has" } else { "s have" }
+        ),
+    };
+    Issue::error(
+        Code::FileRejected,
+        format!("the file is rejected, nothing is imported: {why}"),
+    )
+    .suggest("fix the rows with errors, or import the valid rows with the skip-invalid policy")
+}
+
 /// Plans and planners can move between threads.
 const _: () = {
     const fn is_send<T: Send>() {}
