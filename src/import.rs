@@ -687,8 +687,8 @@ impl Importer {
     /// Either way the report and the directory are `run`'s, under every
     /// error policy.
     /// An import that goes through costs one reading of the file; one that
-    /// does not, two (three for a rejected file whose second reading
-    /// cannot be planned in segments, and is then read whole). The transaction begins before the first
+    /// does not, two (three when the reading for a rejected file's report
+    /// cannot decide either, and the file is then read whole). The transaction begins before the first
     /// operation (an import that writes nothing begins none), and holds
     /// the store's write lock (in SQLite) from there to the commit.
     ///

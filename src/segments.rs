@@ -65,7 +65,7 @@ use crate::catalog::Catalog;
 use crate::error::{Error, ErrorKind};
 use crate::issue::{Severity, sort_issues};
 use crate::matching::normalize;
-use crate::plan::{Planned, Planner, Provenance, guard_issue, now};
+use crate::plan::{Planned, Planner, Provenance, blocked, guard_issue, now};
 use crate::profile::{ErrorPolicy, Mode, Profile};
 use crate::record::Action;
 use crate::record::User;
@@ -120,7 +120,7 @@ pub(crate) enum Ended {
 /// Imports the file `source` holds a segment at a time, if it can (see the
 /// module's documentation). `parts.on_row` gets the rows as their segments
 /// are applied; if the attempt is given up after some were,
-/// `parts.on_restart` is called before this returns `Whole`.
+/// `parts.on_restart` is called before this returns `Whole` or `Rejected`.
 pub(crate) fn run<S: UserStore + ?Sized>(
     job: &Job<'_>,
     source: impl Read + Send,
@@ -367,11 +367,6 @@ impl<'j> Segments<'j> {
         self.rows += v.rows.len();
         let mut planner =
             Planner::new(&self.planned_under, job.tenant, job.acting, v).threads(job.threads);
-        // The rows with errors (by line, in order), which fail in their
-        // segment as in the whole plan: no other row's outcome hangs on
-        // theirs across segments (a row whose manager only such a row
-        // names fails in its segment too, the manager not being found).
-        let erring = planner.error_lines();
         let total = self.rows as u64;
         let mut outer = parts.on_progress.as_deref_mut();
         // Rows counted over the file, not the segment.
@@ -398,6 +393,11 @@ impl<'j> Segments<'j> {
             Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
             Err(_) => return Ok(Err("the store failed while planning")),
         }
+        // The rows with errors (by line, in order), which fail in their
+        // segment as in the whole plan: no other row's outcome hangs on
+        // theirs across segments (a row whose manager only such a row
+        // names fails in its segment too, the manager not being found).
+        let erring = planner.error_lines();
         self.targets.extend(planner.target_hashes());
         self.removals += planner.removals();
         let mut plan = planner.finish();
@@ -410,6 +410,13 @@ impl<'j> Segments<'j> {
         if !plan.file_issues.is_empty() {
             return Ok(Err("a segment's plan has an issue of the file's"));
         }
+        // With this segment's, more rows fail than the error policy
+        // accepts: the file is rejected, and nothing of this segment is
+        // applied.
+        let failed = erring.len() as u64;
+        if !job.rejected && blocked(job.profile.on_error, false, self.summary.failed + failed) {
+            return Ok(Err(TOO_MANY_FAIL));
+        }
         let mut deletes = deleted_users(&plan);
         if job.plans_dry() {
             if !self.created.note(&plan) {
@@ -420,7 +427,8 @@ impl<'j> Segments<'j> {
             // change something are skipped.
             plan.blocked = job.rejected;
             let report = crate::report::from_plan(&plan, None, None);
-            return self.take(report, parts);
+            self.take(report, parts);
+            return Ok(Ok(()));
         }
         deletes.sort_unstable();
         if self.lost_reports.meets(&deletes) {
@@ -463,12 +471,12 @@ impl<'j> Segments<'j> {
             return Ok(Err("an operation did not apply"));
         }
         let report = applier.report(None);
-        self.take(report, parts)
+        self.take(report, parts);
+        Ok(Ok(()))
     }
 
-    /// Adds a segment's report to the file's; gives up once more rows
-    /// have failed than the error policy accepts (the file is rejected).
-    fn take(&mut self, report: Report, parts: &mut Parts<'_>) -> Step {
+    /// Adds a segment's report to the file's.
+    fn take(&mut self, report: Report, parts: &mut Parts<'_>) {
         let s = report.summary;
         self.summary.added += s.added;
         self.summary.updated += s.updated;
@@ -486,11 +494,6 @@ impl<'j> Segments<'j> {
             }
             None => self.kept.extend(report.rows),
         }
-        let over = crate::plan::blocked(self.job.profile.on_error, false, self.summary.failed);
-        match over && !self.job.rejected {
-            true => Ok(Err(TOO_MANY_FAIL)),
-            false => Ok(Ok(())),
-        }
     }
 
     /// Why the file-wide checks of what the segments applied may find
@@ -502,11 +505,10 @@ impl<'j> Segments<'j> {
         if twice(&mut self.targets) {
             return Some("rows of two segments may be about one directory user");
         }
-        let over = crate::plan::blocked(self.job.profile.on_error, false, self.summary.failed);
-        match (over, self.job.rejected) {
-            (true, false) => return Some(TOO_MANY_FAIL),
-            (false, true) => return Some("no more rows fail than the error policy accepts"),
-            _ => {}
+        // (A file with more failed rows than the policy accepts was
+        // rejected in the segment where they came to be too many.)
+        if self.job.rejected && !blocked(self.job.profile.on_error, false, self.summary.failed) {
+            return Some("no more rows fail than the error policy accepts");
         }
         if self.job.plans_dry() {
             // Applied, a delete of a user someone the file names reports

@@ -507,13 +507,10 @@ fn a_file_that_does_not_import_cleanly_is_rolled_back_and_imported_whole() {
         plain("f", 30)
     );
     let importer = Importer::with_profile("t", creating_roles());
-    let rejecting = Importer::new("t");
     for (file, importer) in [
         (forward, &importer),
         (twice, &importer),
         (spelled, &importer),
-        // An unknown role.
-        (format!("{head}{}", plain("f", 30)), &rejecting),
     ] {
         let mut whole = Watched::default();
         let expected = importer
@@ -537,14 +534,28 @@ fn a_rejected_file_is_read_again_in_segments_for_its_report() {
     let head = "userId,email,reportsTo,roles,firstName\n";
     let bad = |at: usize| format!("bad{at},not-an-email,,Staff,\n");
     // A row with an error at the end; two, far apart, under a policy that
-    // accepts one.
+    // accepts one; one at the start, under a policy that accepts none; a
+    // role the directory lacks on every row (which the store's catalog
+    // fails).
     let at_end = format!("{head}{}{}", plain("f", 30), bad(30));
     let two = format!("{head}{}{}{}", bad(0), plain("f", 30), bad(31));
+    let first = format!("{head}{}{}", bad(0), plain("f", 30));
+    let unknown_role = format!("{head}{}", plain("f", 30));
     let mut profile = creating_roles();
     let rejecting = Importer::with_profile("t", profile.clone());
     profile.on_error = ErrorPolicy::StopAfter(1);
-    let one_accepted = Importer::with_profile("t", profile);
-    for (file, importer) in [(at_end, &rejecting), (two, &one_accepted)] {
+    let one_accepted = Importer::with_profile("t", profile.clone());
+    profile.on_error = ErrorPolicy::StopAfter(0);
+    let none_accepted = Importer::with_profile("t", profile);
+    let default = Importer::new("t");
+    // Whether the first attempt applies segments (and rolls them back)
+    // before the rejection shows.
+    for (file, importer, applied) in [
+        (at_end, &rejecting, true),
+        (two, &one_accepted, true),
+        (first, &none_accepted, false),
+        (unknown_role, &default, false),
+    ] {
         let mut whole = Watched::default();
         let expected = importer
             .run(file.as_bytes(), Some("users.csv"), &mut whole)
@@ -581,6 +592,8 @@ fn a_rejected_file_is_read_again_in_segments_for_its_report() {
             assert_eq!(json(&got), want, "{file}");
             assert!(store.inner.is_empty("t"), "{file}");
             assert!(!store.inner.in_transaction(), "{file}");
+            let began = u32::from(applied && !dry);
+            assert_eq!((store.begun, store.rolled_back), (began, began), "{file}");
             // In segments: the first row came before the file was read to
             // its end (read whole, every row comes after).
             assert!(read_then[0] < file.len(), "{file}");

@@ -207,6 +207,9 @@ pub struct Planner {
     spare: Option<Fetch>,
     /// The directory users the plan may delete, whole (for an undo).
     removed: Vec<ExistingUser>,
+    /// The rows the store's catalog fails (a role or reference it does
+    /// not hold), in order.
+    refused: Vec<usize>,
 }
 
 impl Planner {
@@ -298,6 +301,7 @@ impl Planner {
             targets: Vec::new(),
             spare: None,
             removed: Vec::new(),
+            refused: Vec::new(),
         }
         .with_column_names()
     }
@@ -553,9 +557,10 @@ impl Planner {
         }
         self.new_roles = new_roles;
         self.plan_issues.extend(issues);
-        for i in failed {
+        for &i in &failed {
             self.disp[i] = Disp::Fail;
         }
+        self.refused = failed;
     }
 
     /// The lookups of the next chunk of rows, written over the last
@@ -740,16 +745,20 @@ impl Planner {
         assemble::finish(self)
     }
 
-    /// The lines of the rows with errors, as planning takes them (the
-    /// store's catalog has the last word on roles): the rows that fail in
-    /// any plan of them, for their own errors.
+    /// The lines of the rows with errors, as planning takes them once the
+    /// store's catalog has answered (it has the last word on roles and
+    /// references), in order: the rows that fail in any plan of them, for
+    /// their own errors.
     pub(crate) fn error_lines(&self) -> Vec<u64> {
-        self.v
-            .rows
-            .iter()
-            .filter(|r| r.error)
-            .map(|r| r.line)
-            .collect()
+        let mut refused = self.refused.iter().copied().peekable();
+        let mut lines = Vec::new();
+        for (i, r) in self.v.rows.iter().enumerate() {
+            let by_catalog = refused.next_if_eq(&i).is_some();
+            if r.error || by_catalog {
+                lines.push(r.line);
+            }
+        }
+        lines
     }
 
     /// The hashes of the directory users the rows planned so far are about

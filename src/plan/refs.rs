@@ -40,7 +40,7 @@ pub(super) struct RefsOut {
     /// New roles (`RolePolicy::Create`): normalized name → first spelling.
     pub(super) new_roles: BTreeMap<String, String>,
     pub(super) issues: Vec<Issue>,
-    /// Rows (indexes into the file's rows) that fail.
+    /// Rows (indexes into the file's rows, in order) that fail.
     pub(super) failed: Vec<usize>,
 }
 
