@@ -697,7 +697,10 @@ impl Importer {
     /// [`RunOptions::on_restart`] too, which is called when the rows handed
     /// over so far no longer count (they are handed over again); without
     /// it, the file is imported whole. The progress callback is called as
-    /// for `run` (its `rows_total` is the rows read so far); a cancel rolls
+    /// for `run`, a segment's planning and applying in turn, with rows and
+    /// operations counted over the whole file: with `size` given, its
+    /// totals are estimated from the share of the file read so far (exact
+    /// once it is read; without it, what is read so far); a cancel rolls
     /// back and returns an error of kind `Cancelled`.
     ///
     /// # Errors

@@ -60,7 +60,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::ops::ControlFlow;
 
-use crate::apply::{Applier, Parts, Progress, answer_sync};
+use crate::apply::{Applier, Parts, Phase, Progress, answer_sync};
 use crate::catalog::Catalog;
 use crate::error::{Error, ErrorKind};
 use crate::issue::{Severity, sort_issues};
@@ -217,6 +217,30 @@ struct Segments<'j> {
     handed_over: bool,
     /// Whether the store's transaction began (before the first operation).
     began: bool,
+    /// The file's size, if known (to estimate the progress's totals).
+    size: Option<u64>,
+    /// Operations applied (or tried) by the segments so far.
+    ops: u64,
+}
+
+/// A segment as read: its rows, the hashes of each row's user id and
+/// email, and the bytes of the file read up to its end.
+struct Segment {
+    v: Validation,
+    named: Vec<[Option<u64>; 2]>,
+    read: u64,
+}
+
+/// `n`, counted over the first `read` bytes of a file of `size` bytes,
+/// scaled to the whole file (`n` itself when the size is not known or
+/// the file is read).
+fn over_file(n: u64, read: u64, size: Option<u64>) -> u64 {
+    match size {
+        Some(size) if read > 0 && size > read => {
+            u64::try_from(u128::from(n) * u128::from(size) / u128::from(read)).unwrap_or(u64::MAX)
+        }
+        _ => n,
+    }
 }
 
 /// A segment's end: go on, or give up the attempt (why, in words).
@@ -247,6 +271,8 @@ impl<'j> Segments<'j> {
             kept: Vec::new(),
             handed_over: false,
             began: false,
+            size: None,
+            ops: 0,
         }
     }
 
@@ -270,6 +296,7 @@ impl<'j> Segments<'j> {
         parts: &mut Parts<'_>,
     ) -> Result<Result<Report, &'static str>, Error> {
         let job = self.job;
+        self.size = size;
         if job.profile.guards.max_delete_share.is_some() {
             match store.count(job.tenant) {
                 Ok(n) => self.directory_size = Some(n),
@@ -344,7 +371,7 @@ impl<'j> Segments<'j> {
     /// Plans, applies and reports one segment.
     fn segment<S: UserStore + ?Sized>(
         &mut self,
-        (v, named): (Validation, Vec<[Option<u64>; 2]>),
+        Segment { v, named, read }: Segment,
         store: &mut S,
         parts: &mut Parts<'_>,
     ) -> Step {
@@ -369,11 +396,17 @@ impl<'j> Segments<'j> {
             Planner::new(&self.planned_under, job.tenant, job.acting, v).threads(job.threads);
         let total = self.rows as u64;
         let mut outer = parts.on_progress.as_deref_mut();
-        // Rows counted over the file, not the segment.
+        // Rows and operations counted over the file, not the segment; the
+        // totals estimated from the share of the file read so far.
+        let (size, ops_before) = (self.size, self.ops);
         let mut on_progress = |p: &Progress| {
             let mut p = *p;
             p.rows_done += base as u64;
-            p.rows_total = total;
+            p.rows_total = over_file(total, read, size).max(p.rows_done);
+            if p.phase == Phase::Applying {
+                p.ops_done += ops_before;
+                p.ops_total = over_file(ops_before + p.ops_total, read, size).max(p.ops_done);
+            }
             match outer.as_deref_mut() {
                 Some(f) => f(&p),
                 None => ControlFlow::Continue(()),
@@ -467,6 +500,7 @@ impl<'j> Segments<'j> {
                 .map_err(|e| e.to_string());
             applier.record(range, result);
         }
+        self.ops += plan.ops.len() as u64;
         if !applier.all_applied() {
             return Ok(Err("an operation did not apply"));
         }
@@ -618,7 +652,7 @@ impl Survey {
         job: &Job<'_>,
         source: impl Read,
         name: Option<&str>,
-        mut each: impl FnMut((Validation, Vec<[Option<u64>; 2]>)) -> bool,
+        mut each: impl FnMut(Segment) -> bool,
     ) -> Result<Result<Validation, &'static str>, Error> {
         let settings = Settings {
             profile: job.profile,
@@ -684,7 +718,7 @@ impl Survey {
         &mut self,
         stream: &mut Stream<'_>,
         job: &Job<'_>,
-        each: &mut impl FnMut((Validation, Vec<[Option<u64>; 2]>)) -> bool,
+        each: &mut impl FnMut(Segment) -> bool,
     ) -> Result<(), &'static str> {
         match stream.in_segments() {
             None => return Ok(()),
@@ -707,7 +741,12 @@ impl Survey {
             if base == 0 {
                 self.reserve(job.profile.limits.rows);
             }
-            if !each((segment, named)) {
+            let read = stream.bytes_read();
+            if !each(Segment {
+                v: segment,
+                named,
+                read,
+            }) {
                 return Err("planning stopped");
             }
         }

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use user_import::memory::InMemoryStore;
 use user_import::{
     Catalog, ErrorPolicy, ExistingUser, Fetch, Field, Importer, KeyField, Mode, Op, OpOutcome,
-    Profile, Report, RolePolicy, RowReport, RunOptions, User, UserStore,
+    Phase, Profile, Progress, Report, RolePolicy, RowReport, RunOptions, User, UserStore,
 };
 
 const HEADER: &str =
@@ -483,6 +483,51 @@ fn a_clean_file_is_applied_as_it_is_read_and_committed_once() {
     assert_eq!((store.begun, store.committed, store.rolled_back), (1, 1, 0));
     assert!(store.applied > 5, "one apply a segment: {}", store.applied);
     assert_eq!(store.inner.len("t"), 60);
+}
+
+#[test]
+fn progress_counts_over_the_whole_file() {
+    let n = 200;
+    let file = format!("userId,email,reportsTo,roles,firstName\n{}", plain("p", n));
+    let importer = Importer::with_profile("t", creating_roles()).segment_bytes(400);
+    let seen = Mutex::new(Vec::new());
+    let mut progress = |p: &Progress| {
+        seen.lock().unwrap().push(*p);
+        std::ops::ControlFlow::Continue(())
+    };
+    let options = RunOptions::new().on_progress(&mut progress);
+    let size = Some(file.len() as u64);
+    let mut store = Watched::default();
+    let report = importer
+        .run_streaming(|| Ok(file.as_bytes()), size, None, &mut store, options)
+        .unwrap();
+    assert_eq!(report.summary.added, n as u64);
+    assert!(store.applied > 5, "in segments: {}", store.applied);
+    let seen = seen.into_inner().unwrap();
+    let (planning, applying): (Vec<Progress>, Vec<Progress>) =
+        seen.iter().partition(|p| p.phase == Phase::Planning);
+    // The rows of the whole file from the first segment on, estimated
+    // from the share of it read (the rows are alike); exact at the end.
+    let first = planning[0].rows_total;
+    assert!(
+        (n * 9 / 10..=n * 11 / 10).contains(&(first as usize)),
+        "{first}"
+    );
+    assert_eq!(planning.last().unwrap().rows_total, n as u64);
+    // Operations likewise: a role, and a user a row.
+    let ops = n as u64 + 1;
+    let first = applying[0].ops_total;
+    assert!((ops * 9 / 10..=ops * 11 / 10).contains(&first), "{first}");
+    assert_eq!(applying.last().unwrap().ops_total, ops);
+    for p in &seen {
+        assert!(
+            p.rows_done <= p.rows_total && p.ops_done <= p.ops_total,
+            "{p:?}"
+        );
+    }
+    for pair in applying.windows(2) {
+        assert!(pair[0].ops_done <= pair[1].ops_done, "{pair:?}");
+    }
 }
 
 /// `n` rows of users of their own with no manager, named `prefix0`….

@@ -130,6 +130,12 @@ impl<'a> Stream<'a> {
         }
     }
 
+    /// Bytes of the file whose records are read (fed, less what waits
+    /// for the rest of its record or block).
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bytes - self.pending.len() as u64
+    }
+
     /// Opens the head gathered in `pending`: the body's reading starts, or
     /// the file is to be read whole.
     fn open(&mut self) {
