@@ -100,9 +100,8 @@ impl Job<'_> {
     }
 }
 
-/// Why an attempt stops when a row has an error under `RejectFile`.
-const A_ROW_ERRS: &str = "a row has an error";
-/// Why an attempt stops when more rows fail than `StopAfter` accepts.
+/// Why an attempt stops when more rows fail than the error policy
+/// accepts (any under `RejectFile`): the file is rejected.
 const TOO_MANY_FAIL: &str = "more rows fail than the error policy accepts";
 
 /// How an import in segments ended.
@@ -173,9 +172,7 @@ pub(crate) fn run<S: UserStore + ?Sized>(
     rolled_back?;
     match ended? {
         Ok(_) => Ok(Ended::Whole("the import ended without its commit")),
-        Err(why) if !job.rejected && [A_ROW_ERRS, TOO_MANY_FAIL].contains(&why) => {
-            Ok(Ended::Rejected)
-        }
+        Err(TOO_MANY_FAIL) if !job.rejected => Ok(Ended::Rejected),
         Err(why) => Ok(Ended::Whole(why)),
     }
 }
@@ -252,8 +249,8 @@ impl<'j> Segments<'j> {
         planned_under.guards.max_deletes = None;
         planned_under.guards.max_delete_share = None;
         // The error policy is the file's: the segments count its failed
-        // rows, and a row with an error under `RejectFile` stops the
-        // attempt where it is read (see `Survey::hand_over`).
+        // rows, and the first segment that takes them over what it
+        // accepts (any, under `RejectFile`) is not applied.
         planned_under.on_error = ErrorPolicy::SkipInvalid;
         Segments {
             job,
@@ -726,12 +723,6 @@ impl Survey {
             Some(true) => {}
         }
         while let Some(segment) = stream.take_segment() {
-            if job.profile.on_error == ErrorPolicy::RejectFile
-                && !job.rejected
-                && segment.rows.iter().any(|r| r.error)
-            {
-                return Err(A_ROW_ERRS);
-            }
             let base = self.rows;
             self.rows += segment.rows.len();
             if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {

@@ -858,8 +858,9 @@ fn import_streaming(
         rows.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
-    // A bar for a file of more than a few thousand rows (its length
-    // follows the rows read).
+    // A bar for a file of more than a few thousand rows (its length the
+    // file's rows or operations, as the import estimates them from the
+    // share of the file read).
     let bar = progress_bar(size.map_or(0, |s| s / 64) as usize, run.interactive);
     let mut progress = on_progress(bar.as_ref());
     let mut keep = |row: RowReport| lock().push(row);
