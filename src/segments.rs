@@ -723,6 +723,18 @@ impl Survey {
             Some(true) => {}
         }
         while let Some(segment) = stream.take_segment() {
+            // Under `RejectFile`, a row with an error that planning keeps
+            // rejects the file where it is read (one that planning checks
+            // again, the segment's plan says).
+            if job.profile.on_error == ErrorPolicy::RejectFile
+                && !job.rejected
+                && segment
+                    .row_issues
+                    .iter()
+                    .any(|i| i.is_error() && !crate::plan::redone(i.code))
+            {
+                return Err(TOO_MANY_FAIL);
+            }
             let base = self.rows;
             self.rows += segment.rows.len();
             if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {

@@ -236,8 +236,7 @@ impl Planner {
             .take()
             .unwrap_or_else(|| index_rows(&v.rows, Field::UserId, |_| true));
         // Reference checks are redone against the store's catalog.
-        v.row_issues
-            .retain(|i| !matches!(i.code, Code::UnknownRole | Code::UnknownReference));
+        v.row_issues.retain(|i| !redone(i.code));
         let row_issues = std::mem::take(&mut v.row_issues);
         // Rows and issues are both in line order: one pass over each (a row
         // out of order, which reading never makes, is looked up instead).
@@ -795,6 +794,12 @@ pub(crate) fn blocked(policy: ErrorPolicy, file_error: bool, failed: u64) -> boo
             ErrorPolicy::SkipInvalid => false,
             ErrorPolicy::StopAfter(n) => failed > n,
         }
+}
+
+/// Whether planning checks again what an issue of `code` says (against
+/// the store's catalog), dropping validation's issue.
+pub(crate) fn redone(code: Code) -> bool {
+    matches!(code, Code::UnknownRole | Code::UnknownReference)
 }
 
 /// The issue that says why a file without file errors is rejected: more
