@@ -686,10 +686,10 @@ impl Importer {
     /// again and imported whole (a commit that fails is an error instead).
     /// Either way the report and the directory are `run`'s, under every
     /// error policy.
-    /// An import that goes through costs one reading of the file; one that
-    /// does not, two (three when the reading for a rejected file's report
-    /// cannot decide either, and the file is then read whole). The transaction begins before the first
-    /// operation (an import that writes nothing begins none), and holds
+    /// An import that goes through costs one reading of the file; one
+    /// given up on after it began, two (three when the reading for a
+    /// rejected file's report cannot decide either, and the file is then
+    /// read whole). The transaction begins before the first operation (an import that writes nothing begins none), and holds
     /// the store's write lock (in SQLite) from there to the commit.
     ///
     /// With [`RunOptions::on_row`], the rows are handed over as their

@@ -44,7 +44,8 @@
 //! may find something. Then the transaction is rolled back, and the file
 //! is imported whole, so that every report and every outcome is the whole
 //! plan's, the failures included. That costs a second reading of the
-//! file, but only for such a file. A property
+//! file, but only for such a file (and a third when the reading for a
+//! rejected file's report cannot decide either). A property
 //! test (`tests/streaming.rs`) holds the two equal over files whose rows
 //! meet each other and the directory every way a small pool of ids,
 //! emails, managers and role spellings allows.
@@ -723,6 +724,11 @@ impl Survey {
             Some(true) => {}
         }
         while let Some(segment) = stream.take_segment() {
+            let base = self.rows;
+            self.rows += segment.rows.len();
+            if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {
+                return Err("the file is over the row limit");
+            }
             // Under `RejectFile`, a row with an error that planning keeps
             // rejects the file where it is read (one that planning checks
             // again, the segment's plan says).
@@ -734,11 +740,6 @@ impl Survey {
                     .any(|i| i.is_error() && !crate::plan::redone(i.code))
             {
                 return Err(TOO_MANY_FAIL);
-            }
-            let base = self.rows;
-            self.rows += segment.rows.len();
-            if self.rows as u64 > job.profile.limits.rows || u32::try_from(self.rows).is_err() {
-                return Err("the file is over the row limit");
             }
             let named = self.remember(&segment, base, job.profile.key.field());
             if base == 0 {

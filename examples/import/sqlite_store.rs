@@ -510,7 +510,7 @@ impl UserStore for SqliteStore {
         if !request.user_ids.is_empty() {
             // A request may name an id twice (a row's user and another
             // row's manager): each is looked up once, in the order named
-            // (sorted first, they took longer to read).
+            // (the lookups are as fast in that order as sorted).
             let mut named = Strings::default();
             named.reserve(request.user_ids.len());
             let ids: Vec<&str> = request
@@ -1079,11 +1079,11 @@ fn text<'r>(row: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
     })
 }
 
-/// A list of values as one JSON array parameter, for `json_each`.
 /// A set of borrowed strings, hashed for speed (a fetch makes one or two a
 /// batch).
 type Strings<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
 
+/// A list of values as one JSON array parameter, for `json_each`.
 fn json_list(values: &[impl serde::Serialize]) -> rusqlite::Result<String> {
     serde_json::to_string(values).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
