@@ -675,11 +675,10 @@ impl Importer {
     /// transaction is rolled back where that shows, and the file is read
     /// again in segments, planned as [`Importer::dry_run_streaming`] plans
     /// it and applied nowhere, for the report of a rejected file. When a
-    /// row fails for any other reason (its manager
-    /// is created further down the file, say), a row looks a user up by
-    /// an id or email an earlier segment created, changed or removed, an
-    /// operation
-    /// does not apply, the store fails, or a check of the whole file
+    /// row fails for any other reason (its manager is created further down
+    /// the file, say), a row looks a user up by an id or email an earlier
+    /// segment created, changed or removed, an operation does not apply,
+    /// the store fails, or a check of the whole file
     /// (duplicates, cycles, two segments' rows about one user, a role
     /// spelled two ways, a guard on mass removal) may find something, the
     /// transaction is rolled back before it commits and the file is read
@@ -689,8 +688,9 @@ impl Importer {
     /// An import that goes through costs one reading of the file; one
     /// given up on after it began, two (three when the reading for a
     /// rejected file's report cannot decide either, and the file is then
-    /// read whole). The transaction begins before the first operation (an import that writes nothing begins none), and holds
-    /// the store's write lock (in SQLite) from there to the commit.
+    /// read whole). The transaction begins before the first operation (an
+    /// import that writes nothing begins none), and holds the store's
+    /// write lock (in SQLite) from there to the commit.
     ///
     /// With [`RunOptions::on_row`], the rows are handed over as their
     /// segment is applied, which is before the commit: give
@@ -738,8 +738,7 @@ impl Importer {
     /// [`Importer::run_streaming`] imports it (the same files are planned
     /// whole: a row that fails for other than its own errors, and so on;
     /// a file its rows' errors reject is read again in segments), each
-    /// segment
-    /// planned against the directory as the segments before it would
+    /// segment planned against the directory as the segments before it would
     /// leave it (the users and roles they create are taken as there).
     /// Writes nothing; its undo option is ignored.
     ///

@@ -36,9 +36,9 @@
 //! more failed rows than `StopAfter` accepts, rejects the file: the
 //! attempt ends there, and the file is read again for its report
 //! ([`Job::rejected`]), planned as a dry run and reported as the whole
-//! plan reports a rejected file. Anything else ends the
-//! attempt before it commits: a row that fails for another reason or cannot be
-//! planned in its segment (a manager or an email only a later segment
+//! plan reports a rejected file. Anything else ends the attempt before
+//! it commits: a row that fails for another reason or cannot be planned
+//! in its segment (a manager or an email only a later segment
 //! provides), a row that looks up what an earlier segment touched, an
 //! operation that does not apply, a store error, or a file-wide check that
 //! may find something. Then the transaction is rolled back, and the file

@@ -509,8 +509,7 @@ impl UserStore for SqliteStore {
         let mut unheld: Strings<'_> = request.emails.iter().map(String::as_str).collect();
         if !request.user_ids.is_empty() {
             // A request may name an id twice (a row's user and another
-            // row's manager): each is looked up once, in the order named
-            // (the lookups are as fast in that order as sorted).
+            // row's manager): each is looked up once, in the order named.
             let mut named = Strings::default();
             named.reserve(request.user_ids.len());
             let ids: Vec<&str> = request
