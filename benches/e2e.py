@@ -12,7 +12,9 @@ the same run:
   `--on-error skip-invalid` of the file with 1% of its rows invalid (an
   `enabled` cell that is neither true nor false, on users who manage no
   one), which imports the other 99%, and the same file under the default
-  policy, which rejects it and imports nothing;
+  policy, which rejects it and imports nothing; and a fresh import of the
+  users file in UTF-16 (with its byte order mark: Excel's "Unicode
+  Text"), converted as it is read;
 - `benches/naive_import.py` (csv + sqlite3, upsert by user id, roles in a
   join table, one transaction), fresh and again;
 - the plain prepared INSERT of `benches/sqlite.rs` (`--only insert`, its own
@@ -151,6 +153,9 @@ def main():
         generate(base, rows)
         changed(change, rows)
         invalid(base, os.path.join(work, "invalid-%d.csv" % rows))
+        # The same users in UTF-16 (Excel's "Unicode Text"), twice the bytes.
+        with open(base, encoding="utf-8") as f, open(os.path.join(work, "utf16-%d.csv" % rows), "wb") as out:
+            out.write(b"\xff\xfe" + f.read().encode("utf-16-le"))
         size = os.path.getsize(base)
         print("e2e: rows=%d file=%.1f MB" % (rows, size / 1e6))
         results = {}
@@ -264,6 +269,15 @@ def run_cases(case, rows, work, binary, profile, base, change, naive):
     case("import, rejected (1% rows bad)", [binary, "--db", xdb, "--profile", profile,
                                             os.path.join(work, "invalid-%d.csv" % rows)],
          xdb, 0, status=1)
+
+    # The same users in UTF-16, converted as the file is read.
+    udb = os.path.join(work, "import-utf16-%d.db" % rows)
+    for f in (udb, udb + "-journal"):
+        if os.path.exists(f):
+            os.remove(f)
+    case("import, UTF-16 file, fresh database", [binary, "--db", udb, "--profile", profile,
+                                                 os.path.join(work, "utf16-%d.csv" % rows)],
+         udb, rows)
 
     pdb = os.path.join(work, "python-%d.db" % rows)
     if os.path.exists(pdb):

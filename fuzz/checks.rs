@@ -8,8 +8,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use user_import::memory::{InMemoryStore, State};
 use user_import::{
-    ErrorPolicy, Importer, ListPolicy, Mode, Op, Outcome, Planned, Profile, RolePolicy, RunOptions,
-    User, UserStore,
+    Encoding, ErrorPolicy, Importer, ListPolicy, Mode, Op, Outcome, Planned, Profile, RolePolicy,
+    RunOptions, User, UserStore,
 };
 
 use crate::model;
@@ -17,9 +17,19 @@ use crate::model;
 /// `read`: arbitrary bytes through reading and validation.
 pub fn read(data: &[u8]) {
     let importer = Importer::new("default");
+    let mut latin = Profile::default();
+    latin.encoding = Some(Encoding::Windows1252);
+    let latin = Importer::with_profile("default", latin);
     // Read in blocks as it comes, the same validation (the head is at
-    // least a kilobyte: smaller inputs are read whole either way).
-    for sizes in [(1024, 64, 7), (1024, 1 + data.len() % 97, 4096)] {
+    // least a kilobyte: smaller inputs are read whole either way; the text
+    // of a UTF-16 head is half its bytes), also converted from
+    // Windows-1252.
+    for (importer, sizes) in [
+        (&importer, (1024, 64, 7)),
+        (&importer, (1024, 1 + data.len() % 97, 4096)),
+        (&importer, (2600, 1 + data.len() % 61, 13)),
+        (&latin, (1024, 64, 7)),
+    ] {
         if let Err(diff) = importer.check_blocks(data, None, sizes) {
             panic!("reading in blocks {sizes:?} differs:\n{diff}");
         }

@@ -211,12 +211,12 @@ impl Importer {
 
     /// Reads a users file from `source` (at most the byte limit, plus one
     /// byte to tell that it is over) and validates it. A source over the limit
-    /// gives a `limit_exceeded` issue, not an error. A CSV file in UTF-8
-    /// (with or without a byte order mark) is validated as it is read, its
-    /// complete records a block of 2 MiB at a time, so it is never held
-    /// whole (but for a quote never closed, which holds the rest of the
-    /// file as one record, and is refused); a workbook, a zip, a file in an
-    /// encoding to convert, or one whose first block does not settle how to
+    /// gives a `limit_exceeded` issue, not an error. A CSV file is
+    /// validated as it is read, its complete records a block of 2 MiB at a
+    /// time, so it is never held whole (but for a quote never closed, which
+    /// holds the rest of the file as one record, and is refused); a file in
+    /// UTF-16 or Windows-1252 is converted to UTF-8 as it comes. A
+    /// workbook, a zip, or a file whose first block does not settle how to
     /// read it, is read whole first. The validation is the same either way.
     /// A source with no size given that turns out over the byte limit is
     /// checked as it comes until it passes the limit: it costs no more than
@@ -663,7 +663,7 @@ impl Importer {
     ///
     /// Segments are used outside mirror mode, without an undo, with a store
     /// whose `begin` starts a transaction, and for a file read in blocks
-    /// (delimited text in UTF-8 of 1 KiB or more, not a workbook): all
+    /// (delimited text of 1 KiB or more, not a workbook or a zip): all
     /// segments are applied inside one transaction, each planned against
     /// the directory as the segments before it left it (with threads, the
     /// next segment is read and checked meanwhile on another thread). A

@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use proptest::prelude::*;
 use user_import::memory::InMemoryStore;
 use user_import::{
-    Catalog, ErrorPolicy, ExistingUser, Fetch, Field, Importer, KeyField, Mode, Op, OpOutcome,
-    Phase, Profile, Progress, Report, RolePolicy, RowReport, RunOptions, User, UserStore,
+    Catalog, Encoding, ErrorPolicy, ExistingUser, Fetch, Field, Importer, KeyField, Mode, Op,
+    OpOutcome, Phase, Profile, Progress, Report, RolePolicy, RowReport, RunOptions, User,
+    UserStore,
 };
 
 const HEADER: &str =
@@ -483,6 +484,59 @@ fn a_clean_file_is_applied_as_it_is_read_and_committed_once() {
     assert_eq!((store.begun, store.committed, store.rolled_back), (1, 1, 0));
     assert!(store.applied > 5, "one apply a segment: {}", store.applied);
     assert_eq!(store.inner.len("t"), 60);
+}
+
+#[test]
+fn a_file_in_utf16_or_windows_1252_is_converted_and_imported_in_segments() {
+    let name = format!("{PADDING} Zo\u{eb} Fran\u{e7}oise");
+    let text = String::from_utf8(chain(60))
+        .unwrap()
+        .replace(PADDING, &name);
+    let utf16 = |le: bool| {
+        let mut bytes = if le {
+            vec![0xFF, 0xFE]
+        } else {
+            vec![0xFE, 0xFF]
+        };
+        for u in text.encode_utf16() {
+            bytes.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
+        }
+        bytes
+    };
+    let latin: Vec<u8> = text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect();
+    let mut windows = creating_roles();
+    windows.encoding = Some(Encoding::Windows1252);
+    let mut odd = utf16(true);
+    odd.push(b'\n');
+    for (file, profile, clean) in [
+        (utf16(true), creating_roles(), true),
+        (utf16(false), creating_roles(), true),
+        (latin, windows, true),
+        // Not UTF-16 to its end: refused whole, as `run` refuses it.
+        (odd, creating_roles(), false),
+    ] {
+        let importer = Importer::with_profile("t", profile);
+        let mut whole = Watched::default();
+        let expected = importer.run(&file, Some("users.csv"), &mut whole).unwrap();
+        let mut store = Watched::default();
+        let got = streamed(&importer, &file, 200, &mut store);
+        assert_eq!(json(&got), json(&expected));
+        assert_eq!(state(&store.inner), state(&whole.inner));
+        assert!(store.applied > 5, "one apply a segment: {}", store.applied);
+        if clean {
+            assert_eq!(got.summary.added, 60);
+            assert_eq!((store.begun, store.committed, store.rolled_back), (1, 1, 0));
+            let user = store.inner.get("t", "u7").unwrap();
+            assert_eq!(user.user.get(Field::FirstName), Some(name.as_str()));
+        } else {
+            assert_eq!(got.summary.added, 0);
+            assert_eq!((store.committed, store.rolled_back), (0, 1));
+            assert!(store.inner.is_empty("t"));
+        }
+    }
 }
 
 #[test]

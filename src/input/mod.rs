@@ -16,7 +16,7 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 
 pub use encoding::Encoding;
-pub(crate) use encoding::decode;
+pub(crate) use encoding::{Transcoder, decode};
 
 use crate::error::Error;
 use crate::issue::{Code, Issue};

@@ -98,16 +98,33 @@ pub(crate) fn decode_source<'a>(
     Ok(d)
 }
 
-/// Plain text in `encoding` (or detected).
-fn text(bytes: Cow<'_, [u8]>, encoding: Option<Encoding>) -> Result<Decoded<'_>, Issue> {
-    let detected = match encoding {
-        None => encoding::sniff(&bytes)?,
+/// The encoding of plain text starting with `bytes`: the profile's choice
+/// (`encoding`), or detected.
+fn detect(bytes: &[u8], encoding: Option<Encoding>) -> Result<Encoding, Issue> {
+    Ok(match encoding {
+        None => encoding::sniff(bytes)?,
         // A byte order mark always wins: it cannot be anything else.
-        Some(choice) => match encoding::sniff(&bytes) {
+        Some(choice) => match encoding::sniff(bytes) {
             Ok(Encoding::Utf8) | Err(_) => choice,
             Ok(bom) => bom,
         },
-    };
+    })
+}
+
+/// The encoding to convert a file starting with `head` from (its first
+/// kilobyte at least, or all of it), as [`decode_source`] decides: `None`
+/// for a zip, a file in UTF-8 or one the encoding refuses.
+pub(crate) fn to_convert(head: &[u8], encoding: Option<Encoding>) -> Option<Encoding> {
+    if is_zip(head) {
+        return None;
+    }
+    let detected = detect(head, encoding).ok()?;
+    encoding::Transcoder::new(detected).map(|_| detected)
+}
+
+/// Plain text in `encoding` (or detected).
+fn text(bytes: Cow<'_, [u8]>, encoding: Option<Encoding>) -> Result<Decoded<'_>, Issue> {
+    let detected = detect(&bytes, encoding)?;
     let decoded = match bytes {
         Cow::Borrowed(b) => decode(b, detected)?.0,
         Cow::Owned(b) => Cow::Owned(decode(&b, detected)?.0.into_owned()),

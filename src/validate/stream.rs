@@ -2,11 +2,12 @@
 //! it whole: the head is opened as soon as it settles how the file is read,
 //! then the body's complete records are checked a block at a time and the
 //! block is freed. A record is held until it ends, so a quote never closed
-//! holds the rest of the file (which is then refused). Gives exactly the
-//! [`Validation`] of [`super::run`] on the whole file (a property test and
-//! the fuzz `read` target hold them equal); a file the head cannot settle
-//! (a workbook, an encoding to convert, an odd head) is kept whole and
-//! read by [`super::run`].
+//! holds the rest of the file (which is then refused). A file in UTF-16
+//! or Windows-1252 is converted to UTF-8 as it comes, and its blocks are
+//! read from the text. Gives exactly the [`Validation`] of [`super::run`]
+//! on the whole file (a property test and the fuzz `read` target hold them
+//! equal); a file the head cannot settle (a workbook, a zip, an odd head)
+//! is kept whole and read by [`super::run`].
 
 use std::borrow::Cow;
 
@@ -14,7 +15,7 @@ use sha2::Digest;
 
 use super::{Reading, Settings, Validation, check, known_header, open_options};
 use crate::catalog::Catalog;
-use crate::input::reader;
+use crate::input::{Encoding, Transcoder, reader, source};
 
 /// Bytes gathered before the head is opened, and the least a block holds
 /// (a block of a megabyte or more is checked in pieces on the importer's
@@ -31,8 +32,14 @@ pub(crate) struct Stream<'a> {
     hash: sha2::Sha256,
     bytes: u64,
     /// What is not read yet: the head, the records not known to be
-    /// complete, or (when the file is read whole) the file so far.
+    /// complete (as UTF-8 text), or (when the file is read whole) the file
+    /// so far.
     pending: Vec<u8>,
+    /// The conversion of a file in another encoding than UTF-8 (once its
+    /// head is opened), and the encoding.
+    transcoder: Option<(Transcoder, Encoding)>,
+    /// The text of the last part converted.
+    text: Vec<u8>,
     /// Bytes a block holds at least.
     block: usize,
     /// Bytes `pending` gathers before it is read: the head, a block, or
@@ -55,8 +62,11 @@ enum State<'a> {
         line: u64,
     },
     /// The rows were over the limit or merged by a quote: the rest is only
-    /// counted and hashed.
+    /// counted and hashed (and converted, to find where it cannot be).
     Stopped(Box<Validation>),
+    /// The file's encoding cannot be read (its transcoder failed): the
+    /// whole file is refused, and the rest is only counted and hashed.
+    Unreadable,
 }
 
 impl<'a> Stream<'a> {
@@ -88,6 +98,8 @@ impl<'a> Stream<'a> {
             hash: sha2::Sha256::new(),
             bytes: 0,
             pending: Vec::new(),
+            transcoder: None,
+            text: Vec::new(),
             block: block.max(1),
             want: head.max(1),
             state: State::Head,
@@ -102,11 +114,24 @@ impl<'a> Stream<'a> {
         match self.state {
             State::Head | State::Whole => {}
             State::Body { .. } => self.hash.update(part),
-            State::Stopped(_) => {
+            State::Stopped(_) | State::Unreadable => {
                 self.hash.update(part);
+                if let Some((t, _)) = &mut self.transcoder {
+                    self.text.clear();
+                    t.feed(part, &mut self.text);
+                }
+                self.unreadable(false);
                 return;
             }
         }
+        let part = match &mut self.transcoder {
+            Some((t, _)) if matches!(self.state, State::Body { .. }) => {
+                self.text.clear();
+                t.feed(part, &mut self.text);
+                &self.text[..]
+            }
+            _ => part,
+        };
         // Room for a block and a part at once, not twice that (the buffer
         // would grow by doubling); past that (a file read whole), by half.
         let needed = self.pending.len() + part.len();
@@ -119,7 +144,7 @@ impl<'a> Stream<'a> {
             self.pending.reserve_exact(room - self.pending.len());
         }
         self.pending.extend_from_slice(part);
-        if self.pending.len() < self.want {
+        if self.unreadable(false) || self.pending.len() < self.want {
             return;
         }
         if matches!(self.state, State::Head) {
@@ -130,31 +155,73 @@ impl<'a> Stream<'a> {
         }
     }
 
+    /// Whether the text of a file converted cannot be read (its
+    /// conversion failed or, once the whole file is fed (`ended`), the file
+    /// ends where its encoding does not allow): then the rows read so far,
+    /// and what waits to be read, are let go.
+    fn unreadable(&mut self, ended: bool) -> bool {
+        let failed = self.transcoder.as_ref().is_some_and(|(t, ..)| {
+            if ended {
+                t.finish().is_err()
+            } else {
+                t.failed()
+            }
+        });
+        if failed && !matches!(self.state, State::Unreadable) {
+            self.state = State::Unreadable;
+            self.pending = Vec::new();
+        }
+        failed
+    }
+
     /// Bytes of the file whose records are read (fed, less what waits
     /// for the rest of its record or block).
     pub(crate) fn bytes_read(&self) -> u64 {
-        self.bytes - self.pending.len() as u64
+        // (Of a file converted, the text waiting stands for about as many
+        // bytes of the file.)
+        self.bytes.saturating_sub(self.pending.len() as u64)
     }
 
     /// Opens the head gathered in `pending`: the body's reading starts, or
     /// the file is to be read whole.
     fn open(&mut self) {
+        let profile = self.settings.profile;
+        let known = known_header(profile);
+        let mut options = open_options(profile, &known);
+        // A file in another encoding is opened from its head's text, as
+        // UTF-8 (which the whole file's reading never looks for again: a
+        // head whose text starts as UTF-8's byte order mark is read whole).
+        let mut transcoder = None;
+        let mut converted = None;
+        if let Some(encoding) = source::to_convert(&self.pending, options.encoding)
+            && let Some(mut t) = Transcoder::new(encoding)
+        {
+            let mut text = Vec::new();
+            t.feed(&self.pending, &mut text);
+            if t.failed() || text.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                self.state = State::Whole;
+                return;
+            }
+            options.encoding = None;
+            transcoder = Some((t, encoding));
+            converted = Some(text);
+        }
+        let head: &[u8] = converted.as_deref().unwrap_or(&self.pending);
         // The head ends with a line: the open looks at whole lines only. A
         // head with no line end cannot settle how the file is read.
-        let Some(cut) = memchr::memrchr(b'\n', &self.pending).map(|i| i + 1) else {
+        let Some(cut) = memchr::memrchr(b'\n', head).map(|i| i + 1) else {
             self.state = State::Whole;
             return;
         };
-        let profile = self.settings.profile;
-        let known = known_header(profile);
-        let options = open_options(profile, &known);
-        let head = &self.pending[..cut];
-        let (state, taken) = match reader::open_head(head, self.name.as_deref(), &options) {
+        let (state, taken) = match reader::open_head(&head[..cut], self.name.as_deref(), &options) {
             None => (State::Whole, 0),
             Some(opened) => {
                 let mut v = Box::new(Validation::empty(self.tenant, profile));
                 let reading =
                     Reading::begin(&mut v, self.settings, self.tenant, self.catalog, &opened);
+                if let Some((_, encoding)) = &transcoder {
+                    v.input.encoding = *encoding;
+                }
                 let (rest, line) = opened.rest();
                 let state = State::Body {
                     v,
@@ -168,6 +235,10 @@ impl<'a> Stream<'a> {
         if matches!(state, State::Body { .. }) {
             // Every byte so far is in `pending`.
             self.hash.update(&self.pending);
+            if let Some(text) = converted {
+                self.pending = text;
+                self.transcoder = transcoder;
+            }
         }
         self.pending.drain(..taken);
         self.state = state;
@@ -215,6 +286,7 @@ impl<'a> Stream<'a> {
 
     /// The validation of the whole file.
     pub(crate) fn finish(mut self) -> Validation {
+        self.unreadable(true);
         if matches!(self.state, State::Body { .. }) {
             self.read_block(true);
         }
@@ -234,6 +306,16 @@ impl<'a> Stream<'a> {
                 (v, Some(header))
             }
             State::Stopped(v) => (v, None),
+            State::Unreadable => {
+                // Refused as the whole file is: only the reason is kept.
+                let mut v = Box::new(Validation::empty(self.tenant, self.settings.profile));
+                v.file_issues.extend(
+                    self.transcoder
+                        .as_ref()
+                        .and_then(|(t, ..)| t.finish().err()),
+                );
+                (v, None)
+            }
         };
         self.pending = Vec::new();
         // The rows grew by half when they had to: the room left is let go.
@@ -257,7 +339,7 @@ impl Stream<'_> {
     pub(crate) fn in_segments(&self) -> Option<bool> {
         match &self.state {
             State::Head => None,
-            State::Whole | State::Stopped(_) => Some(false),
+            State::Whole | State::Stopped(_) | State::Unreadable => Some(false),
             State::Body { v, reading, .. } => Some(!v.file_error() && reading.missing.is_empty()),
         }
     }
@@ -298,6 +380,7 @@ impl Stream<'_> {
         if matches!(self.state, State::Head) && !self.pending.is_empty() {
             self.open();
         }
+        self.unreadable(true);
         if matches!(self.state, State::Body { .. }) {
             self.read_block(true);
         }
@@ -343,7 +426,10 @@ pub(crate) fn whole_and_in_blocks(
         stream.feed(part);
         rest = after;
     }
-    let in_blocks = matches!(stream.state, State::Body { .. } | State::Stopped(_));
+    let in_blocks = matches!(
+        stream.state,
+        State::Body { .. } | State::Stopped(_) | State::Unreadable
+    );
     let mut streamed = stream.finish();
     whole.started = None;
     streamed.started = None;
@@ -390,7 +476,70 @@ mod tests {
     /// A file: an optional byte order mark and preamble, a header, and rows
     /// of cells, with `\n` or `\r\n` line ends and some blank lines.
     fn file() -> impl Strategy<Value = Vec<u8>> {
-        let row = prop::collection::vec(cell(), 1..6);
+        text(true).prop_map(|(text, bom, bad_byte)| {
+            let mut bytes = Vec::new();
+            if bom {
+                bytes.extend_from_slice(&[0xEF, 0xBB, 0xBF]);
+            }
+            bytes.extend_from_slice(text.as_bytes());
+            if bad_byte && bytes.len() > 40 {
+                let at = bytes.len() - 7;
+                bytes[at] = 0xFF;
+            }
+            bytes
+        })
+    }
+
+    /// A file of [`text`] in another encoding, and the profile's choice of
+    /// encoding: UTF-16 (either byte order, with its byte order mark; when
+    /// spoilt, with an unpaired surrogate or an odd byte at the end) or
+    /// Windows-1252 (the text's UTF-8 bytes, read as Windows-1252 bytes;
+    /// with a UTF-8 byte order mark it is UTF-8).
+    fn encoded_file() -> impl Strategy<Value = (Vec<u8>, Option<Encoding>)> {
+        (text(false), 0u8..3, 0u8..8).prop_map(|((text, bom, spoil), encoding, how)| {
+            let spoil = spoil && how < 4 && text.len() > 40;
+            if encoding == 2 {
+                let mut bytes = Vec::new();
+                if bom {
+                    bytes.extend_from_slice(&[0xEF, 0xBB, 0xBF]);
+                }
+                bytes.extend_from_slice(text.as_bytes());
+                return (bytes, Some(Encoding::Windows1252));
+            }
+            let mut units: Vec<u16> = text.encode_utf16().collect();
+            if spoil {
+                let at = units.len() - 7;
+                units[at] = [0xD800, 0xDC00, 0xDBFF][usize::from(how % 3)];
+            }
+            let le = encoding == 0;
+            let mut bytes = if le {
+                vec![0xFF, 0xFE]
+            } else {
+                vec![0xFE, 0xFF]
+            };
+            for u in units {
+                bytes.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
+            }
+            if spoil && how == 3 {
+                bytes.push(b'\n');
+            }
+            (bytes, None)
+        })
+    }
+
+    /// The text of a file (a header and rows as [`file`] describes), and
+    /// whether it has a byte order mark and is spoilt.
+    /// (Without `open`, no quote is left open, to hold the rest of the
+    /// file.)
+    fn text(open: bool) -> impl Strategy<Value = (String, bool, bool)> {
+        let cell = cell().prop_map(move |c| {
+            if open || c != "\"open" {
+                c
+            } else {
+                "x".to_owned()
+            }
+        });
+        let row = prop::collection::vec(cell, 1..6);
         (
             any::<bool>(),
             any::<bool>(),
@@ -415,16 +564,7 @@ mod tests {
                         text.push_str(end);
                     }
                 }
-                let mut bytes = Vec::new();
-                if bom {
-                    bytes.extend_from_slice(&[0xEF, 0xBB, 0xBF]);
-                }
-                bytes.extend_from_slice(text.as_bytes());
-                if bad_byte && bytes.len() > 40 {
-                    let at = bytes.len() - 7;
-                    bytes[at] = 0xFF;
-                }
-                bytes
+                (text, bom, bad_byte)
             })
     }
 
@@ -445,6 +585,22 @@ mod tests {
             let (whole, streamed, _) = both(&profile, threads, &file, &parts, (head, block));
             prop_assert_eq!(whole, streamed);
         }
+
+        #[test]
+        fn a_file_in_another_encoding_fed_in_parts_validates_as_the_whole_file(
+            (file, encoding) in encoded_file(),
+            parts in prop::collection::vec(1usize..300, 1..8),
+            head in 1024usize..4096,
+            block in 1usize..400,
+            threads in 1usize..3,
+            rows_limit in prop::sample::select(vec![5u64, 50, 1_000]),
+        ) {
+            let mut profile = Profile::default();
+            profile.limits.rows = rows_limit;
+            profile.encoding = encoding;
+            let (whole, streamed, _) = both(&profile, threads, &file, &parts, (head, block));
+            prop_assert_eq!(whole, streamed);
+        }
     }
 
     #[test]
@@ -461,6 +617,59 @@ mod tests {
         let (whole, streamed, in_blocks) = both(&profile, 1, &file, &[100], (1024, 64));
         assert!(!in_blocks);
         assert_eq!(whole, streamed);
+    }
+
+    #[test]
+    fn a_large_file_in_another_encoding_is_read_in_blocks_and_validates_as_whole() {
+        let mut text = "userId,email,firstName\n".to_owned();
+        for i in 0..2_000 {
+            text.push_str(&format!("u{i},u{i}@x.io,\"Zo\u{eb} \u{1F600}, {i}\"\n"));
+        }
+        let utf16 = |le: bool| {
+            let mut bytes = if le {
+                vec![0xFF, 0xFE]
+            } else {
+                vec![0xFE, 0xFF]
+            };
+            for u in text.encode_utf16() {
+                bytes.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
+            }
+            bytes
+        };
+        let latin: Vec<u8> = text
+            .replace('\u{1F600}', "\u{20AC}")
+            .chars()
+            .map(|c| match c {
+                '\u{20AC}' => 0x80,
+                c => u8::try_from(u32::from(c)).unwrap_or(b'?'),
+            })
+            .collect();
+        for (file, encoding, choice) in [
+            (utf16(true), Encoding::Utf16Le, None),
+            (utf16(false), Encoding::Utf16Be, None),
+            (latin, Encoding::Windows1252, Some(Encoding::Windows1252)),
+        ] {
+            let profile = Profile {
+                encoding: choice,
+                ..Profile::default()
+            };
+            let (whole, streamed, in_blocks) = both(&profile, 2, &file, &[701], (4096, 3_000));
+            assert!(in_blocks, "{encoding:?}");
+            assert_eq!(whole.rows().len(), 2_000);
+            assert_eq!(whole.input().encoding, encoding);
+            assert!(whole.issues().next().is_none(), "{encoding:?}");
+            assert_eq!(whole, streamed, "{encoding:?}");
+            // Spoilt at its end, the file is refused as a whole file is.
+            let mut spoilt = file.clone();
+            if encoding == Encoding::Windows1252 {
+                continue;
+            }
+            spoilt.pop();
+            let (whole, streamed, in_blocks) = both(&profile, 2, &spoilt, &[701], (4096, 3_000));
+            assert!(in_blocks && whole.rows().is_empty(), "{encoding:?}");
+            assert_eq!(whole.file_issues()[0].code, crate::Code::InvalidEncoding);
+            assert_eq!(whole, streamed, "{encoding:?}");
+        }
     }
 
     #[test]
