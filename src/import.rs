@@ -769,6 +769,75 @@ impl Importer {
         self.streaming(open, (size, name), store, options, true)
     }
 
+    /// The report of an import of the file `open` reads that did not
+    /// happen, `why` saying why (an error: a store that failed, a cancel):
+    /// every row is accounted for, the rows with errors failed and the
+    /// others skipped, and nothing is asked of a store or applied. It is
+    /// the report of applying [`Planner::abort`]'s plan of the whole file,
+    /// made a segment at a time where that gives the same report, as
+    /// [`Importer::run_streaming`] reads (the rows go to `on_row` as they
+    /// are known; a file whose file-wide checks may find something is read
+    /// again whole, after `on_restart`). For the report of an import in
+    /// segments that failed or was cancelled, without holding the file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when `open` or reading the file fails.
+    ///
+    /// ```
+    /// use user_import::{Code, Importer, Issue, RunOptions};
+    /// let file = b"userId,email\na,a@x.io\nb,not-an-email\n";
+    /// let why = Issue::error(Code::Cancelled, "nothing is imported: cancelled");
+    /// let report = Importer::new("t").abort_streaming(|| Ok(&file[..]), None, None, why,
+    ///     RunOptions::new())?;
+    /// assert_eq!((report.summary.skipped, report.summary.failed), (1, 1));
+    /// assert!(report.issues.iter().any(|i| i.code == Code::Cancelled));
+    /// # Ok::<(), user_import::Error>(())
+    /// ```
+    pub fn abort_streaming<R: Read + Send>(
+        &self,
+        mut open: impl FnMut() -> std::io::Result<R>,
+        size: Option<u64>,
+        name: Option<&str>,
+        why: Issue,
+        options: RunOptions<'_>,
+    ) -> Result<Report, Error> {
+        let mut parts = options.into_parts();
+        let job = self.job(false, Some(&why));
+        // Never called: an import that did not happen asks nothing.
+        let mut none = crate::memory::InMemoryStore::new();
+        let source = open().map_err(Error::io)?;
+        if let crate::segments::Ended::Done(report) =
+            crate::segments::run(&job, source, size, name, &mut none, &mut parts)?
+        {
+            return Ok(*report);
+        }
+        let source = open().map_err(Error::io)?;
+        let validation = self.validate_reader_sized(source, size, name)?;
+        let plan = self.planner(validation).abort(why);
+        let on_progress: &mut apply::OnProgress<'_> = match parts.on_progress {
+            Some(f) => f,
+            None => &mut no_progress,
+        };
+        apply::apply_sync(&plan, &mut none, on_progress, None, parts.on_row)
+    }
+
+    /// What an import in segments needs of this importer: a dry run or
+    /// not, and why the import did not happen, if it did not.
+    fn job<'a>(&'a self, dry: bool, aborted: Option<&'a Issue>) -> crate::segments::Job<'a> {
+        crate::segments::Job {
+            profile: &self.profile,
+            tenant: &self.tenant,
+            acting: self.acting_user.as_deref(),
+            catalog: self.catalog.as_ref(),
+            threads: self.threads,
+            sizes: self.segment,
+            dry,
+            rejected: false,
+            aborted,
+        }
+    }
+
     /// [`Importer::run_streaming`], or with `dry`
     /// [`Importer::dry_run_streaming`].
     fn streaming<S: UserStore + ?Sized, R: Read + Send>(
@@ -780,16 +849,7 @@ impl Importer {
         dry: bool,
     ) -> Result<Report, Error> {
         let mut parts = options.into_parts();
-        let mut job = crate::segments::Job {
-            profile: &self.profile,
-            tenant: &self.tenant,
-            acting: self.acting_user.as_deref(),
-            catalog: self.catalog.as_ref(),
-            threads: self.threads,
-            sizes: self.segment,
-            dry,
-            rejected: false,
-        };
+        let mut job = self.job(dry, None);
         use crate::segments::Ended;
         let source = open().map_err(Error::io)?;
         match crate::segments::run(&job, source, size, name, store, &mut parts)? {

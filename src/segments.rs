@@ -56,6 +56,13 @@
 //! a file to be planned whole, and one more: a user the file deletes who
 //! manages a user the file names (applied, the delete would find that
 //! report in the directory).
+//!
+//! The report of an import that did not happen ([`Job::aborted`]: a
+//! store that failed, a cancel) is read in segments the same way, each
+//! segment's plan aborted as the whole file's would be: nothing is asked
+//! of the store, and only what the reading finds (a file error, rows over
+//! the limit, a file-wide check that may find something) sends the file
+//! whole.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -64,7 +71,7 @@ use std::ops::ControlFlow;
 use crate::apply::{Applier, Parts, Phase, Progress, answer_sync};
 use crate::catalog::Catalog;
 use crate::error::{Error, ErrorKind};
-use crate::issue::{Severity, sort_issues};
+use crate::issue::{Issue, Severity, sort_issues};
 use crate::matching::normalize;
 use crate::plan::{Planned, Planner, Provenance, blocked, guard_issue, now};
 use crate::profile::{ErrorPolicy, Mode, Profile};
@@ -92,12 +99,24 @@ pub(crate) struct Job<'a> {
     /// reported as the whole plan of a rejected file is (the rows that
     /// would change something are skipped).
     pub(crate) rejected: bool,
+    /// The import did not happen (the issue says why: a store that
+    /// failed, a cancel): nothing is asked of the store nor applied, and
+    /// the rows are reported as the whole file's aborted plan reports them
+    /// (`Planner::abort`).
+    pub(crate) aborted: Option<&'a Issue>,
 }
 
 impl Job<'_> {
     /// Whether the segments are planned without applying them.
     fn plans_dry(&self) -> bool {
-        self.dry || self.rejected
+        self.dry || self.reports_only()
+    }
+
+    /// Whether the file is read only for the report of an import that did
+    /// not happen (a rejected or an aborted file): no row of it rejects it
+    /// again.
+    fn reports_only(&self) -> bool {
+        self.rejected || self.aborted.is_some()
     }
 }
 
@@ -410,7 +429,10 @@ impl<'j> Segments<'j> {
                 None => ControlFlow::Continue(()),
             }
         };
-        let answered = if job.plans_dry() {
+        let answered = if job.aborted.is_some() {
+            // An import that did not happen asks nothing.
+            Ok(())
+        } else if job.plans_dry() {
             let mut ahead = Ahead {
                 store,
                 created: &self.created,
@@ -431,7 +453,16 @@ impl<'j> Segments<'j> {
         let erring = planner.error_lines();
         self.targets.extend(planner.target_hashes());
         self.removals += planner.removals();
-        let mut plan = planner.finish();
+        let mut plan = match job.aborted {
+            // The reason is the file's, said once in its report.
+            Some(why) => {
+                let mut plan = planner.abort(why.clone());
+                plan.file_issues.clear();
+                plan.blocked = false;
+                plan
+            }
+            None => planner.finish(),
+        };
         let fails_here = |r: &crate::plan::PlannedRow| {
             r.planned == Planned::Fail && erring.binary_search(&r.line).is_err()
         };
@@ -445,7 +476,8 @@ impl<'j> Segments<'j> {
         // accepts: the file is rejected, and nothing of this segment is
         // applied.
         let failed = erring.len() as u64;
-        if !job.rejected && blocked(job.profile.on_error, false, self.summary.failed + failed) {
+        if !job.reports_only() && blocked(job.profile.on_error, false, self.summary.failed + failed)
+        {
             return Ok(Err(TOO_MANY_FAIL));
         }
         let mut deletes = deleted_users(&plan);
@@ -454,9 +486,9 @@ impl<'j> Segments<'j> {
                 return Ok(Err("the new users' ids are too long to keep"));
             }
             self.deleted.append(&mut deletes);
-            // The plan of a rejected file is blocked: its rows that would
-            // change something are skipped.
-            plan.blocked = job.rejected;
+            // The plan of a rejected or aborted file is blocked: its rows
+            // that would change something are skipped.
+            plan.blocked = job.reports_only();
             let report = crate::report::from_plan(&plan, None, None);
             self.take(report, parts);
             return Ok(Ok(()));
@@ -570,6 +602,7 @@ impl<'j> Segments<'j> {
             .directory_size
             .filter(|_| self.removals >= job.profile.guards.min_removals_for_share);
         issues.extend(guard_issue(&job.profile.guards, self.removals, size));
+        issues.extend(job.aborted.cloned());
         sort_issues(&mut issues, &file.columns);
         if job.rejected {
             issues.insert(
@@ -595,7 +628,7 @@ impl<'j> Segments<'j> {
             input: file.input,
             dry_run: job.dry,
             cancelled: false,
-            rejected: job.rejected,
+            rejected: job.reports_only(),
             summary,
             issues,
             rows: std::mem::take(&mut self.kept),
@@ -733,7 +766,7 @@ impl Survey {
             // rejects the file where it is read (one that planning checks
             // again, the segment's plan says).
             if job.profile.on_error == ErrorPolicy::RejectFile
-                && !job.rejected
+                && !job.reports_only()
                 && segment
                     .row_issues
                     .iter()
@@ -1163,6 +1196,7 @@ mod tests {
             sizes: (2048, 300),
             dry: false,
             rejected,
+            aborted: None,
         };
         let mut parts = RunOptions::new().into_parts();
         match run(&job, file.as_bytes(), None, None, store, &mut parts) {

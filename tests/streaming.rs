@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use proptest::prelude::*;
 use user_import::memory::InMemoryStore;
 use user_import::{
-    Catalog, Encoding, ErrorPolicy, ExistingUser, Fetch, Field, Importer, KeyField, Mode, Op,
-    OpOutcome, Phase, Profile, Progress, Report, RolePolicy, RowReport, RunOptions, User,
+    Catalog, Code, Encoding, ErrorPolicy, ExistingUser, Fetch, Field, Importer, Issue, KeyField,
+    Mode, Op, OpOutcome, Phase, Profile, Progress, Report, RolePolicy, RowReport, RunOptions, User,
     UserStore,
 };
 
@@ -354,20 +354,39 @@ fn streamed_or_dry<S: UserStore>(
     store: &mut S,
     dry: bool,
 ) -> Report {
+    let importer = importer.clone().segment_bytes(bytes);
+    let (size, name) = (Some(file.len() as u64), Some("users.csv"));
+    with_rows(|options| match dry {
+        true => importer.dry_run_streaming(|| Ok(file), size, name, store, options),
+        false => importer.run_streaming(|| Ok(file), size, name, store, options),
+    })
+}
+
+/// The report `run` gives, its rows taken through `on_row` (and taken
+/// back on a restart) and put in it.
+fn with_rows(run: impl FnOnce(RunOptions<'_>) -> Result<Report, user_import::Error>) -> Report {
     let rows = Mutex::new(Vec::new());
     let mut keep = |row: RowReport| rows.lock().unwrap().push(row);
     let mut restart = || rows.lock().unwrap().clear();
-    let importer = importer.clone().segment_bytes(bytes);
     let options = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
-    let (size, name) = (Some(file.len() as u64), Some("users.csv"));
-    let mut report = if dry {
-        importer.dry_run_streaming(|| Ok(file), size, name, store, options)
-    } else {
-        importer.run_streaming(|| Ok(file), size, name, store, options)
-    }
-    .unwrap();
+    let mut report = run(options).unwrap();
     report.rows = rows.into_inner().unwrap();
     report
+}
+
+/// The report of an import of `file` that did not happen, `why` saying
+/// why: read in segments of `bytes` (`abort_streaming`), and of the whole
+/// file's aborted plan.
+fn aborted_both(importer: &Importer, file: &[u8], bytes: usize, why: &Issue) -> (Report, Report) {
+    let v = importer.validate(file, Some("users.csv"));
+    let plan = importer.planner(v).abort(why.clone());
+    let whole = importer.apply(&plan, &mut InMemoryStore::new()).unwrap();
+    let importer = importer.clone().segment_bytes(bytes);
+    let (size, name) = (Some(file.len() as u64), Some("users.csv"));
+    let streamed = with_rows(|options| {
+        importer.abort_streaming(|| Ok(file), size, name, why.clone(), options)
+    });
+    (streamed, whole)
 }
 
 /// `run` of `file`, or with `dry` the dry run of its whole plan.
@@ -449,6 +468,22 @@ proptest! {
         if dry {
             prop_assert_eq!(state(&store), state(&store_of(&dir)));
         }
+    }
+
+    #[test]
+    fn an_import_that_did_not_happen_is_reported_as_its_whole_abort(
+        lines in lines(),
+        profile in profile(),
+        bytes in 60usize..300,
+        threads in 1usize..3,
+        cancel in any::<bool>(),
+    ) {
+        let file = file_of(&lines);
+        let importer = Importer::with_profile("t", profile).threads(threads);
+        let code = if cancel { Code::Cancelled } else { Code::StoreError };
+        let why = Issue::error(code, "nothing is imported: it stopped");
+        let (streamed, whole) = aborted_both(&importer, &file, bytes, &why);
+        prop_assert_eq!(json(&streamed), json(&whole));
     }
 }
 
@@ -697,6 +732,47 @@ fn a_rejected_file_is_read_again_in_segments_for_its_report() {
             // its end (read whole, every row comes after).
             assert!(read_then[0] < file.len(), "{file}");
         }
+    }
+}
+
+#[test]
+fn an_import_that_did_not_happen_is_reported_a_segment_at_a_time() {
+    let head = "userId,email,reportsTo,roles,firstName\n";
+    let bad = |at: usize| format!("bad{at},not-an-email,,Staff,\n");
+    let clean = format!("{head}{}", plain("f", 30));
+    // Rows with errors, under the default policy, which rejects them.
+    let with_errors = format!("{head}{}{}{}", bad(0), plain("f", 30), bad(31));
+    let importer = Importer::with_profile("t", creating_roles()).segment_bytes(120);
+    for file in [clean, with_errors] {
+        let why = Issue::error(Code::Cancelled, "nothing is imported: cancelled");
+        let (_, whole) = aborted_both(&importer, file.as_bytes(), 120, &why);
+        let read = AtomicUsize::new(0);
+        // Each row's report, and how much of the file was read when it
+        // came (taken back on a restart).
+        let rows = Mutex::new(Vec::new());
+        let mut keep = |row: RowReport| rows.lock().unwrap().push((row, read.load(Relaxed)));
+        let mut restart = || rows.lock().unwrap().clear();
+        let open = || {
+            read.store(0, Relaxed);
+            Ok(Trickle {
+                rest: file.as_bytes(),
+                read: &read,
+            })
+        };
+        let options = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
+        let size = Some(file.len() as u64);
+        let mut got = importer
+            .abort_streaming(open, size, Some("users.csv"), why, options)
+            .unwrap();
+        let (rows, read_then): (Vec<_>, Vec<_>) = rows.into_inner().unwrap().into_iter().unzip();
+        got.rows = rows;
+        assert_eq!(json(&got), json(&whole), "{file}");
+        assert!(got.rejected && got.summary.added == 0, "{file}");
+        let rows = file.lines().count() as u64 - 1;
+        assert_eq!(got.summary.skipped + got.summary.failed, rows, "{file}");
+        // In segments: the first row came before the file was read to its
+        // end (read whole, every row comes after).
+        assert!(read_then[0] < file.len(), "{file}");
     }
 }
 

@@ -690,6 +690,10 @@ pub fn run(
     if let Some(input) = source {
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
         let mut run = Run::new(&o, interactive);
+        let input_size = match input {
+            Input::Streamed(size) => size,
+            Input::Read(..) => None,
+        };
         let (bytes, imported) = match (input, &o.file, &mut store) {
             (Input::Streamed(size), Some(path), Directory::Sqlite(store)) => (
                 None,
@@ -719,21 +723,20 @@ pub fn run(
                 } else {
                     Code::StoreError
                 };
-                let validation = match (&bytes, o.file.as_deref()) {
-                    (Some(bytes), _) => importer.validate(bytes, name.as_deref()),
-                    (None, Some(path)) => match read(&importer, path, false) {
-                        Ok((_, validation)) => validation,
-                        Err(message) => {
-                            let _ = writeln!(err, "error: {message}");
-                            return EXIT_FAILED;
-                        }
-                    },
-                    (None, None) => return EXIT_FAILED,
+                let why = Issue::error(code, format!("nothing is imported: {e}"));
+                let report = match (&bytes, o.file.as_deref(), input_size) {
+                    (Some(bytes), _, _) => {
+                        let validation = importer.validate(bytes, name.as_deref());
+                        let plan = importer.planner(validation).abort(why);
+                        store.apply(&importer, &plan, RunOptions::new())
+                    }
+                    // A file imported in segments: its report too.
+                    (None, Some(path), size) => {
+                        report_not_imported(&importer, path, size, why, &mut run)
+                    }
+                    (None, None, _) => return EXIT_FAILED,
                 };
-                let plan = importer
-                    .planner(validation)
-                    .abort(Issue::error(code, format!("nothing is imported: {e}")));
-                match store.apply(&importer, &plan, RunOptions::new()) {
+                match report {
                     Ok(r) => r,
                     Err(e) => {
                         let _ = writeln!(err, "error: {e}");
@@ -853,6 +856,43 @@ fn import_streaming(
     store: &mut SqliteStore,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
+    let name = path.to_string_lossy();
+    let dry = run.dry_run;
+    with_streamed_rows(size, run, |options| {
+        let open = || File::open(path);
+        if dry {
+            importer.dry_run_streaming(open, size, Some(&name), store, options)
+        } else {
+            importer.run_streaming(open, size, Some(&name), store, options)
+        }
+    })
+}
+
+/// The report of an import of the file at `path` that did not happen
+/// (`why` says why), read a segment at a time where the library can, its
+/// rows going where [`apply`] sends them.
+fn report_not_imported(
+    importer: &Importer,
+    path: &Path,
+    size: Option<u64>,
+    why: Issue,
+    run: &mut Run,
+) -> Result<Report, user_import::Error> {
+    let name = path.to_string_lossy();
+    with_streamed_rows(size, run, |options| {
+        importer.abort_streaming(|| File::open(path), size, Some(&name), why, options)
+    })
+}
+
+/// Runs `streamed` (a call of the library that reads a file of `size`
+/// bytes a segment at a time) with a progress bar, and with the report's
+/// rows going where [`apply`] sends them as they come, taken back if the
+/// library starts over.
+fn with_streamed_rows(
+    size: Option<u64>,
+    run: &mut Run,
+    streamed: impl FnOnce(RunOptions<'_>) -> Result<Report, user_import::Error>,
+) -> Result<Report, user_import::Error> {
     let rows = std::sync::Mutex::new(Rows::new(run));
     let lock = || {
         rows.lock()
@@ -865,16 +905,11 @@ fn import_streaming(
     let mut progress = on_progress(bar.as_ref());
     let mut keep = |row: RowReport| lock().push(row);
     let mut restart = || lock().restart();
-    let name = path.to_string_lossy();
     let options = RunOptions::new()
         .on_progress(&mut progress)
         .on_row(&mut keep)
         .on_restart(&mut restart);
-    let report = if run.dry_run {
-        importer.dry_run_streaming(|| File::open(path), size, Some(&name), store, options)
-    } else {
-        importer.run_streaming(|| File::open(path), size, Some(&name), store, options)
-    };
+    let report = streamed(options);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
