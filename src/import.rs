@@ -777,8 +777,9 @@ impl Importer {
     /// made a segment at a time where that gives the same report, as
     /// [`Importer::run_streaming`] reads (the rows go to `on_row` as they
     /// are known; a file whose file-wide checks may find something is read
-    /// again whole, after `on_restart`). For the report of an import in
-    /// segments that failed or was cancelled, without holding the file.
+    /// again whole, after `on_restart`, and so is one for a reason that is
+    /// not an error). For the report of an import in segments that failed
+    /// or was cancelled, without holding the file.
     ///
     /// # Errors
     ///
@@ -803,14 +804,19 @@ impl Importer {
         options: RunOptions<'_>,
     ) -> Result<Report, Error> {
         let mut parts = options.into_parts();
-        let job = self.job(false, Some(&why));
-        // Never called: an import that did not happen asks nothing.
+        // An import that did not happen asks nothing of a store: this one
+        // is empty, and never asked.
         let mut none = crate::memory::InMemoryStore::new();
-        let source = open().map_err(Error::io)?;
-        if let crate::segments::Ended::Done(report) =
-            crate::segments::run(&job, source, size, name, &mut none, &mut parts)?
-        {
-            return Ok(*report);
+        // (A reason that is not an error leaves the file's rows to say
+        // whether it is rejected: the whole plan says it.)
+        if why.is_error() {
+            let job = self.job(false, Some(&why));
+            let source = open().map_err(Error::io)?;
+            if let crate::segments::Ended::Done(report) =
+                crate::segments::run(&job, source, size, name, &mut none, &mut parts)?
+            {
+                return Ok(*report);
+            }
         }
         let source = open().map_err(Error::io)?;
         let validation = self.validate_reader_sized(source, size, name)?;

@@ -60,8 +60,9 @@
 //! The report of an import that did not happen ([`Job::aborted`]: a
 //! store that failed, a cancel) is read in segments the same way, each
 //! segment's plan aborted as the whole file's would be: nothing is asked
-//! of the store, and only what the reading finds (a file error, rows over
-//! the limit, a file-wide check that may find something) sends the file
+//! of the store, and only mirror mode, rows handed over that could not be
+//! taken back, and what the reading finds (a file error, rows over the
+//! limit, a file-wide check that may find something) send the file
 //! whole.
 
 use std::collections::HashSet;
@@ -151,7 +152,7 @@ pub(crate) fn run<S: UserStore + ?Sized>(
     let profile = job.profile;
     let not_now = if profile.mode == Mode::Mirror {
         Some("mirror mode reads the whole directory against the whole file")
-    } else if parts.undo.is_some() && !job.dry {
+    } else if parts.undo.is_some() && !job.plans_dry() {
         Some("an undo is made from the whole plan")
     } else if parts.on_row.is_some() && parts.on_restart.is_none() {
         Some("rows handed over could not be taken back")
@@ -314,7 +315,8 @@ impl<'j> Segments<'j> {
     ) -> Result<Result<Report, &'static str>, Error> {
         let job = self.job;
         self.size = size;
-        if job.profile.guards.max_delete_share.is_some() {
+        // (An import that did not happen removes no one.)
+        if job.profile.guards.max_delete_share.is_some() && job.aborted.is_none() {
             match store.count(job.tenant) {
                 Ok(n) => self.directory_size = Some(n),
                 Err(_) => return Ok(Err("the store could not count the directory")),
@@ -430,7 +432,15 @@ impl<'j> Segments<'j> {
             }
         };
         let answered = if job.aborted.is_some() {
-            // An import that did not happen asks nothing.
+            // An import that did not happen asks nothing. Its rows are
+            // counted as planned (a cancel is not asked again).
+            let rows = total - base as u64;
+            let planned = Progress {
+                rows_done: rows,
+                rows_total: rows,
+                ..Progress::default()
+            };
+            let _ = on_progress(&planned);
             Ok(())
         } else if job.plans_dry() {
             let mut ahead = Ahead {

@@ -477,11 +477,16 @@ proptest! {
         bytes in 60usize..300,
         threads in 1usize..3,
         cancel in any::<bool>(),
+        warning in prop::bool::weighted(0.2),
     ) {
         let file = file_of(&lines);
         let importer = Importer::with_profile("t", profile).threads(threads);
         let code = if cancel { Code::Cancelled } else { Code::StoreError };
-        let why = Issue::error(code, "nothing is imported: it stopped");
+        let why = match warning {
+            // (Read whole: the rows say whether the file is rejected.)
+            true => Issue::warning(code, "nothing is imported: it stopped"),
+            false => Issue::error(code, "nothing is imported: it stopped"),
+        };
         let (streamed, whole) = aborted_both(&importer, &file, bytes, &why);
         prop_assert_eq!(json(&streamed), json(&whole));
     }
@@ -759,7 +764,16 @@ fn an_import_that_did_not_happen_is_reported_a_segment_at_a_time() {
                 read: &read,
             })
         };
-        let options = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
+        // The rows counted as they are read, a cancel not asked again.
+        let mut counted = 0;
+        let mut progress = |p: &Progress| {
+            counted = p.rows_done;
+            std::ops::ControlFlow::Break(())
+        };
+        let options = RunOptions::new()
+            .on_row(&mut keep)
+            .on_restart(&mut restart)
+            .on_progress(&mut progress);
         let size = Some(file.len() as u64);
         let mut got = importer
             .abort_streaming(open, size, Some("users.csv"), why, options)
@@ -770,6 +784,7 @@ fn an_import_that_did_not_happen_is_reported_a_segment_at_a_time() {
         assert!(got.rejected && got.summary.added == 0, "{file}");
         let rows = file.lines().count() as u64 - 1;
         assert_eq!(got.summary.skipped + got.summary.failed, rows, "{file}");
+        assert_eq!(counted, rows, "{file}");
         // In segments: the first row came before the file was read to its
         // end (read whole, every row comes after).
         assert!(read_then[0] < file.len(), "{file}");

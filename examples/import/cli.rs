@@ -730,8 +730,12 @@ pub fn run(
                         let plan = importer.planner(validation).abort(why);
                         store.apply(&importer, &plan, RunOptions::new())
                     }
-                    // A file imported in segments: its report too.
+                    // A file read again: a segment at a time.
                     (None, Some(path), size) => {
+                        let size = size.or_else(|| {
+                            let meta = std::fs::metadata(path).ok();
+                            meta.filter(|m| m.is_file()).map(|m| m.len())
+                        });
                         report_not_imported(&importer, path, size, why, &mut run)
                     }
                     (None, None, _) => return EXIT_FAILED,
@@ -739,7 +743,12 @@ pub fn run(
                 match report {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = writeln!(err, "error: {e}");
+                        let _ = match (e.kind(), o.file.as_deref()) {
+                            (user_import::ErrorKind::Io, Some(path)) => {
+                                writeln!(err, "error: cannot read {}: {e}", path.display())
+                            }
+                            _ => writeln!(err, "error: {e}"),
+                        };
                         return EXIT_FAILED;
                     }
                 }

@@ -96,7 +96,13 @@ pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Result<(Cow<'_, [u8]>,
         };
         return Ok((Cow::Borrowed(text), encoding));
     };
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
+    // UTF-16 is two bytes a character (most of them ASCII); Windows-1252
+    // one, some of them two in UTF-8.
+    let room = match encoding {
+        Encoding::Windows1252 => bytes.len(),
+        _ => bytes.len() / 2,
+    };
+    let mut out = Vec::with_capacity(room + bytes.len() / 8);
     transcoder.feed(bytes, &mut out);
     transcoder.finish()?;
     Ok((Cow::Owned(out), encoding))

@@ -177,8 +177,9 @@ impl<'a> Stream<'a> {
     /// Bytes of the file whose records are read (fed, less what waits
     /// for the rest of its record or block).
     pub(crate) fn bytes_read(&self) -> u64 {
-        // (Of a file converted, the text waiting stands for about as many
-        // bytes of the file.)
+        // (Of a file converted, the text waiting is counted as if it were
+        // the file's bytes: half as many, or up to three times as many,
+        // stand for it. An estimate, for progress.)
         self.bytes.saturating_sub(self.pending.len() as u64)
     }
 
@@ -332,10 +333,10 @@ impl<'a> Stream<'a> {
 impl Stream<'_> {
     /// Whether the file can be taken a segment at a time
     /// ([`Stream::take_segment`]): `None` while its head is gathered;
-    /// `Some(false)` once it is to be read whole (a workbook, an encoding to
-    /// convert, an odd head), has stopped (over the row limit, rows merged
-    /// by a quote), or its header has a file-level error or lacks a
-    /// required column.
+    /// `Some(false)` once it is to be read whole (a workbook, a zip, an odd
+    /// head), has stopped (over the row limit, rows merged by a quote), is
+    /// found unreadable in its encoding, or its header has a file-level
+    /// error or lacks a required column.
     pub(crate) fn in_segments(&self) -> Option<bool> {
         match &self.state {
             State::Head => None,
