@@ -1251,6 +1251,81 @@ fn the_error_csv_reads_the_file_again_only_if_it_is_unchanged() {
     );
 }
 
+/// A pipe is imported a segment at a time, copied as it is read so that
+/// it can be read again (for the report of a rejected file, for a file
+/// imported whole, for the error CSV): the report, the error CSV and the
+/// directory are those of the same file given by its path.
+#[test]
+fn a_pipe_is_imported_as_the_file_is() {
+    let dir = TempDir::new("pipe");
+    let mut clean = String::from("userId,email,reportsTo,roles\n");
+    for i in 0..3_000 {
+        let manager = if i == 0 {
+            String::new()
+        } else {
+            format!("u{}", i - 1)
+        };
+        clean.push_str(&format!("u{i},u{i}@example.org,{manager},Staff\n"));
+    }
+    // A row with an error: rejected (and read again for the report), or
+    // under skip-invalid imported without it.
+    let bad = format!("{clean}bad,not-an-email,,Staff\n");
+    // A user id twice, which the checks of the whole file find: imported
+    // whole.
+    let twice = format!("{clean}u5,again@example.org,,Staff\n");
+    let skip: &[&str] = &["--on-error", "skip-invalid"];
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("clean", &clean, &[]),
+        ("rejected", &bad, &[]),
+        ("skipping", &bad, skip),
+        ("twice", &twice, skip),
+    ];
+    for (name, text, options) in cases {
+        let file = dir.path(&format!("{name}.csv"));
+        std::fs::write(&file, text).unwrap();
+        let fifo = dir.path(&format!("{name}.pipe"));
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let both = ["file", "pipe"].map(|how| {
+            let db = dir.path(&format!("{name}-{how}.db"));
+            let errors = dir.path(&format!("{name}-{how}-errors.csv"));
+            let mut args = vec!["--db", &db, "--report", "json", "--unknown-roles", "create"];
+            args.extend_from_slice(options);
+            args.extend_from_slice(&["--errors", &errors]);
+            let run = if how == "file" {
+                args.push(&file);
+                import(&args)
+            } else {
+                // The pipe's writer, which the import reads as it writes.
+                let writer = std::thread::spawn({
+                    let (fifo, text) = (fifo.clone(), text.to_owned());
+                    move || std::fs::write(fifo, text)
+                });
+                args.push(&fifo);
+                let run = import(&args);
+                writer.join().unwrap().unwrap();
+                run
+            };
+            let mut report = run.json();
+            for t in ["started_at", "planned_at", "finished_at"] {
+                report["provenance"][t] = Value::Null;
+            }
+            report["input"]["name"] = Value::Null;
+            report["provenance"]["input_name"] = Value::Null;
+            let csv = std::fs::read_to_string(&errors).unwrap_or_default();
+            (run.status, report, csv, users(&db))
+        });
+        let [(status, report, csv, users), pipe] = both;
+        assert_eq!(status, pipe.0, "{name}");
+        assert!(report == pipe.1, "{name}: the reports differ");
+        assert_eq!(csv, pipe.2, "{name}");
+        assert!(users == pipe.3, "{name}: the directories differ");
+        let bad_row = name == "rejected" || name == "skipping";
+        assert_eq!(csv.contains("bad,not-an-email"), bad_row, "{name}: {csv}");
+        assert_eq!(csv.contains("again@"), name == "twice", "{name}: {csv}");
+    }
+}
+
 /// The temporary file the report's rows go to keeps the first error
 /// writing it, writes nothing after it, and gives that error instead of
 /// the file (the command then writes the text report without the rows'

@@ -16,6 +16,7 @@ use user_import::{
 
 use crate::json_rows::JsonRows;
 use crate::pg_store::PgStore;
+use crate::spool::Replay;
 use crate::sqlite_store::SqliteStore;
 use crate::text_rows::TextRows;
 
@@ -44,7 +45,7 @@ Options:
   --report text|json        what goes to stdout                 [default: text]
   --errors PATH             write the error CSV of failed rows (copied from
                             FILE read again after the import: it must be
-                            unchanged; a pipe is held instead)
+                            unchanged; a pipe from its copy)
   --plan-out PATH           write the plan as JSON (with --dry-run: a plan to
                             review, then apply with --apply-plan)
   --apply-plan PATH         apply a stored plan (from --plan-out or --undo-out)
@@ -627,15 +628,29 @@ pub fn run(
     // either.
     let source = match &o.file {
         Some(path) if streams(&o, path) => match File::open(path) {
-            Ok(file) => Some(Input::Streamed(file.metadata().ok().map(|m| m.len()))),
+            Ok(file) => match file.metadata() {
+                Ok(m) if m.is_file() => {
+                    Some(Input::Streamed(Some(m.len()), Reopen::Path(path.clone())))
+                }
+                // A pipe (or a device) is copied as it is read, to be read
+                // again.
+                _ => match Replay::new(file) {
+                    Ok(replay) => Some(Input::Streamed(None, Reopen::Replay(replay))),
+                    Err(e) => {
+                        let _ = writeln!(err, "error: cannot copy {}: {e}", path.display());
+                        return EXIT_USAGE;
+                    }
+                },
+            },
             Err(e) => {
                 let _ = writeln!(err, "error: cannot open {}: {e}", path.to_string_lossy());
                 return EXIT_USAGE;
             }
         },
         // The file's bytes are kept only for the error CSV, and only when
-        // the file cannot be read again for it (a pipe, a device): a file
-        // is read again once the import is done, not held through it.
+        // the file cannot be read again for it (a pipe, a device, under
+        // PostgreSQL or with the whole plan asked for): a file is read
+        // again once the import is done, not held through it.
         Some(path) => match read(&importer, path, o.errors.is_some()) {
             Ok((bytes, validation)) => Some(Input::Read(bytes, Box::new(validation))),
             Err(message) => {
@@ -690,20 +705,20 @@ pub fn run(
     if let Some(input) = source {
         let name = o.file.as_deref().map(|p| p.to_string_lossy().into_owned());
         let mut run = Run::new(&o, interactive);
-        let input_size = match input {
-            Input::Streamed(size) => size,
-            Input::Read(..) => None,
+        let (input_size, reopen) = match &input {
+            Input::Streamed(size, reopen) => (*size, Some(reopen.clone())),
+            Input::Read(..) => (None, None),
         };
         let (bytes, imported) = match (input, &o.file, &mut store) {
-            (Input::Streamed(size), Some(path), Directory::Sqlite(store)) => (
+            (Input::Streamed(size, reopen), Some(path), Directory::Sqlite(store)) => (
                 None,
-                import_streaming(&importer, path, size, store, &mut run),
+                import_streaming(&importer, path, &reopen, size, store, &mut run),
             ),
             (Input::Read(bytes, validation), _, store) => {
                 (bytes, import(&importer, *validation, store, &mut run))
             }
             // A file is streamed only into SQLite.
-            (Input::Streamed(_), _, _) => return EXIT_USAGE,
+            (Input::Streamed(..), _, _) => return EXIT_USAGE,
         };
         let report = match imported {
             Ok(r) => r,
@@ -736,7 +751,10 @@ pub fn run(
                             let meta = std::fs::metadata(path).ok();
                             meta.filter(|m| m.is_file()).map(|m| m.len())
                         });
-                        report_not_imported(&importer, path, size, why, &mut run)
+                        let reopen = reopen
+                            .clone()
+                            .unwrap_or_else(|| Reopen::Path(path.to_path_buf()));
+                        report_not_imported(&importer, path, &reopen, size, why, &mut run)
                     }
                     (None, None, _) => return EXIT_FAILED,
                 };
@@ -761,6 +779,19 @@ pub fn run(
         status = status.max(concluded);
         if let (Some(path), Some(file)) = (&o.errors, &o.file) {
             let failed = report.summary.failed;
+            // A pipe's copy holds what was read of it.
+            let bytes = match (bytes, &reopen) {
+                (None, Some(Reopen::Replay(replay))) => {
+                    use std::io::Read;
+                    let mut copy = Vec::new();
+                    let read = replay
+                        .open()
+                        .take(report.input.bytes)
+                        .read_to_end(&mut copy);
+                    read.ok().map(|_| copy)
+                }
+                (bytes, _) => bytes,
+            };
             let bytes = match again(file, bytes, &report.input) {
                 Ok(bytes) => bytes,
                 Err(e) => {
@@ -839,20 +870,40 @@ enum Input {
     /// Its bytes (when kept for the error CSV) and its validation (boxed:
     /// large beside a size).
     Read(Option<Vec<u8>>, Box<Validation>),
-    /// Opened, to be imported a segment at a time; its size, if known.
-    Streamed(Option<u64>),
+    /// Opened, to be imported a segment at a time; its size, if known, and
+    /// how it is read (again).
+    Streamed(Option<u64>, Reopen),
+}
+
+/// Where a file imported a segment at a time is read (again) from: its
+/// path, or the copy of a pipe, which cannot be opened twice.
+#[derive(Clone)]
+enum Reopen {
+    Path(PathBuf),
+    Replay(Replay),
+}
+
+impl Reopen {
+    /// A reader of the file from its start.
+    fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        Ok(match self {
+            Reopen::Path(path) => Box::new(File::open(path)?),
+            Reopen::Replay(replay) => Box::new(replay.open()),
+        })
+    }
 }
 
 /// Whether the file is imported a segment at a time
 /// (`Importer::run_streaming`, or `dry_run_streaming` for a dry run): a
-/// file on disk imported into SQLite, with nothing asked for that needs
-/// the whole plan (`--plan-out`, `--undo-out`). The library reads it whole
-/// where that gives another result.
+/// file on disk or a pipe (copied as it is read, [`Replay`]) imported into
+/// SQLite, with nothing asked for that needs the whole plan
+/// (`--plan-out`, `--undo-out`). The library reads it whole where that
+/// gives another result.
 fn streams(o: &Options, path: &Path) -> bool {
     !is_postgres(&o.db)
         && o.plan_out.is_none()
         && o.undo_out.is_none()
-        && std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::metadata(path).is_ok_and(|m| !m.is_dir())
 }
 
 /// Imports the file at `path` a segment at a time where the library can
@@ -861,6 +912,7 @@ fn streams(o: &Options, path: &Path) -> bool {
 fn import_streaming(
     importer: &Importer,
     path: &Path,
+    reopen: &Reopen,
     size: Option<u64>,
     store: &mut SqliteStore,
     run: &mut Run,
@@ -868,7 +920,7 @@ fn import_streaming(
     let name = path.to_string_lossy();
     let dry = run.dry_run;
     with_streamed_rows(size, run, |options| {
-        let open = || File::open(path);
+        let open = || reopen.open();
         if dry {
             importer.dry_run_streaming(open, size, Some(&name), store, options)
         } else {
@@ -883,13 +935,14 @@ fn import_streaming(
 fn report_not_imported(
     importer: &Importer,
     path: &Path,
+    reopen: &Reopen,
     size: Option<u64>,
     why: Issue,
     run: &mut Run,
 ) -> Result<Report, user_import::Error> {
     let name = path.to_string_lossy();
     with_streamed_rows(size, run, |options| {
-        importer.abort_streaming(|| File::open(path), size, Some(&name), why, options)
+        importer.abort_streaming(|| reopen.open(), size, Some(&name), why, options)
     })
 }
 

@@ -1,9 +1,11 @@
-//! A temporary file that a report's rows are written to as they come
+//! Temporary files: one that a report's rows are written to as they come
 //! ([`crate::json_rows::JsonRows`], [`crate::text_rows::TextRows`]), to be
-//! read back when the report is written.
+//! read back when the report is written ([`Spool`]); and the copy of a
+//! pipe, to read it again ([`Replay`]).
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A temporary file (deleted when dropped), written through a buffer,
 /// that keeps the first error writing to it.
@@ -49,5 +51,76 @@ impl Spool {
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
         Ok(file)
+    }
+}
+
+/// An input that cannot be opened twice (a pipe, a device), copied to a
+/// temporary file (deleted when the last clone is dropped) as it is read,
+/// so that it can be read again from its start
+/// ([`Replay::open`]): what was read comes from the copy, the rest from
+/// the input, copied as it comes. A file imported a segment at a time is
+/// read again whole when a segment cannot decide as the whole file would.
+#[derive(Clone)]
+pub struct Replay(Arc<Mutex<Copied>>);
+
+/// The input, its copy so far, and whether the input has ended.
+struct Copied {
+    input: File,
+    copy: File,
+    len: u64,
+    ended: bool,
+}
+
+impl Replay {
+    /// Copies `input` as it is read.
+    pub fn new(input: File) -> std::io::Result<Replay> {
+        Ok(Replay(Arc::new(Mutex::new(Copied {
+            input,
+            copy: tempfile::tempfile()?,
+            len: 0,
+            ended: false,
+        }))))
+    }
+
+    /// A reader of the input from its start.
+    pub fn open(&self) -> ReplayReader {
+        ReplayReader {
+            copied: Arc::clone(&self.0),
+            at: 0,
+        }
+    }
+}
+
+/// Reads a [`Replay`]'s input from its start.
+pub struct ReplayReader {
+    copied: Arc<Mutex<Copied>>,
+    /// Bytes read so far.
+    at: u64,
+}
+
+impl Read for ReplayReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut copied = self.copied.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = &mut *copied;
+        let n = if self.at < c.len {
+            let left = usize::try_from(c.len - self.at).unwrap_or(usize::MAX);
+            let room = left.min(buf.len());
+            c.copy.seek(SeekFrom::Start(self.at))?;
+            c.copy.read(&mut buf[..room])?
+        } else if c.ended {
+            0
+        } else {
+            let n = c.input.read(buf)?;
+            if n == 0 {
+                c.ended = true;
+            } else {
+                c.copy.seek(SeekFrom::Start(c.len))?;
+                c.copy.write_all(&buf[..n])?;
+                c.len += n as u64;
+            }
+            n
+        };
+        self.at += n as u64;
+        Ok(n)
     }
 }
