@@ -61,9 +61,9 @@
 //! store that failed, a cancel) is read in segments the same way, each
 //! segment's plan aborted as the whole file's would be: nothing is asked
 //! of the store, and only mirror mode, rows handed over that could not be
-//! taken back, and what the reading finds (a file error, rows over the
-//! limit, a file-wide check that may find something) send the file
-//! whole.
+//! taken back, a file over the size limit, and what the reading finds (a
+//! file error, rows over the limit, a file-wide check that may find
+//! something) send the file whole.
 
 use std::collections::HashSet;
 use std::io::Read;

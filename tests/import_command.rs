@@ -1255,6 +1255,7 @@ fn the_error_csv_reads_the_file_again_only_if_it_is_unchanged() {
 /// it can be read again (for the report of a rejected file, for a file
 /// imported whole, for the error CSV): the report, the error CSV and the
 /// directory are those of the same file given by its path.
+#[cfg(unix)]
 #[test]
 fn a_pipe_is_imported_as_the_file_is() {
     let dir = TempDir::new("pipe");
@@ -1270,13 +1271,21 @@ fn a_pipe_is_imported_as_the_file_is() {
     // A row with an error: rejected (and read again for the report), or
     // under skip-invalid imported without it.
     let bad = format!("{clean}bad,not-an-email,,Staff\n");
+    // The same first, in a file of more than one segment: rejected at its
+    // first segment, with the rest still in the pipe, which the reading
+    // for the report takes from the copy and then from the pipe.
+    let mut first = String::from("userId,email,reportsTo,roles\nbad,not-an-email,,Staff\n");
+    for i in 0..80_000 {
+        first.push_str(&format!("u{i},u{i}@example.org,,Staff\n"));
+    }
     // A user id twice, which the checks of the whole file find: imported
     // whole.
     let twice = format!("{clean}u5,again@example.org,,Staff\n");
     let skip: &[&str] = &["--on-error", "skip-invalid"];
-    let cases: [(&str, &str, &[&str]); 4] = [
+    let cases: [(&str, &str, &[&str]); 5] = [
         ("clean", &clean, &[]),
         ("rejected", &bad, &[]),
+        ("first", &first, &[]),
         ("skipping", &bad, skip),
         ("twice", &twice, skip),
     ];
@@ -1303,6 +1312,17 @@ fn a_pipe_is_imported_as_the_file_is() {
                 });
                 args.push(&fifo);
                 let run = import(&args);
+                // A writer the import left waiting is let go (it fails
+                // the comparison below, rather than hanging the test).
+                for _ in 0..200 {
+                    if writer.is_finished() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                if !writer.is_finished() {
+                    let _ = std::fs::read(&fifo);
+                }
                 writer.join().unwrap().unwrap();
                 run
             };
@@ -1320,10 +1340,54 @@ fn a_pipe_is_imported_as_the_file_is() {
         assert!(report == pipe.1, "{name}: the reports differ");
         assert_eq!(csv, pipe.2, "{name}");
         assert!(users == pipe.3, "{name}: the directories differ");
-        let bad_row = name == "rejected" || name == "skipping";
+        let bad_row = matches!(name, "rejected" | "skipping" | "first");
         assert_eq!(csv.contains("bad,not-an-email"), bad_row, "{name}: {csv}");
         assert_eq!(csv.contains("again@"), name == "twice", "{name}: {csv}");
     }
+}
+
+/// A pipe's copy gives every reader the input from its start, in reads
+/// of any size, while another reader is part way: from the copy as far
+/// as it goes, then from the input.
+#[test]
+fn a_replay_reads_the_input_again_from_its_start() {
+    use std::io::Read;
+    let dir = TempDir::new("replay");
+    let input = dir.path("input");
+    let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&input, &bytes).unwrap();
+    let replay = spool::Replay::new(std::fs::File::open(&input).unwrap()).unwrap();
+    let mut first = replay.open();
+    let mut head = [0u8; 100];
+    first.read_exact(&mut head).unwrap();
+    assert_eq!(head[..], bytes[..100]);
+    // A second reader, in reads of 7 bytes: past where the first stopped.
+    let mut second = replay.open();
+    let mut got = Vec::new();
+    let mut part = [0u8; 7];
+    let mut went_on = false;
+    loop {
+        let n = second.read(&mut part).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&part[..n]);
+        if got.len() >= 3_000 && !went_on {
+            went_on = true;
+            // The first goes on meanwhile, from the copy.
+            let mut more = [0u8; 500];
+            first.read_exact(&mut more).unwrap();
+            assert_eq!(more[..], bytes[100..600]);
+        }
+    }
+    assert_eq!(got, bytes);
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, bytes[600..]);
+    assert_eq!(first.read(&mut []).unwrap(), 0);
+    let mut third = Vec::new();
+    replay.open().read_to_end(&mut third).unwrap();
+    assert_eq!(third, bytes);
 }
 
 /// The temporary file the report's rows go to keeps the first error

@@ -45,7 +45,8 @@ Options:
   --report text|json        what goes to stdout                 [default: text]
   --errors PATH             write the error CSV of failed rows (copied from
                             FILE read again after the import: it must be
-                            unchanged; a pipe from its copy)
+                            unchanged; a pipe from its copy, or held
+                            under PostgreSQL or --plan-out/--undo-out)
   --plan-out PATH           write the plan as JSON (with --dry-run: a plan to
                             review, then apply with --apply-plan)
   --apply-plan PATH         apply a stored plan (from --plan-out or --undo-out)
@@ -382,9 +383,10 @@ fn importer(o: &Options) -> Result<Importer, String> {
 /// Reads and validates the file; `Err` when it cannot be read at all. A
 /// file over the size limit is refused from its size, before it is read; a
 /// stream (a pipe, a device) is read up to the limit and refused there. The
-/// bytes are given back when `keep` and the input is not a file (a pipe,
-/// a device), which cannot be read again; else freed once the rows are
-/// read.
+/// bytes of an input that is not a file (a pipe, a device), which cannot
+/// be read again, are given back (for the error CSV, and for the report of
+/// an import that does not happen); a file's are freed once the rows are
+/// read, unless `keep`.
 fn read(
     importer: &Importer,
     path: &Path,
@@ -398,7 +400,7 @@ fn read(
         .filter(|m| m.is_file())
         .map(|m| m.len());
     let failed = |e: user_import::Error| format!("cannot read {name}: {e}");
-    if keep && size.is_none() {
+    if keep || size.is_none() {
         let (bytes, v) = importer
             .read_and_validate_sized(file, size, Some(&name))
             .map_err(failed)?;
@@ -788,7 +790,16 @@ pub fn run(
                         .open()
                         .take(report.input.bytes)
                         .read_to_end(&mut copy);
-                    read.ok().map(|_| copy)
+                    if let Err(e) = read {
+                        let _ = writeln!(
+                            err,
+                            "error: no error CSV written to {}: cannot read the copy of {}: {e}",
+                            path.display(),
+                            file.display()
+                        );
+                        return EXIT_USAGE;
+                    }
+                    Some(copy)
                 }
                 (bytes, _) => bytes,
             };
@@ -903,7 +914,22 @@ fn streams(o: &Options, path: &Path) -> bool {
     !is_postgres(&o.db)
         && o.plan_out.is_none()
         && o.undo_out.is_none()
-        && std::fs::metadata(path).is_ok_and(|m| !m.is_dir())
+        && std::fs::metadata(path).is_ok_and(|m| m.is_file() || is_pipe(&m))
+}
+
+/// Whether `meta` is a pipe's (a FIFO, a socket): a device is read whole
+/// as before (`/dev/zero` would only fill a copy up to the byte limit).
+fn is_pipe(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        meta.file_type().is_fifo() || meta.file_type().is_socket()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
 }
 
 /// Imports the file at `path` a segment at a time where the library can

@@ -63,12 +63,14 @@ impl Spool {
 #[derive(Clone)]
 pub struct Replay(Arc<Mutex<Copied>>);
 
-/// The input, its copy so far, and whether the input has ended.
+/// The input, its copy so far, whether the input has ended, and why the
+/// copy failed, if it did (what was read is then in neither).
 struct Copied {
     input: File,
     copy: File,
     len: u64,
     ended: bool,
+    failed: Option<(std::io::ErrorKind, String)>,
 }
 
 impl Replay {
@@ -79,6 +81,7 @@ impl Replay {
             copy: tempfile::tempfile()?,
             len: 0,
             ended: false,
+            failed: None,
         }))))
     }
 
@@ -100,8 +103,14 @@ pub struct ReplayReader {
 
 impl Read for ReplayReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let mut copied = self.copied.lock().unwrap_or_else(PoisonError::into_inner);
         let c = &mut *copied;
+        if let Some((kind, message)) = &c.failed {
+            return Err(std::io::Error::new(*kind, message.clone()));
+        }
         let n = if self.at < c.len {
             let left = usize::try_from(c.len - self.at).unwrap_or(usize::MAX);
             let room = left.min(buf.len());
@@ -114,8 +123,15 @@ impl Read for ReplayReader {
             if n == 0 {
                 c.ended = true;
             } else {
-                c.copy.seek(SeekFrom::Start(c.len))?;
-                c.copy.write_all(&buf[..n])?;
+                let written = c
+                    .copy
+                    .seek(SeekFrom::Start(c.len))
+                    .and_then(|_| c.copy.write_all(&buf[..n]));
+                if let Err(e) = written {
+                    let message = format!("cannot copy the input to a temporary file: {e}");
+                    c.failed = Some((e.kind(), message.clone()));
+                    return Err(std::io::Error::new(e.kind(), message));
+                }
                 c.len += n as u64;
             }
             n

@@ -178,8 +178,9 @@ impl<'a> Stream<'a> {
     /// for the rest of its record or block).
     pub(crate) fn bytes_read(&self) -> u64 {
         // (Of a file converted, the text waiting is counted as if it were
-        // the file's bytes: half as many, or up to three times as many,
-        // stand for it. An estimate, for progress.)
+        // the file's bytes: a byte of text stands for up to two bytes of
+        // UTF-16, or as little as a third of a byte of Windows-1252. An
+        // estimate, for progress.)
         self.bytes.saturating_sub(self.pending.len() as u64)
     }
 
