@@ -702,30 +702,18 @@ fn a_rejected_file_is_read_again_in_segments_for_its_report() {
         assert!(expected.rejected);
         for dry in [false, true] {
             let importer = importer.clone().segment_bytes(120);
-            let read = AtomicUsize::new(0);
-            // Each row's report, and how much of the file was read when it
-            // came (taken back on a restart).
-            let rows = Mutex::new(Vec::new());
-            let mut keep = |row: RowReport| rows.lock().unwrap().push((row, read.load(Relaxed)));
-            let mut restart = || rows.lock().unwrap().clear();
-            let open = || {
-                read.store(0, Relaxed);
-                Ok(Trickle {
-                    rest: file.as_bytes(),
-                    read: &read,
-                })
-            };
+            let trickled = Trickled::default();
+            let (mut keep, mut restart) = (trickled.keep(), trickled.restart());
             let options = RunOptions::new().on_row(&mut keep).on_restart(&mut restart);
             let (size, name) = (Some(file.len() as u64), Some("users.csv"));
             let mut store = Watched::default();
+            let open = trickled.open(&file);
             let mut got = match dry {
                 true => importer.dry_run_streaming(open, size, name, &mut store, options),
                 false => importer.run_streaming(open, size, name, &mut store, options),
             }
             .unwrap();
-            let (rows, read_then): (Vec<_>, Vec<_>) =
-                rows.into_inner().unwrap().into_iter().unzip();
-            got.rows = rows;
+            let read_then = trickled.rows(&mut got);
             let mut want = json(&expected);
             want["dry_run"] = serde_json::Value::Bool(dry);
             assert_eq!(json(&got), want, "{file}");
@@ -751,19 +739,8 @@ fn an_import_that_did_not_happen_is_reported_a_segment_at_a_time() {
     for file in [clean, with_errors] {
         let why = Issue::error(Code::Cancelled, "nothing is imported: cancelled");
         let (_, whole) = aborted_both(&importer, file.as_bytes(), 120, &why);
-        let read = AtomicUsize::new(0);
-        // Each row's report, and how much of the file was read when it
-        // came (taken back on a restart).
-        let rows = Mutex::new(Vec::new());
-        let mut keep = |row: RowReport| rows.lock().unwrap().push((row, read.load(Relaxed)));
-        let mut restart = || rows.lock().unwrap().clear();
-        let open = || {
-            read.store(0, Relaxed);
-            Ok(Trickle {
-                rest: file.as_bytes(),
-                read: &read,
-            })
-        };
+        let trickled = Trickled::default();
+        let (mut keep, mut restart) = (trickled.keep(), trickled.restart());
         // The rows counted as they are read, a cancel not asked again.
         let mut counted = 0;
         let mut progress = |p: &Progress| {
@@ -775,11 +752,11 @@ fn an_import_that_did_not_happen_is_reported_a_segment_at_a_time() {
             .on_restart(&mut restart)
             .on_progress(&mut progress);
         let size = Some(file.len() as u64);
+        let open = trickled.open(&file);
         let mut got = importer
             .abort_streaming(open, size, Some("users.csv"), why, options)
             .unwrap();
-        let (rows, read_then): (Vec<_>, Vec<_>) = rows.into_inner().unwrap().into_iter().unzip();
-        got.rows = rows;
+        let read_then = trickled.rows(&mut got);
         assert_eq!(json(&got), json(&whole), "{file}");
         assert!(got.rejected && got.summary.added == 0, "{file}");
         let rows = file.lines().count() as u64 - 1;
@@ -788,6 +765,51 @@ fn an_import_that_did_not_happen_is_reported_a_segment_at_a_time() {
         // In segments: the first row came before the file was read to its
         // end (read whole, every row comes after).
         assert!(read_then[0] < file.len(), "{file}");
+    }
+}
+
+/// A file read through a [`Trickle`], and the rows handed over as it is
+/// read: each row's report, and how much of the file was read when it
+/// came (taken back on a restart).
+#[derive(Default)]
+struct Trickled {
+    read: AtomicUsize,
+    rows: Mutex<Vec<(RowReport, usize)>>,
+}
+
+impl Trickled {
+    /// Opens `file` from its start.
+    fn open<'a>(&'a self, file: &'a str) -> impl Fn() -> std::io::Result<Trickle<'a>> + 'a {
+        move || {
+            self.read.store(0, Relaxed);
+            Ok(Trickle {
+                rest: file.as_bytes(),
+                read: &self.read,
+            })
+        }
+    }
+
+    /// The `on_row` callback.
+    fn keep(&self) -> impl FnMut(RowReport) + Send + '_ {
+        |row| {
+            let read = self.read.load(Relaxed);
+            self.rows.lock().unwrap().push((row, read));
+        }
+    }
+
+    /// The `on_restart` callback.
+    fn restart(&self) -> impl FnMut() + Send + '_ {
+        || self.rows.lock().unwrap().clear()
+    }
+
+    /// Puts the rows in `report`; gives how much of the file was read
+    /// when each came.
+    fn rows(&self, report: &mut Report) -> Vec<usize> {
+        let (rows, read) = std::mem::take(&mut *self.rows.lock().unwrap())
+            .into_iter()
+            .unzip();
+        report.rows = rows;
+        read
     }
 }
 

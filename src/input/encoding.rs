@@ -273,6 +273,21 @@ fn unpaired(surrogate: u16, line: u64) -> Issue {
     .at(line)
 }
 
+/// `text` in UTF-16 after its byte order mark, little-endian when `le`
+/// (for tests).
+#[cfg(test)]
+pub(crate) fn utf16(text: &str, le: bool) -> Vec<u8> {
+    let mut bytes = if le {
+        vec![0xFF, 0xFE]
+    } else {
+        vec![0xFE, 0xFF]
+    };
+    for u in text.encode_utf16() {
+        bytes.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
+    }
+    bytes
+}
+
 /// Appends `c` in UTF-8.
 fn push_char(out: &mut Vec<u8>, c: char) {
     out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
@@ -302,11 +317,8 @@ mod tests {
     use super::*;
 
     fn utf16le(s: &str, bom: bool) -> Vec<u8> {
-        let mut v = if bom { vec![0xFF, 0xFE] } else { vec![] };
-        for u in s.encode_utf16() {
-            v.extend_from_slice(&u.to_le_bytes());
-        }
-        v
+        let v = utf16(s, true);
+        if bom { v } else { v[2..].to_vec() }
     }
 
     #[test]
@@ -346,10 +358,7 @@ mod tests {
     #[test]
     fn a_file_converted_in_parts_is_converted_as_whole() {
         let text = "userId,name\n1,Zo\u{eb} \u{1F600}\n2,\u{20AC}\u{FEFF}\n";
-        let be: Vec<u8> = [0xFE, 0xFF]
-            .into_iter()
-            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
-            .collect();
+        let be = utf16(text, false);
         let latin = b"userId,name\n1,Zo\xEB \x80\x9D\n";
         for (bytes, encoding) in [
             (utf16le(text, true), Encoding::Utf16Le),

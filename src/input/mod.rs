@@ -16,6 +16,8 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 
 pub use encoding::Encoding;
+#[cfg(test)]
+pub(crate) use encoding::utf16;
 pub(crate) use encoding::{Transcoder, decode};
 
 use crate::error::Error;

@@ -627,17 +627,7 @@ mod tests {
         for i in 0..2_000 {
             text.push_str(&format!("u{i},u{i}@x.io,\"Zo\u{eb} \u{1F600}, {i}\"\n"));
         }
-        let utf16 = |le: bool| {
-            let mut bytes = if le {
-                vec![0xFF, 0xFE]
-            } else {
-                vec![0xFE, 0xFF]
-            };
-            for u in text.encode_utf16() {
-                bytes.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
-            }
-            bytes
-        };
+        let utf16 = |le| crate::input::utf16(&text, le);
         let latin: Vec<u8> = text
             .replace('\u{1F600}', "\u{20AC}")
             .chars()
