@@ -917,8 +917,8 @@ fn streams(o: &Options, path: &Path) -> bool {
         && std::fs::metadata(path).is_ok_and(|m| m.is_file() || is_pipe(&m))
 }
 
-/// Whether `meta` is a pipe's (a FIFO, a socket): a device is read whole
-/// as before (`/dev/zero` would only fill a copy up to the byte limit).
+/// Whether `meta` is a pipe's (a FIFO, a socket). A device is read whole
+/// (`/dev/zero` would only fill a copy up to the byte limit).
 fn is_pipe(meta: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
