@@ -464,7 +464,8 @@ impl<'j> Segments<'j> {
         self.targets.extend(planner.target_hashes());
         self.removals += planner.removals();
         let mut plan = match job.aborted {
-            // The reason is the file's, said once in its report.
+            // The reason is the file's, said once in its report (and the
+            // plan is blocked below, as a rejected file's is).
             Some(why) => {
                 let mut plan = planner.abort(why.clone());
                 plan.file_issues.clear();

@@ -634,8 +634,7 @@ pub fn run(
                 Ok(m) if m.is_file() => {
                     Some(Input::Streamed(Some(m.len()), Reopen::Path(path.clone())))
                 }
-                // A pipe (or a device) is copied as it is read, to be read
-                // again.
+                // A pipe is copied as it is read, to be read again.
                 _ => match Replay::new(file) {
                     Ok(replay) => Some(Input::Streamed(None, Reopen::Replay(replay))),
                     Err(e) => {

@@ -151,6 +151,11 @@ impl Transcoder {
         }
     }
 
+    /// The encoding converted from.
+    pub(crate) fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
     /// Whether an unpaired surrogate was met (the rest is not written).
     pub(crate) fn failed(&self) -> bool {
         self.error.is_some()

@@ -111,15 +111,14 @@ fn detect(bytes: &[u8], encoding: Option<Encoding>) -> Result<Encoding, Issue> {
     })
 }
 
-/// The encoding to convert a file starting with `head` from (its first
-/// kilobyte at least, or all of it), as [`decode_source`] decides: `None`
-/// for a zip, a file in UTF-8 or one the encoding refuses.
-pub(crate) fn to_convert(head: &[u8], encoding: Option<Encoding>) -> Option<Encoding> {
+/// The conversion of a file starting with `head` (its first kilobyte at
+/// least, or all of it) from the encoding [`decode_source`] decides on:
+/// `None` for a zip, a file in UTF-8 or one the encoding refuses.
+pub(crate) fn to_convert(head: &[u8], encoding: Option<Encoding>) -> Option<encoding::Transcoder> {
     if is_zip(head) {
         return None;
     }
-    let detected = detect(head, encoding).ok()?;
-    encoding::Transcoder::new(detected).map(|_| detected)
+    encoding::Transcoder::new(detect(head, encoding).ok()?)
 }
 
 /// Plain text in `encoding` (or detected).

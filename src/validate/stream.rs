@@ -15,7 +15,7 @@ use sha2::Digest;
 
 use super::{Reading, Settings, Validation, check, known_header, open_options};
 use crate::catalog::Catalog;
-use crate::input::{Encoding, Transcoder, reader, source};
+use crate::input::{Transcoder, reader, source};
 
 /// Bytes gathered before the head is opened, and the least a block holds
 /// (a block of a megabyte or more is checked in pieces on the importer's
@@ -35,9 +35,9 @@ pub(crate) struct Stream<'a> {
     /// complete (as UTF-8 text), or (when the file is read whole) the file
     /// so far.
     pending: Vec<u8>,
-    /// The conversion of a file in another encoding than UTF-8 (once its
-    /// head is opened), and the encoding.
-    transcoder: Option<(Transcoder, Encoding)>,
+    /// The conversion of a file in another encoding than UTF-8, once its
+    /// head is opened.
+    transcoder: Option<Transcoder>,
     /// The text of the last part converted.
     text: Vec<u8>,
     /// Bytes a block holds at least.
@@ -116,7 +116,7 @@ impl<'a> Stream<'a> {
             State::Body { .. } => self.hash.update(part),
             State::Stopped(_) | State::Unreadable => {
                 self.hash.update(part);
-                if let Some((t, _)) = &mut self.transcoder {
+                if let Some(t) = &mut self.transcoder {
                     self.text.clear();
                     t.feed(part, &mut self.text);
                 }
@@ -125,7 +125,7 @@ impl<'a> Stream<'a> {
             }
         }
         let part = match &mut self.transcoder {
-            Some((t, _)) if matches!(self.state, State::Body { .. }) => {
+            Some(t) if matches!(self.state, State::Body { .. }) => {
                 self.text.clear();
                 t.feed(part, &mut self.text);
                 &self.text[..]
@@ -160,7 +160,7 @@ impl<'a> Stream<'a> {
     /// ends where its encoding does not allow): then the rows read so far,
     /// and what waits to be read, are let go.
     fn unreadable(&mut self, ended: bool) -> bool {
-        let failed = self.transcoder.as_ref().is_some_and(|(t, ..)| {
+        let failed = self.transcoder.as_ref().is_some_and(|t| {
             if ended {
                 t.finish().is_err()
             } else {
@@ -195,9 +195,7 @@ impl<'a> Stream<'a> {
         // head whose text starts as UTF-8's byte order mark is read whole).
         let mut transcoder = None;
         let mut converted = None;
-        if let Some(encoding) = source::to_convert(&self.pending, options.encoding)
-            && let Some(mut t) = Transcoder::new(encoding)
-        {
+        if let Some(mut t) = source::to_convert(&self.pending, options.encoding) {
             let mut text = Vec::new();
             t.feed(&self.pending, &mut text);
             if t.failed() || text.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -205,7 +203,7 @@ impl<'a> Stream<'a> {
                 return;
             }
             options.encoding = None;
-            transcoder = Some((t, encoding));
+            transcoder = Some(t);
             converted = Some(text);
         }
         let head: &[u8] = converted.as_deref().unwrap_or(&self.pending);
@@ -221,8 +219,8 @@ impl<'a> Stream<'a> {
                 let mut v = Box::new(Validation::empty(self.tenant, profile));
                 let reading =
                     Reading::begin(&mut v, self.settings, self.tenant, self.catalog, &opened);
-                if let Some((_, encoding)) = &transcoder {
-                    v.input.encoding = *encoding;
+                if let Some(t) = &transcoder {
+                    v.input.encoding = t.encoding();
                 }
                 let (rest, line) = opened.rest();
                 let state = State::Body {
@@ -311,11 +309,8 @@ impl<'a> Stream<'a> {
             State::Unreadable => {
                 // Refused as the whole file is: only the reason is kept.
                 let mut v = Box::new(Validation::empty(self.tenant, self.settings.profile));
-                v.file_issues.extend(
-                    self.transcoder
-                        .as_ref()
-                        .and_then(|(t, ..)| t.finish().err()),
-                );
+                v.file_issues
+                    .extend(self.transcoder.as_ref().and_then(|t| t.finish().err()));
                 (v, None)
             }
         };
@@ -441,6 +436,7 @@ pub(crate) fn whole_and_in_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::Encoding;
     use crate::profile::Profile;
     use proptest::prelude::*;
 
